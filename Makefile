@@ -1,0 +1,34 @@
+# roadkd: two commands for a fresh machine, `make demo` and `make test`.
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+ROADKD    := $(VENV)/bin/roadkd
+DEMO_DIR  ?= demo
+STAMP     := $(VENV)/.installed
+
+.PHONY: demo test test-fast lint venv clean qgis-plugin
+
+venv: $(STAMP)
+
+# Reinstall whenever the project's dependencies change.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { PYBIN=$$(.ci/find-python) && $$PYBIN -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	bash examples/demo.sh $(DEMO_DIR)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,73 @@
+"""The ``roadkd`` command: a click group whose subcommands live one per module."""
+
+import importlib
+from typing import Any
+
+import click
+
+from roadkd import __version__
+from roadkd.errors import RoadkdError
+
+#: Subcommand name -> "module:attribute" of its click command; imported on first use so
+#: that ``roadkd --help`` and light commands do not pay for torch and Lightning imports.
+COMMANDS: dict[str, str] = {
+    "data": "roadkd_cli.data:data",
+    "train": "roadkd_cli.train:train",
+    "predict": "roadkd_cli.predict:predict",
+    "vectorize": "roadkd_cli.vectorize:vectorize",
+    "evaluate": "roadkd_cli.evaluate:evaluate",
+    "export": "roadkd_cli.export:export",
+}
+
+HELP = {
+    "data": "Make or import datasets (synthetic scenes, the RoadNet release).",
+    "train": "Train teachers, the SSLKD student or a baseline (LightningCLI).",
+    "predict": "Detect roads in whole scenes and write road vectors.",
+    "vectorize": "Turn a road probability or mask raster into road vectors.",
+    "evaluate": "Score a model on a dataset split (pixel, relaxed and graph metrics).",
+    "export": "Export a trained student to ONNX for QGIS (Deepness) or onnxruntime.",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand only when it is run or helped."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the subcommand names in the order they are declared."""
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the subcommand ``cmd_name``."""
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        command: click.Command = getattr(importlib.import_module(module_name), attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List subcommands with their one-line help without importing them."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, HELP[name]) for name in COMMANDS])
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand, turning user errors into one clear message."""
+        try:
+            return super().invoke(ctx)
+        except RoadkdError as err:
+            raise click.ClickException(str(err)) from err
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="roadkd")
+def cli() -> None:
+    """roadkd: find roads in aerial imagery and hand GIS people clean road vectors."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Build any segmentation-models-pytorch architecture/encoder pair and tap its features."""
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import segmentation_models_pytorch as smp
+import torch
+from torch import Tensor, nn
+
+from ..errors import RoadkdError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network without its training code.
+
+    Attributes:
+        arch: smp architecture name (e.g. "DeepLabV3Plus", "Segformer", "Unet").
+        encoder: smp encoder name (e.g. "resnet50", "mit_b2", "mobilenet_v2").
+        in_channels: number of input bands.
+        classes: number of output classes (2: background, road).
+        weights: None to train from scratch, an smp weights name (e.g. "imagenet", needs
+            network access) or a path to a ``.pt``/``.pth`` state dict of the encoder.
+        kwargs: extra keyword arguments for the smp constructor (e.g. decoder_channels).
+    """
+
+    arch: str = "DeepLabV3Plus"
+    encoder: str = "mobilenet_v2"
+    in_channels: int = 3
+    classes: int = 2
+    weights: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a plain dict (for checkpoints and JSON)."""
+        return asdict(self)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """Build a segmentation network from its config.
+
+    Args:
+        config: architecture, encoder, bands, classes and weights.
+
+    Returns:
+        An smp model mapping (B, C, H, W) to logits (B, classes, H, W).
+
+    Raises:
+        RoadkdError: if the architecture or encoder is unknown or the weights file is missing.
+    """
+    path_weights = config.weights is not None and (
+        Path(config.weights).suffix in {".pt", ".pth", ".ckpt"} or Path(config.weights).exists()
+    )
+    try:
+        model: nn.Module = smp.create_model(
+            config.arch,
+            encoder_name=config.encoder,
+            encoder_weights=None if path_weights else config.weights,
+            in_channels=config.in_channels,
+            classes=config.classes,
+            **config.kwargs,
+        )
+    except (KeyError, ValueError) as err:
+        raise RoadkdError(
+            f"cannot build {config.arch} with encoder {config.encoder}: {err}"
+        ) from err
+    if path_weights:
+        assert config.weights is not None
+        weights = Path(config.weights)
+        if not weights.is_file():
+            raise RoadkdError(f"encoder weights not found: {weights}")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr,operator]
+    return model
+
+
+def encoder_channels(model: nn.Module) -> int:
+    """Return the channel count of the encoder's deepest feature map.
+
+    Args:
+        model: an smp model.
+
+    Returns:
+        Channels of the last encoder stage.
+    """
+    channels: list[int] = model.encoder.out_channels  # type: ignore[union-attr,assignment]
+    return int(channels[-1])
+
+
+def forward_with_features(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """Run an smp model and return its logits and the encoder's deepest features.
+
+    One pass through the encoder serves both outputs, so distillation costs no extra
+    forward pass.
+
+    Args:
+        model: an smp model (encoder, decoder, segmentation_head).
+        x: input batch (B, C, H, W).
+
+    Returns:
+        ``(logits, features)``: logits (B, classes, H, W) and the deepest encoder
+        features (B, C_f, H / stride, W / stride).
+    """
+    features = model.encoder(x)  # type: ignore[operator]
+    decoded = model.decoder(features)  # type: ignore[operator]
+    logits: Tensor = model.segmentation_head(decoded)  # type: ignore[operator]
+    return logits, features[-1]
