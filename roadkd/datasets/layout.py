@@ -1,0 +1,138 @@
+"""The on-disk dataset layout shared by the synthetic generator and the RoadNet importer.
+
+::
+
+    DIR/images/<scene>.tif             RGB uint8, tiled + DEFLATE, projected CRS
+    DIR/masks/<kind>/<scene>.tif       uint8 0/1 for kind in surface, edge, centerline
+    DIR/splits.json                    scene names per split plus provenance
+"""
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from ..errors import RoadkdError
+
+MASK_KINDS: tuple[str, ...] = ("surface", "edge", "centerline")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "unlabeled")
+
+_PROFILE: dict[str, Any] = {
+    "driver": "GTiff",
+    "tiled": True,
+    "blockxsize": 256,
+    "blockysize": 256,
+    "compress": "deflate",
+    "predictor": 2,
+}
+
+
+def image_path(root: Path, scene: str) -> Path:
+    """Return the path of a scene's image."""
+    return root / "images" / f"{scene}.tif"
+
+
+def mask_path(root: Path, scene: str, kind: str = "surface") -> Path:
+    """Return the path of one of a scene's label rasters."""
+    return root / "masks" / kind / f"{scene}.tif"
+
+
+def write_geotiff(path: Path, array: np.ndarray, transform: Affine, crs: CRS | str) -> None:
+    """Write a (bands, H, W) or (H, W) uint8 array as a tiled, compressed GeoTIFF.
+
+    Args:
+        path: output file.
+        array: pixel values.
+        transform: affine transform of the grid.
+        crs: coordinate reference system.
+    """
+    data = array[None] if array.ndim == 2 else array
+    profile = {
+        **_PROFILE,
+        "count": data.shape[0],
+        "height": data.shape[1],
+        "width": data.shape[2],
+        "dtype": "uint8",
+        "crs": CRS.from_user_input(crs),
+        "transform": transform,
+    }
+    if data.shape[0] == 3:
+        profile["photometric"] = "RGB"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if data.shape[0] == 3:
+            dst.descriptions = ("red", "green", "blue")
+
+
+def write_scene(
+    root: Path,
+    name: str,
+    image: np.ndarray,
+    masks: Mapping[str, np.ndarray],
+    transform: Affine,
+    crs: CRS | str,
+) -> None:
+    """Write one scene's image and label rasters on the same grid.
+
+    Args:
+        root: dataset folder.
+        name: scene name (file stem).
+        image: (3, H, W) uint8 RGB.
+        masks: kind -> (H, W) uint8 0/1 (kinds of :data:`MASK_KINDS`).
+        transform: affine transform of the grid.
+        crs: coordinate reference system.
+    """
+    write_geotiff(image_path(root, name), image, transform, crs)
+    for kind, mask in masks.items():
+        write_geotiff(mask_path(root, name, kind), mask.astype(np.uint8), transform, crs)
+
+
+def write_splits(root: Path, splits: Mapping[str, list[str]], **info: Any) -> None:
+    """Write ``splits.json`` with the scene names of each split and provenance fields."""
+    document = {split: list(splits.get(split, [])) for split in SPLITS}
+    document.update(info)
+    (root / "splits.json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+def read_splits(root: str | Path) -> dict[str, Any]:
+    """Read and check ``splits.json`` of a dataset folder.
+
+    Args:
+        root: dataset folder.
+
+    Returns:
+        The parsed document; every split key is present (possibly empty).
+
+    Raises:
+        RoadkdError: if the folder, the file or a scene it names is missing, or it is not JSON.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        raise RoadkdError(f"dataset folder not found: {folder}")
+    path = folder / "splits.json"
+    if not path.is_file():
+        raise RoadkdError(
+            f"{path} not found: make a dataset with `roadkd data synth` or `roadkd data roadnet`"
+        )
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise RoadkdError(f"{path} is not valid JSON: {err}") from err
+    for split in SPLITS:
+        document.setdefault(split, [])
+        for scene in document[split]:
+            if not image_path(folder, scene).is_file():
+                raise RoadkdError(
+                    f"{path} names scene {scene!r} but {image_path(folder, scene)} is missing"
+                )
+            if split != "unlabeled" and not mask_path(folder, scene).is_file():
+                raise RoadkdError(
+                    f"{path} names scene {scene!r} but {mask_path(folder, scene)} is missing"
+                )
+    return document

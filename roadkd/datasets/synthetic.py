@@ -1,0 +1,343 @@
+"""Synthetic, georeferenced RoadNet-style scenes: the embedded default data set.
+
+Each scene imitates a 0.21 m/px suburb near Ottawa: a connected network of arterials and
+residential streets (curves, junctions, dead ends), lane markings and sidewalks, buildings
+with cast shadows, trees whose canopy hides parts of roads, cars, parking lots and
+driveways (asphalt that is *not* road, the main source of ambiguity), grass and soil, with
+per-scene illumination and colour. Labels follow RoadNet: road under a tree is still road.
+"""
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from affine import Affine
+from scipy import ndimage
+from skimage.draw import polygon as draw_polygon
+
+from ..errors import RoadkdError
+from ..normalization import ROADNET_RESOLUTION_M
+from .layout import write_scene, write_splits
+
+#: Projected CRS of the synthetic scenes (UTM zone 18N, around Ottawa).
+SYNTHETIC_CRS = "EPSG:32618"
+#: Upper-left corner of the first scene, in SYNTHETIC_CRS metres (south of Ottawa).
+SYNTHETIC_ORIGIN = (445_000.0, 5_030_000.0)
+
+
+@dataclass
+class SyntheticScene:
+    """One generated scene.
+
+    Attributes:
+        image: (3, H, W) uint8 RGB.
+        surface: (H, W) uint8 0/1 road surface.
+        edge: (H, W) uint8 0/1 road edge (inner boundary of the surface).
+        centerline: (H, W) uint8 0/1 road centreline (inside the surface).
+    """
+
+    image: np.ndarray
+    surface: np.ndarray
+    edge: np.ndarray
+    centerline: np.ndarray
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
+    """Low-frequency noise in [-1, 1] (textures of grass, soil, illumination)."""
+    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+    return noise / (np.abs(noise).max() + 1e-6)
+
+
+def _road_polylines(rng: np.random.Generator, size: int) -> list[tuple[np.ndarray, float, bool]]:
+    """Return road centrelines as (points (N, 2) in row/col, width in px, is_arterial)."""
+    roads: list[tuple[np.ndarray, float, bool]] = []
+    t = np.linspace(0.0, 1.0, 200)
+
+    def wavy(
+        start: float, horizontal: bool, amplitude: float, extent: tuple[float, float]
+    ) -> np.ndarray:
+        along = extent[0] + (extent[1] - extent[0]) * t
+        phase, freq = rng.uniform(0, 2 * np.pi), rng.uniform(0.5, 1.5)
+        across = start + amplitude * np.sin(2 * np.pi * freq * t + phase)
+        return np.stack([across, along], 1) if horizontal else np.stack([along, across], 1)
+
+    # Arterials: wide, gently curving, crossing the scene; one each way at least.
+    for horizontal in (True, False):
+        for _ in range(rng.integers(1, 3)):
+            start = rng.uniform(0.15, 0.85) * size
+            roads.append(
+                (
+                    wavy(start, horizontal, rng.uniform(0, 0.04) * size, (-20, size + 20)),
+                    rng.uniform(48, 70),
+                    True,
+                )
+            )
+    # Residential streets: narrower, straighter, some ending short of the scene edge.
+    for horizontal in (True, False):
+        for _ in range(rng.integers(2, 4)):
+            start = rng.uniform(0.05, 0.95) * size
+            lo, hi = -20.0, size + 20.0
+            if rng.random() < 0.4:  # dead end
+                if rng.random() < 0.5:
+                    lo = rng.uniform(0.3, 0.6) * size
+                else:
+                    hi = rng.uniform(0.4, 0.7) * size
+            roads.append(
+                (
+                    wavy(start, horizontal, rng.uniform(0, 0.03) * size, (lo, hi)),
+                    rng.uniform(28, 42),
+                    False,
+                )
+            )
+    # A curved crescent street, as in newer suburbs.
+    centre = rng.uniform(0.3, 0.7, 2) * size
+    radius = rng.uniform(0.2, 0.35) * size
+    angles = rng.uniform(0, 2 * np.pi) + np.linspace(0, rng.uniform(1.5, 3.0), 200)
+    arc = np.stack([centre[0] + radius * np.sin(angles), centre[1] + radius * np.cos(angles)], 1)
+    roads.append((arc, rng.uniform(28, 40), False))
+    return roads
+
+
+def _rasterize_polyline(points: np.ndarray, size: int) -> np.ndarray:
+    """One-pixel-thick mask of a densely sampled polyline."""
+    mask = np.zeros((size, size), bool)
+    seg = np.diff(points, axis=0)
+    n = np.maximum(2, np.ceil(np.hypot(seg[:, 0], seg[:, 1])).astype(int) + 1)
+    for (r0, c0), (dr, dc), k in zip(points[:-1], seg, n, strict=True):
+        s = np.linspace(0, 1, k)
+        rr = np.round(r0 + dr * s).astype(int)
+        cc = np.round(c0 + dc * s).astype(int)
+        keep = (rr >= 0) & (rr < size) & (cc >= 0) & (cc < size)
+        mask[rr[keep], cc[keep]] = True
+    return mask
+
+
+def _rectangle(
+    rng: np.random.Generator, centre: np.ndarray, h: float, w: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of a rotated rectangle (rows, cols)."""
+    angle = rng.uniform(0, np.pi)
+    corners = np.array([[-h, -w], [-h, w], [h, w], [h, -w]]) / 2
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    pts = corners @ rot.T + centre
+    return pts[:, 0], pts[:, 1]
+
+
+def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
+    """Generate one RoadNet-style scene.
+
+    Args:
+        size: side length in pixels.
+        rng: the random generator that makes the scene (seed it for determinism).
+
+    Returns:
+        The scene's image and its three label rasters.
+    """
+    shape = (size, size)
+    # Ground: grass with soil patches.
+    grass = np.array([88, 118, 62], np.float32) * rng.uniform(0.85, 1.15, 3)
+    soil = np.array([140, 120, 92], np.float32) * rng.uniform(0.9, 1.1, 3)
+    soil_mix = np.clip(_smooth_noise(rng, shape, size / 12) * 2.5 - 0.8, 0, 1)[..., None]
+    img = grass * (1 - soil_mix) + soil * soil_mix
+    img *= 1 + 0.12 * _smooth_noise(rng, shape, 3)[..., None]
+
+    # Roads.
+    surface = np.zeros(shape, bool)
+    centre_all = np.zeros(shape, bool)
+    arterial_centre = np.zeros(shape, bool)
+    for points, width, arterial in _road_polylines(rng, size):
+        line = _rasterize_polyline(points, size)
+        dist = ndimage.distance_transform_edt(~line)
+        surface |= dist <= width / 2
+        centre_all |= line
+        if arterial:
+            arterial_centre |= line
+    dist_out = ndimage.distance_transform_edt(~surface)
+
+    # Distractors: parking lots and driveways (asphalt, not road) next to roads.
+    asphalt_extra = np.zeros(shape, bool)
+    near_road = (dist_out > 15) & (dist_out < 60)
+    candidates = np.argwhere(near_road[::16, ::16]) * 16
+    for idx in rng.choice(
+        len(candidates), size=min(len(candidates), rng.integers(2, 5)), replace=False
+    ):
+        rows, cols = _rectangle(rng, candidates[idx], rng.uniform(60, 140), rng.uniform(80, 180))
+        rr, cc = draw_polygon(rows, cols, shape)
+        asphalt_extra[rr, cc] = True
+    asphalt_extra &= ~surface
+
+    # Buildings away from roads, each with a driveway to the nearest road.
+    buildings = np.zeros(shape, bool)
+    sites = np.argwhere(((dist_out > 30) & (dist_out < 110) & ~asphalt_extra)[::24, ::24]) * 24
+    # Roofs: greys, browns and dark shingles with a mild tint, as in Ottawa suburbs.
+    roof_colours = (
+        rng.uniform(60, 190, (len(sites), 1)) * rng.uniform(0.85, 1.15, (len(sites), 3))
+    ).astype(np.float32)
+    chosen = rng.random(len(sites)) < 0.5
+    roofs = np.zeros((*shape, 3), np.float32)
+    for (r, c), colour, take in zip(sites, roof_colours, chosen, strict=True):
+        if not take:
+            continue
+        rows, cols = _rectangle(
+            rng, np.array([r, c], float), rng.uniform(40, 70), rng.uniform(40, 80)
+        )
+        rr, cc = draw_polygon(rows, cols, shape)
+        if (surface[rr, cc] | asphalt_extra[rr, cc] | buildings[rr, cc]).any():
+            continue
+        buildings[rr, cc] = True
+        roofs[rr, cc] = colour * (1 + 0.05 * rng.standard_normal(3))
+        if rng.random() < 0.7:  # driveway: a short asphalt strip towards the road
+            dr = int(np.sign(rng.standard_normal()))
+            length = int(rng.uniform(20, 45))
+            r0, c0 = int(np.clip(r, 0, size - 1)), int(np.clip(c, 0, size - 1))
+            if rng.random() < 0.5:
+                rs = slice(min(r0, r0 + dr * length), max(r0, r0 + dr * length))
+                asphalt_extra[rs, max(0, c0 - 6) : c0 + 6] = True
+            else:
+                cs = slice(min(c0, c0 + dr * length), max(c0, c0 + dr * length))
+                asphalt_extra[max(0, r0 - 6) : r0 + 6, cs] = True
+    asphalt_extra &= ~surface & ~buildings
+
+    # Paint asphalt (roads and distractors share the same material).
+    asphalt = np.array([92, 92, 96], np.float32) * rng.uniform(0.8, 1.25)
+    texture = 1 + 0.08 * _smooth_noise(rng, shape, 1.5)[..., None]
+    road_paint = surface | asphalt_extra
+    img[road_paint] = (asphalt * texture[road_paint]).astype(np.float32)
+    # Sidewalks along roads: light concrete strips, sometimes missing.
+    sidewalk = (dist_out > 3) & (dist_out < 10) & (_smooth_noise(rng, shape, 40) > -0.3)
+    sidewalk &= ~road_paint & ~buildings
+    img[sidewalk] = np.array([170, 168, 160], np.float32) * rng.uniform(0.85, 1.1)
+    # Dashed lane markings on arterials; parking-bay stripes on lots.
+    yy, xx = np.mgrid[0:size, 0:size]
+    dashes = ((yy + xx) // 18) % 2 == 0
+    marking = ndimage.binary_dilation(arterial_centre, iterations=1) & dashes & surface
+    img[marking] = np.array([225, 215, 170], np.float32)
+    bays = asphalt_extra & (xx % 14 < 2) & (rng.random() < 0.7)
+    img[bays] = np.array([215, 215, 210], np.float32)
+
+    # Buildings with shadows cast to the south-east (shadows fall across roads too).
+    shift = rng.integers(6, 16)
+    shadow = np.zeros(shape, bool)
+    shadow[shift:, shift:] = buildings[:-shift, :-shift]
+    shadow &= ~buildings
+    img[shadow] *= 0.45
+    img[buildings] = roofs[buildings]
+
+    # Cars on roads and in lots.
+    for area, count in ((surface, rng.integers(8, 25)), (asphalt_extra, rng.integers(5, 20))):
+        spots = np.argwhere(area[::8, ::8]) * 8
+        if len(spots) == 0:
+            continue
+        for idx in rng.choice(len(spots), size=min(count, len(spots)), replace=False):
+            rows, cols = _rectangle(rng, spots[idx].astype(float), 20, 9)
+            rr, cc = draw_polygon(rows, cols, shape)
+            img[rr, cc] = rng.uniform(20, 230, 3)
+
+    # Trees: canopies anywhere, many along roads, hiding the asphalt below.
+    canopy = np.zeros(shape, bool)
+    n_trees = int(rng.integers(40, 90) * (size / 1024) ** 2)
+    edge_sites = np.argwhere((dist_out > 0) & (dist_out < 8))
+    for i in range(n_trees):
+        if i % 2 == 0 and len(edge_sites):
+            r, c = edge_sites[rng.integers(len(edge_sites))]
+        else:
+            r, c = rng.integers(0, size, 2)
+        radius = rng.uniform(8, 22)
+        r0, r1 = int(max(0, r - radius)), int(min(size, r + radius + 1))
+        c0, c1 = int(max(0, c - radius)), int(min(size, c + radius + 1))
+        disk = (yy[r0:r1, c0:c1] - r) ** 2 + (xx[r0:r1, c0:c1] - c) ** 2 <= radius**2
+        canopy[r0:r1, c0:c1] |= disk
+    canopy_colour = np.array([45, 78, 38], np.float32) * rng.uniform(0.8, 1.2, 3)
+    leaf = 1 + 0.25 * _smooth_noise(rng, shape, 1.2)[..., None]
+    img[canopy] = (canopy_colour * leaf[canopy]).astype(np.float32)
+
+    # Scene-wide illumination, colour cast, soft focus and sensor noise.
+    img *= rng.uniform(0.75, 1.25) * rng.uniform(0.9, 1.1, 3)
+    img *= 1 + 0.15 * _smooth_noise(rng, shape, size / 4)[..., None]
+    img = ndimage.gaussian_filter(img, sigma=(0.7, 0.7, 0))
+    img += rng.normal(0, 4, img.shape).astype(np.float32)
+    image = np.clip(img, 0, 255).astype(np.uint8).transpose(2, 0, 1)
+
+    edge = surface & ~ndimage.binary_erosion(surface, iterations=2, border_value=1)
+    centerline = ndimage.binary_dilation(centre_all, iterations=1) & surface
+    return SyntheticScene(
+        image=np.ascontiguousarray(image),
+        surface=surface.astype(np.uint8),
+        edge=edge.astype(np.uint8),
+        centerline=centerline.astype(np.uint8),
+    )
+
+
+def default_split(names: list[str]) -> dict[str, list[str]]:
+    """Split scene names into ~70 % train, ~15 % val and ~15 % test (at least one each)."""
+    n = len(names)
+    if n < 3:
+        return {"train": names, "val": [], "test": []}
+    n_val = n_test = max(1, round(0.15 * n))
+    return {
+        "train": names[: n - n_val - n_test],
+        "val": names[n - n_val - n_test : n - n_test],
+        "test": names[n - n_test :],
+    }
+
+
+def write_synthetic_dataset(
+    out: str | Path, scenes: int = 6, size: int = 1024, seed: int = 0
+) -> Path:
+    """Generate a dataset of synthetic scenes in roadkd's on-disk layout.
+
+    Scenes are laid side by side, 100 m apart, so they never overlap. The folder is built
+    beside ``out`` and renamed into place, so a failed run leaves nothing half-written.
+
+    Args:
+        out: dataset folder to create (must not exist or be empty).
+        scenes: number of scenes.
+        size: side length of each scene in pixels.
+        seed: base seed; the same seed gives the same bytes.
+
+    Returns:
+        The dataset folder.
+
+    Raises:
+        RoadkdError: for impossible arguments or an existing non-empty output folder.
+    """
+    target = Path(out)
+    if scenes < 1:
+        raise RoadkdError("--scenes must be at least 1")
+    if size < 128:
+        raise RoadkdError("--size must be at least 128 pixels")
+    if target.exists() and any(target.iterdir()):
+        raise RoadkdError(f"output folder {target} exists and is not empty")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise RoadkdError(f"cannot write {target}: folder {parent} does not exist")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
+    try:
+        names = [f"scene_{i:03d}" for i in range(scenes)]
+        res = ROADNET_RESOLUTION_M
+        spacing = size * res + 100.0
+        for i, name in enumerate(names):
+            scene = generate_scene(size, np.random.default_rng([seed, i]))
+            transform = Affine(
+                res, 0, SYNTHETIC_ORIGIN[0] + i * spacing, 0, -res, SYNTHETIC_ORIGIN[1]
+            )
+            masks = {"surface": scene.surface, "edge": scene.edge, "centerline": scene.centerline}
+            write_scene(staging, name, scene.image, masks, transform, SYNTHETIC_CRS)
+        write_splits(
+            staging,
+            default_split(names),
+            crs=SYNTHETIC_CRS,
+            resolution_m=res,
+            source="synthetic",
+            seed=seed,
+            note="synthetic RoadNet-style scenes generated by roadkd",
+        )
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
