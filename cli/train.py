@@ -1,12 +1,19 @@
-"""`roadkd train`: placeholder until its issue lands."""
+"""`roadkd train`: a thin wrapper passing every argument to LightningCLI (roadkd.training)."""
 
 import click
 
-from roadkd.errors import RoadkdError
 
-
-@click.command(context_settings={"ignore_unknown_options": True})
+@click.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def train(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise RoadkdError("roadkd train is not implemented yet")
+    """Train with LightningCLI: roadkd train [fit|validate|test|predict] --config X.yaml.
+
+    Without a subcommand, fit is run. Dotted overrides (--trainer.max_epochs=3) and
+    --ckpt_path (resume) work as in LightningCLI / TorchGeo.
+    """
+    from roadkd.training import main
+
+    main(list(args))

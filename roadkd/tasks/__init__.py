@@ -1,0 +1,15 @@
+"""LightningModules: cross-model teachers, the SSLKD student and the baselines."""
+
+from .base import RoadTask
+from .baselines import CPSStudents, MeanTeacherStudent, SupervisedStudent
+from .student import SSLKDStudent
+from .teachers import CrossModelTeachers
+
+__all__ = [
+    "CPSStudents",
+    "CrossModelTeachers",
+    "MeanTeacherStudent",
+    "RoadTask",
+    "SSLKDStudent",
+    "SupervisedStudent",
+]

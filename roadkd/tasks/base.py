@@ -1,0 +1,220 @@
+"""The base of every roadkd task: optimiser, poly schedule, metrics and the deploy bundle."""
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
+from torch import Tensor, nn
+from torch.optim import SGD, AdamW, Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+from torchgeo.tasks import BaseTask
+
+from ..errors import RoadkdError
+from ..losses import supervised_loss
+from ..metrics.pixel import RoadMetrics
+from ..models import DeployBundle, ModelConfig
+from ..models.deploy import CHECKPOINT_KEY
+from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
+
+
+def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
+    """Return ``config`` as a :class:`ModelConfig` (configs and checkpoints may hold dicts).
+
+    Args:
+        config: a ModelConfig or a mapping of its fields.
+
+    Returns:
+        The ModelConfig.
+
+    Raises:
+        RoadkdError: if the mapping has unknown fields.
+    """
+    if isinstance(config, ModelConfig):
+        return config
+    try:
+        return ModelConfig(**dict(config))
+    except TypeError as err:
+        raise RoadkdError(f"invalid model config {dict(config)}: {err}") from err
+
+
+def poly_factor(step: int, total: int, power: float) -> float:
+    """Return the poly learning-rate factor ``(1 - step / total) ** power``.
+
+    Args:
+        step: current optimiser step.
+        total: total number of steps; the factor reaches 0 there.
+        power: poly exponent (0.9 in the authors' code).
+
+    Returns:
+        The multiplier for the base learning rate, in [0, 1].
+    """
+    if total <= 0:
+        return 1.0
+    return float(max(0.0, 1.0 - min(step, total) / total) ** power)
+
+
+class RoadTask(BaseTask):
+    """Shared machinery of roadkd's LightningModules.
+
+    Subclasses build their networks in :meth:`configure_models`, compute the training loss
+    in :meth:`training_step` and name the network to deploy in :meth:`deploy_network`.
+    Validation and testing score that network with :class:`RoadMetrics`; the best
+    checkpoint is chosen by ``val/road_iou``.
+    """
+
+    ignore = None
+    monitor = "val/road_iou"
+    mode = "max"
+
+    def __init__(
+        self,
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        backbone_lr: float | None = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        poly_power: float = 0.9,
+        max_iterations: int | None = None,
+        dice_weight: float = 0.0,
+    ) -> None:
+        """Initialise the shared hyperparameters.
+
+        Args:
+            optimizer: "sgd" (momentum, as the authors) or "adamw".
+            lr: learning rate of decoders, heads and adapters.
+            backbone_lr: learning rate of the encoders (None: same as ``lr``); the authors
+                use 10x less for backbones.
+            momentum: SGD momentum.
+            weight_decay: weight decay of both optimisers.
+            poly_power: exponent of the per-step poly schedule.
+            max_iterations: steps over which the poly schedule decays to 0 (None: the
+                trainer's estimated number of steps).
+            dice_weight: weight of the Dice term added to the supervised cross-entropy.
+        """
+        super().__init__()
+
+    @abstractmethod
+    def deploy_network(self) -> tuple[nn.Module, ModelConfig]:
+        """Return the network users deploy and its config."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return the deployed network's logits (B, 2, H, W) for a normalised batch."""
+        model, _ = self.deploy_network()
+        logits: Tensor = model(x)
+        return logits
+
+    def configure_losses(self) -> None:
+        """Nothing to build: the losses in :mod:`roadkd.losses` are pure functions."""
+
+    def configure_metrics(self) -> None:
+        """Build the validation and test metrics."""
+        self.val_metrics = RoadMetrics()
+        self.test_metrics = RoadMetrics()
+
+    def sup_loss(self, logits: Tensor, target: Tensor) -> Tensor:
+        """Supervised loss (CE + optional Dice) with this task's settings."""
+        return supervised_loss(logits, target, dice_weight=self.hparams["dice_weight"])
+
+    # -- optimisation ---------------------------------------------------------------------
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """Split trainable parameters into backbone (encoder) and head groups."""
+        backbone, heads = [], []
+        for name, param in self.named_parameters():
+            if not param.requires_grad:
+                continue  # frozen teachers and EMA copies are never optimised
+            (backbone if ".encoder." in f".{name}" else heads).append(param)
+        lr = self.hparams["lr"]
+        backbone_lr = self.hparams["backbone_lr"] or lr
+        groups = [{"params": heads, "lr": lr}, {"params": backbone, "lr": backbone_lr}]
+        return [g for g in groups if g["params"]]
+
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        """SGD (or AdamW) with separate backbone/head learning rates and a poly schedule."""
+        name = self.hparams["optimizer"].lower()
+        groups = self._param_groups()
+        optimizer: Optimizer
+        if name == "sgd":
+            optimizer = SGD(
+                groups,
+                lr=self.hparams["lr"],
+                momentum=self.hparams["momentum"],
+                weight_decay=self.hparams["weight_decay"],
+            )
+        elif name == "adamw":
+            optimizer = AdamW(
+                groups, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
+            )
+        else:
+            raise RoadkdError(f"unknown optimizer {name!r}: use 'sgd' or 'adamw'")
+        total = self.hparams["max_iterations"]
+        if total is None:
+            estimated = self.trainer.estimated_stepping_batches
+            total = int(estimated) if estimated != float("inf") else 0
+        power = self.hparams["poly_power"]
+        scheduler = LambdaLR(optimizer, lambda step: poly_factor(step, total, power))
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def _shared_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        """Score the deployed network on a val/test batch and update the stage's metrics."""
+        logits = self(batch["image"])
+        mask = batch["mask"].long()
+        loss = self.sup_loss(logits, mask)
+        self.log(f"{stage}/loss", loss, batch_size=mask.shape[0], sync_dist=True)
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(logits.argmax(dim=1), mask)
+        return loss
+
+    def _log_metrics(self, stage: str) -> None:
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        scores = metrics.compute()
+        self.log_dict({f"{stage}/{k}": v for k, v in scores.items()}, sync_dist=True)
+        metrics.reset()
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Validate the deployed network."""
+        return self._shared_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        """Log ``val/road_iou``, ``val/miou``, ... for the epoch."""
+        self._log_metrics("val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Test the deployed network."""
+        return self._shared_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        """Log ``test/road_iou``, ``test/miou``, ... for the epoch."""
+        self._log_metrics("test")
+
+    def predict_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Return road probabilities (B, H, W) of the deployed network."""
+        return torch.softmax(self(batch["image"]), dim=1)[:, -1]
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the deploy bundle, with the datamodule's normalisation, in the checkpoint."""
+        model, config = self.deploy_network()
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        mean = tuple(getattr(datamodule, "mean", DEFAULT_MEAN))
+        std = tuple(getattr(datamodule, "std", DEFAULT_STD))
+        tile_size = int(getattr(datamodule, "patch_size", 512) or 512)
+        resolution = float(getattr(datamodule, "resolution_m", ROADNET_RESOLUTION_M))
+        bundle = DeployBundle(
+            model=model,
+            config=config,
+            mean=tuple(float(m) for m in mean),
+            std=tuple(float(s) for s in std),
+            resolution_m=resolution,
+            tile_size=tile_size,
+            extra={"task": type(self).__name__},
+        )
+        checkpoint[CHECKPOINT_KEY] = bundle.to_checkpoint_entry()

@@ -1,0 +1,211 @@
+"""The SSLKD student stage: a light network distilled from two frozen teachers."""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import RoadkdError
+from ..losses import (
+    FeatureAdapter,
+    feature_distillation_loss,
+    fuse_teacher_probabilities,
+    probability_distillation_loss,
+    pseudo_label_loss,
+)
+from ..models import ModelConfig, build_model
+from .base import RoadTask, as_model_config
+
+DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
+
+
+def load_frozen_teachers(path: str | Path) -> list[tuple[nn.Module, ModelConfig]]:
+    """Rebuild the two teachers of a teachers-stage checkpoint, frozen and in eval mode.
+
+    Args:
+        path: a ``.ckpt`` written by :class:`CrossModelTeachers`.
+
+    Returns:
+        ``[(teacher_a, config_a), (teacher_b, config_b)]``.
+
+    Raises:
+        RoadkdError: if the file is missing or is not a teachers checkpoint.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise RoadkdError(f"teachers checkpoint not found: {p}")
+    try:
+        checkpoint = torch.load(p, map_location="cpu", weights_only=False)
+        hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
+        names = [n for n in ("teacher_a", "teacher_b") if n in hparams]
+    except Exception as err:  # torch raises many types for a corrupt file
+        raise RoadkdError(f"cannot read teachers checkpoint {p}: {err}") from err
+    if len(names) != 2:
+        raise RoadkdError(f"{p} is not a teachers checkpoint (no teacher_a/teacher_b)")
+    teachers = []
+    for name in names:
+        config = ModelConfig(**{**as_model_config(hparams[name]).to_dict(), "weights": None})
+        model = build_model(config)
+        prefix = f"{name}."
+        model.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        )
+        model.eval().requires_grad_(False)
+        teachers.append((model, config))
+    return teachers
+
+
+def encoder_features(model: nn.Module, x: Tensor, layers: list[int]) -> tuple[Tensor, list[Tensor]]:
+    """Run an smp model once and return its logits and the chosen encoder feature maps.
+
+    Args:
+        model: an smp model (encoder, decoder, segmentation_head).
+        x: input batch (B, C, H, W).
+        layers: indices into the encoder's feature list (-1: deepest).
+
+    Returns:
+        ``(logits, [features[i] for i in layers])``.
+    """
+    features = model.encoder(x)  # type: ignore[operator]
+    logits: Tensor = model.segmentation_head(model.decoder(features))  # type: ignore[operator]
+    return logits, [features[i] for i in layers]
+
+
+class SSLKDStudent(RoadTask):
+    """Distil a light student from two frozen teachers (SSLKD).
+
+    ``L = w_sup L_sup + w_feat L_dis^f + w_prob L_dis^p + w_unsup L_unsup``, each term
+    logged as ``train/loss_sup``, ``train/loss_feat``, ``train/loss_prob``,
+    ``train/loss_unsup``. The teachers come from ``teachers_checkpoint``; they stay in eval
+    mode, get no gradients and are not optimised. Their weights are also saved in the
+    student's checkpoints (under ``teachers.``) so a run resumes without the teachers file
+    having to match. One 1x1-conv adapter per teacher and feature layer is trained with the
+    student. The plain-KD baseline is this task with ``use_unlabeled: false`` on teachers
+    trained with labels only.
+    """
+
+    def __init__(
+        self,
+        teachers_checkpoint: str,
+        student: ModelConfig = DEFAULT_STUDENT,
+        sup_weight: float = 1.0,
+        feature_weight: float = 1.0,
+        prob_weight: float = 1.0,
+        unsup_weight: float = 1.0,
+        temperature: float = 1.0,
+        threshold: float = 0.9,
+        feature_layers: list[int] | None = None,
+        use_unlabeled: bool = True,
+        strong_view: bool = True,
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        backbone_lr: float | None = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        poly_power: float = 0.9,
+        max_iterations: int | None = None,
+        dice_weight: float = 0.0,
+    ) -> None:
+        """Initialise the student task.
+
+        Args:
+            teachers_checkpoint: ``.ckpt`` of a :class:`CrossModelTeachers` run.
+            student: the student network (default DeepLabV3+/MobileNetV2).
+            sup_weight: weight of the supervised loss.
+            feature_weight: weight of the feature distillation loss (sum over teachers).
+            prob_weight: weight of the probability (KL) distillation loss.
+            unsup_weight: weight of the pseudo-label loss on unlabelled tiles.
+            temperature: softening temperature of the probability distillation.
+            threshold: teacher confidence needed for a pseudo label.
+            feature_layers: encoder feature indices aligned with the teachers (default
+                ``[-1]``, the deepest).
+            use_unlabeled: use unlabelled tiles (False: distil on labelled tiles only).
+            strong_view: the student sees the strong photometric view of unlabelled tiles
+                while the teachers see the weak one.
+            optimizer: see :class:`RoadTask`.
+            lr: see :class:`RoadTask`.
+            backbone_lr: see :class:`RoadTask`.
+            momentum: see :class:`RoadTask`.
+            weight_decay: see :class:`RoadTask`.
+            poly_power: see :class:`RoadTask`.
+            max_iterations: see :class:`RoadTask`.
+            dice_weight: see :class:`RoadTask`.
+        """
+        super().__init__()
+
+    def configure_models(self) -> None:
+        """Build the student and adapters, and load the frozen teachers."""
+        self.layers = list(self.hparams["feature_layers"] or [-1])
+        self.student_config = as_model_config(self.hparams["student"])
+        self.student = build_model(self.student_config)
+        teachers = load_frozen_teachers(self.hparams["teachers_checkpoint"])
+        self.teachers = nn.ModuleList([model for model, _ in teachers])
+        s_channels = self.student.encoder.out_channels  # type: ignore[union-attr]
+        self.adapters = nn.ModuleDict()
+        for t, teacher in enumerate(self.teachers):
+            t_channels = teacher.encoder.out_channels  # type: ignore[union-attr]
+            for layer in self.layers:
+                self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(
+                    int(s_channels[layer]), int(t_channels[layer])
+                )
+
+    def train(self, mode: bool = True) -> "SSLKDStudent":
+        """Switch modes, keeping the frozen teachers in eval mode (BN statistics fixed)."""
+        super().train(mode)
+        self.teachers.eval()
+        return self
+
+    def deploy_network(self) -> tuple[nn.Module, ModelConfig]:
+        """The student is the deployed network."""
+        return self.student, self.student_config
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Compute and log the four SSLKD terms and their weighted sum."""
+        hp = self.hparams
+        labeled = batch["labeled"]
+        x_l, y_l = labeled["image"], labeled["mask"].long()
+        n = x_l.shape[0]
+        x_teacher, x_student = x_l, x_l
+        unlabeled = batch.get("unlabeled") if hp["use_unlabeled"] else None
+        if unlabeled is not None:
+            x_u = unlabeled["image"]
+            x_u_s = unlabeled.get("image_strong", x_u) if hp["strong_view"] else x_u
+            x_teacher, x_student = torch.cat([x_l, x_u]), torch.cat([x_l, x_u_s])
+
+        with torch.no_grad():
+            teacher_out = [encoder_features(t, x_teacher, self.layers) for t in self.teachers]
+        teacher_logits = [logits for logits, _ in teacher_out]
+        logits, s_feats = encoder_features(self.student, x_student, self.layers)
+
+        loss_sup = self.sup_loss(logits[:n], y_l)
+        loss_feat = logits.new_zeros(())
+        for t, (_, t_feats) in enumerate(teacher_out):
+            for i, layer in enumerate(self.layers):
+                adapted = self.adapters[f"t{t}_l{layer}"](s_feats[i])
+                loss_feat = loss_feat + feature_distillation_loss(adapted, t_feats[i])
+        loss_prob = probability_distillation_loss(
+            logits, teacher_logits, temperature=hp["temperature"]
+        )
+        loss_unsup = logits.new_zeros(())
+        if unlabeled is not None:
+            probs = fuse_teacher_probabilities([t[n:] for t in teacher_logits])
+            loss_unsup = pseudo_label_loss(logits[n:], probs, hp["threshold"])
+
+        loss = (
+            hp["sup_weight"] * loss_sup
+            + hp["feature_weight"] * loss_feat
+            + hp["prob_weight"] * loss_prob
+            + hp["unsup_weight"] * loss_unsup
+        )
+        self.log_dict(
+            {
+                "train/loss": loss,
+                "train/loss_sup": loss_sup,
+                "train/loss_feat": loss_feat,
+                "train/loss_prob": loss_prob,
+                "train/loss_unsup": loss_unsup,
+            },
+            batch_size=n,
+        )
+        return loss

@@ -1,0 +1,121 @@
+"""The teachers stage: two different networks trained with cross pseudo supervision."""
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..losses import cross_pseudo_supervision_loss
+from ..metrics.pixel import RoadMetrics
+from ..models import ModelConfig, build_model
+from .base import RoadTask, as_model_config
+
+DEFAULT_TEACHER_A = ModelConfig(arch="DeepLabV3Plus", encoder="resnet50")
+DEFAULT_TEACHER_B = ModelConfig(arch="Segformer", encoder="mit_b2")
+
+
+class CrossModelTeachers(RoadTask):
+    """Train a CNN and a Transformer teacher together (cross-model semi-supervised learning).
+
+    Both learn from the labels; after ``warmup_steps`` each also learns from the other's
+    confident argmax on labelled and unlabelled tiles, weighted by ``cps_weight``. With
+    ``use_unlabeled: false`` the unlabelled tiles are ignored (the plain-KD baseline's
+    teachers). The deployed network (and ``val/road_iou``) is teacher A; teacher B is
+    scored as ``val/teacher_b/road_iou``.
+    """
+
+    def __init__(
+        self,
+        teacher_a: ModelConfig = DEFAULT_TEACHER_A,
+        teacher_b: ModelConfig = DEFAULT_TEACHER_B,
+        cps_weight: float = 1.5,
+        warmup_steps: int = 3500,
+        cps_threshold: float = 0.0,
+        use_unlabeled: bool = True,
+        optimizer: str = "sgd",
+        lr: float = 0.01,
+        backbone_lr: float | None = 0.001,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        poly_power: float = 0.9,
+        max_iterations: int | None = None,
+        dice_weight: float = 0.0,
+    ) -> None:
+        """Initialise the teachers task.
+
+        Args:
+            teacher_a: the first teacher (default DeepLabV3+/ResNet-50, a CNN); deployed.
+            teacher_b: the second teacher (default SegFormer/MiT-B2, a Transformer).
+            cps_weight: weight of the cross pseudo supervision loss.
+            warmup_steps: supervised-only steps before cross supervision starts.
+            cps_threshold: confidence below which a pseudo label is ignored (0: keep all).
+            use_unlabeled: learn from unlabelled tiles (False: labels only).
+            optimizer: see :class:`RoadTask`.
+            lr: see :class:`RoadTask`.
+            backbone_lr: see :class:`RoadTask`.
+            momentum: see :class:`RoadTask`.
+            weight_decay: see :class:`RoadTask`.
+            poly_power: see :class:`RoadTask`.
+            max_iterations: see :class:`RoadTask`.
+            dice_weight: see :class:`RoadTask`.
+        """
+        super().__init__()
+
+    def configure_models(self) -> None:
+        """Build both teachers from scratch (or from their configured weights)."""
+        self.config_a = as_model_config(self.hparams["teacher_a"])
+        self.config_b = as_model_config(self.hparams["teacher_b"])
+        self.teacher_a = build_model(self.config_a)
+        self.teacher_b = build_model(self.config_b)
+
+    def configure_metrics(self) -> None:
+        """Score both teachers; teacher A's scores are the task's."""
+        super().configure_metrics()
+        self.val_metrics_b = RoadMetrics()
+
+    def deploy_network(self) -> tuple[nn.Module, ModelConfig]:
+        """Teacher A is the deployed network of the teachers stage."""
+        return self.teacher_a, self.config_a
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Supervised loss for both teachers plus, after the warm-up, cross supervision."""
+        labeled = batch["labeled"]
+        x_l, y_l = labeled["image"], labeled["mask"].long()
+        n = x_l.shape[0]
+        cps_on = (
+            self.hparams["use_unlabeled"]
+            and self.hparams["cps_weight"] > 0
+            and self.global_step >= self.hparams["warmup_steps"]
+        )
+        x = x_l
+        unlabeled = batch.get("unlabeled")
+        if cps_on and unlabeled is not None:
+            x = torch.cat([x_l, unlabeled["image"]])
+        logits_a, logits_b = self.teacher_a(x), self.teacher_b(x)
+        loss_sup = self.sup_loss(logits_a[:n], y_l) + self.sup_loss(logits_b[:n], y_l)
+        loss_cps = logits_a.new_zeros(())
+        if cps_on:
+            loss_cps = cross_pseudo_supervision_loss(
+                logits_a, logits_b, threshold=self.hparams["cps_threshold"]
+            )
+        loss = loss_sup + self.hparams["cps_weight"] * loss_cps
+        self.log_dict(
+            {"train/loss": loss, "train/loss_sup": loss_sup, "train/loss_cps": loss_cps},
+            batch_size=n,
+            prog_bar=False,
+        )
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """Validate teacher A (the task's score) and teacher B (logged separately)."""
+        loss = super().validation_step(batch, batch_idx)
+        logits_b = self.teacher_b(batch["image"])
+        self.val_metrics_b.update(logits_b.argmax(dim=1), batch["mask"].long())
+        return loss
+
+    def on_validation_epoch_end(self) -> None:
+        """Log both teachers' validation scores."""
+        super().on_validation_epoch_end()
+        scores = self.val_metrics_b.compute()
+        self.log_dict({f"val/teacher_b/{k}": v for k, v in scores.items()}, sync_dist=True)
+        self.val_metrics_b.reset()

@@ -1,0 +1,126 @@
+"""`roadkd train`: TorchGeo-style LightningCLI with roadkd's run-folder conventions.
+
+Every run writes into one folder, ``--trainer.default_root_dir`` (``runs/<name>`` in the
+shipped configs): ``checkpoints/`` (``best.ckpt`` by ``val/road_iou``, ``last.ckpt``),
+``csv/`` (CSVLogger) and ``tensorboard/`` (TensorBoardLogger), plus the resolved config.
+Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
+"""
+
+import os
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+
+from .tasks import RoadTask
+
+SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+#: Taken, as TorchGeo does, from https://github.com/pangeo-data/cog-best-practices
+RASTERIO_BEST_PRACTICES = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "AWS_NO_SIGN_REQUEST": "YES",
+    "GDAL_MAX_RAW_BLOCK_CACHE_SIZE": "200000000",
+    "GDAL_SWATH_SIZE": "200000000",
+    "VSI_CURL_CACHE_SIZE": "200000000",
+}
+
+
+class RoadkdCLI(LightningCLI):
+    """LightningCLI that files checkpoints and logs under the run folder."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        """Default the trainer's root dir to ``runs/default``."""
+        parser.set_defaults({"trainer.default_root_dir": "runs/default"})
+
+    def before_instantiate_classes(self) -> None:
+        """Add CSV + TensorBoard loggers and a best/last checkpoint callback if none given."""
+        config = self.config.get(self.subcommand) if self.subcommand else self.config
+        if config is None:
+            return
+        trainer = config["trainer"]
+        root = str(trainer["default_root_dir"])
+        if trainer.get("logger") in (None, True):
+            trainer["logger"] = [
+                _class("lightning.pytorch.loggers.CSVLogger", save_dir=root, name="csv"),
+                _class(
+                    "lightning.pytorch.loggers.TensorBoardLogger", save_dir=root, name="tensorboard"
+                ),
+            ]
+        callbacks = list(trainer.get("callbacks") or [])
+        if not any("ModelCheckpoint" in str(_class_path(c)) for c in callbacks):
+            callbacks.append(
+                _class(
+                    "lightning.pytorch.callbacks.ModelCheckpoint",
+                    dirpath=os.path.join(root, "checkpoints"),
+                    filename="best",
+                    monitor="val/road_iou",
+                    mode="max",
+                    save_last=True,
+                )
+            )
+        trainer["callbacks"] = callbacks
+
+    def after_fit(self) -> None:
+        """Print where the best checkpoint is and its validation road IoU."""
+        callback = self.trainer.checkpoint_callback
+        if callback is None or self.trainer.global_rank != 0:
+            return
+        best = getattr(callback, "best_model_path", "")
+        score = getattr(callback, "best_model_score", None)
+        if best and score is not None:
+            print(f"best val/road_iou = {float(score):.4f}  checkpoint: {best}")
+
+
+def _class(class_path: str, **init_args: Any) -> dict[str, Any]:
+    return {"class_path": class_path, "init_args": init_args}
+
+
+def _class_path(item: Any) -> str:
+    if isinstance(item, dict) or hasattr(item, "get"):
+        return str(item.get("class_path", ""))
+    return type(item).__name__
+
+
+def with_default_subcommand(args: list[str]) -> list[str]:
+    """Insert ``fit`` when no subcommand is given (``roadkd train --config x.yaml``).
+
+    Args:
+        args: command-line arguments after ``roadkd train``.
+
+    Returns:
+        The arguments, with ``fit`` prepended unless a subcommand or help is asked for.
+    """
+    if any(a in SUBCOMMANDS for a in args) or any(a in ("-h", "--help") for a in args):
+        return args
+    if not args:
+        return args
+    return ["fit", *args]
+
+
+def main(args: ArgsType = None) -> None:
+    """Run LightningCLI over roadkd's tasks and datamodules.
+
+    Args:
+        args: arguments as on the command line (None: ``sys.argv[1:]``).
+    """
+    os.environ.update(RASTERIO_BEST_PRACTICES)
+    # Import so that configs can name classes by their short name.
+    import roadkd.tasks
+
+    try:
+        import roadkd.datamodules
+    except ImportError:  # the datamodule package may be absent in a partial install
+        pass
+    if isinstance(args, list | tuple):
+        args = with_default_subcommand([str(a) for a in args])
+    RoadkdCLI(
+        model_class=RoadTask,
+        datamodule_class=LightningDataModule,
+        seed_everything_default=0,
+        parser_kwargs={"version": roadkd.__version__},
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )
