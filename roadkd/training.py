@@ -6,12 +6,17 @@ shipped configs): ``checkpoints/`` (``best.ckpt`` by ``val/road_iou``, ``last.ck
 Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
 """
 
+import contextlib
+import importlib
 import os
+import warnings
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
+from . import __version__
+from .errors import RoadkdError
 from .tasks import RoadTask
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -106,21 +111,46 @@ def main(args: ArgsType = None) -> None:
     """
     os.environ.update(RASTERIO_BEST_PRACTICES)
     # Import so that configs can name classes by their short name.
-    import roadkd.tasks
-
-    try:
-        import roadkd.datamodules
-    except ImportError:  # the datamodule package may be absent in a partial install
-        pass
+    for module in ("roadkd.tasks", "roadkd.datamodules"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
+    # roadkd train passes its own argv on purpose; Lightning warns about that otherwise.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     if isinstance(args, list | tuple):
         args = with_default_subcommand([str(a) for a in args])
-    RoadkdCLI(
-        model_class=RoadTask,
-        datamodule_class=LightningDataModule,
-        seed_everything_default=0,
-        parser_kwargs={"version": roadkd.__version__},
-        subclass_mode_model=True,
-        subclass_mode_data=True,
-        save_config_kwargs={"overwrite": True},
-        args=args,
-    )
+    try:
+        RoadkdCLI(
+            model_class=RoadTask,
+            datamodule_class=LightningDataModule,
+            seed_everything_default=0,
+            parser_kwargs={"version": __version__},
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+        )
+    except Exception as err:
+        # jsonargparse wraps errors raised while building classes; surface the user's one.
+        cause = find_roadkd_error(err)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def find_roadkd_error(err: BaseException) -> RoadkdError | None:
+    """Return the first :class:`RoadkdError` in an exception's cause/context chain.
+
+    Args:
+        err: the exception raised.
+
+    Returns:
+        The user error behind it, or None if it is a bug rather than a user error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        if isinstance(current, RoadkdError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
