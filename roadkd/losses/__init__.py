@@ -1,0 +1,22 @@
+"""SSLKD losses: pure functions of tensors (and one small adapter module), no Lightning."""
+
+from .distillation import (
+    FeatureAdapter,
+    cross_pseudo_supervision_loss,
+    feature_distillation_loss,
+    fuse_teacher_probabilities,
+    probability_distillation_loss,
+    pseudo_label_loss,
+)
+from .supervised import dice_loss, supervised_loss
+
+__all__ = [
+    "FeatureAdapter",
+    "cross_pseudo_supervision_loss",
+    "dice_loss",
+    "feature_distillation_loss",
+    "fuse_teacher_probabilities",
+    "probability_distillation_loss",
+    "pseudo_label_loss",
+    "supervised_loss",
+]

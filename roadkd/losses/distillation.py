@@ -1,0 +1,136 @@
+"""Distillation losses of SSLKD: features, probabilities and pseudo labels.
+
+All are pure functions of tensors, computed in float32 so that they are safe under AMP.
+"""
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class FeatureAdapter(nn.Module):
+    """A 1x1 convolution + batch norm mapping student features to a teacher's channels."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        """Initialise the adapter.
+
+        Args:
+            in_channels: channels of the student's feature map.
+            out_channels: channels of the teacher's feature map.
+        """
+        super().__init__()
+        self.proj = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Project (B, C_s, h, w) student features to (B, C_t, h, w)."""
+        out: Tensor = self.proj(x)
+        return out
+
+
+def feature_distillation_loss(student_features: Tensor, teacher_features: Tensor) -> Tensor:
+    """L_dis^f for one teacher: MSE between per-pixel L2-normalised feature maps.
+
+    Normalising over channels at each pixel makes CNN and Transformer features, whose
+    scales differ by orders of magnitude, comparable.
+
+    Args:
+        student_features: (B, C, h_s, w_s) adapted student features (C = teacher channels).
+        teacher_features: (B, C, h_t, w_t) teacher features (no gradient needed).
+
+    Returns:
+        A scalar loss; 0 when the maps agree up to a positive per-pixel scale.
+    """
+    student = student_features.float()
+    teacher = teacher_features.detach().float()
+    if student.shape[-2:] != teacher.shape[-2:]:
+        student = F.interpolate(
+            student, size=teacher.shape[-2:], mode="bilinear", align_corners=False
+        )
+    return F.mse_loss(F.normalize(student, dim=1), F.normalize(teacher, dim=1))
+
+
+def fuse_teacher_probabilities(
+    teacher_logits: Sequence[Tensor], temperature: float = 1.0
+) -> Tensor:
+    """Mean of the teachers' softened class probabilities, softmax(logits / T).
+
+    Args:
+        teacher_logits: one (B, C, H, W) logit map per teacher.
+        temperature: softening temperature T.
+
+    Returns:
+        (B, C, H, W) probabilities (detached).
+    """
+    probs = [(t.detach().float() / temperature).softmax(dim=1) for t in teacher_logits]
+    return torch.stack(probs).mean(dim=0)
+
+
+def probability_distillation_loss(
+    student_logits: Tensor,
+    teacher_logits: Sequence[Tensor],
+    temperature: float = 1.0,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """L_dis^p: T^2 * KL(p_T(teacher_avg) || p_T(student)), averaged over pixels.
+
+    Args:
+        student_logits: (B, C, H, W) student logits.
+        teacher_logits: one (B, C, H, W) logit map per teacher.
+        temperature: softening temperature T.
+        mask: optional (B, H, W) boolean map of pixels to include.
+
+    Returns:
+        A scalar loss; 0 when student and fused teacher distributions agree.
+    """
+    target = fuse_teacher_probabilities(teacher_logits, temperature)
+    log_student = F.log_softmax(student_logits.float() / temperature, dim=1)
+    kl = (target * (torch.log(target.clamp_min(1e-8)) - log_student)).sum(dim=1)
+    if mask is not None:
+        kl = kl[mask]
+        if kl.numel() == 0:
+            return student_logits.sum() * 0.0
+    return temperature**2 * kl.mean()
+
+
+def pseudo_label_loss(student_logits: Tensor, teacher_probs: Tensor, threshold: float) -> Tensor:
+    """L_unsup: cross-entropy against the fused teachers' confident argmax.
+
+    Args:
+        student_logits: (B, C, H, W) student logits.
+        teacher_probs: (B, C, H, W) fused teacher probabilities.
+        threshold: minimum teacher confidence (max probability) for a pixel to count.
+
+    Returns:
+        A scalar loss averaged over confident pixels; 0 (with a graph) if there are none.
+    """
+    confidence, labels = teacher_probs.detach().max(dim=1)
+    confident = confidence >= threshold
+    if not confident.any():
+        return student_logits.sum() * 0.0
+    ce = F.cross_entropy(student_logits.float(), labels, reduction="none")
+    return ce[confident].mean()
+
+
+def cross_pseudo_supervision_loss(
+    logits_a: Tensor, logits_b: Tensor, threshold: float = 0.0
+) -> Tensor:
+    """Cross pseudo supervision: each network learns from the other's confident argmax.
+
+    Args:
+        logits_a: (B, C, H, W) logits of network A.
+        logits_b: (B, C, H, W) logits of network B.
+        threshold: minimum confidence of the teaching network for a pixel to count.
+
+    Returns:
+        CE(A, argmax B) + CE(B, argmax A), each averaged over its confident pixels.
+    """
+    probs_a = logits_a.detach().float().softmax(dim=1)
+    probs_b = logits_b.detach().float().softmax(dim=1)
+    return pseudo_label_loss(logits_a, probs_b, threshold) + pseudo_label_loss(
+        logits_b, probs_a, threshold
+    )

@@ -1,0 +1,55 @@
+"""Pixel and relaxed metrics against hand-computed cases."""
+
+import numpy as np
+import pytest
+import torch
+
+from roadkd.metrics import (
+    RoadMetrics,
+    confusion_counts,
+    relaxed_precision_recall,
+    scores_from_counts,
+)
+
+
+def test_confusion_counts_and_scores() -> None:
+    pred = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 0]])
+    target = torch.tensor([[1, 0, 1, 0], [1, 0, 255, 0]])
+    tp, fp, fn, tn = confusion_counts(pred, target)
+    assert (tp, fp, fn, tn) == (2, 1, 1, 3)
+    s = scores_from_counts(tp, fp, fn, tn)
+    assert s["precision"] == pytest.approx(2 / 3)
+    assert s["recall"] == pytest.approx(2 / 3)
+    assert s["f1"] == pytest.approx(2 / 3)
+    assert s["road_iou"] == pytest.approx(0.5)
+    assert s["miou"] == pytest.approx((0.5 + 3 / 5) / 2)
+
+
+def test_scores_with_empty_denominators() -> None:
+    assert scores_from_counts(0, 0, 0, 10)["road_iou"] == 1.0
+    assert scores_from_counts(0, 0, 5, 10)["precision"] == 1.0
+
+
+def test_road_metrics_accumulates_batches() -> None:
+    metric = RoadMetrics()
+    metric.update(torch.tensor([[1, 0]]), torch.tensor([[1, 1]]))
+    metric.update(torch.tensor([[1, 1]]), torch.tensor([[0, 1]]))
+    scores = metric.compute()
+    assert scores["road_iou"].item() == pytest.approx(2 / 4)
+    metric.reset()
+    metric.update(torch.ones(1, 2, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
+    assert metric.compute()["road_iou"].item() == 1.0
+
+
+def test_relaxed_precision_recall_shifted_line() -> None:
+    target = np.zeros((20, 20), bool)
+    target[10, 2:18] = True
+    pred = np.zeros_like(target)
+    pred[12, 2:18] = True  # 2 px off
+    assert relaxed_precision_recall(pred, target, buffer_px=3) == (1.0, 1.0)
+    assert relaxed_precision_recall(pred, target, buffer_px=1) == (0.0, 0.0)
+    half = pred.copy()
+    half[12, 10:18] = False
+    p, r = relaxed_precision_recall(half, target, buffer_px=3)
+    # target columns 2..11 lie within 3 px of the prediction (2 px down, up to 2 px along)
+    assert p == 1.0 and r == pytest.approx(10 / 16)
