@@ -1,0 +1,135 @@
+"""Road centreline graph: skeleton -> graph, spur pruning, gap bridging, junction merging.
+
+Edges carry their pixel path (``coords``, (N, 2) row/col floats); nodes their pixel
+position (``rc``). Graph operations are plain networkx so that each step is testable.
+"""
+
+import math
+
+import networkx as nx
+import numpy as np
+from skan import Skeleton
+
+
+def skeleton_graph(skeleton: np.ndarray) -> nx.MultiGraph:
+    """Build a graph from a one-pixel-wide skeleton with skan.
+
+    Args:
+        skeleton: (H, W) boolean skeleton.
+
+    Returns:
+        A multigraph whose nodes are junctions and ends, edges the paths between them.
+    """
+    graph = nx.MultiGraph()
+    if not skeleton.any():
+        return graph
+    skel = Skeleton(skeleton.astype(bool))
+    for i in range(skel.n_paths):
+        pixels = skel.path(i)
+        coords = skel.path_coordinates(i).astype(float)
+        a, b = int(pixels[0]), int(pixels[-1])
+        graph.add_node(a, rc=coords[0])
+        graph.add_node(b, rc=coords[-1])
+        graph.add_edge(a, b, coords=coords)
+    return graph
+
+
+def path_length(coords: np.ndarray) -> float:
+    """Length of a pixel path in pixels."""
+    return float(np.hypot(*np.diff(coords, axis=0).T).sum()) if len(coords) > 1 else 0.0
+
+
+def _edge_coords_from(graph: nx.MultiGraph, u: int, v: int, key: int) -> np.ndarray:
+    """An edge's pixel path oriented to start at node ``u``."""
+    coords: np.ndarray = graph.edges[u, v, key]["coords"]
+    if np.allclose(coords[0], graph.nodes[u]["rc"]):
+        return coords
+    return coords[::-1]
+
+
+def merge_degree_two(graph: nx.MultiGraph) -> nx.MultiGraph:
+    """Join the two edges at every degree-2 node, so edges run junction to junction/end."""
+    changed = True
+    while changed:
+        changed = False
+        for node in list(graph.nodes):
+            if graph.degree(node) != 2 or graph.number_of_edges(node, node):
+                continue
+            (_, a, ka), (_, b, kb) = list(graph.edges(node, keys=True))
+            first = _edge_coords_from(graph, a, node, ka)
+            second = _edge_coords_from(graph, node, b, kb)
+            graph.remove_node(node)
+            graph.add_edge(a, b, coords=np.vstack([first, second[1:]]))
+            changed = True
+    return graph
+
+
+def prune_spurs(graph: nx.MultiGraph, min_spur_px: float) -> nx.MultiGraph:
+    """Remove dead-end edges shorter than ``min_spur_px`` that hang off a junction."""
+    changed = True
+    while changed:
+        changed = False
+        for u, v, key, coords in list(graph.edges(keys=True, data="coords")):
+            if not graph.has_edge(u, v, key):
+                continue
+            du, dv = graph.degree(u), graph.degree(v)
+            end = u if du == 1 and dv >= 3 else v if dv == 1 and du >= 3 else None
+            if end is not None and path_length(coords) < min_spur_px:
+                graph.remove_node(end)
+                changed = True
+        if changed:
+            merge_degree_two(graph)
+    return graph
+
+
+def drop_small_networks(graph: nx.MultiGraph, min_length_px: float) -> nx.MultiGraph:
+    """Remove connected networks whose total length is below ``min_length_px``."""
+    for component in list(nx.connected_components(graph)):
+        sub = graph.subgraph(component)
+        if sum(path_length(c) for _, _, c in sub.edges(data="coords")) < min_length_px:
+            graph.remove_nodes_from(component)
+    return graph
+
+
+def _dead_end_direction(graph: nx.MultiGraph, node: int, reach: int = 10) -> np.ndarray:
+    """Unit vector pointing out of a dead end, from the last ``reach`` pixels of its edge."""
+    (_, other, key) = next(iter(graph.edges(node, keys=True)))
+    coords = _edge_coords_from(graph, node, other, key)
+    tail = coords[min(reach, len(coords) - 1)]
+    vector = coords[0] - tail
+    norm = float(np.hypot(*vector))
+    return vector / norm if norm else vector
+
+
+def bridge_gaps(graph: nx.MultiGraph, max_gap_px: float, max_angle_deg: float) -> nx.MultiGraph:
+    """Join pairs of dead ends that face each other across a small gap.
+
+    Two dead ends are joined when they are closer than ``max_gap_px`` and the gap leaves
+    each of them within ``max_angle_deg`` of its own direction (a road interrupted by a
+    tree or a shadow, not two parallel streets).
+    """
+    ends = [n for n in graph.nodes if graph.degree(n) == 1]
+    cos_limit = math.cos(math.radians(max_angle_deg))
+    directions = {n: _dead_end_direction(graph, n) for n in ends}
+    used: set[int] = set()
+    candidates = []
+    for i, a in enumerate(ends):
+        for b in ends[i + 1 :]:
+            if nx.has_path(graph, a, b) and graph.degree(a) == 1:
+                # ends of one and the same line are not a gap
+                if any(set(e[:2]) == {a, b} for e in graph.edges(a)):
+                    continue
+            gap = graph.nodes[b]["rc"] - graph.nodes[a]["rc"]
+            distance = float(np.hypot(*gap))
+            if distance == 0 or distance > max_gap_px:
+                continue
+            unit = gap / distance
+            if directions[a] @ unit >= cos_limit and directions[b] @ -unit >= cos_limit:
+                candidates.append((distance, a, b))
+    for _, a, b in sorted(candidates):
+        if a in used or b in used:
+            continue
+        coords = np.vstack([graph.nodes[a]["rc"], graph.nodes[b]["rc"]])
+        graph.add_edge(a, b, coords=coords)
+        used.update((a, b))
+    return merge_degree_two(graph)
