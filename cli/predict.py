@@ -1,12 +1,82 @@
-"""`roadkd predict`: placeholder until its issue lands."""
+"""`roadkd predict`: detect roads in whole scenes and write road vectors."""
+
+import sys
+from pathlib import Path
 
 import click
 
-from roadkd.errors import RoadkdError
 
+@click.command()
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Centrelines: .geojson (WGS84), .gpkg or .shp (native CRS).",
+)
+@click.option(
+    "--model",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Student checkpoint (.ckpt) or ONNX export (.onnx).",
+)
+@click.option(
+    "--prob",
+    type=click.Path(path_type=Path),
+    help="Keep the road probability GeoTIFF here (a folder for several scenes).",
+)
+@click.option(
+    "--polygons", type=click.Path(path_type=Path), help="Also write road surface polygons."
+)
+@click.option(
+    "--preview", type=click.Path(path_type=Path), help="PNG of the first scene with roads drawn."
+)
+@click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
+@click.option("--overlap", type=int, default=64, show_default=True, help="Tile overlap in px.")
+@click.option(
+    "--batch-size", type=int, default=4, show_default=True, help="Tiles per forward pass."
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+@click.option(
+    "--threshold", type=float, default=0.3, show_default=True, help="Road probability threshold."
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def predict(
+    scenes: tuple[Path, ...],
+    out: Path,
+    model: Path,
+    prob: Path | None,
+    polygons: Path | None,
+    preview: Path | None,
+    tile: int | None,
+    overlap: int,
+    batch_size: int,
+    device: str,
+    threshold: float,
+    quiet: bool,
+) -> None:
+    """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out."""
+    from roadkd.inference.pipeline import run_predict
+    from roadkd.vectorize import VectorizeOptions
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def predict(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise RoadkdError("roadkd predict is not implemented yet")
+    result = run_predict(
+        list(scenes),
+        model,
+        out,
+        prob=prob,
+        polygons=polygons,
+        preview=preview,
+        tile=tile,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        options=VectorizeOptions(threshold=threshold),
+        progress=not quiet and sys.stderr.isatty(),
+    )
+    click.echo(
+        f"{len(result.scenes)} scene(s), {result.area_km2:.3f} km2: "
+        f"{result.n_lines} road lines, {result.road_km:.2f} km, "
+        f"{result.seconds:.1f} s -> {out}"
+    )

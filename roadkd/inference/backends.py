@@ -1,0 +1,71 @@
+"""Inference backends: raw pixels in, road probability out."""
+
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from ..device import select_device
+from ..models.deploy import load_bundle
+from ..normalization import normalize
+
+
+class Backend(Protocol):
+    """What tiled inference needs from a model, whatever runs it."""
+
+    in_channels: int
+    tile_size: int
+    resolution_m: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    device: torch.device
+
+    def predict(self, batch: Tensor) -> Tensor:
+        """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
+        ...
+
+
+class TorchBackend:
+    """Runs a deploy bundle (from a checkpoint) with PyTorch; autocast on CUDA."""
+
+    def __init__(self, path: str | Path, device: str = "auto") -> None:
+        """Load the model.
+
+        Args:
+            path: a roadkd Lightning checkpoint or saved deploy bundle.
+            device: "auto", "cpu" or "cuda".
+        """
+        bundle = load_bundle(path)
+        self.device = select_device(device)
+        self.model = bundle.model.to(self.device).eval()
+        self.in_channels = bundle.config.in_channels
+        self.tile_size = bundle.tile_size
+        self.resolution_m = bundle.resolution_m
+        self.mean = bundle.mean
+        self.std = bundle.std
+
+    @torch.inference_mode()
+    def predict(self, batch: Tensor) -> Tensor:
+        """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
+        x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
+        with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+            logits = self.model(x)
+        return logits.float().softmax(dim=1)[:, -1]
+
+
+def load_backend(path: str | Path, device: str = "auto") -> Backend:
+    """Open a model for inference: ``.onnx`` runs on onnxruntime, anything else on PyTorch.
+
+    Args:
+        path: model file.
+        device: "auto", "cpu" or "cuda".
+
+    Returns:
+        The backend.
+    """
+    if Path(path).suffix.lower() == ".onnx":
+        from .onnx_backend import OnnxBackend
+
+        return OnnxBackend(path, device)
+    return TorchBackend(path, device)

@@ -1,0 +1,185 @@
+"""Streamed whole-scene prediction into a probability GeoTIFF on the scene's own grid.
+
+The scene is processed in horizontal bands of tiles. Overlapping tile predictions are
+blended with a smooth window; rows are written as soon as no later tile can touch them, so
+memory holds one band of tiles (plus the next band being read ahead), whatever the scene size.
+"""
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.errors import RasterioIOError
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from ..errors import RoadkdError
+from ..io import atomic_output, require_file
+from .backends import Backend
+from .tiling import blend_window, pad_to, tile_origins
+
+#: Tile sides must be multiples of the networks' output stride.
+TILE_MULTIPLE = 32
+
+PROBABILITY_PROFILE: dict[str, Any] = {
+    "driver": "GTiff",
+    "dtype": "float32",
+    "count": 1,
+    "nodata": float("nan"),
+    "tiled": True,
+    "blockxsize": 256,
+    "blockysize": 256,
+    "compress": "deflate",
+    "predictor": 3,
+    "BIGTIFF": "IF_SAFER",
+}
+
+
+@dataclass
+class SceneSummary:
+    """What a prediction covered."""
+
+    scene: Path
+    probability: Path
+    width: int
+    height: int
+    area_km2: float
+    seconds: float
+
+
+def check_scene(path: str | Path, in_channels: int) -> Path:
+    """Check that a scene can be read, is georeferenced and has enough bands.
+
+    Args:
+        path: raster file (GeoTIFF, VRT, anything GDAL reads).
+        in_channels: bands the model needs.
+
+    Returns:
+        The path.
+
+    Raises:
+        RoadkdError: with the reason, if the scene cannot be used.
+    """
+    scene = require_file(path, "scene")
+    try:
+        with rasterio.open(scene) as src:
+            if src.crs is None:
+                raise RoadkdError(
+                    f"{scene} has no coordinate reference system; assign one first "
+                    "(e.g. gdal_edit.py -a_srs EPSG:32618 scene.tif)"
+                )
+            if src.count < in_channels:
+                raise RoadkdError(
+                    f"{scene} has {src.count} band(s) but the model needs {in_channels}"
+                )
+    except RasterioIOError as err:
+        raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
+    return scene
+
+
+def check_tiling(tile: int, overlap: int) -> None:
+    """Validate tile size and overlap.
+
+    Raises:
+        RoadkdError: if the tile is not a positive multiple of 32 or the overlap is not
+            smaller than the tile.
+    """
+    if tile <= 0 or tile % TILE_MULTIPLE:
+        raise RoadkdError(f"--tile must be a positive multiple of {TILE_MULTIPLE}, got {tile}")
+    if not 0 <= overlap < tile:
+        raise RoadkdError(f"--overlap must be in [0, tile), got {overlap}")
+
+
+def _batches(tiles: list[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    for i in range(0, len(tiles), batch_size):
+        yield np.stack(tiles[i : i + batch_size])
+
+
+def predict_scene(
+    scene: str | Path,
+    backend: Backend,
+    out: str | Path,
+    tile: int = 512,
+    overlap: int = 64,
+    batch_size: int = 4,
+    progress: bool = False,
+) -> SceneSummary:
+    """Predict road probability for a whole scene, streamed band by band.
+
+    Args:
+        scene: input raster (the first ``backend.in_channels`` bands are used).
+        backend: the model.
+        out: probability GeoTIFF to write (float32 in [0, 1], nodata NaN, scene's grid).
+        tile: tile side in pixels (a multiple of 32).
+        overlap: pixels shared by neighbouring tiles.
+        batch_size: tiles per forward pass.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        A summary of the work.
+
+    Raises:
+        RoadkdError: for unusable inputs or outputs.
+    """
+    check_tiling(tile, overlap)
+    path = check_scene(scene, backend.in_channels)
+    start = time.perf_counter()
+    stride = tile - overlap
+    window = blend_window(tile)
+    bands = list(range(1, backend.in_channels + 1))
+    pin = backend.device.type == "cuda"
+    with rasterio.open(path) as src, atomic_output(out) as tmp:
+        height, width = src.height, src.width
+        rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
+        padded_width = cols[-1] + tile
+        profile = {**PROBABILITY_PROFILE, "width": width, "height": height}
+        profile.update(crs=src.crs, transform=src.transform)
+
+        def read_band(y0: int) -> tuple[np.ndarray, np.ndarray]:
+            h = min(tile, height - y0)
+            win = Window(0, y0, width, h)  # type: ignore[no-untyped-call]
+            pixels = src.read(bands, window=win).astype(np.float32)
+            valid = src.read_masks(1, window=win) > 0
+            return pad_to(pixels, tile, padded_width), valid
+
+        with (
+            rasterio.open(tmp, "w", **profile) as dst,
+            ThreadPoolExecutor(max_workers=1) as reader,
+            tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress) as bar,
+        ):
+            accumulated = np.zeros((tile, padded_width), np.float32)
+            weights = np.zeros((tile, padded_width), np.float32)
+            pending = reader.submit(read_band, rows[0])
+            for k, y0 in enumerate(rows):
+                pixels, valid = pending.result()
+                if k + 1 < len(rows):  # read the next band while the model runs
+                    pending = reader.submit(read_band, rows[k + 1])
+                tiles = [pixels[:, :, x0 : x0 + tile] for x0 in cols]
+                probs: list[np.ndarray] = []
+                for batch in _batches(tiles, batch_size):
+                    tensor = torch.from_numpy(batch)
+                    if pin:
+                        tensor = tensor.pin_memory()
+                    probs.extend(backend.predict(tensor).float().cpu().numpy())
+                    bar.update(len(batch))
+                for x0, prob in zip(cols, probs, strict=True):
+                    accumulated[:, x0 : x0 + tile] += prob * window
+                    weights[:, x0 : x0 + tile] += window
+                # Rows above the next band's start are final: write them, then slide.
+                done = min(stride if k + 1 < len(rows) else tile, height - y0)
+                blended = accumulated[:done, :width] / weights[:done, :width]
+                blended[~valid[:done]] = np.nan
+                dst.write(blended[None], window=Window(0, y0, width, done))  # type: ignore[no-untyped-call]
+                accumulated = np.roll(accumulated, -stride, axis=0)
+                weights = np.roll(weights, -stride, axis=0)
+                accumulated[-stride:] = 0
+                weights[-stride:] = 0
+        res_x, res_y = abs(src.transform.a), abs(src.transform.e)
+    area_km2 = width * height * res_x * res_y / 1e6
+    return SceneSummary(path, Path(out), width, height, area_km2, time.perf_counter() - start)
