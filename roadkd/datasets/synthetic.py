@@ -311,8 +311,10 @@ def write_synthetic_dataset(
     if target.exists() and any(target.iterdir()):
         raise RoadkdError(f"output folder {target} exists and is not empty")
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise RoadkdError(f"cannot write {target}: folder {parent} does not exist")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RoadkdError(f"cannot create {parent}: {err.strerror}") from err
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
     try:
         names = [f"scene_{i:03d}" for i in range(scenes)]
