@@ -10,12 +10,12 @@ import rasterio
 import torch
 from affine import Affine
 from click.testing import CliRunner
+from roadkd_cli.main import cli
 
 from roadkd.datasets.layout import write_geotiff
 from roadkd.inference import load_backend, predict_scene
 from roadkd.inference.tiling import blend_window, tile_origins
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
-from roadkd_cli.main import cli
 
 TRANSFORM = Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0)
 # A shallow network: its small receptive field lets tiled and whole-scene passes agree.
