@@ -1,12 +1,61 @@
-"""`roadkd evaluate`: placeholder until its issue lands."""
+"""`roadkd evaluate`: score a model on a dataset split."""
+
+from pathlib import Path
 
 import click
 
-from roadkd.errors import RoadkdError
 
+@click.command()
+@click.option(
+    "--model", required=True, type=click.Path(path_type=Path), help="Checkpoint or ONNX file."
+)
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="Dataset folder.")
+@click.option(
+    "--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"])
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Write the scores as JSON here.")
+@click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
+@click.option("--overlap", type=int, default=64, show_default=True)
+@click.option("--threshold", type=float, default=0.3, show_default=True)
+@click.option(
+    "--buffer-px",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Tolerance of relaxed precision/recall, in pixels.",
+)
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+def evaluate(
+    model: Path,
+    data: Path,
+    split: str,
+    out: Path | None,
+    tile: int | None,
+    overlap: int,
+    threshold: float,
+    buffer_px: float,
+    device: str,
+) -> None:
+    """Score MODEL on a split: road IoU/P/R/F1, mIoU, relaxed P/R and APLS."""
+    from roadkd.evaluation import evaluate as run_evaluation
+    from roadkd.evaluation import write_evaluation
+    from roadkd.vectorize import VectorizeOptions
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def evaluate(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise RoadkdError("roadkd evaluate is not implemented yet")
+    if out is not None and not out.resolve().parent.is_dir():
+        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
+    result = run_evaluation(
+        model,
+        data,
+        split,
+        tile=tile,
+        overlap=overlap,
+        device=device,
+        options=VectorizeOptions(threshold=threshold),
+        buffer_px=buffer_px,
+    )
+    click.echo(result.table())
+    if out is not None:
+        write_evaluation(result, out)
+        click.echo(f"-> {out}")

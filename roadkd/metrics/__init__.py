@@ -1,6 +1,13 @@
 """Metrics: pixel scores of the road class and relaxed (buffered) precision/recall."""
 
+from .apls import apls
 from .pixel import RoadMetrics, confusion_counts, scores_from_counts
 from .relaxed import relaxed_precision_recall
 
-__all__ = ["RoadMetrics", "confusion_counts", "relaxed_precision_recall", "scores_from_counts"]
+__all__ = [
+    "RoadMetrics",
+    "apls",
+    "confusion_counts",
+    "relaxed_precision_recall",
+    "scores_from_counts",
+]
