@@ -76,8 +76,9 @@ def evaluate(
 
     Pixel scores compare the argmax prediction (p >= 0.5, as in training's validation)
     with the surface labels (overall: from summed counts). Relaxed precision/recall
-    compare the skeleton of the prediction with the centreline labels within ``buffer_px``. APLS compares the vectorised
-    prediction graph with the graph vectorised from the centreline labels (overall: mean).
+    compare the skeleton of the prediction with the centreline labels within
+    ``buffer_px``. APLS compares the vectorised prediction graph with the graph vectorised
+    from the centreline labels (overall: mean).
 
     Args:
         model: checkpoint or ONNX file.

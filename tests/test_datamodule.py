@@ -123,7 +123,7 @@ def test_fast_dev_run_through_lightning(road_dataset: Path) -> None:
 def test_bad_inputs(tmp_path: Path, road_dataset: Path) -> None:
     with pytest.raises(RoadkdError, match="dataset folder not found"):
         RoadDataModule(tmp_path / "nowhere").setup("fit")
-    with pytest.raises(RoadkdError, match="splits.json not found"):
+    with pytest.raises(RoadkdError, match=r"splits\.json not found"):
         RoadDataModule(tmp_path).setup("fit")
     broken = tmp_path / "broken"
     broken.mkdir()

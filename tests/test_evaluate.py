@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from roadkd_cli.main import cli
 
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
-from roadkd_cli.main import cli
 
 SHALLOW = ModelConfig(
     arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
