@@ -63,9 +63,12 @@ def _road_polylines(rng: np.random.Generator, size: int) -> list[tuple[np.ndarra
         across = start + amplitude * np.sin(2 * np.pi * freq * t + phase)
         return np.stack([across, along], 1) if horizontal else np.stack([along, across], 1)
 
-    # Arterials: wide, gently curving, crossing the scene; one each way at least.
-    for horizontal in (True, False):
-        for _ in range(rng.integers(1, 3)):
+    # Road density stays that of a suburb whatever the scene size: counts scale with it.
+    scale = size / 1024
+    # Arterials: wide, gently curving, crossing the scene.
+    arterial_axes = (True, False) if size >= 512 else (bool(rng.integers(2)),)
+    for horizontal in arterial_axes:
+        for _ in range(max(1, round(rng.integers(1, 3) * scale))):
             start = rng.uniform(0.15, 0.85) * size
             roads.append(
                 (
@@ -76,7 +79,7 @@ def _road_polylines(rng: np.random.Generator, size: int) -> list[tuple[np.ndarra
             )
     # Residential streets: narrower, straighter, some ending short of the scene edge.
     for horizontal in (True, False):
-        for _ in range(rng.integers(2, 4)):
+        for _ in range(round(rng.integers(2, 4) * scale)):
             start = rng.uniform(0.05, 0.95) * size
             lo, hi = -20.0, size + 20.0
             if rng.random() < 0.4:  # dead end
@@ -91,6 +94,8 @@ def _road_polylines(rng: np.random.Generator, size: int) -> list[tuple[np.ndarra
                     False,
                 )
             )
+    if size < 512:
+        return roads
     # A curved crescent street, as in newer suburbs.
     centre = rng.uniform(0.3, 0.7, 2) * size
     radius = rng.uniform(0.2, 0.35) * size
