@@ -1,12 +1,21 @@
-"""`roadkd export`: placeholder until its issue lands."""
+"""`roadkd export`: a trained student as ONNX for onnxruntime and QGIS (Deepness)."""
+
+from pathlib import Path
 
 import click
 
-from roadkd.errors import RoadkdError
 
+@click.command()
+@click.option("--model", required=True, type=click.Path(path_type=Path), help="roadkd checkpoint.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="ONNX file to write.")
+@click.option(
+    "--tile", type=int, default=None, help="Tile size to advertise (default: training tile)."
+)
+@click.option("--overlap", type=int, default=15, show_default=True, help="Tile overlap in percent.")
+@click.option("--threshold", type=float, default=0.5, show_default=True, help="Road threshold.")
+def export(model: Path, out: Path, tile: int | None, overlap: int, threshold: float) -> None:
+    """Export the student in MODEL to ONNX with Deepness metadata."""
+    from roadkd.export import export_onnx
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def export(args: tuple[str, ...]) -> None:
-    """Not implemented yet."""
-    raise RoadkdError("roadkd export is not implemented yet")
+    export_onnx(model, out, tile_size=tile, overlap_percent=overlap, threshold=threshold)
+    click.echo(f"-> {out}")

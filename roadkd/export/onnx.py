@@ -1,0 +1,104 @@
+"""Export a trained student to ONNX, with the metadata the QGIS plugin Deepness reads."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from ..errors import RoadkdError
+from ..io import atomic_output
+from ..models.deploy import DeployBundle, load_bundle
+
+OPSET = 17
+
+
+class RoadProbability(nn.Module):
+    """Wraps a 2-class network so the graph itself outputs the road probability.
+
+    Input: standardised (N, C, H, W) float32 ((pixel / 255 - mean) / std, what Deepness
+    feeds). Output: (N, 1, H, W) road probability. A single-channel output is what Deepness
+    treats as a sigmoid-like road probability to threshold with ``seg_thresh``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        """Wrap ``model`` (logits (N, 2, H, W))."""
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Road probability (N, 1, H, W)."""
+        logits: Tensor = self.model(x)
+        return logits.softmax(dim=1)[:, -1:]
+
+
+def deepness_metadata(
+    bundle: DeployBundle, tile_size: int, overlap_percent: int, threshold: float
+) -> dict[str, str]:
+    """Deepness's ``custom_metadata_map``, every value JSON-encoded.
+
+    Deepness's code reads ``tile_size`` while its docs say ``tiles_size``: both are written.
+    """
+    values: dict[str, Any] = {
+        "model_type": "Segmentor",
+        "class_names": ["road"],
+        "resolution": round(bundle.resolution_m * 100, 4),  # cm/px
+        "tile_size": tile_size,
+        "tiles_size": tile_size,
+        "tiles_overlap": overlap_percent,
+        "standardization_mean": list(bundle.mean),
+        "standardization_std": list(bundle.std),
+        "seg_thresh": threshold,
+        "roadkd_model": bundle.config.to_dict(),
+    }
+    return {key: json.dumps(value) for key, value in values.items()}
+
+
+def export_onnx(
+    model: str | Path,
+    out: str | Path,
+    tile_size: int | None = None,
+    overlap_percent: int = 15,
+    threshold: float = 0.5,
+) -> Path:
+    """Export the deployable network of a checkpoint to ONNX.
+
+    Args:
+        model: roadkd checkpoint or deploy bundle.
+        out: ``.onnx`` file to write.
+        tile_size: tile size to advertise (default: the training tile).
+        overlap_percent: tile overlap Deepness should use, in percent.
+        threshold: road probability threshold Deepness should use.
+
+    Returns:
+        The ONNX path.
+
+    Raises:
+        RoadkdError: for a bad checkpoint or output path.
+    """
+    if Path(out).suffix.lower() != ".onnx":
+        raise RoadkdError(f"cannot write {out}: the export must end in .onnx")
+    bundle = load_bundle(model)
+    tile = tile_size or bundle.tile_size
+    wrapper = RoadProbability(bundle.model.eval()).eval()
+    example = torch.zeros(1, bundle.config.in_channels, tile, tile)
+    with atomic_output(out) as tmp:
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(tmp),
+            input_names=["image"],
+            output_names=["road_probability"],
+            dynamic_axes={"image": {0: "batch"}, "road_probability": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+        graph = onnx.load(str(tmp))
+        onnx.checker.check_model(graph)
+        for key, value in deepness_metadata(bundle, tile, overlap_percent, threshold).items():
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(graph, str(tmp))
+    return Path(out)
