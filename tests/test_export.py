@@ -9,11 +9,11 @@ import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
+from roadkd_cli.main import cli
 
 from roadkd.inference import load_backend
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 from roadkd.normalization import normalize
-from roadkd_cli.main import cli
 
 TINY = ModelConfig(
     arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 3, "decoder_channels": (16, 8, 8)}
