@@ -25,7 +25,7 @@ class VectorizeOptions:
     min_blob_m2: float = 20.0
     max_hole_m2: float = 10.0
     min_spur_m: float = 10.0
-    min_network_m: float = 6.0
+    min_network_m: float = 15.0
     bridge_m: float = 12.0
     bridge_angle_deg: float = 30.0
     simplify_m: float = 0.3
