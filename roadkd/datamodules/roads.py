@@ -122,8 +122,9 @@ class RoadDataModule(GeoDataModule):
         self.block_size = block_size or 2 * patch_size
         self.val_stride = val_stride or patch_size
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
+        # Plain tuples (the base class uses tensors): they go into checkpoints as they are.
+        self.mean = tuple(float(m) for m in mean)  # type: ignore[assignment]
+        self.std = tuple(float(s) for s in std)  # type: ignore[assignment]
         self.mask = mask
         self.split: BlockSplit | None = None
         # Photometric only: the strong view keeps the weak view's geometry.
@@ -208,7 +209,8 @@ class RoadDataModule(GeoDataModule):
     def _random_sampler(
         self, dataset: GeoDataset, area: BaseGeometry, length: int | None, what: str
     ) -> RandomPatchSampler:
-        half_diagonal = math.sqrt(2) * self.patch_size * dataset.res[0] / 2
+        patch = self.patch_size if isinstance(self.patch_size, int) else max(self.patch_size)
+        half_diagonal = math.sqrt(2) * patch * dataset.res[0] / 2
         if area.buffer(-half_diagonal).is_empty:
             raise RoadkdError(
                 f"the {what} area has no room for {self.patch_size} px patches: raise "
@@ -243,7 +245,12 @@ class RoadDataModule(GeoDataModule):
         if self.train_dataset is None or self.train_sampler is None:
             raise RoadkdError("setup('fit') must run before train_dataloader()")
         loaders = {
-            "labeled": self._loader(self.train_dataset, self.train_sampler, self.batch_size, True),
+            "labeled": self._loader(
+                self.train_dataset,  # type: ignore[arg-type]
+                self.train_sampler,
+                self.batch_size,
+                True,
+            ),
             "unlabeled": self._loader(
                 self.unlabeled_dataset, self.unlabeled_sampler, self.unlabeled_batch_size, True
             ),
@@ -265,7 +272,7 @@ class RoadDataModule(GeoDataModule):
     # -- device-side transforms ------------------------------------------------------------
 
     def _normalize(self, image: Tensor) -> Tensor:
-        return normalize(image, self.mean, self.std)
+        return normalize(image, self.mean, self.std)  # type: ignore[arg-type]
 
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         """Normalise images; augment training batches on the device.

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from torchgeo.datasets import RasterDataset
 
@@ -17,8 +17,8 @@ class RoadImagery(RasterDataset):
 
     filename_glob = "*.tif"
     is_image = True
-    all_bands: ClassVar[tuple[str, ...]] = ("red", "green", "blue")
-    rgb_bands: ClassVar[tuple[str, ...]] = ("red", "green", "blue")
+    all_bands = ("red", "green", "blue")
+    rgb_bands = ("red", "green", "blue")
 
     def __init__(
         self,

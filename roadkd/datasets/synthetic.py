@@ -166,7 +166,7 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
     near_road = (dist_out > 15) & (dist_out < 60)
     candidates = np.argwhere(near_road[::16, ::16]) * 16
     for idx in rng.choice(
-        len(candidates), size=min(len(candidates), rng.integers(2, 5)), replace=False
+        len(candidates), size=min(len(candidates), int(rng.integers(2, 5))), replace=False
     ):
         rows, cols = _rectangle(rng, candidates[idx], rng.uniform(60, 140), rng.uniform(80, 180))
         rr, cc = draw_polygon(rows, cols, shape)
@@ -235,7 +235,7 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
         spots = np.argwhere(area[::8, ::8]) * 8
         if len(spots) == 0:
             continue
-        for idx in rng.choice(len(spots), size=min(count, len(spots)), replace=False):
+        for idx in rng.choice(len(spots), size=min(int(count), len(spots)), replace=False):
             rows, cols = _rectangle(rng, spots[idx].astype(float), 20, 9)
             rr, cc = draw_polygon(rows, cols, shape)
             img[rr, cc] = rng.uniform(20, 230, 3)

@@ -47,4 +47,5 @@ def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
     if h == height and w == width:
         return array
     mode = "reflect" if h > 1 and w > 1 else "edge"
-    return np.pad(array, ((0, 0), (0, height - h), (0, width - w)), mode=mode)
+    padded: np.ndarray = np.pad(array, ((0, 0), (0, height - h), (0, width - w)), mode=mode)  # type: ignore[call-overload]
+    return padded

@@ -121,7 +121,8 @@ class RoadTask(BaseTask):
 
     def _param_groups(self) -> list[dict[str, Any]]:
         """Split trainable parameters into backbone (encoder) and head groups."""
-        backbone, heads = [], []
+        backbone: list[nn.Parameter] = []
+        heads: list[nn.Parameter] = []
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue  # frozen teachers and EMA copies are never optimised

@@ -146,7 +146,7 @@ class SSLKDStudent(RoadTask):
         for t, teacher in enumerate(self.teachers):
             t_channels = teacher.encoder.out_channels  # type: ignore[union-attr]
             for layer in self.layers:
-                self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(
+                self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(  # type: ignore[index]
                     int(s_channels[layer]), int(t_channels[layer])
                 )
 

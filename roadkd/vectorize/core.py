@@ -78,7 +78,7 @@ def centreline_graph(
 def _to_world(coords: np.ndarray, transform: Affine) -> np.ndarray:
     """Pixel row/col (centres) to CRS x/y."""
     cols, rows = coords[:, 1] + 0.5, coords[:, 0] + 0.5
-    xs, ys = transform @ (cols, rows)
+    xs, ys = transform @ (cols, rows)  # type: ignore[operator]
     return np.column_stack([xs, ys])
 
 
