@@ -146,8 +146,8 @@ class SSLKDStudent(RoadTask):
         for t, teacher in enumerate(self.teachers):
             t_channels = teacher.encoder.out_channels  # type: ignore[union-attr]
             for layer in self.layers:
-                self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(  # type: ignore[index]
-                    int(s_channels[layer]), int(t_channels[layer])
+                self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(
+                    int(s_channels[layer]), int(t_channels[layer])  # type: ignore[index]
                 )
 
     def train(self, mode: bool = True) -> "SSLKDStudent":
