@@ -147,7 +147,8 @@ class SSLKDStudent(RoadTask):
             t_channels = teacher.encoder.out_channels  # type: ignore[union-attr]
             for layer in self.layers:
                 self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(
-                    int(s_channels[layer]), int(t_channels[layer])  # type: ignore[index]
+                    int(s_channels[layer]),
+                    int(t_channels[layer]),  # type: ignore[index]
                 )
 
     def train(self, mode: bool = True) -> "SSLKDStudent":
