@@ -32,3 +32,12 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The QGIS plugin as an installable zip (Plugins > Manage and Install > Install from ZIP).
+qgis-plugin: dist/roadkd_qgis.zip
+
+dist/roadkd_qgis.zip: $(wildcard roadkd/qgis/roadkd_qgis/*)
+	@mkdir -p dist
+	@rm -f $@
+	cd roadkd/qgis && python3 -m zipfile -c ../../$@ roadkd_qgis
+	@echo "-> $@"

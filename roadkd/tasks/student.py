@@ -141,14 +141,13 @@ class SSLKDStudent(RoadTask):
         self.student = build_model(self.student_config)
         teachers = load_frozen_teachers(self.hparams["teachers_checkpoint"])
         self.teachers = nn.ModuleList([model for model, _ in teachers])
-        s_channels = self.student.encoder.out_channels  # type: ignore[union-attr]
+        s_channels: list[int] = self.student.encoder.out_channels  # type: ignore[union-attr,assignment]
         self.adapters = nn.ModuleDict()
         for t, teacher in enumerate(self.teachers):
-            t_channels = teacher.encoder.out_channels  # type: ignore[union-attr]
+            t_channels: list[int] = teacher.encoder.out_channels  # type: ignore[union-attr,assignment]
             for layer in self.layers:
                 self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(
-                    int(s_channels[layer]),
-                    int(t_channels[layer]),  # type: ignore[index]
+                    int(s_channels[layer]), int(t_channels[layer])
                 )
 
     def train(self, mode: bool = True) -> "SSLKDStudent":

@@ -1,0 +1,135 @@
+"""The "Detect roads" algorithm: runs ``roadkd predict`` and loads the road layers."""
+
+import os
+import subprocess
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingParameterVectorDestination,
+)
+
+STYLE = os.path.join(os.path.dirname(__file__), "roads.qml")
+
+
+class _ApplyRoadStyle(QgsProcessingLayerPostProcessorInterface):
+    """Styles the centreline layer once QGIS has loaded it into the project."""
+
+    instance = None
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
+        layer.loadNamedStyle(STYLE)
+        layer.triggerRepaint()
+
+    @staticmethod
+    def create():
+        # QGIS keeps only a weak reference: hold one ourselves.
+        _ApplyRoadStyle.instance = _ApplyRoadStyle()
+        return _ApplyRoadStyle.instance
+
+
+class DetectRoads(QgsProcessingAlgorithm):
+    """Detect roads in a raster layer with a roadkd model."""
+
+    INPUT, MODEL, TILE, OVERLAP, THRESHOLD = "INPUT", "MODEL", "TILE", "OVERLAP", "THRESHOLD"
+    ROADKD, OUTPUT, SURFACE = "ROADKD", "OUTPUT", "SURFACE"
+
+    def name(self):
+        return "detectroads"
+
+    def displayName(self):  # noqa: N802 (QGIS's name)
+        return "Detect roads"
+
+    def shortHelpString(self):  # noqa: N802
+        return (
+            "Runs a roadkd student (.ckpt or .onnx) over the raster with tiled, blended "
+            "inference and writes road centrelines (length_m, width_m) and, optionally, "
+            "road surface polygons."
+        )
+
+    def createInstance(self):  # noqa: N802
+        return DetectRoads()
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Aerial image (RGB)"))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt or .onnx)"))
+        self.addParameter(QgsProcessingParameterNumber(self.TILE, "Tile size (px)", defaultValue=512, minValue=32))
+        self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, "Tile overlap (px)", defaultValue=64, minValue=0))
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.THRESHOLD, "Road probability threshold",
+                QgsProcessingParameterNumber.Double, defaultValue=0.3, minValue=0.0, maxValue=1.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterString(
+                self.ROADKD, "roadkd command (empty: provider setting or PATH)", optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorDestination(
+                self.OUTPUT, "Road centrelines", QgsProcessing.TypeVectorLine
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterVectorDestination(
+                self.SURFACE, "Road surface", QgsProcessing.TypeVectorPolygon,
+                optional=True, createByDefault=False,
+            )
+        )
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from .provider import roadkd_executable
+
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException("no input raster layer")
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        surface = self.parameterAsOutputLayer(parameters, self.SURFACE, context)
+        command = [
+            self.parameterAsString(parameters, self.ROADKD, context) or roadkd_executable(),
+            "predict", layer.source(),
+            "--model", self.parameterAsFile(parameters, self.MODEL, context),
+            "--out", output,
+            "--tile", str(self.parameterAsInt(parameters, self.TILE, context)),
+            "--overlap", str(self.parameterAsInt(parameters, self.OVERLAP, context)),
+            "--threshold", str(self.parameterAsDouble(parameters, self.THRESHOLD, context)),
+            "--quiet",
+        ]
+        if surface:
+            command += ["--polygons", surface]
+        feedback.pushInfo("Running: " + " ".join(command))
+        feedback.setProgress(5)
+        try:
+            process = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            )
+        except OSError as err:
+            raise QgsProcessingException(
+                f"cannot run {command[0]}: {err}. Install roadkd or set its path "
+                "in the algorithm's 'roadkd command' parameter."
+            ) from err
+        lines = []
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            feedback.pushInfo(line.rstrip())
+            if feedback.isCanceled():
+                process.kill()
+                raise QgsProcessingException("cancelled")
+        if process.wait() != 0:
+            message = next((x for x in reversed(lines) if x.startswith("Error")), lines[-1] if lines else "")
+            raise QgsProcessingException(f"roadkd failed: {message}")
+        feedback.setProgress(100)
+        if context.willLoadLayerOnCompletion(output):
+            details = context.layerToLoadOnCompletionDetails(output)
+            details.setPostProcessor(_ApplyRoadStyle.create())
+        results = {self.OUTPUT: output}
+        if surface:
+            results[self.SURFACE] = surface
+        return results

@@ -1,0 +1,153 @@
+"""The QGIS Processing plugin, run in a real QGIS through qgis_process (headless).
+
+Skipped, with the reason, where QGIS is not installed; `.ci/run` installs Debian's qgis
+and python3-qgis so that CI runs it.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import torch
+from affine import Affine
+
+from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+
+PLUGIN = Path(__file__).parents[1] / "roadkd" / "qgis" / "roadkd_qgis"
+# Debian's qgis_process wrapper passes an option its 3.22 binary rejects; call the binary.
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+ROADKD = Path(sys.executable).with_name("roadkd")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(QGIS_PROCESS is None, reason="QGIS (qgis_process) is not installed"),
+]
+
+
+def qgis(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
+        "XDG_RUNTIME_DIR": str(profile),
+    }
+    assert QGIS_PROCESS is not None
+    return subprocess.run(
+        [QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_detect_roads_in_qgis(tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    plugins = profile / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
+    assert qgis(profile, "plugins", "enable", PLUGIN.name).returncode == 0
+
+    # A model that calls every valid pixel road, on a scene whose only valid pixels form a
+    # horizontal 10 m strip: the answer is one straight 100 m road, whatever the weights.
+    config = ModelConfig(
+        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
+    )
+    model = build_model(config).eval()
+    with torch.no_grad():
+        model.segmentation_head[0].weight.zero_()
+        model.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
+    save_bundle(DeployBundle(model=model, config=config, tile_size=128), tmp_path / "model.pt")
+    pixels = np.full((3, 200, 200), 120, np.uint8)
+    pixels[:, :90] = 0
+    pixels[:, 110:] = 0
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=200,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32618",
+        transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
+        nodata=0,
+    ) as dst:
+        dst.write(pixels)
+
+    roads, surface = tmp_path / "roads.gpkg", tmp_path / "surface.gpkg"
+    run = qgis(
+        profile,
+        "--json",
+        "run",
+        "roadkd:detectroads",
+        "--",
+        f"INPUT={scene}",
+        f"MODEL={tmp_path / 'model.pt'}",
+        "TILE=128",
+        "OVERLAP=32",
+        f"ROADKD={ROADKD}",
+        f"OUTPUT={roads}",
+        f"SURFACE={surface}",
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert json.loads(run.stdout)["results"]["OUTPUT"] == str(roads)
+
+    lines = gpd.read_file(roads, layer="centerlines")
+    assert len(lines) == 1 and lines.geom_type.tolist() == ["LineString"]
+    assert lines.crs.to_epsg() == 32618
+    assert lines.iloc[0]["length_m"] == pytest.approx(100, rel=0.02)
+    assert len(gpd.read_file(surface, layer="surface")) == 1
+    for path, layer in ((roads, "centerlines"), (surface, "surface")):
+        check = qgis(
+            profile,
+            "--json",
+            "run",
+            "qgis:checkvalidity",
+            "--",
+            f"INPUT_LAYER={path}|layername={layer}",
+            "METHOD=2",
+        )
+        results = json.loads(check.stdout)["results"]
+        assert (
+            results["VALID_COUNT"] == 1
+            and results["INVALID_COUNT"] == 0
+            and results["ERROR_COUNT"] == 0
+        )
+
+
+def test_detect_roads_reports_roadkd_errors(tmp_path: Path) -> None:
+    profile = tmp_path / "profile"
+    plugins = profile / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
+    qgis(profile, "plugins", "enable", PLUGIN.name)
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32618",
+        transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
+    ) as dst:
+        dst.write(np.zeros((3, 64, 64), np.uint8))
+    run = qgis(
+        profile,
+        "run",
+        "roadkd:detectroads",
+        "--",
+        f"INPUT={scene}",
+        f"MODEL={tmp_path / 'missing.ckpt'}",
+        f"ROADKD={ROADKD}",
+        f"OUTPUT={tmp_path / 'r.gpkg'}",
+    )
+    assert run.returncode != 0
+    assert "model not found" in run.stdout + run.stderr
