@@ -15,7 +15,7 @@ import click
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the scores as JSON here.")
 @click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
-@click.option("--overlap", type=int, default=64, show_default=True)
+@click.option("--overlap", type=int, default=None, help="Tile overlap in px (default: tile/8).")
 @click.option("--threshold", type=float, default=0.3, show_default=True)
 @click.option(
     "--buffer-px",
@@ -33,7 +33,7 @@ def evaluate(
     split: str,
     out: Path | None,
     tile: int | None,
-    overlap: int,
+    overlap: int | None,
     threshold: float,
     buffer_px: float,
     device: str,

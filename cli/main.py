@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "vectorize": "roadkd_cli.vectorize:vectorize",
     "evaluate": "roadkd_cli.evaluate:evaluate",
     "export": "roadkd_cli.export:export",
+    "experiment": "roadkd_cli.experiment:experiment",
 }
 
 HELP = {
@@ -26,6 +27,7 @@ HELP = {
     "vectorize": "Turn a road probability or mask raster into road vectors.",
     "evaluate": "Score a model on a dataset split (pixel, relaxed and graph metrics).",
     "export": "Export a trained student to ONNX for QGIS (Deepness) or onnxruntime.",
+    "experiment": "Compare SSLKD with the baselines at every labelled ratio (table, plots).",
 }
 
 

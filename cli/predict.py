@@ -32,7 +32,7 @@ import click
     "--preview", type=click.Path(path_type=Path), help="PNG of the first scene with roads drawn."
 )
 @click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
-@click.option("--overlap", type=int, default=64, show_default=True, help="Tile overlap in px.")
+@click.option("--overlap", type=int, default=None, help="Tile overlap in px (default: tile/8).")
 @click.option(
     "--batch-size", type=int, default=4, show_default=True, help="Tiles per forward pass."
 )
@@ -51,7 +51,7 @@ def predict(
     polygons: Path | None,
     preview: Path | None,
     tile: int | None,
-    overlap: int,
+    overlap: int | None,
     batch_size: int,
     device: str,
     threshold: float,

@@ -13,6 +13,7 @@ from skimage.morphology import skeletonize
 from .datasets.layout import image_path, mask_path, read_splits
 from .errors import RoadkdError
 from .inference import load_backend, predict_scene
+from .inference.predict import default_overlap
 from .io import atomic_output
 from .metrics import apls, confusion_counts, scores_from_counts
 from .vectorize import VectorizeOptions, vectorize_array
@@ -66,7 +67,7 @@ def evaluate(
     data: str | Path,
     split: str = "test",
     tile: int | None = None,
-    overlap: int = 64,
+    overlap: int | None = None,
     batch_size: int = 4,
     device: str = "auto",
     options: VectorizeOptions | None = None,
@@ -85,7 +86,7 @@ def evaluate(
         data: dataset folder in roadkd's layout.
         split: "train", "val" or "test".
         tile: tile size (default: the model's).
-        overlap: tile overlap in pixels.
+        overlap: tile overlap in pixels (default: an eighth of the tile).
         batch_size: tiles per forward pass.
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings (threshold etc.).
@@ -106,12 +107,13 @@ def evaluate(
     with tempfile.TemporaryDirectory(prefix="roadkd-eval-") as scratch:
         for scene in splits[split]:
             prob_path = Path(scratch) / f"{scene}.tif"
+            tile_size = tile or backend.tile_size
             predict_scene(
                 image_path(Path(data), scene),
                 backend,
                 prob_path,
-                tile or backend.tile_size,
-                overlap,
+                tile_size,
+                default_overlap(tile_size) if overlap is None else overlap,
                 batch_size,
             )
             with rasterio.open(prob_path) as src:

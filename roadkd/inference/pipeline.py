@@ -11,7 +11,7 @@ import pandas as pd
 from ..errors import RoadkdError
 from ..vectorize import VectorizeOptions, vectorize_raster, write_vectors
 from .backends import load_backend
-from .predict import SceneSummary, check_scene, check_tiling, predict_scene
+from .predict import SceneSummary, check_scene, check_tiling, default_overlap, predict_scene
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -86,7 +86,7 @@ def run_predict(
     polygons: str | Path | None = None,
     preview: str | Path | None = None,
     tile: int | None = None,
-    overlap: int = 64,
+    overlap: int | None = None,
     batch_size: int = 4,
     device: str = "auto",
     options: VectorizeOptions | None = None,
@@ -105,7 +105,7 @@ def run_predict(
         polygons: optional road surface output.
         preview: optional PNG of the first scene with the roads drawn over it.
         tile: tile side in pixels (default: the model's training tile).
-        overlap: pixels shared by neighbouring tiles.
+        overlap: pixels shared by neighbouring tiles (default: an eighth of the tile).
         batch_size: tiles per forward pass.
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings.
@@ -118,6 +118,7 @@ def run_predict(
     scenes = expand_scenes(inputs)
     backend = load_backend(model, device)
     tile_size = tile or backend.tile_size
+    overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
     for scene in scenes:
         check_scene(scene, backend.in_channels)

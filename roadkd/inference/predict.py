@@ -96,6 +96,11 @@ def check_tiling(tile: int, overlap: int) -> None:
         raise RoadkdError(f"--overlap must be in [0, tile), got {overlap}")
 
 
+def default_overlap(tile: int) -> int:
+    """Overlap used when none is given: an eighth of the tile (64 px for 512 px tiles)."""
+    return tile // 8
+
+
 def _batches(tiles: list[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
     for i in range(0, len(tiles), batch_size):
         yield np.stack(tiles[i : i + batch_size])
