@@ -7,8 +7,11 @@
     DIR/splits.json                    scene names per split plus provenance
 """
 
+import contextlib
 import json
-from collections.abc import Mapping
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +139,36 @@ def read_splits(root: str | Path) -> dict[str, Any]:
                     f"{path} names scene {scene!r} but {mask_path(folder, scene)} is missing"
                 )
     return document
+
+
+def check_new_dataset_folder(target: Path) -> None:
+    """Refuse an output folder that exists with content; create missing parent folders.
+
+    Raises:
+        RoadkdError: if ``target`` is a file or a non-empty folder, or a parent cannot be made.
+    """
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise RoadkdError(f"output folder {target} exists and is not empty")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RoadkdError(f"cannot create {target.parent}: {err.strerror}") from err
+
+
+@contextlib.contextmanager
+def staged_dataset(target: Path) -> Iterator[Path]:
+    """Yield a hidden staging folder beside ``target``, renamed onto it on success.
+
+    A failed or interrupted run removes the staging folder, so a dataset folder is either
+    complete or absent, never half-written.
+    """
+    check_new_dataset_folder(target)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        if target.exists():
+            target.rmdir()
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

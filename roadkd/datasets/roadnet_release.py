@@ -7,8 +7,6 @@ at 0.21 m/px in a projected CRS, scenes placed apart so they never overlap. The 
 georeference is recorded in ``splits.json`` under ``note``.
 """
 
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from ..errors import RoadkdError
 from ..normalization import ROADNET_RESOLUTION_M
-from .layout import write_scene, write_splits
+from .layout import check_new_dataset_folder, staged_dataset, write_scene, write_splits
 
 #: Scene numbers of the release and the official split (Liu et al., RoadNet, 2019).
 RELEASE_SCENES: tuple[int, ...] = tuple(range(1, 21))
@@ -215,11 +213,7 @@ def convert_roadnet_release(
     if not 0 <= val_fraction < 1:
         raise RoadkdError("val_fraction must be in [0, 1)")
     numbers = list(RELEASE_SCENES if scenes is None else scenes)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise RoadkdError(f"output folder {target} exists and is not empty")
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise RoadkdError(f"cannot write {target}: folder {parent} does not exist")
+    check_new_dataset_folder(target)
 
     # Check every file before writing anything, so the common mistake fails fast.
     files = [_scene_files(source, n) for n in numbers]
@@ -229,8 +223,7 @@ def convert_roadnet_release(
                 kind = "image" if path == image_file else "label"
                 raise RoadkdError(f"missing RoadNet {kind}: {path}")
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=parent))
-    try:
+    with staged_dataset(target) as staging:
         # The grid cell must hold the largest scene; sizes come from headers, not pixels.
         cell = max(max(_image_shape(image_file)) for image_file, _ in files) * resolution
         cell += SCENE_GAP_M
@@ -252,10 +245,4 @@ def convert_roadnet_release(
             origin=[x0, y0],
             note=ASSIGNED_NOTE.format(res=resolution, crs=crs_obj.to_string(), origin=origin_text),
         )
-        if target.exists():
-            target.rmdir()
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return target
