@@ -44,12 +44,18 @@ def qgis(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_detect_roads_in_qgis(tmp_path: Path) -> None:
-    profile = tmp_path / "profile"
-    plugins = profile / "profiles" / "default" / "python" / "plugins"
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    """A temporary QGIS profile with the plugin installed and enabled."""
+    folder = tmp_path / "profile"
+    plugins = folder / "profiles" / "default" / "python" / "plugins"
     plugins.mkdir(parents=True)
     shutil.copytree(PLUGIN, plugins / PLUGIN.name)
-    assert qgis(profile, "plugins", "enable", PLUGIN.name).returncode == 0
+    assert qgis(folder, "plugins", "enable", PLUGIN.name).returncode == 0
+    return folder
+
+
+def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
 
     # A model that calls every valid pixel road, on a scene whose only valid pixels form a
     # horizontal 10 m strip: the answer is one straight 100 m road, whatever the weights.
@@ -120,12 +126,7 @@ def test_detect_roads_in_qgis(tmp_path: Path) -> None:
         )
 
 
-def test_detect_roads_reports_roadkd_errors(tmp_path: Path) -> None:
-    profile = tmp_path / "profile"
-    plugins = profile / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True)
-    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
-    qgis(profile, "plugins", "enable", PLUGIN.name)
+def test_detect_roads_reports_roadkd_errors(profile: Path, tmp_path: Path) -> None:
     scene = tmp_path / "scene.tif"
     with rasterio.open(
         scene,
