@@ -1,5 +1,7 @@
 """Road centreline graph: skeleton -> graph, spur pruning, gap bridging, junction merging.
 
+The steps run in that order in ``roadkd.vectorize.core.centreline_graph``.
+
 Edges carry their pixel path (``coords``, (N, 2) row/col floats); nodes their pixel
 position (``rc``). Graph operations are plain networkx so that each step is testable.
 """
@@ -8,6 +10,7 @@ import math
 
 import networkx as nx
 import numpy as np
+from scipy import ndimage
 from skan import Skeleton
 
 
@@ -133,3 +136,98 @@ def bridge_gaps(graph: nx.MultiGraph, max_gap_px: float, max_angle_deg: float) -
         graph.add_edge(a, b, coords=coords)
         used.update((a, b))
     return merge_degree_two(graph)
+
+
+def _pixel(rc: np.ndarray) -> tuple[int, int]:
+    """The (row, col) of the pixel that holds a point."""
+    r, c = np.rint(rc).astype(int)
+    return int(r), int(c)
+
+
+def _outward(graph: nx.MultiGraph, node: int) -> list[tuple[int, np.ndarray]]:
+    """Every edge at ``node`` as (other end, pixel path starting at ``node``)."""
+    out = []
+    for _, other, key in graph.edges(node, keys=True):
+        out.append((other, _edge_coords_from(graph, node, other, key)))
+    return out
+
+
+def merge_close_junctions(
+    graph: nx.MultiGraph, max_px: float, distance: np.ndarray | None = None
+) -> nx.MultiGraph:
+    """Merge junctions joined by a short edge into one node.
+
+    Skeletons of a crossroads often split it into two three-way nodes apart by up to
+    about a road width; a road user sees one four-way junction. Two junctions merge when
+    the edge between them is shorter than ``max_px`` or, given the road mask's
+    ``distance`` transform, than the larger road half-width at the two nodes. The merged
+    node sits midway and the other edges are extended to it.
+    """
+
+    def half_width(node: int) -> float:
+        if distance is None:
+            return 0.0
+        r, c = _pixel(graph.nodes[node]["rc"])
+        inside = 0 <= r < distance.shape[0] and 0 <= c < distance.shape[1]
+        return float(distance[r, c]) if inside else 0.0
+
+    changed = True
+    while changed:
+        changed = False
+        for u, v, key, coords in list(graph.edges(keys=True, data="coords")):
+            if u == v or not graph.has_edge(u, v, key):
+                continue
+            if graph.degree(u) < 3 or graph.degree(v) < 3:
+                continue
+            if path_length(coords) >= max(max_px, half_width(u), half_width(v)):
+                continue
+            centre = (graph.nodes[u]["rc"] + graph.nodes[v]["rc"]) / 2
+            graph.remove_edge(u, v, key)
+            rerouted = _outward(graph, u) + [
+                (other, path) for other, path in _outward(graph, v) if other != u
+            ]
+            # an edge between u and v is seen from both ends: keep it once (from u)
+            graph.remove_nodes_from([u, v])
+            graph.add_node(u, rc=centre)
+            for other, path in rerouted:
+                if other in (u, v):
+                    graph.add_edge(u, u, coords=np.vstack([centre, path, centre]))
+                else:
+                    graph.add_edge(u, other, coords=np.vstack([centre, path]))
+            changed = True
+            break
+    return graph
+
+
+def extend_dead_ends(graph: nx.MultiGraph, mask: np.ndarray) -> nx.MultiGraph:
+    """Extend each dead end along its road to the edge of the road surface.
+
+    A skeleton stops about half a road width short of a flat road end; this walks on in
+    the dead end's direction, while the pixels are road, up to 1.5 road half-widths (so a
+    slightly skewed direction cannot run along the road's side).
+    """
+    rows, cols = mask.shape
+    distance = ndimage.distance_transform_edt(mask)
+    for node in [n for n in graph.nodes if graph.degree(n) == 1]:
+        (_, other, key) = next(iter(graph.edges(node, keys=True)))
+        direction = _dead_end_direction(graph, node)
+        start = graph.nodes[node]["rc"]
+        r0, c0 = _pixel(start)
+        if not direction.any() or not (0 <= r0 < rows and 0 <= c0 < cols):
+            continue
+        limit = 1.5 * float(distance[r0, c0]) + 1.0
+        last = None
+        for t in np.arange(0.25, limit, 0.25):
+            point = start + t * direction
+            r, c = _pixel(point)
+            if not (0 <= r < rows and 0 <= c < cols and mask[r, c]):
+                break
+            last = point
+        if last is None:
+            continue
+        # the last road sample lies within a quarter pixel of the surface's edge
+        end = last + 0.125 * direction
+        path = _edge_coords_from(graph, node, other, key)
+        graph.nodes[node]["rc"] = end
+        graph.edges[node, other, key]["coords"] = np.vstack([end, path])
+    return graph

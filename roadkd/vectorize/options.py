@@ -10,15 +10,23 @@ class VectorizeOptions:
     Defaults follow CRESI, the SpaceNet 5 baseline, converted to metres.
 
     Attributes:
-        threshold: probability at or above which a pixel is road (a 0/1 mask passes 0.5).
+        threshold: probability at or above which a pixel is road (a 0/1 mask passes
+            anything in (0, 1]).
         min_blob_m2: road blobs smaller than this are dropped as noise.
         max_hole_m2: holes smaller than this inside road are filled (cars, shadows).
-        min_spur_m: dead-end branches shorter than this are pruned (skeleton whiskers).
+        min_spur_m: dead-end branches shorter than this that hang off a junction are
+            pruned (skeleton whiskers).
         min_network_m: connected networks shorter than this in total are dropped.
         bridge_m: dead ends closer than this are joined when their directions agree.
         bridge_angle_deg: largest angle between a dead end's direction and the gap.
-        simplify_m: Douglas-Peucker tolerance for lines and polygons.
+        junction_m: junctions closer than this are merged into one (a crossroads whose
+            skeleton splits into two nearby three-way nodes).
+        simplify_m: Douglas-Peucker tolerance for lines and polygons; ``None`` means one
+            pixel.
         min_polygon_m2: surface polygons smaller than this are dropped.
+        extend_ends: extend dead ends along the road to the end of the road surface. By
+            default a line stops where the skeleton stops, half a road width inside the
+            paved end, which is where a centreline drawn with round caps ends.
     """
 
     threshold: float = 0.3
@@ -28,5 +36,7 @@ class VectorizeOptions:
     min_network_m: float = 15.0
     bridge_m: float = 12.0
     bridge_angle_deg: float = 30.0
-    simplify_m: float = 0.3
+    junction_m: float = 2.0
+    simplify_m: float | None = None
     min_polygon_m2: float = 20.0
+    extend_ends: bool = False
