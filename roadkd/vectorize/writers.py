@@ -7,41 +7,83 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
+from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from ..errors import RoadkdError
 from ..io import atomic_output
 
+#: Extensions ``write_vectors`` understands.
 SUPPORTED = (".geojson", ".json", ".gpkg", ".shp")
+
+#: Geometry type of roadkd's own layers, declared even when a layer is empty (an
+#: empty GeoPackage or Shapefile layer of "Unknown" type confuses GIS tools).
+LAYER_GEOMETRY = {"centerlines": "LineString", "surface": "Polygon"}
+
+#: Shapefile sidecars that a previous file of the same name may have left and that would
+#: no longer match the new data (spatial indexes, encoding, projection).
+STALE_SIDECARS = (".qix", ".sbn", ".sbx", ".cpg", ".prj")
+
+_OGR_ERRORS = (OSError, DataSourceError, DataLayerError, FieldError, GeometryError)
 
 
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Write one layer as an RFC 7946 FeatureCollection (longitude, latitude in WGS84)."""
     wgs84 = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
     if wgs84.empty:
-        # An empty layer is still a valid FeatureCollection.
+        # GDAL would write a "crs" member and no geometry type; keep it plain and valid.
         path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
         return
     wgs84.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
 
 
+def _write_shapefile(name: str, gdf: gpd.GeoDataFrame, target: Path) -> None:
+    """Write a shapefile and its sidecars into a temporary folder, then move them in."""
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=folder))
+    try:
+        gdf.to_file(
+            staging / target.name,
+            driver="ESRI Shapefile",
+            engine="pyogrio",
+            geometry_type=LAYER_GEOMETRY.get(name),
+        )
+        written = {part.suffix.lower() for part in staging.iterdir()}
+        # the .shp last: a reader never sees a new .shp with an old .dbf beside it
+        for part in sorted(staging.iterdir(), key=lambda p: p.suffix.lower() == ".shp"):
+            shutil.move(part, folder / part.name)
+        for suffix in STALE_SIDECARS:
+            stale = target.with_suffix(suffix)
+            if suffix not in written and stale.exists():
+                stale.unlink()
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
     """Write one or more layers; the format follows the extension.
 
-    ``.geojson`` holds the first layer in WGS84 longitude/latitude (RFC 7946); ``.gpkg``
-    holds every layer under its name in the native CRS; ``.shp`` holds the first layer in
-    the native CRS with its ``.prj`` and other sidecar files. Nothing is left half-written.
+    ``.geojson`` (or ``.json``) holds the first layer in WGS84 longitude/latitude
+    (RFC 7946), an empty layer as an empty FeatureCollection; ``.gpkg`` holds every layer
+    under its name in the native CRS; ``.shp`` holds the first layer in the native CRS
+    with its ``.prj`` and other sidecar files. Nothing is left half-written.
 
     Args:
         path: output file.
-        layers: layer name -> GeoDataFrame.
+        layers: layer name -> GeoDataFrame (``centerlines`` and ``surface`` get their
+            geometry type declared even when empty).
 
     Raises:
-        RoadkdError: for an unsupported extension or an unwritable location.
+        RoadkdError: for an unsupported extension, no layers or an unwritable location.
     """
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in SUPPORTED:
         raise RoadkdError(f"cannot write {target}: use one of {', '.join(SUPPORTED)}")
-    first = next(iter(layers.values()))
+    if not layers:
+        raise RoadkdError(f"cannot write {target}: no layers given")
+    name, first = next(iter(layers.items()))
     try:
         if suffix in (".geojson", ".json"):
             with atomic_output(target) as tmp:
@@ -49,22 +91,14 @@ def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> N
         elif suffix == ".gpkg":
             with atomic_output(target) as tmp:
                 for layer, gdf in layers.items():
-                    gdf.to_file(tmp, layer=layer, driver="GPKG", engine="pyogrio")
+                    gdf.to_file(
+                        tmp,
+                        layer=layer,
+                        driver="GPKG",
+                        engine="pyogrio",
+                        geometry_type=LAYER_GEOMETRY.get(layer),
+                    )
         else:
-            _write_shapefile(first, target)
-    except OSError as err:
+            _write_shapefile(name, first, target)
+    except _OGR_ERRORS as err:
         raise RoadkdError(f"cannot write {target}: {err}") from err
-
-
-def _write_shapefile(gdf: gpd.GeoDataFrame, target: Path) -> None:
-    """Write a shapefile and its sidecars into a temporary folder, then move them in."""
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=folder))
-    try:
-        gdf.to_file(staging / target.name, driver="ESRI Shapefile", engine="pyogrio")
-        for part in staging.iterdir():
-            shutil.move(part, folder / part.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
