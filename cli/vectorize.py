@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+METRES = click.FloatRange(min=0)
+
 
 @click.command()
 @click.argument("raster", type=click.Path(path_type=Path))
@@ -11,21 +13,53 @@ import click
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Centrelines: .geojson (WGS84), .gpkg or .shp (native CRS).",
+    help="Centrelines: .geojson (WGS84 lon/lat), .gpkg (with a surface layer) or .shp "
+    "(native CRS).",
 )
 @click.option(
-    "--polygons", type=click.Path(path_type=Path), help="Also write road surface polygons."
+    "--polygons",
+    type=click.Path(path_type=Path),
+    help="Also write road surface polygons (.geojson, .gpkg or .shp).",
 )
 @click.option(
     "--threshold",
-    type=float,
+    type=click.FloatRange(0, 1, min_open=True),
     default=0.3,
     show_default=True,
-    help="Road at or above this value (0/1 masks work as they are).",
+    help="Road at or above this probability (0/1 and 0/255 masks work as they are).",
 )
-@click.option("--min-spur-m", type=float, default=10.0, show_default=True)
-@click.option("--bridge-m", type=float, default=12.0, show_default=True)
-@click.option("--simplify-m", type=float, default=0.3, show_default=True)
+@click.option(
+    "--min-spur-m",
+    type=METRES,
+    default=10.0,
+    show_default=True,
+    help="Prune dead-end branches shorter than this off junctions.",
+)
+@click.option(
+    "--bridge-m",
+    type=METRES,
+    default=12.0,
+    show_default=True,
+    help="Join facing dead ends closer than this (roads under trees, shadows).",
+)
+@click.option(
+    "--simplify-m",
+    type=METRES,
+    default=None,
+    help="Douglas-Peucker tolerance for lines and polygons [default: one pixel].",
+)
+@click.option(
+    "--min-area-m2",
+    type=METRES,
+    default=20.0,
+    show_default=True,
+    help="Drop surface polygons smaller than this.",
+)
+@click.option(
+    "--extend-ends",
+    is_flag=True,
+    help="Run dead ends on to the end of the road surface (default: half a width short).",
+)
 def vectorize(
     raster: Path,
     out: Path,
@@ -33,17 +67,36 @@ def vectorize(
     threshold: float,
     min_spur_m: float,
     bridge_m: float,
-    simplify_m: float,
+    simplify_m: float | None,
+    min_area_m2: float,
+    extend_ends: bool,
 ) -> None:
     """Turn a road probability or mask RASTER (band 1) into centrelines and surfaces."""
-    from roadkd.vectorize import VectorizeOptions, vectorize_raster, write_vectors
+    from roadkd.vectorize import (
+        VectorizeOptions,
+        check_output_path,
+        vectorize_raster,
+        write_vectors,
+    )
 
+    if polygons is not None and polygons.resolve() == out.resolve():
+        raise click.UsageError("--polygons must differ from --out (a .gpkg --out holds both)")
+    # Fail on a bad output before the (long) vectorisation, not after it.
+    for target in (out, polygons):
+        if target is not None:
+            check_output_path(target)
     options = VectorizeOptions(
-        threshold=threshold, min_spur_m=min_spur_m, bridge_m=bridge_m, simplify_m=simplify_m
+        threshold=threshold,
+        min_spur_m=min_spur_m,
+        bridge_m=bridge_m,
+        simplify_m=simplify_m,
+        min_polygon_m2=min_area_m2,
+        extend_ends=extend_ends,
     )
     vectors = vectorize_raster(raster, options)
     write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
     if polygons is not None:
         write_vectors(polygons, {"surface": vectors.surface})
-    km = vectors.centerlines["length_m"].sum() / 1000 if len(vectors.centerlines) else 0.0
-    click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km -> {out}")
+    km = float(vectors.centerlines["length_m"].sum()) / 1000
+    surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""
+    click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km{surfaces} -> {out}")

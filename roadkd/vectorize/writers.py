@@ -1,6 +1,7 @@
 """Write road layers to GeoJSON (WGS84, RFC 7946), GeoPackage or Shapefile, atomically."""
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -61,6 +62,32 @@ def _write_shapefile(name: str, gdf: gpd.GeoDataFrame, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_output_path(path: str | Path) -> Path:
+    """Check, before any work, that ``write_vectors`` can write to ``path``.
+
+    Args:
+        path: the output file.
+
+    Returns:
+        The path.
+
+    Raises:
+        RoadkdError: for an unsupported extension, or a folder that is missing or not
+            writable.
+    """
+    target = Path(path)
+    if target.suffix.lower() not in SUPPORTED:
+        raise RoadkdError(f"cannot write {target}: use one of {', '.join(SUPPORTED)}")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise RoadkdError(f"cannot write {target}: folder {folder} is not writable")
+    if target.is_dir():
+        raise RoadkdError(f"cannot write {target}: it is a folder")
+    return target
+
+
 def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
     """Write one or more layers; the format follows the extension.
 
@@ -77,10 +104,8 @@ def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> N
     Raises:
         RoadkdError: for an unsupported extension, no layers or an unwritable location.
     """
-    target = Path(path)
+    target = check_output_path(path)
     suffix = target.suffix.lower()
-    if suffix not in SUPPORTED:
-        raise RoadkdError(f"cannot write {target}: use one of {', '.join(SUPPORTED)}")
     if not layers:
         raise RoadkdError(f"cannot write {target}: no layers given")
     name, first = next(iter(layers.items()))
