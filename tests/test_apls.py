@@ -1,53 +1,146 @@
-"""APLS-style score on hand-made graphs."""
+"""APLS-style score on hand-made graphs with hand-computed answers."""
 
 import networkx as nx
+import numpy as np
 import pytest
+from affine import Affine
+from shapely.geometry import LineString
 
-from roadkd.metrics.apls import apls, densify
+from roadkd.metrics.apls import apls, apls_scores, densify, path_length_similarity
+from roadkd.vectorize import vectorize_array
 
 
-def grid(n: int = 3, step: float = 100.0) -> nx.Graph:
+def grid(n: int = 3, step: float = 100.0, shift: float = 0.0) -> nx.Graph:
     graph = nx.grid_2d_graph(n, n)
     for node in graph.nodes:
-        graph.nodes[node]["xy"] = (node[0] * step, node[1] * step)
+        graph.nodes[node]["xy"] = (node[0] * step + shift, node[1] * step)
+    return graph
+
+
+def chain(points: dict[str, tuple[float, float]], edges: list[tuple[str, str]]) -> nx.Graph:
+    graph = nx.Graph()
+    for name, xy in points.items():
+        graph.add_node(name, xy=xy)
+    graph.add_edges_from(edges)
     return graph
 
 
 def test_identical_graphs_score_one() -> None:
     assert apls(grid(), grid()) == pytest.approx(1.0)
+    assert apls(grid(), grid(), control_m=7.0) == pytest.approx(1.0)
 
 
-def test_empty_proposal_scores_zero() -> None:
+def test_empty_graphs() -> None:
     assert apls(grid(), nx.Graph()) == 0.0
+    assert apls(nx.Graph(), grid()) == 0.0
     assert apls(nx.Graph(), nx.Graph()) == 1.0
 
 
 def test_missing_edge_scores_between() -> None:
     cut = grid()
     cut.remove_edge((0, 0), (1, 0))
-    score = apls(grid(), cut)
-    assert 0.0 < score < 1.0
+    scores = apls_scores(grid(), cut)
+    assert 0.0 < scores["apls"] < 1.0
+    # every path of the cut graph exists, as long or longer, in the full grid; paths of
+    # the full grid through the cut are longer (detours) or gone: it is the worse side
+    assert scores["apls_gt_to_prop"] < scores["apls_prop_to_gt"] < 1.0
+
+
+def test_hand_computed_missing_half() -> None:
+    # Truth: a straight 200 m road a-b-c; the proposal finds only a-b.
+    truth = chain({"a": (0, 0), "b": (100, 0), "c": (200, 0)}, [("a", "b"), ("b", "c")])
+    half = truth.subgraph(["a", "b"]).copy()
+    # Control points every 100 m are a, b, c. Truth -> proposal: of the ordered pairs
+    # (ab, ba, ac, ca, bc, cb) only ab and ba are found (exactly); c is farther than 4 m
+    # from the proposal, so 4 cost 1: score 1 - 4/6 = 1/3. Proposal -> truth: ab and ba
+    # are found exactly: 1. Harmonic mean: 2 * (1/3) * 1 / (1/3 + 1) = 0.5.
+    scores = apls_scores(truth, half, control_m=100.0)
+    assert scores["apls_gt_to_prop"] == pytest.approx(1 / 3)
+    assert scores["apls_prop_to_gt"] == pytest.approx(1.0)
+    assert scores["apls"] == pytest.approx(0.5)
 
 
 def test_hand_computed_detour() -> None:
-    # Truth: a straight 200 m road A-B-C; the proposal finds only A-B.
-    truth = nx.Graph()
-    for name, xy in {"a": (0, 0), "b": (100, 0), "c": (200, 0)}.items():
-        truth.add_node(name, xy=xy)
-    truth.add_edges_from([("a", "b"), ("b", "c")])
-    half = truth.subgraph(["a", "b"]).copy()
-    # Control points every 100 m: truth nodes a, b, c -> pairs ab (found), ac and bc
-    # (c is not within 4 m of the proposal: missed) -> truth->proposal = 1 - 2/3;
-    # proposal nodes a, b -> pair ab found exactly -> proposal->truth = 1.
-    expected = 2 * (1 / 3) * 1 / (1 / 3 + 1)
-    assert apls(truth, half, control_m=100.0) == pytest.approx(expected)
+    # Truth: a-b straight, 100 m. Proposal: the same ends joined by a 140 m detour
+    # (a -> (0, 40)... drawn as a geometry). Control points only at a and b.
+    truth = chain({"a": (0, 0), "b": (100, 0)}, [("a", "b")])
+    proposal = chain({"a": (0, 0), "b": (100, 0)}, [])
+    proposal.add_edge("a", "b", geometry=LineString([(0, 0), (0, 20), (100, 20), (100, 0)]))
+    # Truth -> proposal: L = 100, found 140: cost 0.4, score 0.6. Proposal -> truth: its
+    # nodes a, b (the corners are 20 m from the truth: not snapped, but they are not
+    # control points at control_m = 200): L = 140, found 100: cost 40/140.
+    scores = apls_scores(truth, proposal, control_m=200.0)
+    assert scores["apls_gt_to_prop"] == pytest.approx(0.6)
+    assert scores["apls_prop_to_gt"] == pytest.approx(1 - 40 / 140)
+
+
+def test_snapping_within_the_buffer_only() -> None:
+    def road(offset: float) -> nx.Graph:
+        return chain({"a": (0, offset), "b": (200, offset)}, [("a", "b")])
+
+    # a road drawn 3 m beside the truth is the same road: path lengths are identical
+    assert apls(road(0), road(3)) == pytest.approx(1.0)
+    # 10 m away it is another road, unless the buffer is widened
+    assert apls(road(0), road(10)) == 0.0
+    assert apls(road(0), road(10), snap_m=12.0) == pytest.approx(1.0)
+    # a whole grid 3 m off: paths ending at the grid's border are off by up to 6 m
+    assert apls(grid(), grid(shift=3.0)) == pytest.approx(0.985, abs=0.01)
+
+
+def test_control_points_are_injected_mid_edge() -> None:
+    # Truth control points fall in the middle of the proposal's single edge.
+    truth = chain({"a": (0, 0), "b": (100, 0)}, [("a", "b")])
+    proposal = chain({"p": (-50, 1), "q": (150, 1)}, [("p", "q")])
+    assert path_length_similarity(truth, proposal, control_m=25.0) == pytest.approx(1.0)
+
+
+def test_multigraph_parallel_edges_are_both_used() -> None:
+    # Two roads join the same junctions; the truth has only the northern one.
+    points = {"a": (0.0, 0.0), "b": (100.0, 0.0)}
+    north = LineString([(0, 0), (0, 50), (100, 50), (100, 0)])
+    south = LineString([(0, 0), (0, -50), (100, -50), (100, 0)])
+    both = nx.MultiGraph()
+    for name, xy in points.items():
+        both.add_node(name, xy=xy)
+    both.add_edge("a", "b", geometry=north)
+    both.add_edge("a", "b", geometry=south)
+    only_north = chain(points, [])
+    only_north.add_edge("a", "b", geometry=north)
+    assert densify(both, 10.0).number_of_nodes() == 2 + 2 * 19
+    assert apls(both, both) == pytest.approx(1.0)
+    scores = apls_scores(both, only_north)
+    assert scores["apls_prop_to_gt"] == pytest.approx(1.0)
+    assert 0.0 < scores["apls_gt_to_prop"] < 1.0
 
 
 def test_densify_spacing() -> None:
-    line = nx.Graph()
-    line.add_node(0, xy=(0.0, 0.0))
-    line.add_node(1, xy=(100.0, 0.0))
-    line.add_edge(0, 1)
+    line = chain({"a": (0.0, 0.0), "b": (100.0, 0.0)}, [("a", "b")])
     dense = densify(line, 30.0)
     assert dense.number_of_nodes() == 5
     assert sum(w for _, _, w in dense.edges(data="length")) == pytest.approx(100.0)
+
+
+def test_sampled_sources_are_close_to_all_sources() -> None:
+    truth, cut = grid(8), grid(8)
+    rng = np.random.default_rng(0)
+    edges = list(cut.edges)
+    for i in rng.choice(len(edges), 15, replace=False):
+        cut.remove_edge(*edges[i])
+    full = apls(truth, cut, max_sources=10_000)
+    sampled = apls(truth, cut, max_sources=60, seed=1)
+    assert 0.0 < full < 1.0
+    assert sampled == pytest.approx(full, abs=0.05)
+    assert apls(truth, cut, max_sources=60, seed=1) == sampled  # seeded
+
+
+def test_vectorised_mask_against_itself_and_a_broken_copy() -> None:
+    transform = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
+    mask = np.zeros((200, 200), np.float32)
+    mask[95:105, :] = 1
+    mask[:, 95:105] = 1
+    truth = vectorize_array(mask, transform, "EPSG:32618").graph
+    assert apls(truth, truth, control_m=10.0) == pytest.approx(1.0)
+    broken = mask.copy()
+    broken[:, 120:150] = 0  # the east arm is cut 10 m from the junction, 15 m long gap
+    proposal = vectorize_array(broken, transform, "EPSG:32618").graph
+    assert 0.2 < apls(truth, proposal, control_m=10.0) < 0.9
