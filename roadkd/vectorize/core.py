@@ -77,7 +77,10 @@ def road_mask(prob: np.ndarray, resolution_m: float, options: VectorizeOptions) 
 
 
 def centreline_graph(
-    mask: np.ndarray, resolution_m: float, options: VectorizeOptions
+    mask: np.ndarray,
+    resolution_m: float,
+    options: VectorizeOptions,
+    distance_px: np.ndarray | None = None,
 ) -> nx.MultiGraph:
     """Skeletonise a road mask and clean its graph (pixel coordinates).
 
@@ -88,6 +91,7 @@ def centreline_graph(
         mask: (H, W) boolean road mask.
         resolution_m: ground size of a pixel in metres.
         options: vectorisation settings.
+        distance_px: the mask's distance transform in pixels, if already computed.
 
     Returns:
         A multigraph whose nodes carry ``rc`` (row, col) and edges ``coords`` (pixel paths).
@@ -98,13 +102,13 @@ def centreline_graph(
     graph = skeleton_graph(skeleton)
     merge_degree_two(graph)
     prune_spurs(graph, options.min_spur_m / resolution_m)
-    merge_close_junctions(
-        graph, options.junction_m / resolution_m, ndimage.distance_transform_edt(mask)
-    )
+    if distance_px is None:
+        distance_px = ndimage.distance_transform_edt(mask)
+    merge_close_junctions(graph, options.junction_m / resolution_m, distance_px)
     bridge_gaps(graph, options.bridge_m / resolution_m, options.bridge_angle_deg)
     drop_small_networks(graph, options.min_network_m / resolution_m)
     if options.extend_ends:
-        extend_dead_ends(graph, mask)
+        extend_dead_ends(graph, mask, distance_px)
     return graph
 
 
@@ -169,7 +173,7 @@ def vectorize_array(
     mask = road_mask(prob, resolution_m, opts)
     # distances in metres even when pixels are not square on the ground
     distance_m = ndimage.distance_transform_edt(mask, sampling=(size[1], size[0]))
-    graph = centreline_graph(mask, resolution_m, opts)
+    graph = centreline_graph(mask, resolution_m, opts, distance_m / resolution_m)
 
     world = nx.MultiGraph()
     for node, rc in graph.nodes(data="rc"):

@@ -11,6 +11,7 @@ import math
 import networkx as nx
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 from skan import Skeleton
 
 
@@ -112,23 +113,25 @@ def bridge_gaps(graph: nx.MultiGraph, max_gap_px: float, max_angle_deg: float) -
     tree or a shadow, not two parallel streets).
     """
     ends = [n for n in graph.nodes if graph.degree(n) == 1]
+    if len(ends) < 2:
+        return graph
     cos_limit = math.cos(math.radians(max_angle_deg))
     directions = {n: _dead_end_direction(graph, n) for n in ends}
     used: set[int] = set()
     candidates = []
-    for i, a in enumerate(ends):
-        for b in ends[i + 1 :]:
-            if nx.has_path(graph, a, b) and graph.degree(a) == 1:
-                # ends of one and the same line are not a gap
-                if any(set(e[:2]) == {a, b} for e in graph.edges(a)):
-                    continue
-            gap = graph.nodes[b]["rc"] - graph.nodes[a]["rc"]
-            distance = float(np.hypot(*gap))
-            if distance == 0 or distance > max_gap_px:
-                continue
-            unit = gap / distance
-            if directions[a] @ unit >= cos_limit and directions[b] @ -unit >= cos_limit:
-                candidates.append((distance, a, b))
+    # only pairs within reach: a k-d tree, not every pair of a noisy map's many ends
+    tree = cKDTree(np.array([graph.nodes[n]["rc"] for n in ends]))
+    for i, j in tree.query_pairs(max_gap_px):
+        a, b = ends[i], ends[j]
+        if graph.has_edge(a, b):  # the two ends of one line are not a gap
+            continue
+        gap = graph.nodes[b]["rc"] - graph.nodes[a]["rc"]
+        distance = float(np.hypot(*gap))
+        if distance == 0:
+            continue
+        unit = gap / distance
+        if directions[a] @ unit >= cos_limit and directions[b] @ -unit >= cos_limit:
+            candidates.append((distance, a, b))
     for _, a, b in sorted(candidates):
         if a in used or b in used:
             continue
@@ -199,15 +202,19 @@ def merge_close_junctions(
     return graph
 
 
-def extend_dead_ends(graph: nx.MultiGraph, mask: np.ndarray) -> nx.MultiGraph:
+def extend_dead_ends(
+    graph: nx.MultiGraph, mask: np.ndarray, distance: np.ndarray | None = None
+) -> nx.MultiGraph:
     """Extend each dead end along its road to the edge of the road surface.
 
     A skeleton stops about half a road width short of a flat road end; this walks on in
     the dead end's direction, while the pixels are road, up to 1.5 road half-widths (so a
-    slightly skewed direction cannot run along the road's side).
+    slightly skewed direction cannot run along the road's side). ``distance`` is the
+    mask's distance transform in pixels, computed if not given.
     """
     rows, cols = mask.shape
-    distance = ndimage.distance_transform_edt(mask)
+    if distance is None:
+        distance = ndimage.distance_transform_edt(mask)
     for node in [n for n in graph.nodes if graph.degree(n) == 1]:
         (_, other, key) = next(iter(graph.edges(node, keys=True)))
         direction = _dead_end_direction(graph, node)
