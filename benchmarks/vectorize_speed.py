@@ -56,7 +56,9 @@ def main() -> None:
     stages = {
         "threshold + clean": best_of(args.repeat, lambda: road_mask(prob, 0.21, opts)),
         "skeletonize (reference)": best_of(args.repeat, lambda: skeletonize(mask)),
-        "skeleton -> clean graph": best_of(args.repeat, lambda: centreline_graph(mask, 0.21, opts)),
+        "skeleton -> graph (+ EDT)": best_of(
+            args.repeat, lambda: centreline_graph(mask, 0.21, opts)
+        ),
         "polygonise": best_of(args.repeat, lambda: list(shapes(mask.astype(np.uint8), mask=mask))),
     }
     vectors = vectorize_array(prob, TRANSFORM, CRS, opts)
