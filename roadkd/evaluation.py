@@ -138,8 +138,10 @@ def evaluate(
             scores["relaxed_recall"] = hits[2] / hits[3] if hits[3] else 1.0
 
             proposal = vectorize_array(prob, transform, crs, opts).graph
+            # Centreline labels are a few pixels wide: keep every labelled piece.
+            label_options = VectorizeOptions(threshold=0.5, min_blob_m2=0.0, min_network_m=0.0)
             truth = vectorize_array(
-                centerline.astype(np.float32), transform, crs, VectorizeOptions(threshold=0.5)
+                centerline.astype(np.float32), transform, crs, label_options
             ).graph
             scores["apls"] = apls(truth, proposal)
             graph_scores.append(scores["apls"])
