@@ -1,18 +1,23 @@
 """Reproduce the paper's comparison: every method at every labelled ratio, one table.
 
-The runner trains each method with its ``configs/bench`` config (the same data, split,
-seed and budget for all), evaluates the best checkpoint on the test split, and writes a
-table (Markdown + CSV), a plot of road IoU against the labelled ratio and a qualitative
-figure. Finished runs (those with a ``result.json``) are read back instead of repeated,
-so an interrupted experiment resumes where it stopped.
+The runner trains each method with its config in one folder (``configs/bench`` or
+``configs/roadnet``: the same data, split, seed and budget for all), evaluates the best
+checkpoint on the test split, and writes a table (Markdown + CSV), a plot of road IoU
+against the labelled ratio and a qualitative figure. A finished run (one with a
+``result.json``) is read back instead of repeated and an interrupted training continues
+from its ``last.ckpt``, so an interrupted experiment resumes where it stopped.
 """
 
 import csv
 import json
+import math
+import platform
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ import numpy as np
 import torch
 import yaml
 
+from . import __version__
 from .datasets.layout import image_path, mask_path, read_splits
 from .datasets.synthetic import write_synthetic_dataset
 from .errors import RoadkdError
@@ -27,15 +33,29 @@ from .evaluation import evaluate
 from .inference import load_backend
 from .io import atomic_output
 
-#: Methods and what they need: the config stem, and the teachers run they distil from.
-METHODS: dict[str, dict[str, str | None]] = {
-    "teachers": {"config": "teachers", "needs": None},
-    "teachers_labeled_only": {"config": "teachers_labeled_only", "needs": None},
-    "supervised": {"config": "supervised", "needs": None},
-    "mean_teacher": {"config": "mean_teacher", "needs": None},
-    "cps": {"config": "cps", "needs": None},
-    "kd": {"config": "kd", "needs": "teachers_labeled_only"},
-    "sslkd": {"config": "sslkd", "needs": "teachers"},
+
+@dataclass(frozen=True)
+class Method:
+    """One row family of the table.
+
+    Attributes:
+        label: name in the table, plot and figure.
+        needs: the teachers run a distilled student learns from (None: trains alone).
+    """
+
+    label: str
+    needs: str | None = None
+
+
+#: Every method the runner knows; ``configs/<bench>/<key>.yaml`` trains it.
+METHODS: dict[str, Method] = {
+    "supervised": Method("Supervised student"),
+    "mean_teacher": Method("Mean Teacher"),
+    "cps": Method("CPS"),
+    "kd": Method("KD (labels-only teachers)", needs="teachers_labeled_only"),
+    "sslkd": Method("SSLKD student", needs="teachers"),
+    "teachers": Method("SSLKD teacher A (reference)"),
+    "teachers_labeled_only": Method("KD teacher A (reference)"),
 }
 COLUMNS = [
     "method",
@@ -48,16 +68,34 @@ COLUMNS = [
     "apls",
     "params_m",
     "cpu_mp_per_s",
+    "train_min",
 ]
+SCORES = COLUMNS[2:8]
 
 
 @dataclass
 class Experiment:
-    """An experiment's settings (``configs/bench/experiment.yaml``)."""
+    """An experiment's settings (``configs/bench/experiment.yaml``).
+
+    Attributes:
+        name: the benchmark's name.
+        data: dataset folder in roadkd's layout.
+        synth: settings of :func:`write_synthetic_dataset` to create ``data`` when it is
+            missing; None for a real dataset, which must already exist.
+        configs: folder with one training config per method.
+        ratios: labelled ratios, each in (0, 1].
+        methods: the compared methods.
+        references: rows shown as upper references (dashed in the plot).
+        overrides: LightningCLI overrides passed to every training run.
+        out: results folder.
+        source: the experiment file (set by :meth:`from_yaml`).
+    """
 
     name: str = "bench"
     data: str = "bench/data"
-    synth: dict[str, int] = field(default_factory=lambda: {"scenes": 12, "size": 1024, "seed": 0})
+    synth: dict[str, int] | None = field(
+        default_factory=lambda: {"scenes": 12, "size": 1024, "seed": 0}
+    )
     configs: str = "configs/bench"
     ratios: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
     methods: list[str] = field(
@@ -66,23 +104,56 @@ class Experiment:
     references: list[str] = field(default_factory=lambda: ["teachers"])
     overrides: list[str] = field(default_factory=list)
     out: str = "results/bench"
+    source: str = ""
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> "Experiment":
-        """Read an experiment file; ``overrides`` are passed to every training run."""
+        """Read an experiment file; ``overrides`` are passed to every training run.
+
+        Raises:
+            RoadkdError: if the file is missing, has unknown keys, names an unknown method,
+                a ratio outside (0, 1], or a method without a config file.
+        """
         p = Path(path)
         if not p.is_file():
             raise RoadkdError(f"experiment config not found: {p}")
         values = yaml.safe_load(p.read_text()) or {}
-        unknown = set(values) - set(cls.__dataclass_fields__)
+        unknown = set(values) - set(cls.__dataclass_fields__) | ({"source"} & set(values))
         if unknown:
             raise RoadkdError(f"{p}: unknown keys {sorted(unknown)}")
-        experiment = cls(**values)
+        experiment = cls(**values, source=str(p))
         experiment.overrides = [*experiment.overrides, *(overrides or [])]
-        for method in [*experiment.methods, *experiment.references]:
+        for method in experiment.rows_methods:
             if method not in METHODS:
                 raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
+        for ratio in experiment.ratios:
+            if not 0 < ratio <= 1:
+                raise RoadkdError(f"{p}: labelled ratio {ratio} is not in (0, 1]")
+        for method in {*experiment.rows_methods, *experiment.needed_teachers}:
+            config = Path(experiment.configs) / f"{method}.yaml"
+            if not config.is_file():
+                raise RoadkdError(f"{p}: no training config for {method!r}: {config} not found")
         return experiment
+
+    @property
+    def rows_methods(self) -> list[str]:
+        """Methods with rows in the table: the compared ones, then the references."""
+        return [*self.methods, *self.references]
+
+    @property
+    def needed_teachers(self) -> list[str]:
+        """Teachers runs the distilled methods need."""
+        return [need for m in self.rows_methods if (need := METHODS[m].needs) is not None]
+
+    @property
+    def command(self) -> str:
+        """The command line that runs this experiment."""
+        return " ".join(["roadkd experiment --config", self.source, *self.overrides])
+
+
+def ratio_label(ratio: float) -> str:
+    """Write a labelled ratio as a fraction: 0.125 -> "1/8", 1.0 -> "1"."""
+    return str(Fraction(ratio).limit_denominator(1024))
 
 
 def _run_dir(experiment: Experiment, method: str, ratio: float) -> Path:
@@ -92,9 +163,9 @@ def _run_dir(experiment: Experiment, method: str, ratio: float) -> Path:
 def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
     run = _run_dir(experiment, method, ratio)
     best = run / "checkpoints" / "best.ckpt"
-    if best.is_file():
+    record = run / "train.json"
+    if record.is_file() and best.is_file():
         return best
-    spec = METHODS[method]
     command = [
         sys.executable,
         "-m",
@@ -102,7 +173,7 @@ def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
         "train",
         "fit",
         "--config",
-        str(Path(experiment.configs) / f"{spec['config']}.yaml"),
+        str(Path(experiment.configs) / f"{method}.yaml"),
         "--data.init_args.root",
         experiment.data,
         f"--data.init_args.labeled_ratio={ratio}",
@@ -110,21 +181,35 @@ def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
         str(run),
         "--trainer.enable_progress_bar=false",
     ]
-    if spec["needs"]:
-        teachers = _train(experiment, str(spec["needs"]), ratio, log)
+    needs = METHODS[method].needs
+    if needs:
+        teachers = _train(experiment, needs, ratio, log)
         command += ["--model.init_args.teachers_checkpoint", str(teachers)]
     command += experiment.overrides
-    log(f"train {method} at ratio {ratio:g}")
+    last = run / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        # Training stopped before it finished: continue it rather than start again.
+        command += ["--ckpt_path", str(last)]
+        log(f"resume {method} at ratio {ratio_label(ratio)} from {last}")
+    else:
+        log(f"train {method} at ratio {ratio_label(ratio)}")
+    start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
-    (run / "train.log").parent.mkdir(parents=True, exist_ok=True)
-    (run / "train.log").write_text(done.stdout + done.stderr)
+    seconds = time.perf_counter() - start
+    run.mkdir(parents=True, exist_ok=True)
+    with (run / "train.log").open("a") as handle:
+        handle.write(done.stdout + done.stderr)
     if done.returncode != 0 or not best.is_file():
-        raise RoadkdError(f"training {method} at ratio {ratio:g} failed: see {run / 'train.log'}")
+        raise RoadkdError(
+            f"training {method} at ratio {ratio_label(ratio)} failed: see {run / 'train.log'}"
+        )
+    with atomic_output(record) as tmp:
+        tmp.write_text(json.dumps({"command": command, "seconds": seconds}, indent=2))
     return best
 
 
 def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 3) -> float:
-    """Student forward throughput on the CPU, in megapixels per second."""
+    """Forward throughput of a checkpoint's deployed network on the CPU, in megapixels/s."""
     backend = load_backend(checkpoint, "cpu")
     batch = torch.rand(1, backend.in_channels, tile, tile) * 255
     backend.predict(batch)
@@ -134,6 +219,12 @@ def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 
     return repeats * tile * tile / 1e6 / (time.perf_counter() - start)
 
 
+def _train_seconds(run: Path) -> float:
+    """Wall time of a run's training, or NaN when it was trained outside the runner."""
+    record = run / "train.json"
+    return float(json.loads(record.read_text())["seconds"]) if record.is_file() else math.nan
+
+
 def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[str, Any]:
     run = _run_dir(experiment, method, ratio)
     result_file = run / "result.json"
@@ -141,19 +232,44 @@ def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[
         cached: dict[str, Any] = json.loads(result_file.read_text())
         return cached
     best = _train(experiment, method, ratio, log)
-    log(f"evaluate {method} at ratio {ratio:g}")
-    scores = evaluate(best, experiment.data, "test", device="cpu").overall
+    log(f"evaluate {method} at ratio {ratio_label(ratio)}")
+    scores = evaluate(best, experiment.data, "test").overall
     backend = load_backend(best, "cpu")
     row = {
         "method": method,
         "ratio": ratio,
-        **{k: scores[k] for k in COLUMNS[2:8]},
+        **{k: scores[k] for k in SCORES},
         "params_m": round(sum(p.numel() for p in backend.model.parameters()) / 1e6, 2),  # type: ignore[attr-defined]
         "cpu_mp_per_s": round(cpu_megapixels_per_second(best), 3),
+        "train_min": round(_train_seconds(run) / 60, 1),
     }
     with atomic_output(result_file) as tmp:
         tmp.write_text(json.dumps(row, indent=2))
     return row
+
+
+def provenance(experiment: Experiment) -> dict[str, str]:
+    """What made a set of results: command, code version, date and machine."""
+    repo = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+        except OSError:
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if commit and git("status", "--porcelain", "--untracked-files=no"):
+        commit += " (with uncommitted changes)"
+    return {
+        "command": experiment.command,
+        "commit": commit or f"roadkd {__version__}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"),
+        "torch": torch.__version__,
+    }
 
 
 def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, Any]]:
@@ -161,86 +277,202 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
 
     Returns:
         One row per (method, ratio), as written to ``table.csv``.
+
+    Raises:
+        RoadkdError: if a real dataset (``synth: null``) is missing or a training fails.
     """
     data = Path(experiment.data)
     if not (data / "splits.json").is_file():
+        if experiment.synth is None:
+            raise RoadkdError(
+                f"no dataset in {data} (splits.json missing): create it first, e.g. "
+                f"`roadkd data roadnet /path/to/RoadNet --out {data}`"
+            )
         log(f"generate synthetic data in {data}")
         write_synthetic_dataset(data, **experiment.synth)
     rows = [
         _score(experiment, method, ratio, log)
         for ratio in experiment.ratios
-        for method in [*experiment.methods, *experiment.references]
+        for method in experiment.rows_methods
     ]
     out = Path(experiment.out)
-    write_table(rows, out)
-    plot_iou(rows, out / "iou_vs_ratio.png")
+    about = provenance(experiment)
+    write_table(rows, out, about)
+    plot_iou(rows, out / "iou_vs_ratio.png", experiment.references)
     plot_examples(experiment, out / "examples.png")
     return rows
 
 
-def write_table(rows: list[dict[str, Any]], out: Path) -> None:
-    """Write ``table.csv`` and ``table.md``."""
+def write_table(rows: list[dict[str, Any]], out: Path, about: dict[str, str]) -> None:
+    """Write ``table.csv`` (raw values) and ``table.md`` (rounded, with provenance).
+
+    Args:
+        rows: one dict per (method, ratio) with every key of :data:`COLUMNS`.
+        out: results folder (created if missing).
+        about: provenance, from :func:`provenance`.
+    """
     out.mkdir(parents=True, exist_ok=True)
     with atomic_output(out / "table.csv") as tmp, tmp.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(str(row[c]) for c in COLUMNS) + " |" for row in rows]
+    with atomic_output(out / "provenance.json") as tmp:
+        tmp.write_text(json.dumps(about, indent=2) + "\n")
+
+    def cell(row: dict[str, Any], column: str) -> str:
+        value = row[column]
+        if column == "method":
+            return str(METHODS[value].label)
+        if column == "ratio":
+            return ratio_label(value)
+        return f"{value:.3f}" if column in SCORES else f"{value:g}"
+
+    lines = [
+        f"Made by `{about['command']}` at commit {about['commit']} on {about['date']}",
+        f"({about['machine']}, torch {about['torch']}). Test split; pixel scores at p >= 0.5.",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    lines += ["| " + " | ".join(cell(row, c) for c in COLUMNS) + " |" for row in rows]
     with atomic_output(out / "table.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
 
-def plot_iou(rows: list[dict[str, Any]], out: Path) -> None:
-    """Road IoU against the labelled ratio, one line per method."""
+def plot_iou(rows: list[dict[str, Any]], out: Path, references: list[str]) -> None:
+    """Road IoU against the labelled ratio, one line per method (references dashed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ratios = sorted({r["ratio"] for r in rows})
     for method in dict.fromkeys(r["method"] for r in rows):
         points = sorted((r["ratio"], r["road_iou"]) for r in rows if r["method"] == method)
-        ax.plot(*zip(*points, strict=True), marker="o", label=method)
+        style = "--" if method in references else "-"
+        ax.plot(*zip(*points, strict=True), style, marker="o", label=METHODS[method].label)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(ratios, [ratio_label(r) for r in ratios])
+    ax.minorticks_off()
     ax.set_xlabel("labelled ratio")
     ax.set_ylabel("test road IoU")
-    ax.legend()
+    ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     with atomic_output(out) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
     plt.close(fig)
 
 
-def plot_examples(experiment: Experiment, out: Path, crop: int = 256) -> None:
-    """Image, ground truth and each method's prediction on test crops (lowest ratio)."""
+def pick_crops(
+    masks: list[np.ndarray], crop: int, count: int, margin: int
+) -> list[tuple[int, int, int]]:
+    """Choose the test crops to show.
+
+    The ``count`` crops with the most road, at most one per scene until every scene has
+    given one, never overlapping.
+
+    Args:
+        masks: ground-truth road masks of the test scenes.
+        crop: side of a crop in pixels.
+        count: number of crops.
+        margin: context kept around a crop (crops stay this far from scene edges).
+
+    Returns:
+        (scene index, row, col) of each crop's top-left corner.
+    """
+    candidates = []
+    for index, mask in enumerate(masks):
+        height, width = mask.shape
+        for row in range(margin, height - crop - margin + 1, crop // 2):
+            for col in range(margin, width - crop - margin + 1, crop // 2):
+                road = int(mask[row : row + crop, col : col + crop].sum())
+                candidates.append((road, index, row, col))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2], c[3]))
+    picked: list[tuple[int, int, int]] = []
+    for rounds in range(count):
+        for _, index, row, col in candidates:
+            if len(picked) == count:
+                return picked
+            taken = [p for p in picked if p[0] == index]
+            overlaps = any(abs(r - row) < crop and abs(c - col) < crop for _, r, c in taken)
+            if len(taken) <= rounds and not overlaps and (index, row, col) not in picked:
+                picked.append((index, row, col))
+    return picked
+
+
+def error_colours(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """RGB picture of a binary prediction: hits white, false roads red, missed roads blue."""
+    picture = np.zeros((*truth.shape, 3), dtype=np.uint8)
+    picture[prediction & truth] = (255, 255, 255)
+    picture[prediction & ~truth] = (230, 40, 40)
+    picture[~prediction & truth] = (40, 110, 255)
+    return picture
+
+
+def plot_examples(
+    experiment: Experiment, out: Path, crop: int = 256, count: int = 3, margin: int = 32
+) -> None:
+    """Draw the paper's Figure 4: image, ground truth and each method's prediction.
+
+    Every method is shown on the same test crops (from :func:`pick_crops`), at the lowest
+    labelled ratio; each panel is titled with its crop's road IoU.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import rasterio
 
-    scene = read_splits(experiment.data)["test"][0]
-    with rasterio.open(image_path(Path(experiment.data), scene)) as src:
-        image = src.read(window=((0, crop), (0, crop)))
-    with rasterio.open(mask_path(Path(experiment.data), scene)) as src:
-        truth = src.read(1, window=((0, crop), (0, crop)))
+    root = Path(experiment.data)
+    scenes = read_splits(root)["test"]
+    masks = []
+    for scene in scenes:
+        with rasterio.open(mask_path(root, scene)) as src:
+            masks.append(src.read(1) > 0)
+    side = min(min(mask.shape) for mask in masks)
+    margin = min(margin, side // 8)
+    crop = min(crop, side - 2 * margin)
+    crops = pick_crops(masks, crop, count, margin)
+    images = []
+    for index, row, col in crops:
+        with rasterio.open(image_path(root, scenes[index])) as src:
+            window = ((row - margin, row + crop + margin), (col - margin, col + crop + margin))
+            images.append(src.read(window=window))
     ratio = min(experiment.ratios)
-    panels: list[tuple[str, np.ndarray]] = [
-        ("image", image.transpose(1, 2, 0)),
-        ("ground truth", truth),
+    inner = (slice(margin, margin + crop), slice(margin, margin + crop))
+    # Each column: its title and one (picture, caption) per crop.
+    columns: list[tuple[str, list[tuple[np.ndarray, str]]]] = [
+        ("image", [(image[:3].transpose(1, 2, 0)[inner], "") for image in images]),
+        ("ground truth", [(masks[i][r : r + crop, c : c + crop], "") for i, r, c in crops]),
     ]
-    for method in [*experiment.methods, *experiment.references]:
-        backend = load_backend(
-            _run_dir(experiment, method, ratio) / "checkpoints" / "best.ckpt", "cpu"
-        )
-        prob = backend.predict(torch.from_numpy(image.astype(np.float32))[None])[0].numpy()
-        panels.append((f"{method} ({ratio:g})", prob >= 0.5))
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.6))
-    for ax, (title, picture) in zip(np.atleast_1d(axes), panels, strict=True):
-        ax.imshow(picture, cmap=None if picture.ndim == 3 else "gray")
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
+    for method in experiment.rows_methods:
+        checkpoint = _run_dir(experiment, method, ratio) / "checkpoints" / "best.ckpt"
+        backend = load_backend(checkpoint)
+        panels = []
+        for image, (index, row, col) in zip(images, crops, strict=True):
+            batch = torch.from_numpy(image.astype(np.float32))[None]
+            road = backend.predict(batch)[0].cpu().numpy()[inner] >= 0.5
+            truth = masks[index][row : row + crop, col : col + crop]
+            union = int((road | truth).sum())
+            iou = int((road & truth).sum()) / union if union else 1.0
+            panels.append((error_colours(road, truth), f"IoU {iou:.2f}"))
+        columns.append((METHODS[method].label, panels))
+    fig, axes = plt.subplots(
+        len(crops), len(columns), figsize=(2.1 * len(columns), 2.3 * len(crops)), squeeze=False
+    )
+    for c, (title, panels) in enumerate(columns):
+        for r, (picture, caption) in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title("\n".join(filter(None, [title if r == 0 else "", caption])), fontsize=7)
+    fig.suptitle(
+        f"Test crops at labelled ratio {ratio_label(ratio)}: white hit, red false road, "
+        "blue missed road",
+        fontsize=8,
+    )
     with atomic_output(out) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     plt.close(fig)

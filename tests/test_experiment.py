@@ -1,15 +1,27 @@
-"""The experiment runner end to end at toy scale: train, evaluate, resume, report."""
+"""The experiment runner: end to end at toy scale (train, evaluate, resume, report) and
+its small pieces (ratios, crop choice, error colours, config checks)."""
 
+import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
 from roadkd_cli.main import cli
 
 from roadkd.errors import RoadkdError
-from roadkd.experiment import Experiment
+from roadkd.experiment import (
+    Experiment,
+    error_colours,
+    pick_crops,
+    ratio_label,
+    run_experiment,
+    write_table,
+)
 
+BENCH = Path(__file__).parents[1] / "configs" / "bench"
 TOY = [
     "--trainer.max_epochs=1",
     "--trainer.max_steps=1",
@@ -19,40 +31,151 @@ TOY = [
 ]
 
 
+def _experiment_file(tmp_path: Path, **values: object) -> Path:
+    config = tmp_path / "experiment.yaml"
+    config.write_text(yaml.safe_dump({"configs": str(BENCH), **values}))
+    return config
+
+
 @pytest.mark.slow
 def test_experiment_runs_resumes_and_reports(road_dataset: Path, tmp_path: Path) -> None:
-    config = tmp_path / "experiment.yaml"
     out = tmp_path / "results"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "name": "toy",
-                "data": str(road_dataset),
-                "configs": str(Path(__file__).parents[1] / "configs" / "bench"),
-                "ratios": [0.5],
-                "methods": ["supervised", "sslkd"],
-                "references": ["teachers"],
-                "out": str(out),
-            }
-        )
+    config = _experiment_file(
+        tmp_path,
+        data=str(road_dataset),
+        ratios=[0.5],
+        methods=["supervised", "sslkd"],
+        references=["teachers"],
+        out=str(out),
     )
     result = CliRunner().invoke(cli, ["experiment", "--config", str(config), *TOY])
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
-    for method in ("supervised", "sslkd", "teachers"):
-        assert f"| {method} | 0.5 |" in table
-    assert (out / "table.csv").read_text().startswith("method,ratio,road_iou")
+    for label in ("Supervised student", "SSLKD student", "SSLKD teacher A (reference)"):
+        assert f"| {label} | 1/2 |" in table
+    assert f"roadkd experiment --config {config} {' '.join(TOY)}" in table
+    rows = (out / "table.csv").read_text().splitlines()
+    assert (
+        rows[0]
+        == "method,ratio,road_iou,f1,precision,recall,miou,apls,params_m,cpu_mp_per_s,train_min"
+    )
+    assert len(rows) == 4
+    assert json.loads((out / "provenance.json").read_text())["command"].startswith("roadkd")
     assert (out / "iou_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
-    # A second run resumes: nothing is trained again.
+    # A second run reads every finished run back: nothing is trained again.
     again = CliRunner().invoke(cli, ["experiment", "--config", str(config), *TOY])
-    assert again.exit_code == 0 and "train " not in again.output
+    assert again.exit_code == 0 and "train " not in again.output and "resume " not in again.output
+    # A run whose training was interrupted continues from its last checkpoint.
+    run = out / "runs" / "supervised_r0.5"
+    (run / "result.json").unlink()
+    (run / "train.json").unlink()
+    resumed = CliRunner().invoke(cli, ["experiment", "--config", str(config), *TOY])
+    assert resumed.exit_code == 0, resumed.output
+    assert "resume supervised at ratio 1/2" in resumed.output
+    assert (run / "result.json").is_file()
 
 
 def test_experiment_config_errors(tmp_path: Path) -> None:
     with pytest.raises(RoadkdError, match="not found"):
         Experiment.from_yaml(tmp_path / "none.yaml")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("methods: [magic]\n")
-    with pytest.raises(RoadkdError, match="unknown method"):
-        Experiment.from_yaml(bad)
+    with pytest.raises(RoadkdError, match="unknown method 'magic'"):
+        Experiment.from_yaml(_experiment_file(tmp_path, methods=["magic"]))
+    with pytest.raises(RoadkdError, match=r"ratio 1.5 is not in \(0, 1\]"):
+        Experiment.from_yaml(_experiment_file(tmp_path, ratios=[1.5]))
+    with pytest.raises(RoadkdError, match="unknown keys \\['colour'\\]"):
+        Experiment.from_yaml(_experiment_file(tmp_path, colour="red"))
+    # sslkd needs the teachers run, whose config is missing here.
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    shutil.copy(BENCH / "sslkd.yaml", configs)
+    with pytest.raises(RoadkdError, match="no training config for 'teachers'"):
+        Experiment.from_yaml(
+            _experiment_file(tmp_path, configs=str(configs), methods=["sslkd"], references=[])
+        )
+
+
+def test_experiment_cli_error_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["experiment", "--config", str(tmp_path / "x.yaml")])
+    assert result.exit_code != 0
+    assert "experiment config not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_real_dataset_must_exist(tmp_path: Path) -> None:
+    experiment = Experiment.from_yaml(
+        _experiment_file(tmp_path, data=str(tmp_path / "roadnet"), synth=None)
+    )
+    with pytest.raises(RoadkdError, match="roadkd data roadnet"):
+        run_experiment(experiment, log=lambda _: None)
+    assert not (tmp_path / "roadnet").exists()
+
+
+def test_every_shipped_experiment_names_existing_configs() -> None:
+    for path in sorted((BENCH.parent).glob("*/experiment.yaml")):
+        values = yaml.safe_load(path.read_text())
+        values["configs"] = str(BENCH.parents[1] / values["configs"])
+        experiment = Experiment(**values)
+        for method in {*experiment.rows_methods, *experiment.needed_teachers}:
+            assert (Path(experiment.configs) / f"{method}.yaml").is_file(), (path, method)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "label"), [(0.125, "1/8"), (0.25, "1/4"), (1.0, "1"), (0.3, "3/10")]
+)
+def test_ratio_label(ratio: float, label: str) -> None:
+    assert ratio_label(ratio) == label
+
+
+def test_pick_crops_takes_most_road_one_per_scene_first() -> None:
+    busy = np.zeros((64, 64), dtype=bool)
+    busy[8:24, 8:24] = True  # 256 road pixels in the top-left crop
+    busy[40:48, 40:48] = True  # 64 in the bottom-right one
+    quiet = np.zeros((64, 64), dtype=bool)
+    quiet[40:44, 8:12] = True  # 16
+    crops = pick_crops([busy, quiet], crop=16, count=3, margin=8)
+    assert crops[0] == (0, 8, 8)
+    assert crops[1][0] == 1  # the second scene gives one before the first gives two
+    index, row, col = crops[2]  # then the first scene's other block, whole
+    assert index == 0 and row <= 40 <= 48 <= row + 16 and col <= 40 <= 48 <= col + 16
+    for _, row, col in crops:
+        assert 8 <= row <= 64 - 16 - 8 and 8 <= col <= 64 - 16 - 8
+
+
+def test_error_colours() -> None:
+    truth = np.array([[True, True], [False, False]])
+    prediction = np.array([[True, False], [True, False]])
+    picture = error_colours(prediction, truth)
+    assert picture.shape == (2, 2, 3) and picture.dtype == np.uint8
+    assert tuple(picture[0, 0]) == (255, 255, 255)  # hit
+    assert tuple(picture[0, 1]) == (40, 110, 255)  # missed road
+    assert tuple(picture[1, 0]) == (230, 40, 40)  # false road
+    assert tuple(picture[1, 1]) == (0, 0, 0)
+
+
+def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None:
+    row = {
+        "method": "sslkd",
+        "ratio": 0.125,
+        "road_iou": 0.71234,
+        "f1": 0.8,
+        "precision": 0.9,
+        "recall": 0.7,
+        "miou": 0.85,
+        "apls": 0.5,
+        "params_m": 4.38,
+        "cpu_mp_per_s": 0.123,
+        "train_min": 6.5,
+    }
+    about = {
+        "command": "roadkd experiment --config x.yaml",
+        "commit": "abc1234",
+        "date": "2026-11-25 10:00 UTC",
+        "machine": "x86_64",
+        "torch": "2",
+    }
+    write_table([row], tmp_path, about)
+    table = (tmp_path / "table.md").read_text()
+    assert "`roadkd experiment --config x.yaml` at commit abc1234" in table
+    assert "| SSLKD student | 1/8 | 0.712 | 0.800 |" in table
+    assert "0.71234" in (tmp_path / "table.csv").read_text()
