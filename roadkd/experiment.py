@@ -28,10 +28,12 @@ import yaml
 from . import __version__
 from .datasets.layout import image_path, mask_path, read_splits
 from .datasets.synthetic import write_synthetic_dataset
+from .diagnostics import pseudo_label_quality
 from .errors import RoadkdError
 from .evaluation import evaluate
 from .inference import load_backend
 from .io import atomic_output
+from .models import load_bundle
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,24 @@ COLUMNS = [
     "recall",
     "miou",
     "apls",
+    "model",
     "params_m",
     "cpu_mp_per_s",
     "train_min",
 ]
 SCORES = COLUMNS[2:8]
+PSEUDO_COLUMNS = [
+    "ratio",
+    "threshold",
+    "coverage",
+    "accuracy",
+    "road_recall",
+    "false_road",
+    "agreement",
+    "iou_a",
+    "iou_b",
+    "iou_fused",
+]
 
 
 @dataclass
@@ -89,6 +104,7 @@ class Experiment:
         overrides: LightningCLI overrides passed to every training run.
         out: results folder.
         source: the experiment file (set by :meth:`from_yaml`).
+        chosen_ratios: whether ``ratios`` were chosen on the command line.
     """
 
     name: str = "bench"
@@ -105,10 +121,21 @@ class Experiment:
     overrides: list[str] = field(default_factory=list)
     out: str = "results/bench"
     source: str = ""
+    chosen_ratios: bool = False
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: list[str] | None = None) -> "Experiment":
-        """Read an experiment file; ``overrides`` are passed to every training run.
+    def from_yaml(
+        cls,
+        path: str | Path,
+        overrides: list[str] | None = None,
+        ratios: list[float] | None = None,
+    ) -> "Experiment":
+        """Read an experiment file.
+
+        Args:
+            path: the YAML file.
+            overrides: LightningCLI overrides passed to every training run.
+            ratios: run only these labelled ratios instead of the file's.
 
         Raises:
             RoadkdError: if the file is missing, has unknown keys, names an unknown method,
@@ -118,11 +145,16 @@ class Experiment:
         if not p.is_file():
             raise RoadkdError(f"experiment config not found: {p}")
         values = yaml.safe_load(p.read_text()) or {}
-        unknown = set(values) - set(cls.__dataclass_fields__) | ({"source"} & set(values))
+        unknown = set(values) - set(cls.__dataclass_fields__) | (
+            {"source", "chosen_ratios"} & set(values)
+        )
         if unknown:
             raise RoadkdError(f"{p}: unknown keys {sorted(unknown)}")
         experiment = cls(**values, source=str(p))
         experiment.overrides = [*experiment.overrides, *(overrides or [])]
+        if ratios:
+            experiment.ratios = list(ratios)
+            experiment.chosen_ratios = True
         for method in experiment.rows_methods:
             if method not in METHODS:
                 raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
@@ -148,7 +180,8 @@ class Experiment:
     @property
     def command(self) -> str:
         """The command line that runs this experiment."""
-        return " ".join(["roadkd experiment --config", self.source, *self.overrides])
+        chosen = [f"--ratio {ratio:g}" for ratio in self.ratios] if self.chosen_ratios else []
+        return " ".join(["roadkd experiment --config", self.source, *chosen, *self.overrides])
 
 
 def ratio_label(ratio: float) -> str:
@@ -208,7 +241,7 @@ def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
     return best
 
 
-def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 3) -> float:
+def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 5) -> float:
     """Forward throughput of a checkpoint's deployed network on the CPU, in megapixels/s."""
     backend = load_backend(checkpoint, "cpu")
     batch = torch.rand(1, backend.in_channels, tile, tile) * 255
@@ -217,6 +250,22 @@ def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 
     for _ in range(repeats):
         backend.predict(batch)
     return repeats * tile * tile / 1e6 / (time.perf_counter() - start)
+
+
+def _add_cpu_speed(experiment: Experiment, rows: list[dict[str, Any]]) -> None:
+    """Fill every row's model name and ``cpu_mp_per_s``, measured once per architecture.
+
+    Throughput depends on the architecture only; measuring it after all training, rather
+    than after each run, keeps the column free of load from concurrent work.
+    """
+    speeds: dict[str, float] = {}
+    for row in rows:
+        best = _run_dir(experiment, row["method"], row["ratio"]) / "checkpoints" / "best.ckpt"
+        config = load_bundle(best).config
+        row["model"] = f"{config.arch}/{config.encoder}"
+        if row["model"] not in speeds:
+            speeds[row["model"]] = round(cpu_megapixels_per_second(best), 3)
+        row["cpu_mp_per_s"] = speeds[row["model"]]
 
 
 def _train_seconds(run: Path) -> float:
@@ -234,16 +283,46 @@ def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[
     best = _train(experiment, method, ratio, log)
     log(f"evaluate {method} at ratio {ratio_label(ratio)}")
     scores = evaluate(best, experiment.data, "test").overall
-    backend = load_backend(best, "cpu")
+    bundle = load_bundle(best)
     row = {
         "method": method,
         "ratio": ratio,
         **{k: scores[k] for k in SCORES},
-        "params_m": round(sum(p.numel() for p in backend.model.parameters()) / 1e6, 2),  # type: ignore[attr-defined]
-        "cpu_mp_per_s": round(cpu_megapixels_per_second(best), 3),
+        "model": f"{bundle.config.arch}/{bundle.config.encoder}",
+        "params_m": round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2),
         "train_min": round(_train_seconds(run) / 60, 1),
     }
     with atomic_output(result_file) as tmp:
+        tmp.write_text(json.dumps(row, indent=2))
+    return row
+
+
+def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, float]:
+    """Measure the SSLKD teachers' pseudo labels on the test split (cached in their run).
+
+    The threshold is the one the SSLKD student of the same ratio trained with.
+    """
+    run = _run_dir(experiment, "teachers", ratio)
+    cache = run / "pseudo_labels.json"
+    if cache.is_file():
+        cached: dict[str, float] = json.loads(cache.read_text())
+        return cached
+    student = _run_dir(experiment, "sslkd", ratio) / "checkpoints" / "best.ckpt"
+    threshold = 0.9
+    if student.is_file():
+        hparams = torch.load(student, map_location="cpu", weights_only=False)["hyper_parameters"]
+        threshold = float(hparams.get("threshold", threshold))
+    log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}")
+    quality = pseudo_label_quality(
+        run / "checkpoints" / "best.ckpt", experiment.data, "test", threshold
+    )
+    row = {
+        "ratio": ratio,
+        "threshold": threshold,
+        **{k: round(getattr(quality, k), 4) for k in PSEUDO_COLUMNS[2:7]},
+        **{f"iou_{k}": round(v, 4) for k, v in quality.teacher_iou.items()},
+    }
+    with atomic_output(cache) as tmp:
         tmp.write_text(json.dumps(row, indent=2))
     return row
 
@@ -263,6 +342,7 @@ def provenance(experiment: Experiment) -> dict[str, str]:
     if commit and git("status", "--porcelain", "--untracked-files=no"):
         commit += " (with uncommitted changes)"
     return {
+        "benchmark": experiment.name,
         "command": experiment.command,
         "commit": commit or f"roadkd {__version__}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -295,27 +375,47 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         for ratio in experiment.ratios
         for method in experiment.rows_methods
     ]
+    _add_cpu_speed(experiment, rows)
+    pseudo = []
+    if "teachers" in [*experiment.rows_methods, *experiment.needed_teachers]:
+        pseudo = [_pseudo_labels(experiment, ratio, log) for ratio in experiment.ratios]
     out = Path(experiment.out)
     about = provenance(experiment)
-    write_table(rows, out, about)
+    write_table(rows, out, about, pseudo)
     plot_iou(rows, out / "iou_vs_ratio.png", experiment.references)
     plot_examples(experiment, out / "examples.png")
     return rows
 
 
-def write_table(rows: list[dict[str, Any]], out: Path, about: dict[str, str]) -> None:
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    with atomic_output(path) as tmp, tmp.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _markdown(rows: list[list[str]], columns: list[str]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def write_table(
+    rows: list[dict[str, Any]],
+    out: Path,
+    about: dict[str, str],
+    pseudo: list[dict[str, float]] | None = None,
+) -> None:
     """Write ``table.csv`` (raw values) and ``table.md`` (rounded, with provenance).
 
     Args:
         rows: one dict per (method, ratio) with every key of :data:`COLUMNS`.
         out: results folder (created if missing).
         about: provenance, from :func:`provenance`.
+        pseudo: the SSLKD teachers' pseudo-label quality per ratio (keys of
+            :data:`PSEUDO_COLUMNS`), written to ``pseudo_labels.csv`` and under the table.
     """
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_output(out / "table.csv") as tmp, tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_csv(out / "table.csv", rows, COLUMNS)
     with atomic_output(out / "provenance.json") as tmp:
         tmp.write_text(json.dumps(about, indent=2) + "\n")
 
@@ -325,16 +425,34 @@ def write_table(rows: list[dict[str, Any]], out: Path, about: dict[str, str]) ->
             return str(METHODS[value].label)
         if column == "ratio":
             return ratio_label(value)
-        return f"{value:.3f}" if column in SCORES else f"{value:g}"
+        if column in SCORES:
+            return f"{value:.3f}"
+        return value if isinstance(value, str) else f"{value:g}"
 
     lines = [
-        f"Made by `{about['command']}` at commit {about['commit']} on {about['date']}",
-        f"({about['machine']}, torch {about['torch']}). Test split; pixel scores at p >= 0.5.",
+        f"Benchmark {about['benchmark']}, made by `{about['command']}` at commit "
+        f"{about['commit']} on {about['date']} ({about['machine']}, torch {about['torch']}).",
+        "Test split; pixel scores at p >= 0.5.",
         "",
-        "| " + " | ".join(COLUMNS) + " |",
-        "|" + "---|" * len(COLUMNS),
+        *_markdown([[cell(row, c) for c in COLUMNS] for row in rows], COLUMNS),
     ]
-    lines += ["| " + " | ".join(cell(row, c) for c in COLUMNS) + " |" for row in rows]
+    if pseudo:
+        _write_csv(out / "pseudo_labels.csv", pseudo, PSEUDO_COLUMNS)
+        lines += [
+            "",
+            "Pseudo labels of the SSLKD teachers on the test split, at the student's threshold:",
+            "share of pixels confident enough (coverage), right among those (accuracy), true",
+            "road given a confident road label (road_recall), confident road labels that are",
+            "not road (false_road), teachers agreeing, and road IoU of teacher A, B and both.",
+            "",
+            *_markdown(
+                [
+                    [ratio_label(p["ratio"]), *(f"{p[c]:.3f}" for c in PSEUDO_COLUMNS[1:])]
+                    for p in pseudo
+                ],
+                PSEUDO_COLUMNS,
+            ),
+        ]
     with atomic_output(out / "table.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 

@@ -13,6 +13,7 @@ from roadkd_cli.main import cli
 
 from roadkd.errors import RoadkdError
 from roadkd.experiment import (
+    COLUMNS,
     Experiment,
     error_colours,
     pick_crops,
@@ -43,34 +44,37 @@ def test_experiment_runs_resumes_and_reports(road_dataset: Path, tmp_path: Path)
     config = _experiment_file(
         tmp_path,
         data=str(road_dataset),
-        ratios=[0.5],
+        ratios=[0.5, 1.0],
         methods=["supervised", "sslkd"],
         references=["teachers"],
         out=str(out),
     )
-    result = CliRunner().invoke(cli, ["experiment", "--config", str(config), *TOY])
+    command = ["experiment", "--config", str(config), "--ratio", "0.5", *TOY]
+    result = CliRunner().invoke(cli, command)
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
     for label in ("Supervised student", "SSLKD student", "SSLKD teacher A (reference)"):
         assert f"| {label} | 1/2 |" in table
-    assert f"roadkd experiment --config {config} {' '.join(TOY)}" in table
+    assert f"roadkd experiment --config {config} --ratio 0.5 {' '.join(TOY)}" in table
+    assert "| 1 |" not in table  # only the chosen ratio ran
     rows = (out / "table.csv").read_text().splitlines()
-    assert (
-        rows[0]
-        == "method,ratio,road_iou,f1,precision,recall,miou,apls,params_m,cpu_mp_per_s,train_min"
-    )
+    assert rows[0].split(",") == COLUMNS
     assert len(rows) == 4
     assert json.loads((out / "provenance.json").read_text())["command"].startswith("roadkd")
+    pseudo = (out / "pseudo_labels.csv").read_text().splitlines()
+    assert pseudo[0].startswith("ratio,threshold,coverage,accuracy") and len(pseudo) == 2
+    assert pseudo[1].startswith("0.5,0.9,")
+    assert "| 1/2 | 0.900 |" in table
     assert (out / "iou_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
     # A second run reads every finished run back: nothing is trained again.
-    again = CliRunner().invoke(cli, ["experiment", "--config", str(config), *TOY])
+    again = CliRunner().invoke(cli, command)
     assert again.exit_code == 0 and "train " not in again.output and "resume " not in again.output
     # A run whose training was interrupted continues from its last checkpoint.
     run = out / "runs" / "supervised_r0.5"
     (run / "result.json").unlink()
     (run / "train.json").unlink()
-    resumed = CliRunner().invoke(cli, ["experiment", "--config", str(config), *TOY])
+    resumed = CliRunner().invoke(cli, command)
     assert resumed.exit_code == 0, resumed.output
     assert "resume supervised at ratio 1/2" in resumed.output
     assert (run / "result.json").is_file()
@@ -163,11 +167,13 @@ def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None
         "recall": 0.7,
         "miou": 0.85,
         "apls": 0.5,
+        "model": "DeepLabV3Plus/mobilenet_v2",
         "params_m": 4.38,
         "cpu_mp_per_s": 0.123,
         "train_min": 6.5,
     }
     about = {
+        "benchmark": "bench",
         "command": "roadkd experiment --config x.yaml",
         "commit": "abc1234",
         "date": "2026-11-25 10:00 UTC",
@@ -176,6 +182,7 @@ def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None
     }
     write_table([row], tmp_path, about)
     table = (tmp_path / "table.md").read_text()
-    assert "`roadkd experiment --config x.yaml` at commit abc1234" in table
+    assert "bench, made by `roadkd experiment --config x.yaml` at commit abc1234" in table
     assert "| SSLKD student | 1/8 | 0.712 | 0.800 |" in table
+    assert "| DeepLabV3Plus/mobilenet_v2 | 4.38 | 0.123 | 6.5 |" in table
     assert "0.71234" in (tmp_path / "table.csv").read_text()
