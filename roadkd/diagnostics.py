@@ -6,18 +6,18 @@ pixels are right (accuracy), and how much of the true road they cover bound what
 student can gain from unlabelled imagery; this module measures them on a labelled split.
 """
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import rasterio
 import torch
-import torch.nn.functional as F
 from rasterio.windows import Window
 
 from .datasets.layout import image_path, mask_path, read_splits
 from .device import select_device
 from .errors import RoadkdError
+from .inference.tiling import pad_to
 from .losses import fuse_teacher_probabilities
 from .metrics.pixel import confusion_counts, scores_from_counts
 from .models import load_bundle
@@ -49,10 +49,6 @@ class PseudoLabelQuality:
     false_road: float = 0.0
     agreement: float = 0.0
     teacher_iou: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain dict for JSON."""
-        return asdict(self)
 
 
 def pseudo_label_quality(
@@ -99,7 +95,7 @@ def pseudo_label_quality(
                     window = Window(
                         col, row, min(tile, image.width - col), min(tile, image.height - row)
                     )
-                    pixels = torch.from_numpy(image.read(window=window).astype(np.float32))
+                    pixels = image.read(window=window).astype(np.float32)
                     labels = torch.from_numpy(mask.read(1, window=window)).to(target)
                     valid, truth = labels != IGNORE_INDEX, labels == 1
                     logits = _teacher_logits(teachers, pixels, bundle.mean, bundle.std, target)
@@ -135,13 +131,17 @@ def pseudo_label_quality(
 @torch.inference_mode()
 def _teacher_logits(
     teachers: list[torch.nn.Module],
-    pixels: torch.Tensor,
+    pixels: np.ndarray,
     mean: tuple[float, ...],
     std: tuple[float, ...],
     device: torch.device,
 ) -> list[torch.Tensor]:
-    """Each teacher's (1, C, H, W) logits for one window, padded to a multiple of 32."""
-    height, width = pixels.shape[-2:]
-    x = normalize(pixels[None].to(device), mean, std)
-    x = F.pad(x, (0, -width % 32, 0, -height % 32), mode="reflect")
+    """Each teacher's (1, C, H, W) logits for one (C, H, W) window of raw pixels.
+
+    The window is padded (as in tiled inference) to a multiple of 32, the stride of the
+    networks' deepest features, and the logits are cropped back to the window.
+    """
+    _, height, width = pixels.shape
+    padded = pad_to(pixels, height + -height % 32, width + -width % 32)
+    x = normalize(torch.from_numpy(padded)[None].to(device), mean, std)
     return [t(x)[..., :height, :width].float() for t in teachers]

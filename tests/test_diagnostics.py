@@ -49,7 +49,7 @@ def test_confident_agreeing_teachers_call_everything_road(
     road_dataset: Path, tmp_path: Path
 ) -> None:
     checkpoint = _constant_teachers(tmp_path / "t.ckpt", 5.0, 5.0)  # p(road) = 0.993
-    quality = pseudo_label_quality(checkpoint, road_dataset, "test", threshold=0.9, tile=96)
+    quality = pseudo_label_quality(checkpoint, road_dataset, "test", threshold=0.9, tile=120)
     share = _road_share(road_dataset, "test")
     assert 0 < share < 1
     assert quality.coverage == 1.0
