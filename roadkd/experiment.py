@@ -33,6 +33,7 @@ from .errors import RoadkdError
 from .evaluation import evaluate
 from .inference import load_backend
 from .io import atomic_output
+from .metrics.pixel import confusion_counts, scores_from_counts
 from .models import load_bundle
 
 
@@ -252,17 +253,18 @@ def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 
     return repeats * tile * tile / 1e6 / (time.perf_counter() - start)
 
 
-def _add_cpu_speed(experiment: Experiment, rows: list[dict[str, Any]]) -> None:
-    """Fill every row's model name and ``cpu_mp_per_s``, measured once per architecture.
+def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None:
+    """Fill every row's model name, parameter count and ``cpu_mp_per_s``.
 
-    Throughput depends on the architecture only; measuring it after all training, rather
-    than after each run, keeps the column free of load from concurrent work.
+    Throughput depends on the architecture only, so it is measured once per model, after
+    all training, which keeps the column free of load from concurrent work.
     """
     speeds: dict[str, float] = {}
     for row in rows:
         best = _run_dir(experiment, row["method"], row["ratio"]) / "checkpoints" / "best.ckpt"
-        config = load_bundle(best).config
-        row["model"] = f"{config.arch}/{config.encoder}"
+        bundle = load_bundle(best)
+        row["model"] = f"{bundle.config.arch}/{bundle.config.encoder}"
+        row["params_m"] = round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2)
         if row["model"] not in speeds:
             speeds[row["model"]] = round(cpu_megapixels_per_second(best), 3)
         row["cpu_mp_per_s"] = speeds[row["model"]]
@@ -283,13 +285,10 @@ def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[
     best = _train(experiment, method, ratio, log)
     log(f"evaluate {method} at ratio {ratio_label(ratio)}")
     scores = evaluate(best, experiment.data, "test").overall
-    bundle = load_bundle(best)
     row = {
         "method": method,
         "ratio": ratio,
         **{k: scores[k] for k in SCORES},
-        "model": f"{bundle.config.arch}/{bundle.config.encoder}",
-        "params_m": round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2),
         "train_min": round(_train_seconds(run) / 60, 1),
     }
     with atomic_output(result_file) as tmp:
@@ -375,7 +374,7 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         for ratio in experiment.ratios
         for method in experiment.rows_methods
     ]
-    _add_cpu_speed(experiment, rows)
+    _add_model_facts(experiment, rows)
     pseudo = []
     if "teachers" in [*experiment.rows_methods, *experiment.needed_teachers]:
         pseudo = [_pseudo_labels(experiment, ratio, log) for ratio in experiment.ratios]
@@ -514,7 +513,7 @@ def pick_crops(
                 return picked
             taken = [p for p in picked if p[0] == index]
             overlaps = any(abs(r - row) < crop and abs(c - col) < crop for _, r, c in taken)
-            if len(taken) <= rounds and not overlaps and (index, row, col) not in picked:
+            if len(taken) <= rounds and not overlaps:
                 picked.append((index, row, col))
     return picked
 
@@ -572,8 +571,7 @@ def plot_examples(
             batch = torch.from_numpy(image.astype(np.float32))[None]
             road = backend.predict(batch)[0].cpu().numpy()[inner] >= 0.5
             truth = masks[index][row : row + crop, col : col + crop]
-            union = int((road | truth).sum())
-            iou = int((road & truth).sum()) / union if union else 1.0
+            iou = scores_from_counts(*confusion_counts(road, truth))["road_iou"]
             panels.append((error_colours(road, truth), f"IoU {iou:.2f}"))
         columns.append((METHODS[method].label, panels))
     fig, axes = plt.subplots(
