@@ -28,7 +28,7 @@ import yaml
 from . import __version__
 from .datasets.layout import image_path, mask_path, read_splits
 from .datasets.synthetic import write_synthetic_dataset
-from .diagnostics import pseudo_label_quality
+from .diagnostics import IGNORE_INDEX, pseudo_label_quality
 from .errors import RoadkdError
 from .evaluation import evaluate
 from .inference import load_backend
@@ -518,12 +518,17 @@ def pick_crops(
     return picked
 
 
-def error_colours(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """RGB picture of a binary prediction: hits white, false roads red, missed roads blue."""
-    picture = np.zeros((*truth.shape, 3), dtype=np.uint8)
+def error_colours(prediction: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """RGB picture of a binary prediction against labels (1 road, 0 background, 255 unknown).
+
+    Hits are white, false roads red, missed roads blue and unknown pixels grey.
+    """
+    truth = labels == 1
+    picture = np.zeros((*labels.shape, 3), dtype=np.uint8)
     picture[prediction & truth] = (255, 255, 255)
     picture[prediction & ~truth] = (230, 40, 40)
     picture[~prediction & truth] = (40, 110, 255)
+    picture[labels == IGNORE_INDEX] = (128, 128, 128)
     return picture
 
 
@@ -546,11 +551,11 @@ def plot_examples(
     masks = []
     for scene in scenes:
         with rasterio.open(mask_path(root, scene)) as src:
-            masks.append(src.read(1) > 0)
+            masks.append(src.read(1))
     side = min(min(mask.shape) for mask in masks)
     margin = min(margin, side // 8)
     crop = min(crop, side - 2 * margin)
-    crops = pick_crops(masks, crop, count, margin)
+    crops = pick_crops([mask == 1 for mask in masks], crop, count, margin)
     images = []
     for index, row, col in crops:
         with rasterio.open(image_path(root, scenes[index])) as src:
@@ -558,20 +563,20 @@ def plot_examples(
             images.append(src.read(window=window))
     ratio = min(experiment.ratios)
     inner = (slice(margin, margin + crop), slice(margin, margin + crop))
+    labels = [masks[i][r : r + crop, c : c + crop] for i, r, c in crops]
     # Each column: its title and one (picture, caption) per crop.
     columns: list[tuple[str, list[tuple[np.ndarray, str]]]] = [
         ("image", [(image[:3].transpose(1, 2, 0)[inner], "") for image in images]),
-        ("ground truth", [(masks[i][r : r + crop, c : c + crop], "") for i, r, c in crops]),
+        ("ground truth", [(error_colours(truth == 1, truth), "") for truth in labels]),
     ]
     for method in experiment.rows_methods:
         checkpoint = _run_dir(experiment, method, ratio) / "checkpoints" / "best.ckpt"
         backend = load_backend(checkpoint)
         panels = []
-        for image, (index, row, col) in zip(images, crops, strict=True):
+        for image, truth in zip(images, labels, strict=True):
             batch = torch.from_numpy(image.astype(np.float32))[None]
             road = backend.predict(batch)[0].cpu().numpy()[inner] >= 0.5
-            truth = masks[index][row : row + crop, col : col + crop]
-            iou = scores_from_counts(*confusion_counts(road, truth))["road_iou"]
+            iou = scores_from_counts(*confusion_counts(road, truth, IGNORE_INDEX))["road_iou"]
             panels.append((error_colours(road, truth), f"IoU {iou:.2f}"))
         columns.append((METHODS[method].label, panels))
     fig, axes = plt.subplots(
@@ -586,7 +591,7 @@ def plot_examples(
             ax.set_title("\n".join(filter(None, [title if r == 0 else "", caption])), fontsize=7)
     fig.suptitle(
         f"Test crops at labelled ratio {ratio_label(ratio)}: white hit, red false road, "
-        "blue missed road",
+        "blue missed road, grey unlabelled",
         fontsize=8,
     )
     with atomic_output(out) as tmp:

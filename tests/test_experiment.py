@@ -147,14 +147,16 @@ def test_pick_crops_takes_most_road_one_per_scene_first() -> None:
 
 
 def test_error_colours() -> None:
-    truth = np.array([[True, True], [False, False]])
-    prediction = np.array([[True, False], [True, False]])
-    picture = error_colours(prediction, truth)
-    assert picture.shape == (2, 2, 3) and picture.dtype == np.uint8
+    labels = np.array([[1, 1, 255], [0, 0, 255]], dtype=np.uint8)
+    prediction = np.array([[True, False, True], [True, False, False]])
+    picture = error_colours(prediction, labels)
+    assert picture.shape == (2, 3, 3) and picture.dtype == np.uint8
     assert tuple(picture[0, 0]) == (255, 255, 255)  # hit
     assert tuple(picture[0, 1]) == (40, 110, 255)  # missed road
     assert tuple(picture[1, 0]) == (230, 40, 40)  # false road
     assert tuple(picture[1, 1]) == (0, 0, 0)
+    # Unlabelled pixels are neither hits nor errors, whatever the prediction.
+    assert tuple(picture[0, 2]) == tuple(picture[1, 2]) == (128, 128, 128)
 
 
 def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None:
