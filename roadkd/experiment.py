@@ -105,7 +105,7 @@ class Experiment:
         overrides: LightningCLI overrides passed to every training run.
         out: results folder.
         source: the experiment file (set by :meth:`from_yaml`).
-        chosen_ratios: whether ``ratios`` were chosen on the command line.
+        options: command-line options that replaced the file's settings, as typed.
     """
 
     name: str = "bench"
@@ -122,7 +122,7 @@ class Experiment:
     overrides: list[str] = field(default_factory=list)
     out: str = "results/bench"
     source: str = ""
-    chosen_ratios: bool = False
+    options: list[str] = field(default_factory=list)
 
     @classmethod
     def from_yaml(
@@ -130,6 +130,7 @@ class Experiment:
         path: str | Path,
         overrides: list[str] | None = None,
         ratios: list[float] | None = None,
+        out: str | Path | None = None,
     ) -> "Experiment":
         """Read an experiment file.
 
@@ -137,6 +138,7 @@ class Experiment:
             path: the YAML file.
             overrides: LightningCLI overrides passed to every training run.
             ratios: run only these labelled ratios instead of the file's.
+            out: results folder instead of the file's (e.g. for a second seed).
 
         Raises:
             RoadkdError: if the file is missing, has unknown keys, names an unknown method,
@@ -147,7 +149,7 @@ class Experiment:
             raise RoadkdError(f"experiment config not found: {p}")
         values = yaml.safe_load(p.read_text()) or {}
         unknown = set(values) - set(cls.__dataclass_fields__) | (
-            {"source", "chosen_ratios"} & set(values)
+            {"source", "options"} & set(values)
         )
         if unknown:
             raise RoadkdError(f"{p}: unknown keys {sorted(unknown)}")
@@ -155,7 +157,10 @@ class Experiment:
         experiment.overrides = [*experiment.overrides, *(overrides or [])]
         if ratios:
             experiment.ratios = list(ratios)
-            experiment.chosen_ratios = True
+            experiment.options += [f"--ratio {ratio:g}" for ratio in ratios]
+        if out is not None:
+            experiment.out = str(out)
+            experiment.options.append(f"--out {out}")
         for method in experiment.rows_methods:
             if method not in METHODS:
                 raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
@@ -181,8 +186,7 @@ class Experiment:
     @property
     def command(self) -> str:
         """The command line that runs this experiment."""
-        chosen = [f"--ratio {ratio:g}" for ratio in self.ratios] if self.chosen_ratios else []
-        return " ".join(["roadkd experiment --config", self.source, *chosen, *self.overrides])
+        return " ".join(["roadkd experiment --config", self.source, *self.options, *self.overrides])
 
 
 def ratio_label(ratio: float) -> str:
