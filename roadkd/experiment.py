@@ -131,6 +131,7 @@ class Experiment:
         overrides: list[str] | None = None,
         ratios: list[float] | None = None,
         out: str | Path | None = None,
+        methods: list[str] | None = None,
     ) -> "Experiment":
         """Read an experiment file.
 
@@ -139,6 +140,7 @@ class Experiment:
             overrides: LightningCLI overrides passed to every training run.
             ratios: run only these labelled ratios instead of the file's.
             out: results folder instead of the file's (e.g. for a second seed).
+            methods: compare only these methods instead of the file's.
 
         Raises:
             RoadkdError: if the file is missing, has unknown keys, names an unknown method,
@@ -158,6 +160,9 @@ class Experiment:
         if ratios:
             experiment.ratios = list(ratios)
             experiment.options += [f"--ratio {ratio:g}" for ratio in ratios]
+        if methods:
+            experiment.methods = list(methods)
+            experiment.options += [f"--method {method}" for method in methods]
         if out is not None:
             experiment.out = str(out)
             experiment.options.append(f"--out {out}")

@@ -102,13 +102,16 @@ def test_experiment_config_errors(tmp_path: Path) -> None:
 def test_command_line_choices_replace_the_file_and_are_recorded(tmp_path: Path) -> None:
     config = _experiment_file(tmp_path, ratios=[0.125, 0.25, 0.5], out="results/a")
     experiment = Experiment.from_yaml(
-        config, ["--seed_everything=1"], ratios=[0.125], out=tmp_path / "seed1"
+        config, ["--seed_everything=1"], [0.125], tmp_path / "seed1", ["supervised", "sslkd"]
     )
     assert experiment.ratios == [0.125] and experiment.out == str(tmp_path / "seed1")
+    assert experiment.rows_methods == ["supervised", "sslkd", "teachers"]
     assert experiment.command == (
-        f"roadkd experiment --config {config} --ratio 0.125 --out {tmp_path / 'seed1'} "
-        "--seed_everything=1"
+        f"roadkd experiment --config {config} --ratio 0.125 --method supervised "
+        f"--method sslkd --out {tmp_path / 'seed1'} --seed_everything=1"
     )
+    with pytest.raises(RoadkdError, match="unknown method 'magic'"):
+        Experiment.from_yaml(config, methods=["magic"])
     plain = Experiment.from_yaml(config)
     assert plain.out == "results/a" and plain.command == f"roadkd experiment --config {config}"
 
