@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -105,7 +106,7 @@ class Experiment:
         overrides: LightningCLI overrides passed to every training run.
         out: results folder.
         source: the experiment file (set by :meth:`from_yaml`).
-        options: command-line options that replaced the file's settings, as typed.
+        options: command-line arguments that replaced the file's settings, as typed.
     """
 
     name: str = "bench"
@@ -159,13 +160,13 @@ class Experiment:
         experiment.overrides = [*experiment.overrides, *(overrides or [])]
         if ratios:
             experiment.ratios = list(ratios)
-            experiment.options += [f"--ratio {ratio:g}" for ratio in ratios]
+            experiment.options += [a for r in ratios for a in ("--ratio", f"{r:g}")]
         if methods:
             experiment.methods = list(methods)
-            experiment.options += [f"--method {method}" for method in methods]
+            experiment.options += [a for m in methods for a in ("--method", m)]
         if out is not None:
             experiment.out = str(out)
-            experiment.options.append(f"--out {out}")
+            experiment.options += ["--out", str(out)]
         for method in experiment.rows_methods:
             if method not in METHODS:
                 raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
@@ -190,8 +191,9 @@ class Experiment:
 
     @property
     def command(self) -> str:
-        """The command line that runs this experiment."""
-        return " ".join(["roadkd experiment --config", self.source, *self.options, *self.overrides])
+        """The command line that runs this experiment, quoted for a POSIX shell."""
+        words = ["roadkd", "experiment", "--config", self.source, *self.options, *self.overrides]
+        return shlex.join(words)
 
 
 def ratio_label(ratio: float) -> str:

@@ -112,6 +112,8 @@ def test_command_line_choices_replace_the_file_and_are_recorded(tmp_path: Path) 
     )
     with pytest.raises(RoadkdError, match="unknown method 'magic'"):
         Experiment.from_yaml(config, methods=["magic"])
+    spaced = Experiment.from_yaml(config, out=tmp_path / "my results")
+    assert spaced.command.endswith(f"--out '{tmp_path / 'my results'}'")
     plain = Experiment.from_yaml(config)
     assert plain.out == "results/a" and plain.command == f"roadkd experiment --config {config}"
 
