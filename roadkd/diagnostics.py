@@ -19,13 +19,10 @@ from .device import select_device
 from .errors import RoadkdError
 from .inference.tiling import pad_to
 from .losses import fuse_teacher_probabilities
-from .metrics.pixel import confusion_counts, scores_from_counts
+from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .models import load_bundle
 from .normalization import normalize
-from .tasks.student import load_frozen_teachers
-
-#: Label of pixels whose class is unknown (as in training and evaluation).
-IGNORE_INDEX = 255
+from .tasks.student import PSEUDO_LABEL_THRESHOLD, load_frozen_teachers
 
 
 @dataclass
@@ -55,7 +52,7 @@ def pseudo_label_quality(
     teachers_checkpoint: str | Path,
     data: str | Path,
     split: str = "test",
-    threshold: float = 0.9,
+    threshold: float = PSEUDO_LABEL_THRESHOLD,
     tile: int = 512,
     device: str = "auto",
 ) -> PseudoLabelQuality:
@@ -112,7 +109,7 @@ def pseudo_label_quality(
                     totals["agree"] += int(((argmax[0] == argmax[1]) & valid).sum())
                     confident_road += [int(pseudo_road.sum()), int((pseudo_road & ~truth).sum())]
                     for name, road in (("a", argmax[0]), ("b", argmax[1]), ("fused", label == 1)):
-                        counts[name] += confusion_counts(road.long(), labels, IGNORE_INDEX)
+                        counts[name] += confusion_counts(road.long(), labels)
 
     def share(part: int | np.integer, whole: int | np.integer) -> float:
         return float(part / whole) if whole else 0.0

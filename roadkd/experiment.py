@@ -29,13 +29,14 @@ import yaml
 from . import __version__
 from .datasets.layout import image_path, mask_path, read_splits
 from .datasets.synthetic import write_synthetic_dataset
-from .diagnostics import IGNORE_INDEX, pseudo_label_quality
+from .diagnostics import pseudo_label_quality
 from .errors import RoadkdError
 from .evaluation import evaluate
 from .inference import load_backend
 from .io import atomic_output
-from .metrics.pixel import confusion_counts, scores_from_counts
+from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .models import load_bundle
+from .tasks.student import PSEUDO_LABEL_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,8 @@ def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[
 def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, float]:
     """Measure the SSLKD teachers' pseudo labels on the test split (cached in their run).
 
-    The threshold is the one the SSLKD student of the same ratio trained with.
+    The threshold is the one the SSLKD student of the same ratio trained with (the task's
+    default when the experiment has no SSLKD run).
     """
     run = _run_dir(experiment, "teachers", ratio)
     cache = run / "pseudo_labels.json"
@@ -318,7 +320,7 @@ def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, 
         cached: dict[str, float] = json.loads(cache.read_text())
         return cached
     student = _run_dir(experiment, "sslkd", ratio) / "checkpoints" / "best.ckpt"
-    threshold = 0.9
+    threshold = PSEUDO_LABEL_THRESHOLD
     if student.is_file():
         hparams = torch.load(student, map_location="cpu", weights_only=False)["hyper_parameters"]
         threshold = float(hparams.get("threshold", threshold))
@@ -587,7 +589,7 @@ def plot_examples(
         for image, truth in zip(images, labels, strict=True):
             batch = torch.from_numpy(image.astype(np.float32))[None]
             road = backend.predict(batch)[0].cpu().numpy()[inner] >= 0.5
-            iou = scores_from_counts(*confusion_counts(road, truth, IGNORE_INDEX))["road_iou"]
+            iou = scores_from_counts(*confusion_counts(road, truth))["road_iou"]
             panels.append((error_colours(road, truth), f"IoU {iou:.2f}"))
         columns.append((METHODS[method].label, panels))
     fig, axes = plt.subplots(

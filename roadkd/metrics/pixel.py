@@ -9,9 +9,12 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+#: Label of pixels whose class is unknown; every score leaves them out.
+IGNORE_INDEX = 255
+
 
 def confusion_counts(
-    pred: Tensor | np.ndarray, target: Tensor | np.ndarray, ignore_index: int = 255
+    pred: Tensor | np.ndarray, target: Tensor | np.ndarray, ignore_index: int = IGNORE_INDEX
 ) -> tuple[int, int, int, int]:
     """Count road true/false positives and negatives over valid pixels.
 
@@ -74,7 +77,7 @@ class RoadMetrics(Metric):
 
     full_state_update = False
 
-    def __init__(self, ignore_index: int = 255) -> None:
+    def __init__(self, ignore_index: int = IGNORE_INDEX) -> None:
         """Initialise the counters.
 
         Args:

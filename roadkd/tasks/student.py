@@ -18,6 +18,8 @@ from ..models import ModelConfig, build_model
 from .base import RoadTask, as_model_config
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
+#: Fused teacher confidence a pixel needs to get a pseudo label (SSLKD's default).
+PSEUDO_LABEL_THRESHOLD = 0.9
 
 
 def load_frozen_teachers(path: str | Path) -> list[tuple[nn.Module, ModelConfig]]:
@@ -94,7 +96,7 @@ class SSLKDStudent(RoadTask):
         prob_weight: float = 1.0,
         unsup_weight: float = 1.0,
         temperature: float = 1.0,
-        threshold: float = 0.9,
+        threshold: float = PSEUDO_LABEL_THRESHOLD,
         feature_layers: list[int] | None = None,
         use_unlabeled: bool = True,
         strong_view: bool = True,
