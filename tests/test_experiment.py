@@ -123,6 +123,14 @@ def test_experiment_cli_error_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code != 0
     assert "experiment config not found" in result.output
     assert "Traceback" not in result.output
+    config = _experiment_file(tmp_path)
+    for args, message in (
+        (["--method", "magic"], "unknown method 'magic'"),
+        (["--out", str(config)], "is a file"),  # the results folder must not be a file
+    ):
+        result = CliRunner().invoke(cli, ["experiment", "--config", str(config), *args])
+        assert result.exit_code != 0 and message in result.output, result.output
+        assert "Traceback" not in result.output
 
 
 def test_real_dataset_must_exist(tmp_path: Path) -> None:
