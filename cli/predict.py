@@ -58,7 +58,7 @@ def predict(
     quiet: bool,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out."""
-    from roadkd.inference.pipeline import run_predict
+    from roadkd.pipeline import run_predict
     from roadkd.vectorize import VectorizeOptions
 
     result = run_predict(

@@ -1,8 +1,7 @@
-"""Whole-scene inference: backends, tiled and blended prediction, previews."""
+"""Whole-scene inference: from a model to a probability raster (backends, tiled, blended)."""
 
 from .backends import Backend, TorchBackend, load_backend
 from .predict import SceneSummary, check_scene, predict_scene
-from .preview import write_preview
 
 __all__ = [
     "Backend",
@@ -11,5 +10,4 @@ __all__ = [
     "check_scene",
     "load_backend",
     "predict_scene",
-    "write_preview",
 ]

@@ -9,9 +9,15 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import RoadkdError
+from ..inference import load_backend
+from ..inference.predict import (
+    SceneSummary,
+    check_scene,
+    check_tiling,
+    default_overlap,
+    predict_scene,
+)
 from ..vectorize import VectorizeOptions, vectorize_raster, write_vectors
-from .backends import load_backend
-from .predict import SceneSummary, check_scene, check_tiling, default_overlap, predict_scene
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
