@@ -9,6 +9,7 @@ Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
 import contextlib
 import importlib
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -154,3 +155,13 @@ def find_roadkd_error(err: BaseException) -> RoadkdError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+if __name__ == "__main__":
+    # ``python -m roadkd.training fit --config x.yaml``: what ``roadkd train`` runs, without
+    # the CLI package (the experiment runner launches its trainings this way).
+    try:
+        main(sys.argv[1:])
+    except RoadkdError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)
