@@ -60,8 +60,8 @@ class RoadkdCLI(LightningCLI):
                     "lightning.pytorch.callbacks.ModelCheckpoint",
                     dirpath=os.path.join(root, "checkpoints"),
                     filename="best",
-                    monitor="val/road_iou",
-                    mode="max",
+                    monitor=RoadTask.monitor,
+                    mode=RoadTask.mode,
                     save_last=True,
                 )
             )
@@ -75,7 +75,7 @@ class RoadkdCLI(LightningCLI):
         best = getattr(callback, "best_model_path", "")
         score = getattr(callback, "best_model_score", None)
         if best and score is not None:
-            print(f"best val/road_iou = {float(score):.4f}  checkpoint: {best}")
+            print(f"best {RoadTask.monitor} = {float(score):.4f}  checkpoint: {best}")
 
 
 def _class(class_path: str, **init_args: Any) -> dict[str, Any]:
