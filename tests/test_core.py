@@ -104,3 +104,13 @@ def test_load_bundle_errors(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")
     with pytest.raises(RoadkdError, match="holds no roadkd model"):
         load_bundle(tmp_path / "plain.ckpt")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "what"), [("RoadImagery", "imagery"), ("RoadMask", "road labels")]
+)
+def test_layout_datasets_name_what_is_missing(tmp_path: Path, dataset: str, what: str) -> None:
+    import roadkd.datasets
+
+    with pytest.raises(RoadkdError, match=f"no {what} found in {tmp_path}"):
+        getattr(roadkd.datasets, dataset)(tmp_path)
