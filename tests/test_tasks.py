@@ -153,6 +153,8 @@ def test_student_leaves_teachers_bit_identical(teachers_ckpt: Path, tmp_path: Pa
         "train/loss_feat",
         "train/loss_prob",
         "train/loss_unsup",
+        "train/grad_norm_sup",
+        "train/grad_norm_feat",
         "val/road_iou",
     ):
         assert name in logged
@@ -194,3 +196,40 @@ def test_teachers_labels_only_ignore_unlabeled(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, 1)
     trainer.fit(task, datamodule=TinyRoadDataModule())
     assert float(trainer.logged_metrics["train/loss_cps"]) == 0.0
+
+
+def _untrained_teachers_checkpoint(path: Path, a: ModelConfig, b: ModelConfig) -> Path:
+    """A teachers checkpoint of randomly initialised networks (what a run starts from)."""
+    task = CrossModelTeachers(teacher_a=a, teacher_b=b, **OPT)
+    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict()}, path)
+    return path
+
+
+def test_feature_term_pulls_like_the_labels_at_initialisation(
+    road_dataset: Path, tmp_path: Path
+) -> None:
+    """The feature term's gradient on the student is of the order of L_sup's (issue 15)."""
+    from roadkd.datamodules import RoadDataModule
+    from roadkd.tasks.student import gradient_norm
+
+    # the demo configs' architectures (a CNN and a Transformer teacher, the real student)
+    ckpt = _untrained_teachers_checkpoint(
+        tmp_path / "teachers.ckpt",
+        ModelConfig(arch="DeepLabV3Plus", encoder="resnet18"),
+        ModelConfig(arch="Segformer", encoder="mit_b0"),
+    )
+    task = SSLKDStudent(
+        teachers_checkpoint=str(ckpt),
+        student=ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2"),
+        **OPT,
+    ).train()
+    dm = RoadDataModule(road_dataset, batch_size=4, patch_size=64, labeled_ratio=0.5, length=4)
+    dm.setup("fit")
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader()))[0], 0)
+    terms = task.loss_terms(batch)
+    params = list(task.student.parameters())
+    sup, feat = gradient_norm(terms["sup"], params), gradient_norm(terms["feat"], params)
+    # measured: about 40 against 135 (the element-wise mean gave about 0.1)
+    assert 0.1 < (feat / sup).item() < 10, (sup.item(), feat.item())
+    # two teachers, nearly orthogonal features at initialisation: close to 2 + 2
+    assert 3.0 < terms["feat"].item() <= 8.0
