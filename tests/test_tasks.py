@@ -84,9 +84,10 @@ class TinyRoadDataModule(LightningDataModule):
         return DataLoader(_Tiles(4, self.patch_size, 2, "test"), batch_size=self.batch_size)
 
 
-def _trainer(tmp_path: Path, steps: int) -> Trainer:
+def _trainer(tmp_path: Path, steps: int, log_every_n_steps: int = 50) -> Trainer:
     return Trainer(
         max_epochs=1,
+        log_every_n_steps=log_every_n_steps,
         limit_train_batches=steps,
         limit_val_batches=1,
         accelerator="cpu",
@@ -133,7 +134,7 @@ def test_student_leaves_teachers_bit_identical(teachers_ckpt: Path, tmp_path: Pa
     )
     before = {k: v.clone() for k, v in task.teachers.state_dict().items()}
     student_before = [p.clone() for p in task.student.parameters()]
-    _trainer(tmp_path, 3).fit(task, datamodule=TinyRoadDataModule())
+    _trainer(tmp_path, 3, log_every_n_steps=3).fit(task, datamodule=TinyRoadDataModule())
     after = task.teachers.state_dict()
     assert before.keys() == after.keys()
     for key, value in before.items():  # BN running stats included: teachers stay in eval

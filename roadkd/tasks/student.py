@@ -256,4 +256,6 @@ class SSLKDStudent(RoadTask):
         trainer = self._trainer
         if not self.hparams["log_grad_norms"] or trainer is None or trainer.world_size > 1:
             return False
-        return self.global_step % max(1, trainer.log_every_n_steps) == 0
+        every = int(getattr(trainer, "log_every_n_steps", 0) or 0)
+        # the steps whose logged values reach the loggers (Lightning counts from 1)
+        return every > 0 and (self.global_step + 1) % every == 0
