@@ -18,7 +18,8 @@ from ..models import ModelConfig, build_model
 from .base import RoadTask, as_model_config
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
-#: Fused teacher confidence a pixel needs to get a pseudo label (SSLKD's default).
+#: Fused teacher confidence a pixel needs to get a pseudo label (roadkd's default: no source
+#: we can read gives the authors' value).
 PSEUDO_LABEL_THRESHOLD = 0.9
 
 
