@@ -234,3 +234,16 @@ def test_feature_term_pulls_like_the_labels_at_initialisation(
     assert 0.1 < (feat / sup).item() < 10, (sup.item(), feat.item())
     # two teachers, nearly orthogonal features at initialisation: close to 2 + 2
     assert 3.0 < terms["feat"].item() <= 8.0
+
+
+def test_teachers_checkpoint_is_chosen_by_both_teachers(tmp_path: Path) -> None:
+    task = CrossModelTeachers(teacher_a=TINY_A, teacher_b=TINY_B, warmup_steps=0, **OPT)
+    trainer = _trainer(tmp_path, 1)
+    trainer.fit(task, datamodule=TinyRoadDataModule())
+    logged = trainer.logged_metrics
+    a, b = float(logged["val/teacher_a/road_iou"]), float(logged["val/teacher_b/road_iou"])
+    assert a != b  # two different networks
+    assert float(logged["val/road_iou"]) == pytest.approx((a + b) / 2)
+    assert float(logged["val/miou"]) == pytest.approx(
+        (float(logged["val/teacher_a/miou"]) + float(logged["val/teacher_b/miou"])) / 2
+    )
