@@ -1,27 +1,31 @@
 """Semi-supervised GeoDataModule over roadkd's dataset layout."""
 
-import math
+import json
 from pathlib import Path
 from typing import Any
 
 import kornia.augmentation as K
 import numpy as np
-import shapely
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
-from shapely.geometry.base import BaseGeometry
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, IntersectionDataset, stack_samples
-from torchgeo.samplers import GriddedPatchSampler, RandomPatchSampler
+from torchgeo.samplers import GriddedPatchSampler
 
 from ..datasets.layout import image_path, mask_path, read_splits
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
+from ..io import atomic_output
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
-from .labeled_split import BlockSplit, split_blocks
+from .labeled_split import BlockSplit, split_blocks, tile_scene
+from .samplers import BlockPatchSampler, SceneGridSampler
+
+#: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
+SPLIT_FILE = "data_split.json"
 
 Batch = dict[str, Any]
 
@@ -57,11 +61,15 @@ def random_flip_rotate(image: Tensor, mask: Tensor | None = None) -> tuple[Tenso
 class RoadDataModule(GeoDataModule):
     """Labelled and unlabelled road imagery for semi-supervised training.
 
-    The training scenes are cut into blocks; a seeded ``labeled_ratio`` share of them keeps
-    its labels and feeds the labelled stream, the rest (plus any imagery-only scenes) feeds
-    the unlabelled stream, so the two never share a pixel. Training batches are
-    ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "image_strong"}}``; val and test
-    use a gridded sampler over held-out scenes; predict covers the test scenes whole.
+    The training scenes are cut into blocks; seeded blocks covering as nearly as possible a
+    ``labeled_ratio`` share of the training area keep their labels and feed the labelled
+    stream, the rest (plus any imagery-only scenes) feeds the unlabelled stream. A patch
+    lies wholly inside blocks of its stream, so the two never share a pixel, and reaches
+    every pixel of them. The realised labelled share is logged at setup, kept in
+    :meth:`split_summary` and written to ``<default_root_dir>/data_split.json``. Training
+    batches are ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "image_strong"}}``;
+    val and test patches tile each held-out scene from inside (none hangs past its edge);
+    predict covers the test scenes whole.
     Images arrive normalised ((pixel / 255 - mean) / std); masks are int64 in {0, 1}.
     """
 
@@ -91,7 +99,8 @@ class RoadDataModule(GeoDataModule):
             patch_size: patch side in pixels.
             labeled_ratio: share of the training area that keeps its labels, in (0, 1].
             split_seed: seed of the labelled/unlabelled split and of patch sampling.
-            block_size: side in pixels of the blocks the split works on
+            block_size: smallest side in pixels of the blocks the split works on, at least
+                the patch size; a scene's edge remainders are shared among its blocks
                 (default: twice the patch size).
             length: labelled patches per epoch (default: about the labelled area / patch).
             val_stride: stride of the gridded val/test sampler (default: ``patch_size``).
@@ -153,16 +162,12 @@ class RoadDataModule(GeoDataModule):
             self._setup_train(splits["train"], splits["unlabeled"])
         if stage in ("fit", "validate"):
             self.val_dataset = self._labelled(splits["val"])
-            self.val_sampler = GriddedPatchSampler(
-                self.val_dataset, size=self.patch_size, stride=self.val_stride
-            )
+            self.val_sampler = self._scene_grid(splits["val"])
         if stage == "test":
             if not splits["test"]:
                 raise RoadkdError(f"{self.root / 'splits.json'} has no test scenes")
             self.test_dataset = self._labelled(splits["test"])
-            self.test_sampler = GriddedPatchSampler(
-                self.test_dataset, size=self.patch_size, stride=self.val_stride
-            )
+            self.test_sampler = self._scene_grid(splits["test"])
         if stage == "predict":
             scenes = splits["test"] or splits["val"]
             self.predict_dataset = self._imagery(scenes)
@@ -170,59 +175,119 @@ class RoadDataModule(GeoDataModule):
                 self.predict_dataset, size=self.patch_size, stride=self.val_stride
             )
 
-    def _setup_train(self, train: list[str], unlabeled: list[str]) -> None:
-        scene_bounds = [_bounds(self._imagery([s])) for s in train]
-        res = self._imagery(train[:1]).res[0]
-        self.split = split_blocks(
-            scene_bounds, self.block_size * res, self.labeled_ratio, self.split_seed
-        )
-        if not self.split.labeled:
+    @property
+    def _patch_px(self) -> int:
+        size = self.patch_size
+        return int(size if isinstance(size, int) else max(size))
+
+    def _scene_grid(self, scenes: list[str]) -> SceneGridSampler:
+        """Gridded val/test patches, each inside its scene (none hangs past an edge)."""
+        bounds = [_bounds(self._imagery([s])) for s in scenes]
+        res = self._imagery(scenes[:1]).res[0]
+        return SceneGridSampler(bounds, res, self._patch_px, self.val_stride)
+
+    def make_split(self) -> BlockSplit:
+        """Cut the training scenes into blocks and pick the labelled ones (no rasters read).
+
+        Returns:
+            The seeded split of ``splits.json``'s training scenes.
+
+        Raises:
+            RoadkdError: if blocks are smaller than patches or no scene holds a patch.
+        """
+        if self.block_size < self._patch_px:
             raise RoadkdError(
-                f"training scenes are smaller than one block of {self.block_size} px: "
-                "lower block_size or patch_size"
+                f"block_size ({self.block_size}) must be at least patch_size ({self._patch_px})"
             )
+        train = read_splits(self.root)["train"]
+        if not train:
+            raise RoadkdError(f"{self.root / 'splits.json'} has no train scenes")
+        res = self._imagery(train[:1]).res[0]
+        bounds = [_bounds(self._imagery([s])) for s in train]
+        usable = [b for b in bounds if min(b[2] - b[0], b[3] - b[1]) >= self._patch_px * res]
+        if not usable:
+            raise RoadkdError(
+                f"no training scene holds a {self._patch_px} px patch: lower patch_size"
+            )
+        return split_blocks(usable, res, self.block_size, self.labeled_ratio, self.split_seed)
+
+    def split_summary(self, split: BlockSplit | None = None) -> dict[str, Any]:
+        """Facts about the labelled split: nominal and realised labelled share, blocks.
+
+        Args:
+            split: a split from :meth:`make_split` (default: this datamodule's, or a new one).
+
+        Returns:
+            A JSON-ready dict; ``labeled_share`` is the share of the training area (every
+            pixel of which can be sampled) that carries labels.
+        """
+        split = split or self.split or self.make_split()
+        blocks = sum(grid.shape[0] * grid.shape[1] for grid in split.scenes)
+        return {
+            "labeled_ratio": self.labeled_ratio,
+            "labeled_share": round(split.labeled_share, 6),
+            "labeled_pixels": split.labeled_pixels,
+            "training_pixels": split.total_pixels,
+            "labeled_blocks": len(split.labeled_cells),
+            "blocks": blocks,
+            "block_size_px": self.block_size,
+            "patch_size_px": self._patch_px,
+            "split_seed": self.split_seed,
+            "training_scenes": len(split.scenes),
+        }
+
+    def _setup_train(self, train: list[str], unlabeled: list[str]) -> None:
+        self.split = split = self.make_split()
+        summary = self.split_summary(split)
+        rank_zero_info(
+            f"labelled share of the training area: {summary['labeled_share']:.1%} "
+            f"(nominal {self.labeled_ratio:.1%}; {summary['labeled_blocks']} of "
+            f"{summary['blocks']} blocks of >= {self.block_size} px)"
+        )
+        self._write_summary(summary)
         self.train_dataset = self._labelled(train)
-        labeled_area = self.split.labeled_area
-        self.train_sampler = self._random_sampler(
-            self.train_dataset, labeled_area, self.length, "labelled"
-        )
+        n_scenes = len(split.scenes)
+        labelled = [(split.scenes[i], split.allowed(i, True)) for i in range(n_scenes)]
+        length = self.length or max(1, round(split.labeled_pixels / self._patch_px**2))
+        self.train_sampler = self._block_sampler(labelled, length, 0, "labelled")
         # With every block labelled, the unlabelled stream reuses all training imagery.
-        unlabeled_area: BaseGeometry = (
-            self.split.unlabeled_area
-            if self.split.unlabeled
-            else shapely.union_all([shapely.box(*b) for b in scene_bounds])
-        )
-        extra = [_bounds(self._imagery([s])) for s in unlabeled]
-        if extra:
-            unlabeled_area = unlabeled_area.union(
-                shapely.union_all([shapely.box(*b) for b in extra])
-            )
+        everything = not split.unlabeled
+        unlabelled = [(split.scenes[i], split.allowed(i, everything)) for i in range(n_scenes)]
+        res = split.scenes[0].res
+        for scene in unlabeled:  # imagery-only scenes, whole
+            grid = tile_scene(_bounds(self._imagery([scene])), res, 10**9)
+            unlabelled.append((grid, np.ones(grid.shape, dtype=bool)))
         self.unlabeled_dataset = self._imagery(train + unlabeled)
         batches = len(self.train_sampler) // self.batch_size
-        self.unlabeled_sampler = self._random_sampler(
-            self.unlabeled_dataset,
-            unlabeled_area,
-            max(1, batches) * self.unlabeled_batch_size,
-            "unlabelled",
+        self.unlabeled_sampler = self._block_sampler(
+            unlabelled, max(1, batches) * self.unlabeled_batch_size, 1, "unlabelled"
         )
 
-    def _random_sampler(
-        self, dataset: GeoDataset, area: BaseGeometry, length: int | None, what: str
-    ) -> RandomPatchSampler:
-        patch = self.patch_size if isinstance(self.patch_size, int) else max(self.patch_size)
-        half_diagonal = math.sqrt(2) * patch * dataset.res[0] / 2
-        if area.buffer(-half_diagonal).is_empty:
-            raise RoadkdError(
-                f"the {what} area has no room for {self.patch_size} px patches: raise "
-                f"block_size (now {self.block_size}) or labeled_ratio, or lower patch_size"
+    def _block_sampler(
+        self, regions: list[Any], length: int, stream: int, what: str
+    ) -> BlockPatchSampler:
+        try:
+            return BlockPatchSampler(
+                regions,
+                self._patch_px,
+                length,
+                np.random.default_rng([self.split_seed, stream]),
             )
-        return RandomPatchSampler(
-            dataset,
-            size=self.patch_size,
-            length=length,
-            roi=area,  # type: ignore[arg-type]
-            generator=np.random.default_rng(self.split_seed),
-        )
+        except ValueError as err:
+            raise RoadkdError(
+                f"the {what} area has no room for {self._patch_px} px patches: raise "
+                f"labeled_ratio or lower patch_size"
+            ) from err
+
+    def _write_summary(self, summary: dict[str, Any]) -> None:
+        """Write the split's facts into the run folder when a trainer runs this datamodule."""
+        trainer = self.trainer
+        if trainer is None or trainer.global_rank != 0:
+            return
+        folder = Path(trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_output(folder / SPLIT_FILE) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
 
     # -- loaders ---------------------------------------------------------------------------
 
