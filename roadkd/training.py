@@ -13,6 +13,7 @@ import sys
 import warnings
 from typing import Any
 
+import torch
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
@@ -21,6 +22,11 @@ from .errors import RoadkdError
 from .tasks import RoadTask
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+#: Environment variable fixing torch's CPU thread count for a training (the experiment
+#: runner sets it for every run): a reduction split over another number of threads sums
+#: in another order, so the same seed only gives the same weights at the same count.
+THREADS_ENV = "ROADKD_NUM_THREADS"
 
 #: Taken, as TorchGeo does, from https://github.com/pangeo-data/cog-best-practices
 RASTERIO_BEST_PRACTICES = {
@@ -111,6 +117,7 @@ def main(args: ArgsType = None) -> None:
         args: arguments as on the command line (None: ``sys.argv[1:]``).
     """
     os.environ.update(RASTERIO_BEST_PRACTICES)
+    set_thread_count()
     # Import so that configs can name classes by their short name.
     for module in ("roadkd.tasks", "roadkd.datamodules"):
         with contextlib.suppress(ImportError):
@@ -136,6 +143,23 @@ def main(args: ArgsType = None) -> None:
         if cause is None:
             raise
         raise cause from None
+
+
+def set_thread_count() -> int:
+    """Use the thread count of ``ROADKD_NUM_THREADS`` when it is set.
+
+    Returns:
+        The number of threads torch uses now.
+
+    Raises:
+        RoadkdError: if the variable is set but not a positive integer.
+    """
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise RoadkdError(f"{THREADS_ENV} must be a positive integer, not {value!r}")
+        torch.set_num_threads(int(value))
+    return torch.get_num_threads()
 
 
 def find_roadkd_error(err: BaseException) -> RoadkdError | None:

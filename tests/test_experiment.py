@@ -3,7 +3,9 @@ its small pieces (ratios, crop choice, error colours, config checks)."""
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,10 +23,12 @@ from roadkd.experiment import (
     ratio_label,
     run_dir,
     run_experiment,
+    runner,
     training_command,
     write_table,
 )
 from roadkd.experiment.runner import _score, _train
+from roadkd.training import THREADS_ENV
 
 BENCH = Path(__file__).parents[1] / "configs" / "bench"
 TOY = [
@@ -253,3 +257,23 @@ def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None
     assert "| SSLKD student | 1/8 | 0.712 | 0.800 |" in table
     assert "| DeepLabV3Plus/mobilenet_v2 | 4.38 | 0.123 | 6.5 |" in table
     assert "0.71234" in (tmp_path / "table.csv").read_text()
+
+
+def test_every_training_runs_with_the_experiments_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment = Experiment.from_yaml(_experiment_file(tmp_path, out=str(tmp_path), threads=1))
+    seen: list[dict[str, str]] = []
+
+    def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        seen.append(kwargs["env"])
+        run = run_dir(experiment, "supervised", 0.5)
+        run.best.parent.mkdir(parents=True)
+        run.best.write_bytes(b"")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(runner.subprocess, "run", fake_run)
+    _train(experiment, "supervised", 0.5, lambda _: None)
+    assert [env[THREADS_ENV] for env in seen] == ["1"]
+    with pytest.raises(RoadkdError, match="threads must be a positive integer"):
+        Experiment.from_yaml(_experiment_file(tmp_path, threads=0))

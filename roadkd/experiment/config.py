@@ -49,6 +49,8 @@ class Experiment:
         methods: the compared methods.
         references: rows shown as upper references (dashed in the plot).
         overrides: LightningCLI overrides passed to every training run.
+        threads: torch CPU threads of every training run (``ROADKD_NUM_THREADS``): fixed,
+            so that the same seed gives the same weights whatever the machine's default.
         out: results folder.
         source: the experiment file (set by :meth:`from_yaml`).
         options: command-line arguments that replaced the file's settings, as typed.
@@ -66,6 +68,7 @@ class Experiment:
     )
     references: list[str] = field(default_factory=lambda: ["teachers"])
     overrides: list[str] = field(default_factory=list)
+    threads: int = 2
     out: str = "results/bench"
     source: str = ""
     options: list[str] = field(default_factory=list)
@@ -115,6 +118,10 @@ class Experiment:
         for method in experiment.rows_methods:
             if method not in METHODS:
                 raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
+        if not (isinstance(experiment.threads, int) and experiment.threads >= 1):
+            raise RoadkdError(
+                f"{p}: threads must be a positive integer, not {experiment.threads!r}"
+            )
         for ratio in experiment.ratios:
             if not 0 < ratio <= 1:
                 raise RoadkdError(f"{p}: labelled ratio {ratio} is not in (0, 1]")

@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from ..inference import load_backend
 from ..io import atomic_output
 from ..models import load_bundle
 from ..tasks.student import PSEUDO_LABEL_THRESHOLD
+from ..training import THREADS_ENV
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
 from .report import PSEUDO_COLUMNS, SCORES, provenance, write_table
@@ -80,7 +82,8 @@ def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
     else:
         log(f"train {method} at ratio {ratio_label(ratio)}")
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = {**os.environ, THREADS_ENV: str(experiment.threads)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     run.path.mkdir(parents=True, exist_ok=True)
     with run.log.open("a") as handle:
