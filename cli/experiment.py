@@ -27,24 +27,35 @@ import click
     help="Compare only this method (repeatable), e.g. sslkd; default: the file's methods.",
 )
 @click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    type=int,
+    help="Run only this seed (repeatable); default: the file's seeds.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Results folder instead of the file's, e.g. for a run with another seed.",
+    help="Results folder instead of the file's.",
 )
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def experiment(
     config: Path,
     ratios: tuple[float, ...],
     methods: tuple[str, ...],
+    seeds: tuple[int, ...],
     out: Path | None,
     overrides: tuple[str, ...],
 ) -> None:
     """Run (or resume) an experiment; OVERRIDES go to every training run.
 
-    A second seed goes in its own folder: --out results/bench_seed1 --seed_everything=1.
+    Every method runs once per seed at every ratio, each in its own run folder
+    (runs/<method>_r<ratio>_s<seed>); the table shows means and standard deviations.
     """
     from roadkd.experiment import Experiment, run_experiment
 
-    settings = Experiment.from_yaml(config, list(overrides), list(ratios), out, list(methods))
+    settings = Experiment.from_yaml(
+        config, list(overrides), list(ratios), out, list(methods), list(seeds)
+    )
     rows = run_experiment(settings, log=lambda m: click.echo(f"[experiment] {m}"))
-    click.echo(f"{len(rows)} rows -> {Path(settings.out) / 'table.md'}")
+    click.echo(f"{len(rows)} runs -> {Path(settings.out) / 'table.md'}")

@@ -1,6 +1,7 @@
 """The experiment runner: end to end at toy scale (train, evaluate, resume, report) and
 its small pieces (ratios, crop choice, error colours, config checks)."""
 
+import csv
 import json
 import shutil
 import subprocess
@@ -16,10 +17,12 @@ from roadkd_cli.main import cli
 from roadkd.errors import RoadkdError
 from roadkd.experiment import (
     COLUMNS,
+    RUN_COLUMNS,
     Experiment,
     RunDir,
     error_colours,
     pick_crops,
+    plot_iou,
     ratio_label,
     run_dir,
     run_experiment,
@@ -53,31 +56,41 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
         tmp_path,
         data=str(road_dataset),
         ratios=[0.5, 1.0],
+        seeds=[0, 1],
         methods=["supervised", "sslkd"],
         references=["teachers"],
         out=str(out),
     )
-    command = ["experiment", "--config", str(config), "--ratio", "0.5", *TOY]
+    command = ["experiment", "--config", str(config), "--ratio", "0.5", "--seed", "1", *TOY]
     result = CliRunner().invoke(cli, command)
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
     for label in ("Supervised student", "SSLKD student", "SSLKD teacher A (reference)"):
-        assert f"| {label} | 1/2 |" in table
-    assert f"roadkd experiment --config {config} --ratio 0.5 {' '.join(TOY)}" in table
-    assert "| 1 |" not in table  # only the chosen ratio ran
+        assert f"| {label} | 1/2 | 1 |" in table  # one seed
+    assert f"roadkd experiment --config {config} --ratio 0.5 --seed 1 {' '.join(TOY)}" in table
+    assert "| 1 | 1 |" not in table  # only the chosen ratio ran
     rows = (out / "table.csv").read_text().splitlines()
     assert rows[0].split(",") == COLUMNS
     assert len(rows) == 4
+    runs = (out / "runs.csv").read_text().splitlines()
+    assert runs[0].split(",") == RUN_COLUMNS and len(runs) == 4
+    assert all(line.split(",")[1:3] == ["0.5", "1"] for line in runs[1:])
     assert json.loads((out / "provenance.json").read_text())["command"].startswith("roadkd")
     pseudo = (out / "pseudo_labels.csv").read_text().splitlines()
-    assert pseudo[0].startswith("ratio,threshold,coverage,accuracy") and len(pseudo) == 2
-    assert pseudo[1].startswith("0.5,0.9,")
-    assert "| 1/2 | 0.900 |" in table
+    assert pseudo[0].startswith("ratio,seed,threshold,coverage,accuracy") and len(pseudo) == 2
+    assert pseudo[1].startswith("0.5,1,0.9,")
+    assert "| 1/2 | 1 | 0.900 |" in table
     assert (out / "iou_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "sslkd_r0.5_s1",
+        "supervised_r0.5_s1",
+        "teachers_r0.5_s1",
+    ]
     # The runs were launched through the library, never through the CLI package.
-    trained = json.loads((out / "runs" / "supervised_r0.5" / "train.json").read_text())
+    trained = json.loads((out / "runs" / "supervised_r0.5_s1" / "train.json").read_text())
     assert trained["command"][1:3] == ["-m", "roadkd.training"]
+    assert "--seed_everything=1" in trained["command"]
 
 
 def _finished_run(run: RunDir, row: dict[str, object]) -> None:
@@ -92,13 +105,13 @@ def test_finished_runs_are_read_back_not_trained(tmp_path: Path) -> None:
     experiment = Experiment.from_yaml(
         _experiment_file(tmp_path, out=str(tmp_path / "results"), methods=["supervised"])
     )
-    run = run_dir(experiment, "supervised", 0.5)
-    assert run.path == tmp_path / "results" / "runs" / "supervised_r0.5"
-    row = {"method": "supervised", "ratio": 0.5, "road_iou": 0.5}
+    run = run_dir(experiment, "supervised", 0.5, 2)
+    assert run.path == tmp_path / "results" / "runs" / "supervised_r0.5_s2"
+    row = {"method": "supervised", "ratio": 0.5, "seed": 2, "road_iou": 0.5}
     _finished_run(run, row)
     logged: list[str] = []
-    assert _score(experiment, "supervised", 0.5, logged.append) == row
-    assert _train(experiment, "supervised", 0.5, logged.append) == run.best
+    assert _score(experiment, "supervised", 0.5, 2, logged.append) == row
+    assert _train(experiment, "supervised", 0.5, 2, logged.append) == run.best
     assert logged == []  # nothing was trained or evaluated
 
 
@@ -107,14 +120,16 @@ def test_an_interrupted_training_continues_from_its_last_checkpoint(tmp_path: Pa
         _experiment_file(tmp_path, out=str(tmp_path / "results")),
         overrides=["--trainer.max_steps=3"],
     )
-    teachers = run_dir(experiment, "teachers", 0.25)
-    student = run_dir(experiment, "sslkd", 0.25)
+    teachers = run_dir(experiment, "teachers", 0.25, 1)
+    student = run_dir(experiment, "sslkd", 0.25, 1)
     fresh = training_command(experiment, student, teachers.best)
     assert fresh[1:4] == ["-m", "roadkd.training", "fit"]
     assert "--ckpt_path" not in fresh
     assert fresh[-3:] == ["--model.init_args.teachers_checkpoint", str(teachers.best), fresh[-1]]
     assert fresh[-1] == "--trainer.max_steps=3"
     assert f"--data.init_args.labeled_ratio={0.25}" in fresh
+    # The seed chooses initialisation, augmentations and the labelled blocks.
+    assert {"--seed_everything=1", "--data.init_args.split_seed=1"} <= set(fresh)
     student.last.parent.mkdir(parents=True)
     student.last.write_bytes(b"")
     resumed = training_command(experiment, student, teachers.best)
@@ -131,6 +146,12 @@ def test_experiment_config_errors(tmp_path: Path) -> None:
         Experiment.from_yaml(_experiment_file(tmp_path, ratios=[1.5]))
     with pytest.raises(RoadkdError, match="unknown keys \\['colour'\\]"):
         Experiment.from_yaml(_experiment_file(tmp_path, colour="red"))
+    with pytest.raises(RoadkdError, match="seeds must be a non-empty list of integers"):
+        Experiment.from_yaml(_experiment_file(tmp_path, seeds=[]))
+    with pytest.raises(RoadkdError, match="unknown method 'magic'"):
+        Experiment.from_yaml(_experiment_file(tmp_path, method_ratios={"magic": [0.125]}))
+    with pytest.raises(RoadkdError, match=r"ratio 2 is not in \(0, 1\]"):
+        Experiment.from_yaml(_experiment_file(tmp_path, method_ratios={"supervised": [2]}))
     # sslkd needs the teachers run, whose config is missing here.
     configs = tmp_path / "configs"
     configs.mkdir()
@@ -142,22 +163,24 @@ def test_experiment_config_errors(tmp_path: Path) -> None:
 
 
 def test_command_line_choices_replace_the_file_and_are_recorded(tmp_path: Path) -> None:
-    config = _experiment_file(tmp_path, ratios=[0.125, 0.25, 0.5], out="results/a")
+    config = _experiment_file(tmp_path, ratios=[0.125, 0.25, 0.5], seeds=[0, 1, 2], out="r/a")
     experiment = Experiment.from_yaml(
-        config, ["--seed_everything=1"], [0.125], tmp_path / "seed1", ["supervised", "sslkd"]
+        config, ["--trainer.max_steps=9"], [0.125], tmp_path / "b", ["supervised", "sslkd"], [2]
     )
-    assert experiment.ratios == [0.125] and experiment.out == str(tmp_path / "seed1")
+    assert experiment.ratios == [0.125] and experiment.out == str(tmp_path / "b")
+    assert experiment.seeds == [2]
     assert experiment.rows_methods == ["supervised", "sslkd", "teachers"]
     assert experiment.command == (
         f"roadkd experiment --config {config} --ratio 0.125 --method supervised "
-        f"--method sslkd --out {tmp_path / 'seed1'} --seed_everything=1"
+        f"--method sslkd --seed 2 --out {tmp_path / 'b'} --trainer.max_steps=9"
     )
     with pytest.raises(RoadkdError, match="unknown method 'magic'"):
         Experiment.from_yaml(config, methods=["magic"])
     spaced = Experiment.from_yaml(config, out=tmp_path / "my results")
     assert spaced.command.endswith(f"--out '{tmp_path / 'my results'}'")
     plain = Experiment.from_yaml(config)
-    assert plain.out == "results/a" and plain.command == f"roadkd experiment --config {config}"
+    assert plain.out == "r/a" and plain.command == f"roadkd experiment --config {config}"
+    assert plain.seeds == [0, 1, 2]
 
 
 def test_experiment_cli_error_is_one_line(tmp_path: Path) -> None:
@@ -228,21 +251,28 @@ def test_error_colours() -> None:
     assert tuple(picture[0, 2]) == tuple(picture[1, 2]) == (128, 128, 128)
 
 
-def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None:
-    row = {
-        "method": "sslkd",
+def _row(method: str, seed: int, road_iou: float) -> dict[str, object]:
+    return {
+        "method": method,
         "ratio": 0.125,
-        "road_iou": 0.71234,
+        "seed": seed,
+        "labeled_share": 0.125,
+        "road_iou": road_iou,
         "f1": 0.8,
         "precision": 0.9,
-        "recall": 0.7,
+        "recall": 0.7 + seed / 100,
         "miou": 0.85,
         "apls": 0.5,
         "model": "DeepLabV3Plus/mobilenet_v2",
         "params_m": 4.38,
         "cpu_mp_per_s": 0.123,
-        "train_min": 6.5,
+        "train_min": 6.5 + seed,
     }
+
+
+def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
+    rows = [_row("sslkd", 0, 0.7), _row("sslkd", 1, 0.8), _row("sslkd", 2, 0.9)]
+    rows.append(_row("supervised", 0, 0.71234))
     about = {
         "benchmark": "bench",
         "command": "roadkd experiment --config x.yaml",
@@ -251,12 +281,42 @@ def test_write_table_rounds_labels_and_states_provenance(tmp_path: Path) -> None
         "machine": "x86_64",
         "torch": "2",
     }
-    write_table([row], tmp_path, about)
+    summary = write_table(rows, tmp_path, about)
+    assert [(r["method"], r["n_seeds"]) for r in summary] == [("sslkd", 3), ("supervised", 1)]
+    assert summary[0]["road_iou_mean"] == pytest.approx(0.8)
+    assert summary[0]["road_iou_std"] == pytest.approx(0.1)  # sample std (ddof 1)
+    assert summary[0]["recall_mean"] == pytest.approx(0.71)
+    assert summary[0]["train_min"] == 7.5
     table = (tmp_path / "table.md").read_text()
     assert "bench, made by `roadkd experiment --config x.yaml` at commit abc1234" in table
-    assert "| SSLKD student | 1/8 | 0.712 | 0.800 |" in table
-    assert "| DeepLabV3Plus/mobilenet_v2 | 4.38 | 0.123 | 6.5 |" in table
-    assert "0.71234" in (tmp_path / "table.csv").read_text()
+    assert "| SSLKD student | 1/8 | 3 | 12.5% | 0.800 | 0.100 | 0.800 |" in table
+    assert "| Supervised student | 1/8 | 1 | 12.5% | 0.712 | - | 0.800 |" in table
+    assert "| DeepLabV3Plus/mobilenet_v2 | 4.38 | 0.123 | 7.5 |" in table
+    with (tmp_path / "table.csv").open() as handle:
+        table_rows = list(csv.DictReader(handle))
+    assert list(table_rows[0]) == COLUMNS and len(table_rows) == 2
+    assert float(table_rows[0]["road_iou_std"]) == pytest.approx(0.1)
+    assert table_rows[1]["road_iou_std"] == "nan" and table_rows[1]["n_seeds"] == "1"
+    with (tmp_path / "runs.csv").open() as handle:
+        run_rows = list(csv.DictReader(handle))
+    assert list(run_rows[0]) == RUN_COLUMNS and len(run_rows) == 4
+    assert run_rows[3]["road_iou"] == "0.71234"
+    plot_iou(summary, tmp_path / "iou.png", references=[])
+    assert (tmp_path / "iou.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_methods_can_be_restricted_to_some_ratios(tmp_path: Path) -> None:
+    experiment = Experiment.from_yaml(
+        _experiment_file(
+            tmp_path,
+            ratios=[0.125, 1.0],
+            methods=["supervised", "mean_teacher"],
+            references=[],
+            method_ratios={"mean_teacher": [0.125]},
+        )
+    )
+    assert experiment.methods_at(0.125) == ["supervised", "mean_teacher"]
+    assert experiment.methods_at(1.0) == ["supervised"]
 
 
 def test_every_training_runs_with_the_experiments_thread_count(
@@ -267,13 +327,13 @@ def test_every_training_runs_with_the_experiments_thread_count(
 
     def fake_run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         seen.append(kwargs["env"])
-        run = run_dir(experiment, "supervised", 0.5)
+        run = run_dir(experiment, "supervised", 0.5, 0)
         run.best.parent.mkdir(parents=True)
         run.best.write_bytes(b"")
         return subprocess.CompletedProcess(command, 0, "", "")
 
     monkeypatch.setattr(runner.subprocess, "run", fake_run)
-    _train(experiment, "supervised", 0.5, lambda _: None)
+    _train(experiment, "supervised", 0.5, 0, lambda _: None)
     assert [env[THREADS_ENV] for env in seen] == ["1"]
     with pytest.raises(RoadkdError, match="threads must be a positive integer"):
         Experiment.from_yaml(_experiment_file(tmp_path, threads=0))

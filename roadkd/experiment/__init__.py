@@ -3,7 +3,8 @@
 The runner trains each method with its config in one folder (``configs/bench`` or
 ``configs/roadnet``: the same data, split, seed and budget for all), evaluates the best
 checkpoint on the test split, and writes a table (Markdown + CSV), a plot of road IoU
-against the labelled ratio and a qualitative figure. A finished run (one with a
+against the labelled ratio and a qualitative figure. Every (method, ratio) runs once per seed of the
+experiment, and the table shows the mean and spread over seeds. A finished run (one with a
 ``result.json``) is read back instead of repeated and an interrupted training continues
 from its ``last.ckpt``, so an interrupted experiment resumes where it stopped.
 
@@ -16,7 +17,7 @@ from its ``last.ckpt``, so an interrupted experiment resumes where it stopped.
 
 from .config import METHODS, Experiment, Method, ratio_label
 from .figures import error_colours, pick_crops, plot_examples, plot_iou
-from .report import COLUMNS, PSEUDO_COLUMNS, SCORES, provenance, write_table
+from .report import COLUMNS, PSEUDO_COLUMNS, RUN_COLUMNS, SCORES, provenance, summarise, write_table
 from .rundir import RunDir
 from .runner import cpu_megapixels_per_second, run_dir, run_experiment, training_command
 
@@ -24,6 +25,7 @@ __all__ = [
     "COLUMNS",
     "METHODS",
     "PSEUDO_COLUMNS",
+    "RUN_COLUMNS",
     "SCORES",
     "Experiment",
     "Method",
@@ -37,6 +39,7 @@ __all__ = [
     "ratio_label",
     "run_dir",
     "run_experiment",
+    "summarise",
     "training_command",
     "write_table",
 ]

@@ -46,8 +46,14 @@ class Experiment:
             missing; None for a real dataset, which must already exist.
         configs: folder with one training config per method.
         ratios: labelled ratios, each in (0, 1].
+        seeds: training seeds; every (method, ratio) runs once per seed. A seed sets both
+            ``seed_everything`` (initialisation, augmentations) and the datamodule's
+            ``split_seed`` (which blocks carry labels, patch positions), so the spread over
+            seeds includes the choice of labelled blocks.
         methods: the compared methods.
         references: rows shown as upper references (dashed in the plot).
+        method_ratios: methods that run only at some of the ratios (e.g. ablations at
+            1/8); every other method runs at every ratio.
         overrides: LightningCLI overrides passed to every training run.
         threads: torch CPU threads of every training run (``ROADKD_NUM_THREADS``): fixed,
             so that the same seed gives the same weights whatever the machine's default.
@@ -63,10 +69,12 @@ class Experiment:
     )
     configs: str = "configs/bench"
     ratios: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
+    seeds: list[int] = field(default_factory=lambda: [0])
     methods: list[str] = field(
         default_factory=lambda: ["supervised", "mean_teacher", "cps", "kd", "sslkd"]
     )
     references: list[str] = field(default_factory=lambda: ["teachers"])
+    method_ratios: dict[str, list[float]] = field(default_factory=dict)
     overrides: list[str] = field(default_factory=list)
     threads: int = 2
     out: str = "results/bench"
@@ -81,6 +89,7 @@ class Experiment:
         ratios: list[float] | None = None,
         out: str | Path | None = None,
         methods: list[str] | None = None,
+        seeds: list[int] | None = None,
     ) -> "Experiment":
         """Read an experiment file.
 
@@ -90,10 +99,11 @@ class Experiment:
             ratios: run only these labelled ratios instead of the file's.
             out: results folder instead of the file's (e.g. for a second seed).
             methods: compare only these methods instead of the file's.
+            seeds: run only these seeds instead of the file's.
 
         Raises:
             RoadkdError: if the file is missing, has unknown keys, names an unknown method,
-                a ratio outside (0, 1], or a method without a config file.
+                a ratio outside (0, 1], no seed, or a method without a config file.
         """
         p = Path(path)
         if not p.is_file():
@@ -112,19 +122,27 @@ class Experiment:
         if methods:
             experiment.methods = list(methods)
             experiment.options += [a for m in methods for a in ("--method", m)]
+        if seeds:
+            experiment.seeds = list(seeds)
+            experiment.options += [a for seed in seeds for a in ("--seed", str(seed))]
         if out is not None:
             experiment.out = str(out)
             experiment.options += ["--out", str(out)]
-        for method in experiment.rows_methods:
+        for method in [*experiment.rows_methods, *experiment.method_ratios]:
             if method not in METHODS:
                 raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
         if not (isinstance(experiment.threads, int) and experiment.threads >= 1):
             raise RoadkdError(
                 f"{p}: threads must be a positive integer, not {experiment.threads!r}"
             )
-        for ratio in experiment.ratios:
+        for ratio in [
+            *experiment.ratios,
+            *(r for rs in experiment.method_ratios.values() for r in rs),
+        ]:
             if not 0 < ratio <= 1:
                 raise RoadkdError(f"{p}: labelled ratio {ratio} is not in (0, 1]")
+        if not experiment.seeds or not all(isinstance(s, int) for s in experiment.seeds):
+            raise RoadkdError(f"{p}: seeds must be a non-empty list of integers")
         for method in {*experiment.rows_methods, *experiment.needed_teachers}:
             config = Path(experiment.configs) / f"{method}.yaml"
             if not config.is_file():
@@ -135,6 +153,14 @@ class Experiment:
     def rows_methods(self) -> list[str]:
         """Methods with rows in the table: the compared ones, then the references."""
         return [*self.methods, *self.references]
+
+    def methods_at(self, ratio: float) -> list[str]:
+        """The table's methods that run at ``ratio`` (see ``method_ratios``)."""
+        return [
+            m
+            for m in self.rows_methods
+            if m not in self.method_ratios or ratio in self.method_ratios[m]
+        ]
 
     @property
     def needed_teachers(self) -> list[str]:

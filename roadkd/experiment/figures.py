@@ -16,7 +16,14 @@ from .rundir import RunDir
 
 
 def plot_iou(rows: list[dict[str, Any]], out: Path, references: list[str]) -> None:
-    """Road IoU against the labelled ratio, one line per method (references dashed)."""
+    """Mean road IoU against the labelled ratio, one line per method (references dashed).
+
+    Args:
+        rows: the table's rows (:func:`~roadkd.experiment.report.summarise`); error bars
+            show ``road_iou_std`` (none for a single seed).
+        out: the PNG file.
+        references: methods drawn dashed.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,14 +32,19 @@ def plot_iou(rows: list[dict[str, Any]], out: Path, references: list[str]) -> No
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ratios = sorted({r["ratio"] for r in rows})
     for method in dict.fromkeys(r["method"] for r in rows):
-        points = sorted((r["ratio"], r["road_iou"]) for r in rows if r["method"] == method)
+        points = sorted(
+            (r["ratio"], r["road_iou_mean"], np.nan_to_num(r["road_iou_std"]))
+            for r in rows
+            if r["method"] == method
+        )
+        x, y, std = zip(*points, strict=True)
         style = "--" if method in references else "-"
-        ax.plot(*zip(*points, strict=True), style, marker="o", label=METHODS[method].label)
+        ax.errorbar(x, y, yerr=std, fmt=style, marker="o", capsize=3, label=METHODS[method].label)
     ax.set_xscale("log", base=2)
     ax.set_xticks(ratios, [ratio_label(r) for r in ratios])
     ax.minorticks_off()
     ax.set_xlabel("labelled ratio")
-    ax.set_ylabel("test road IoU")
+    ax.set_ylabel("test road IoU (mean ± std over seeds)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     with atomic_output(out) as tmp:
@@ -97,7 +109,7 @@ def plot_examples(
     """Draw the paper's Figure 4: image, ground truth and each method's prediction.
 
     Every method is shown on the same test crops (from :func:`pick_crops`), at the lowest
-    labelled ratio; each panel is titled with its crop's road IoU.
+    labelled ratio and the first seed; each panel is titled with its crop's road IoU.
     """
     import matplotlib
 
@@ -128,8 +140,9 @@ def plot_examples(
         ("image", [(image[:3].transpose(1, 2, 0)[inner], "") for image in images]),
         ("ground truth", [(error_colours(truth == 1, truth), "") for truth in labels]),
     ]
-    for method in experiment.rows_methods:
-        backend = load_backend(RunDir(Path(experiment.out), method, ratio).best)
+    seed = experiment.seeds[0]
+    for method in experiment.methods_at(ratio):
+        backend = load_backend(RunDir(Path(experiment.out), method, ratio, seed).best)
         panels = []
         for image, truth in zip(images, labels, strict=True):
             batch = torch.from_numpy(image.astype(np.float32))[None]
@@ -148,8 +161,8 @@ def plot_examples(
             ax.set_yticks([])
             ax.set_title("\n".join(filter(None, [title if r == 0 else "", caption])), fontsize=7)
     fig.suptitle(
-        f"Test crops at labelled ratio {ratio_label(ratio)}: white hit, red false road, "
-        "blue missed road, grey unlabelled",
+        f"Test crops at labelled ratio {ratio_label(ratio)}, seed {seed}: white hit, "
+        "red false road, blue missed road, grey unlabelled",
         fontsize=8,
     )
     with atomic_output(out) as tmp:

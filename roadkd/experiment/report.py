@@ -2,21 +2,26 @@
 
 import csv
 import json
+import math
 import platform
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import __version__
 from ..io import atomic_output
 from .config import METHODS, Experiment, ratio_label
 
-COLUMNS = [
+#: One row per (method, ratio, seed) in ``runs.csv``.
+RUN_COLUMNS = [
     "method",
     "ratio",
+    "seed",
+    "labeled_share",
     "road_iou",
     "f1",
     "precision",
@@ -28,9 +33,25 @@ COLUMNS = [
     "cpu_mp_per_s",
     "train_min",
 ]
-SCORES = COLUMNS[2:8]
+SCORES = RUN_COLUMNS[4:10]
+#: One row per (method, ratio) in ``table.csv``: means over seeds, and the road IoU's
+#: sample standard deviation (empty with a single seed).
+COLUMNS = [
+    "method",
+    "ratio",
+    "n_seeds",
+    "labeled_share",
+    "road_iou_mean",
+    "road_iou_std",
+    *(f"{score}_mean" for score in SCORES[1:]),
+    "model",
+    "params_m",
+    "cpu_mp_per_s",
+    "train_min",
+]
 PSEUDO_COLUMNS = [
     "ratio",
+    "seed",
     "threshold",
     "coverage",
     "accuracy",
@@ -80,23 +101,67 @@ def _markdown(rows: list[list[str]], columns: list[str]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds, one row per (method, ratio).
+
+    Args:
+        rows: one dict per (method, ratio, seed) with every key of :data:`RUN_COLUMNS`.
+
+    Returns:
+        One dict per (method, ratio), in first-seen order, with every key of
+        :data:`COLUMNS`; ``road_iou_std`` is the sample standard deviation (NaN for one
+        seed) and ``train_min`` the mean training time.
+    """
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["method"], row["ratio"]), []).append(row)
+    summary = []
+    for (method, ratio), runs in groups.items():
+
+        def mean(key: str, runs: list[dict[str, Any]] = runs) -> float:
+            return float(np.mean([float(r[key]) for r in runs]))
+
+        iou = [float(r["road_iou"]) for r in runs]
+        summary.append(
+            {
+                "method": method,
+                "ratio": ratio,
+                "n_seeds": len(runs),
+                "labeled_share": mean("labeled_share"),
+                "road_iou_mean": mean("road_iou"),
+                "road_iou_std": float(np.std(iou, ddof=1)) if len(iou) > 1 else math.nan,
+                **{f"{score}_mean": mean(score) for score in SCORES[1:]},
+                "model": runs[0]["model"],
+                "params_m": runs[0]["params_m"],
+                "cpu_mp_per_s": runs[0]["cpu_mp_per_s"],
+                "train_min": round(mean("train_min"), 1),
+            }
+        )
+    return summary
+
+
 def write_table(
     rows: list[dict[str, Any]],
     out: Path,
     about: dict[str, str],
     pseudo: list[dict[str, float]] | None = None,
-) -> None:
-    """Write ``table.csv`` (raw values) and ``table.md`` (rounded, with provenance).
+) -> list[dict[str, Any]]:
+    """Write ``runs.csv`` (every seed), ``table.csv`` and ``table.md`` (over seeds).
 
     Args:
-        rows: one dict per (method, ratio) with every key of :data:`COLUMNS`.
+        rows: one dict per (method, ratio, seed) with every key of :data:`RUN_COLUMNS`.
         out: results folder (created if missing).
         about: provenance, from :func:`provenance`.
-        pseudo: the SSLKD teachers' pseudo-label quality per ratio (keys of
+        pseudo: the SSLKD teachers' pseudo-label quality per ratio and seed (keys of
             :data:`PSEUDO_COLUMNS`), written to ``pseudo_labels.csv`` and under the table.
+
+    Returns:
+        The rows of ``table.csv``, from :func:`summarise`.
     """
     out.mkdir(parents=True, exist_ok=True)
-    _write_csv(out / "table.csv", rows, COLUMNS)
+    summary = summarise(rows)
+    _write_csv(out / "runs.csv", rows, RUN_COLUMNS)
+    _write_csv(out / "table.csv", summary, COLUMNS)
     with atomic_output(out / "provenance.json") as tmp:
         tmp.write_text(json.dumps(about, indent=2) + "\n")
 
@@ -106,16 +171,22 @@ def write_table(
             return str(METHODS[value].label)
         if column == "ratio":
             return ratio_label(value)
-        if column in SCORES:
+        if isinstance(value, float) and math.isnan(value):
+            return "-"
+        if column == "labeled_share":
+            return f"{value:.1%}"
+        if column.endswith(("_mean", "_std")):
             return f"{value:.3f}"
         return value if isinstance(value, str) else f"{value:g}"
 
     lines = [
         f"Benchmark {about['benchmark']}, made by `{about['command']}` at commit "
         f"{about['commit']} on {about['date']} ({about['machine']}, torch {about['torch']}).",
-        "Test split; pixel scores at p >= 0.5.",
+        "Test split; pixel scores at p >= 0.5; mean over n_seeds seeds, road_iou_std their "
+        "sample standard deviation (every seed's row: runs.csv); labeled_share is the "
+        "realised labelled share of the training area.",
         "",
-        *_markdown([[cell(row, c) for c in COLUMNS] for row in rows], COLUMNS),
+        *_markdown([[cell(row, c) for c in COLUMNS] for row in summary], COLUMNS),
     ]
     if pseudo:
         _write_csv(out / "pseudo_labels.csv", pseudo, PSEUDO_COLUMNS)
@@ -128,7 +199,11 @@ def write_table(
             "",
             *_markdown(
                 [
-                    [ratio_label(p["ratio"]), *(f"{p[c]:.3f}" for c in PSEUDO_COLUMNS[1:])]
+                    [
+                        ratio_label(p["ratio"]),
+                        f"{p['seed']:g}",
+                        *(f"{p[c]:.3f}" for c in PSEUDO_COLUMNS[2:]),
+                    ]
                     for p in pseudo
                 ],
                 PSEUDO_COLUMNS,
@@ -136,3 +211,4 @@ def write_table(
         ]
     with atomic_output(out / "table.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+    return summary

@@ -6,9 +6,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class RunDir:
-    """Where one (method, labelled ratio) run keeps its files.
+    """Where one (method, labelled ratio, seed) run keeps its files.
 
-    ``<out>/runs/<method>_r<ratio>/`` holds Lightning's ``checkpoints/`` and logs, plus
+    ``<out>/runs/<method>_r<ratio>_s<seed>/`` holds Lightning's ``checkpoints/`` and logs, plus
     what the runner adds: ``train.log`` (the training's output), ``train.json`` (written
     once training finished), ``result.json`` (the scored row) and, for teachers runs,
     ``pseudo_labels.json``.
@@ -17,16 +17,18 @@ class RunDir:
         out: the experiment's results folder.
         method: the method's key (``sslkd``, ``teachers``, ...).
         ratio: the labelled ratio.
+        seed: the training seed.
     """
 
     out: Path
     method: str
     ratio: float
+    seed: int
 
     @property
     def path(self) -> Path:
         """The run folder (Lightning's ``default_root_dir``)."""
-        return Path(self.out) / "runs" / f"{self.method}_r{self.ratio:g}"
+        return Path(self.out) / "runs" / f"{self.method}_r{self.ratio:g}_s{self.seed}"
 
     @property
     def best(self) -> Path:

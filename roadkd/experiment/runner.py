@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..datamodules.roads import SPLIT_FILE
 from ..datasets.synthetic import write_synthetic_dataset
 from ..diagnostics import pseudo_label_quality
 from ..errors import RoadkdError
@@ -26,9 +27,13 @@ from .report import PSEUDO_COLUMNS, SCORES, provenance, write_table
 from .rundir import RunDir
 
 
-def run_dir(experiment: Experiment, method: str, ratio: float) -> RunDir:
-    """The folder of one (method, ratio) run of ``experiment``."""
-    return RunDir(Path(experiment.out), method, ratio)
+def run_dir(experiment: Experiment, method: str, ratio: float, seed: int) -> RunDir:
+    """The folder of one (method, ratio, seed) run of ``experiment``."""
+    return RunDir(Path(experiment.out), method, ratio, seed)
+
+
+def _name(run: RunDir) -> str:
+    return f"{run.method} at ratio {ratio_label(run.ratio)}, seed {run.seed}"
 
 
 def training_command(
@@ -57,6 +62,8 @@ def training_command(
         "--data.init_args.root",
         experiment.data,
         f"--data.init_args.labeled_ratio={run.ratio}",
+        f"--seed_everything={run.seed}",
+        f"--data.init_args.split_seed={run.seed}",
         "--trainer.default_root_dir",
         str(run.path),
         "--trainer.enable_progress_bar=false",
@@ -70,17 +77,17 @@ def training_command(
     return command
 
 
-def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
-    run = run_dir(experiment, method, ratio)
+def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: Any) -> Path:
+    run = run_dir(experiment, method, ratio, seed)
     if run.is_trained:
         return run.best
     needs = METHODS[method].needs
-    teachers = _train(experiment, needs, ratio, log) if needs else None
+    teachers = _train(experiment, needs, ratio, seed, log) if needs else None
     command = training_command(experiment, run, teachers)
     if run.last.is_file():
-        log(f"resume {method} at ratio {ratio_label(ratio)} from {run.last}")
+        log(f"resume {_name(run)} from {run.last}")
     else:
-        log(f"train {method} at ratio {ratio_label(ratio)}")
+        log(f"train {_name(run)}")
     start = time.perf_counter()
     env = {**os.environ, THREADS_ENV: str(experiment.threads)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
@@ -89,7 +96,7 @@ def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
     with run.log.open("a") as handle:
         handle.write(done.stdout + done.stderr)
     if done.returncode != 0 or not run.best.is_file():
-        raise RoadkdError(f"training {method} at ratio {ratio_label(ratio)} failed: see {run.log}")
+        raise RoadkdError(f"training {_name(run)} failed: see {run.log}")
     with atomic_output(run.trained) as tmp:
         tmp.write_text(json.dumps({"command": command, "seconds": seconds}, indent=2))
     return run.best
@@ -114,7 +121,7 @@ def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None
     """
     speeds: dict[str, float] = {}
     for row in rows:
-        best = run_dir(experiment, row["method"], row["ratio"]).best
+        best = run_dir(experiment, row["method"], row["ratio"], row["seed"]).best
         bundle = load_bundle(best)
         row["model"] = f"{bundle.config.arch}/{bundle.config.encoder}"
         row["params_m"] = round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2)
@@ -130,17 +137,29 @@ def _train_seconds(run: RunDir) -> float:
     return float(json.loads(run.trained.read_text())["seconds"])
 
 
-def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[str, Any]:
-    run = run_dir(experiment, method, ratio)
+def _labeled_share(run: RunDir) -> float:
+    """The realised labelled share the datamodule wrote into the run, or NaN."""
+    summary = run.path / SPLIT_FILE
+    if not summary.is_file():
+        return math.nan
+    return float(json.loads(summary.read_text()).get("labeled_share", math.nan))
+
+
+def _score(
+    experiment: Experiment, method: str, ratio: float, seed: int, log: Any
+) -> dict[str, Any]:
+    run = run_dir(experiment, method, ratio, seed)
     if run.result.is_file():
         cached: dict[str, Any] = json.loads(run.result.read_text())
         return cached
-    best = _train(experiment, method, ratio, log)
-    log(f"evaluate {method} at ratio {ratio_label(ratio)}")
+    best = _train(experiment, method, ratio, seed, log)
+    log(f"evaluate {_name(run)}")
     scores = evaluate(best, experiment.data, "test").overall
     row = {
         "method": method,
         "ratio": ratio,
+        "seed": seed,
+        "labeled_share": round(_labeled_share(run), 4),
         **{k: scores[k] for k in SCORES},
         "train_min": round(_train_seconds(run) / 60, 1),
     }
@@ -149,27 +168,28 @@ def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[
     return row
 
 
-def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, float]:
+def _pseudo_labels(experiment: Experiment, ratio: float, seed: int, log: Any) -> dict[str, float]:
     """Measure the SSLKD teachers' pseudo labels on the test split (cached in their run).
 
     The threshold is the one the SSLKD student of the same ratio trained with (the task's
     default when the experiment has no SSLKD run).
     """
-    run = run_dir(experiment, "teachers", ratio)
+    run = run_dir(experiment, "teachers", ratio, seed)
     if run.pseudo_labels.is_file():
         cached: dict[str, float] = json.loads(run.pseudo_labels.read_text())
         return cached
-    student = run_dir(experiment, "sslkd", ratio).best
+    student = run_dir(experiment, "sslkd", ratio, seed).best
     threshold = PSEUDO_LABEL_THRESHOLD
     if student.is_file():
         hparams = torch.load(student, map_location="cpu", weights_only=False)["hyper_parameters"]
         threshold = float(hparams.get("threshold", threshold))
-    log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}")
+    log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}, seed {seed}")
     quality = pseudo_label_quality(run.best, experiment.data, "test", threshold)
     row = {
         "ratio": ratio,
+        "seed": seed,
         "threshold": threshold,
-        **{k: round(getattr(quality, k), 4) for k in PSEUDO_COLUMNS[2:7]},
+        **{k: round(getattr(quality, k), 4) for k in PSEUDO_COLUMNS[3:8]},
         **{f"iou_{k}": round(v, 4) for k, v in quality.teacher_iou.items()},
     }
     with atomic_output(run.pseudo_labels) as tmp:
@@ -178,10 +198,11 @@ def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, 
 
 
 def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, Any]]:
-    """Train, evaluate and report every method at every ratio (resuming finished runs).
+    """Train, evaluate and report every method at every ratio and seed (resuming runs).
 
     Returns:
-        One row per (method, ratio), as written to ``table.csv``.
+        One row per (method, ratio, seed), as written to ``runs.csv`` (``table.csv`` has
+        their mean and standard deviation over seeds).
 
     Raises:
         RoadkdError: if a real dataset (``synth: null``) is missing or a training fails.
@@ -196,17 +217,25 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         log(f"generate synthetic data in {data}")
         write_synthetic_dataset(data, **experiment.synth)
     rows = [
-        _score(experiment, method, ratio, log)
+        _score(experiment, method, ratio, seed, log)
+        for seed in experiment.seeds
         for ratio in experiment.ratios
-        for method in experiment.rows_methods
+        for method in experiment.methods_at(ratio)
     ]
     _add_model_facts(experiment, rows)
-    pseudo = []
-    if "teachers" in [*experiment.rows_methods, *experiment.needed_teachers]:
-        pseudo = [_pseudo_labels(experiment, ratio, log) for ratio in experiment.ratios]
+    with_teachers = [
+        ratio
+        for ratio in experiment.ratios
+        if any("teachers" in (m, METHODS[m].needs) for m in experiment.methods_at(ratio))
+    ]
+    pseudo = [
+        _pseudo_labels(experiment, ratio, seed, log)
+        for seed in experiment.seeds
+        for ratio in with_teachers
+    ]
     out = Path(experiment.out)
     about = provenance(experiment)
-    write_table(rows, out, about, pseudo)
-    plot_iou(rows, out / "iou_vs_ratio.png", experiment.references)
+    summary = write_table(rows, out, about, pseudo)
+    plot_iou(summary, out / "iou_vs_ratio.png", experiment.references)
     plot_examples(experiment, out / "examples.png")
     return rows
