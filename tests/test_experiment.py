@@ -310,13 +310,35 @@ def test_methods_can_be_restricted_to_some_ratios(tmp_path: Path) -> None:
         _experiment_file(
             tmp_path,
             ratios=[0.125, 1.0],
-            methods=["supervised", "mean_teacher"],
+            methods=["supervised", "sslkd_without_unsup"],
             references=[],
-            method_ratios={"mean_teacher": [0.125]},
+            method_ratios={"sslkd_without_unsup": [0.125]},
         )
     )
-    assert experiment.methods_at(0.125) == ["supervised", "mean_teacher"]
+    assert experiment.methods_at(0.125) == ["supervised", "sslkd_without_unsup"]
     assert experiment.methods_at(1.0) == ["supervised"]
+    assert experiment.needed_teachers == ["teachers"]  # the ablation learns from them
+
+
+@pytest.mark.parametrize(
+    ("method", "weight"),
+    [("feature", "feature_weight"), ("prob", "prob_weight"), ("unsup", "unsup_weight")],
+)
+def test_each_ablation_is_sslkd_with_one_weight_at_zero(method: str, weight: str) -> None:
+    sslkd = yaml.safe_load((BENCH / "sslkd.yaml").read_text())
+    ablation = yaml.safe_load((BENCH / f"sslkd_without_{method}.yaml").read_text())
+    assert ablation["model"]["init_args"].pop(weight) == 0
+    assert ablation["trainer"].pop("default_root_dir") != sslkd["trainer"].pop("default_root_dir")
+    assert ablation == sslkd  # nothing else differs
+
+
+def test_the_bench_runs_its_ablations_at_one_eighth_with_three_seeds() -> None:
+    experiment = Experiment.from_yaml(BENCH / "experiment.yaml")
+    assert experiment.seeds == [0, 1, 2]
+    ablations = [m for m in experiment.methods if m.startswith("sslkd_without_")]
+    assert len(ablations) == 3
+    assert [m for m in experiment.methods_at(0.125) if m in ablations] == ablations
+    assert not [m for m in experiment.methods_at(1.0) if m in ablations]
 
 
 def test_every_training_runs_with_the_experiments_thread_count(

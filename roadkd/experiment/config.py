@@ -30,6 +30,10 @@ METHODS: dict[str, Method] = {
     "cps": Method("CPS"),
     "kd": Method("KD (labels-only teachers)", needs="teachers_labeled_only"),
     "sslkd": Method("SSLKD student", needs="teachers"),
+    # Ablations: the SSLKD student with one loss term's weight set to 0.
+    "sslkd_without_feature": Method("SSLKD without L_dis^f", needs="teachers"),
+    "sslkd_without_prob": Method("SSLKD without L_dis^p", needs="teachers"),
+    "sslkd_without_unsup": Method("SSLKD without L_unsup", needs="teachers"),
     "teachers": Method("SSLKD teacher A (reference)"),
     "teachers_labeled_only": Method("KD teacher A (reference)"),
 }
