@@ -9,7 +9,14 @@ import rasterio
 from scipy import ndimage
 
 from roadkd.datasets.layout import MASK_KINDS, image_path, mask_path, read_splits
-from roadkd.datasets.synthetic import generate_scene, write_synthetic_dataset
+from roadkd.datasets.synthetic import (
+    DENSITIES,
+    SEASONS,
+    SURFACES,
+    SceneStyle,
+    generate_scene,
+    write_synthetic_dataset,
+)
 from roadkd.errors import RoadkdError
 
 
@@ -28,6 +35,35 @@ def test_generate_scene_is_deterministic() -> None:
     for field in ("image", "surface", "edge", "centerline"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert not np.array_equal(a.image, c.image)
+    assert a.style == b.style
+
+
+def test_each_scene_draws_its_style_from_its_seed() -> None:
+    styles = [SceneStyle.draw(np.random.default_rng([0, i])) for i in range(40)]
+    assert {s.surface for s in styles} == set(SURFACES)
+    assert {s.season for s in styles} == set(SEASONS)
+    assert {s.density for s in styles} == set(DENSITIES)
+    assert len({s.shadow_px for s in styles}) > 5
+    assert all(4 <= s.shadow_px < 30 and 0.35 <= s.shadow_darkness <= 0.7 for s in styles)
+    scene = generate_scene(128, np.random.default_rng([0, 3]))
+    assert scene.style == styles[3]  # the style is the scene's first draw
+
+
+def test_styles_change_what_the_ground_and_roads_look_like() -> None:
+    def look(**style: str) -> tuple[float, float]:
+        scene = generate_scene(256, np.random.default_rng([5, 0]), SceneStyle(**style))
+        road = scene.surface.astype(bool)
+        brightness = scene.image.astype(float).mean(0)
+        return float(brightness[~road].mean()), float(brightness[road].mean())
+
+    green_ground, asphalt_road = look(season="green", surface="asphalt")
+    snow_ground, _ = look(season="snow", surface="asphalt")
+    _, concrete_road = look(season="green", surface="concrete")
+    assert snow_ground > green_ground + 20  # buildings and trees stay dark
+    assert concrete_road > asphalt_road + 30
+    rural = generate_scene(512, np.random.default_rng([5, 0]), SceneStyle(density="rural"))
+    dense = generate_scene(512, np.random.default_rng([5, 0]), SceneStyle(density="dense"))
+    assert dense.surface.mean() > rural.surface.mean()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -56,7 +92,7 @@ def test_labels_are_consistent(seed: int) -> None:
 
 def test_asphalt_that_is_not_road_exists() -> None:
     # Parking lots and driveways share the roads' colour: dark grey pixels off the road.
-    scene = generate_scene(512, np.random.default_rng([0, 0]))
+    scene = generate_scene(512, np.random.default_rng([0, 0]), SceneStyle(surface="asphalt"))
     grey = scene.image.astype(np.int16)
     spread = grey.max(0) - grey.min(0)
     road_values = grey[:, scene.surface.astype(bool)].mean(1)
@@ -96,6 +132,13 @@ def test_split_sizes(tmp_path: Path) -> None:
     splits = read_splits(root)
     assert len(splits["train"]) >= 4 and len(splits["val"]) >= 1 and len(splits["test"]) >= 1
     assert len(set(splits["train"] + splits["val"] + splits["test"])) == 7
+    chosen = write_synthetic_dataset(
+        tmp_path / "e", scenes=7, size=128, val_scenes=1, test_scenes=4, styles=False
+    )
+    splits = read_splits(chosen)
+    assert [len(splits[k]) for k in ("train", "val", "test")] == [2, 1, 4]
+    with pytest.raises(RoadkdError, match="leave training scenes"):
+        write_synthetic_dataset(tmp_path / "f", scenes=5, size=128, val_scenes=1, test_scenes=4)
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

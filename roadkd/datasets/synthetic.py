@@ -5,6 +5,11 @@ residential streets (curves, junctions, dead ends), lane markings and sidewalks,
 with cast shadows, trees whose canopy hides parts of roads, cars, parking lots and
 driveways (asphalt that is *not* road, the main source of ambiguity), grass and soil, with
 per-scene illumination and colour. Labels follow RoadNet: road under a tree is still road.
+
+Each scene also draws a :class:`SceneStyle` from its seed: the road surface (asphalt,
+concrete, gravel), the season (green, dry, snow), the sun (direction and shadow length) and
+the density (rural to dense). A few labelled blocks then do not show every look a road can
+have, so a model trained on them should generalise worse than one trained on all scenes.
 """
 
 from dataclasses import dataclass
@@ -25,6 +30,61 @@ SYNTHETIC_CRS = "EPSG:32618"
 SYNTHETIC_ORIGIN = (445_000.0, 5_030_000.0)
 
 
+#: Road surface materials: colour (RGB) and texture strength. Parking lots and driveways
+#: share the roads' material, as in real suburbs (the main source of ambiguity).
+SURFACES: dict[str, tuple[tuple[float, float, float], float]] = {
+    "asphalt": ((92, 92, 96), 0.08),
+    "concrete": ((168, 163, 152), 0.05),
+    "gravel": ((146, 128, 104), 0.2),
+}
+#: Seasons: ground (grass), soil patches and tree canopy colours.
+SEASONS: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "green": ((88, 118, 62), (140, 120, 92), (45, 78, 38)),
+    "dry": ((158, 146, 92), (172, 146, 108), (92, 98, 56)),
+    "snow": ((232, 234, 240), (196, 196, 204), (78, 72, 66)),
+}
+#: Densities: multiplier of residential streets, share of building sites built on,
+#: spacing of building sites (px) and multiplier of trees.
+DENSITIES: dict[str, tuple[float, float, int, float]] = {
+    "rural": (0.5, 0.2, 32, 1.4),
+    "suburb": (1.0, 0.5, 24, 1.0),
+    "dense": (1.7, 0.85, 18, 0.6),
+}
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """How one scene looks: material, season, sun and density.
+
+    Attributes:
+        surface: key of :data:`SURFACES`.
+        season: key of :data:`SEASONS`.
+        density: key of :data:`DENSITIES`.
+        sun_azimuth: direction shadows fall towards, in radians (0: east, pi/2: south).
+        shadow_px: length of a building's shadow in pixels.
+        shadow_darkness: brightness kept in shadow (0 black, 1 no shadow).
+    """
+
+    surface: str = "asphalt"
+    season: str = "green"
+    density: str = "suburb"
+    sun_azimuth: float = np.pi / 4
+    shadow_px: int = 11
+    shadow_darkness: float = 0.45
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "SceneStyle":
+        """A random style (categories uniform; sun from anywhere, low to high)."""
+        return cls(
+            surface=str(rng.choice(list(SURFACES))),
+            season=str(rng.choice(list(SEASONS))),
+            density=str(rng.choice(list(DENSITIES))),
+            sun_azimuth=float(rng.uniform(0, 2 * np.pi)),
+            shadow_px=int(rng.integers(4, 30)),
+            shadow_darkness=float(rng.uniform(0.35, 0.7)),
+        )
+
+
 @dataclass
 class SyntheticScene:
     """One generated scene.
@@ -34,12 +94,14 @@ class SyntheticScene:
         surface: (H, W) uint8 0/1 road surface.
         edge: (H, W) uint8 0/1 road edge (inner boundary of the surface).
         centerline: (H, W) uint8 0/1 road centreline (inside the surface).
+        style: how the scene looks.
     """
 
     image: np.ndarray
     surface: np.ndarray
     edge: np.ndarray
     centerline: np.ndarray
+    style: SceneStyle
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
@@ -48,8 +110,23 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float
     return noise / (np.abs(noise).max() + 1e-6)
 
 
-def _road_polylines(rng: np.random.Generator, size: int) -> list[tuple[np.ndarray, float, bool]]:
-    """Return road centrelines as (points (N, 2) in row/col, width in px, is_arterial)."""
+def _shifted(mask: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """``mask`` moved by (rows, cols) pixels, with nothing coming in from outside."""
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    src_r, dst_r = slice(max(0, -rows), min(h, h - rows)), slice(max(0, rows), min(h, h + rows))
+    src_c, dst_c = slice(max(0, -cols), min(w, w - cols)), slice(max(0, cols), min(w, w + cols))
+    out[dst_r, dst_c] = mask[src_r, src_c]
+    return out
+
+
+def _road_polylines(
+    rng: np.random.Generator, size: int, streets: float = 1.0
+) -> list[tuple[np.ndarray, float, bool]]:
+    """Return road centrelines as (points (N, 2) in row/col, width in px, is_arterial).
+
+    ``streets`` multiplies the number of residential streets (the scene's density).
+    """
     roads: list[tuple[np.ndarray, float, bool]] = []
     t = np.linspace(0.0, 1.0, 200)
 
@@ -77,7 +154,7 @@ def _road_polylines(rng: np.random.Generator, size: int) -> list[tuple[np.ndarra
             )
     # Residential streets: narrower, straighter, some ending short of the scene edge.
     for horizontal in (True, False):
-        for _ in range(round(rng.integers(2, 4) * scale)):
+        for _ in range(round(rng.integers(2, 4) * scale * streets)):
             start = rng.uniform(0.05, 0.95) * size
             lo, hi = -20.0, size + 20.0
             if rng.random() < 0.4:  # dead end
@@ -128,20 +205,27 @@ def _rectangle(
     return pts[:, 0], pts[:, 1]
 
 
-def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
+def generate_scene(
+    size: int, rng: np.random.Generator, style: SceneStyle | None = None
+) -> SyntheticScene:
     """Generate one RoadNet-style scene.
 
     Args:
         size: side length in pixels.
         rng: the random generator that makes the scene (seed it for determinism).
+        style: how the scene looks; None draws one from ``rng``.
 
     Returns:
-        The scene's image and its three label rasters.
+        The scene's image, its three label rasters and its style.
     """
+    if style is None:
+        style = SceneStyle.draw(rng)
     shape = (size, size)
-    # Ground: grass with soil patches.
-    grass = np.array([88, 118, 62], np.float32) * rng.uniform(0.85, 1.15, 3)
-    soil = np.array([140, 120, 92], np.float32) * rng.uniform(0.9, 1.1, 3)
+    ground, soil_colour, canopy_base = SEASONS[style.season]
+    streets, built_share, site_step, tree_factor = DENSITIES[style.density]
+    # Ground: grass (or dry grass, or snow) with soil patches.
+    grass = np.array(ground, np.float32) * rng.uniform(0.85, 1.15, 3)
+    soil = np.array(soil_colour, np.float32) * rng.uniform(0.9, 1.1, 3)
     soil_mix = np.clip(_smooth_noise(rng, shape, size / 12) * 2.5 - 0.8, 0, 1)[..., None]
     img = grass * (1 - soil_mix) + soil * soil_mix
     img *= 1 + 0.12 * _smooth_noise(rng, shape, 3)[..., None]
@@ -150,7 +234,7 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
     surface = np.zeros(shape, bool)
     centre_all = np.zeros(shape, bool)
     arterial_centre = np.zeros(shape, bool)
-    for points, width, arterial in _road_polylines(rng, size):
+    for points, width, arterial in _road_polylines(rng, size, streets):
         line = _rasterize_polyline(points, size)
         dist = ndimage.distance_transform_edt(~line)
         surface |= dist <= width / 2
@@ -173,12 +257,13 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
 
     # Buildings away from roads, each with a driveway to the nearest road.
     buildings = np.zeros(shape, bool)
-    sites = np.argwhere(((dist_out > 30) & (dist_out < 110) & ~asphalt_extra)[::24, ::24]) * 24
+    free = (dist_out > 30) & (dist_out < 110) & ~asphalt_extra
+    sites = np.argwhere(free[::site_step, ::site_step]) * site_step
     # Roofs: greys, browns and dark shingles with a mild tint, as in Ottawa suburbs.
     roof_colours = (
         rng.uniform(60, 190, (len(sites), 1)) * rng.uniform(0.85, 1.15, (len(sites), 3))
     ).astype(np.float32)
-    chosen = rng.random(len(sites)) < 0.5
+    chosen = rng.random(len(sites)) < built_share
     roofs = np.zeros((*shape, 3), np.float32)
     for (r, c), colour, take in zip(sites, roof_colours, chosen, strict=True):
         if not take:
@@ -203,29 +288,37 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
                 asphalt_extra[max(0, r0 - 6) : r0 + 6, cs] = True
     asphalt_extra &= ~surface & ~buildings
 
-    # Paint asphalt (roads and distractors share the same material).
-    asphalt = np.array([92, 92, 96], np.float32) * rng.uniform(0.8, 1.25)
-    texture = 1 + 0.08 * _smooth_noise(rng, shape, 1.5)[..., None]
+    # Paint the road material (roads and distractors share it).
+    material, grain = SURFACES[style.surface]
+    asphalt = np.array(material, np.float32) * rng.uniform(0.8, 1.25)
+    texture = 1 + grain * _smooth_noise(rng, shape, 1.5)[..., None]
     road_paint = surface | asphalt_extra
     img[road_paint] = (asphalt * texture[road_paint]).astype(np.float32)
+    if style.season == "snow":  # ploughed, with packed snow and slush left in patches
+        slush = np.clip(_smooth_noise(rng, shape, 6) * 1.5, 0, 0.7)[..., None]
+        snowy = img * (1 - slush) + np.array(ground, np.float32) * slush
+        img[road_paint] = snowy[road_paint]
     # Sidewalks along roads: light concrete strips, sometimes missing.
     sidewalk = (dist_out > 3) & (dist_out < 10) & (_smooth_noise(rng, shape, 40) > -0.3)
     sidewalk &= ~road_paint & ~buildings
     img[sidewalk] = np.array([170, 168, 160], np.float32) * rng.uniform(0.85, 1.1)
-    # Dashed lane markings on arterials; parking-bay stripes on lots.
+    # Dashed lane markings on paved arterials; parking-bay stripes on lots.
     yy, xx = np.mgrid[0:size, 0:size]
     dashes = ((yy + xx) // 18) % 2 == 0
     marking = ndimage.binary_dilation(arterial_centre, iterations=1) & dashes & surface
-    img[marking] = np.array([225, 215, 170], np.float32)
+    if style.surface != "gravel":
+        img[marking] = np.array([225, 215, 170], np.float32)
     bays = asphalt_extra & (xx % 14 < 2) & (rng.random() < 0.7)
     img[bays] = np.array([215, 215, 210], np.float32)
 
-    # Buildings with shadows cast to the south-east (shadows fall across roads too).
-    shift = rng.integers(6, 16)
-    shadow = np.zeros(shape, bool)
-    shadow[shift:, shift:] = buildings[:-shift, :-shift]
-    shadow &= ~buildings
-    img[shadow] *= 0.45
+    # Buildings with shadows cast away from the sun (shadows fall across roads too).
+    down = round(float(style.shadow_px * np.sin(style.sun_azimuth)))
+    across = round(float(style.shadow_px * np.cos(style.sun_azimuth)))
+    shadow = _shifted(buildings, down, across) & ~buildings
+    img[shadow] *= style.shadow_darkness
+    if style.season == "snow":  # snow on most roofs
+        snowy_roof = buildings & (_smooth_noise(rng, shape, 20) > -0.4)
+        roofs[snowy_roof] = roofs[snowy_roof] * 0.35 + 0.65 * 238
     img[buildings] = roofs[buildings]
 
     # Cars on roads and in lots.
@@ -240,7 +333,7 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
 
     # Trees: canopies anywhere, many along roads, hiding the asphalt below.
     canopy = np.zeros(shape, bool)
-    n_trees = int(rng.integers(40, 90) * (size / 1024) ** 2)
+    n_trees = int(rng.integers(40, 90) * tree_factor * (size / 1024) ** 2)
     edge_sites = np.argwhere((dist_out > 0) & (dist_out < 8))
     for i in range(n_trees):
         if i % 2 == 0 and len(edge_sites):
@@ -252,8 +345,11 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
         c0, c1 = int(max(0, c - radius)), int(min(size, c + radius + 1))
         disk = (yy[r0:r1, c0:c1] - r) ** 2 + (xx[r0:r1, c0:c1] - c) ** 2 <= radius**2
         canopy[r0:r1, c0:c1] |= disk
-    canopy_colour = np.array([45, 78, 38], np.float32) * rng.uniform(0.8, 1.2, 3)
+    canopy_colour = np.array(canopy_base, np.float32) * rng.uniform(0.8, 1.2, 3)
     leaf = 1 + 0.25 * _smooth_noise(rng, shape, 1.2)[..., None]
+    # Trees cast shadows too, shorter than the buildings'.
+    tree_shadow = _shifted(canopy, down // 2, across // 2) & ~canopy & ~buildings
+    img[tree_shadow] *= (1 + style.shadow_darkness) / 2
     img[canopy] = (canopy_colour * leaf[canopy]).astype(np.float32)
 
     # Scene-wide illumination, colour cast, soft focus and sensor noise.
@@ -270,15 +366,29 @@ def generate_scene(size: int, rng: np.random.Generator) -> SyntheticScene:
         surface=surface.astype(np.uint8),
         edge=edge.astype(np.uint8),
         centerline=centerline.astype(np.uint8),
+        style=style,
     )
 
 
-def default_split(names: list[str]) -> dict[str, list[str]]:
-    """Split scene names into ~70 % train, ~15 % val and ~15 % test (at least one each)."""
+def default_split(
+    names: list[str], val_scenes: int | None = None, test_scenes: int | None = None
+) -> dict[str, list[str]]:
+    """Split scene names into train, val and test, in this order.
+
+    Args:
+        names: the scenes.
+        val_scenes: scenes in val; None: ~15 % (at least one).
+        test_scenes: scenes in test; None: ~15 % (at least one).
+
+    Returns:
+        The three lists (all train when there are fewer than 3 scenes).
+    """
     n = len(names)
     if n < 3:
         return {"train": names, "val": [], "test": []}
-    n_val = n_test = max(1, round(0.15 * n))
+    share = max(1, round(0.15 * n))
+    n_val = share if val_scenes is None else val_scenes
+    n_test = share if test_scenes is None else test_scenes
     return {
         "train": names[: n - n_val - n_test],
         "val": names[n - n_val - n_test : n - n_test],
@@ -287,7 +397,13 @@ def default_split(names: list[str]) -> dict[str, list[str]]:
 
 
 def write_synthetic_dataset(
-    out: str | Path, scenes: int = 6, size: int = 1024, seed: int = 0
+    out: str | Path,
+    scenes: int = 6,
+    size: int = 1024,
+    seed: int = 0,
+    val_scenes: int | None = None,
+    test_scenes: int | None = None,
+    styles: bool = True,
 ) -> Path:
     """Generate a dataset of synthetic scenes in roadkd's on-disk layout.
 
@@ -299,6 +415,10 @@ def write_synthetic_dataset(
         scenes: number of scenes.
         size: side length of each scene in pixels.
         seed: base seed; the same seed gives the same bytes.
+        val_scenes: scenes in the validation split; None: about 15 %.
+        test_scenes: scenes in the test split; None: about 15 %. The rest train.
+        styles: draw each scene's :class:`SceneStyle` from its seed; False gives every
+            scene the default style (a green asphalt suburb).
 
     Returns:
         The dataset folder.
@@ -311,12 +431,16 @@ def write_synthetic_dataset(
         raise RoadkdError("--scenes must be at least 1")
     if size < 128:
         raise RoadkdError("--size must be at least 128 pixels")
+    held_out = [n for n in (val_scenes, test_scenes) if n is not None]
+    if any(n < 1 for n in held_out) or sum(held_out) >= scenes:
+        raise RoadkdError("validation and test scenes must be at least 1 and leave training scenes")
     with staged_dataset(target) as staging:
         names = [f"scene_{i:03d}" for i in range(scenes)]
         res = ROADNET_RESOLUTION_M
         spacing = size * res + 100.0
         for i, name in enumerate(names):
-            scene = generate_scene(size, np.random.default_rng([seed, i]))
+            style = None if styles else SceneStyle()
+            scene = generate_scene(size, np.random.default_rng([seed, i]), style)
             transform = Affine(
                 res, 0, SYNTHETIC_ORIGIN[0] + i * spacing, 0, -res, SYNTHETIC_ORIGIN[1]
             )
@@ -324,7 +448,7 @@ def write_synthetic_dataset(
             write_scene(staging, name, scene.image, masks, transform, SYNTHETIC_CRS)
         write_splits(
             staging,
-            default_split(names),
+            default_split(names, val_scenes, test_scenes),
             crs=SYNTHETIC_CRS,
             resolution_m=res,
             source="synthetic",
