@@ -16,7 +16,7 @@ from roadkd.datamodules import (
     split_blocks,
 )
 from roadkd.datamodules.labeled_split import block_edges
-from roadkd.datamodules.roads import SPLIT_FILE
+from roadkd.datamodules.roads import SPLIT_FILE, read_split_summary
 from roadkd.datasets import RoadImagery, RoadMask, image_path, mask_path
 from roadkd.errors import RoadkdError
 from roadkd.normalization import DEFAULT_MEAN, DEFAULT_STD
@@ -219,7 +219,8 @@ def test_fast_dev_run_through_lightning(road_dataset: Path, tmp_path: Path) -> N
     assert probe.seen == ["train", "val"]
     # the realised labelled share is written into the run folder
     summary = json.loads((tmp_path / SPLIT_FILE).read_text())
-    assert summary == dm.split_summary()
+    assert summary == dm.split_summary() == read_split_summary(tmp_path)
+    assert read_split_summary(tmp_path / "elsewhere") is None
     assert summary["labeled_ratio"] == 0.5 and summary["labeled_share"] == 0.5
     assert summary["labeled_blocks"] == 2 and summary["blocks"] == 4
 

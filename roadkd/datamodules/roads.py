@@ -36,6 +36,22 @@ def _bounds(dataset: GeoDataset) -> tuple[float, float, float, float]:
     return (float(x.start), float(y.start), float(x.stop), float(y.stop))
 
 
+def read_split_summary(run: str | Path) -> dict[str, Any] | None:
+    """The labelled split's facts a training run wrote (see :meth:`RoadDataModule.split_summary`).
+
+    Args:
+        run: the run folder (the trainer's ``default_root_dir``).
+
+    Returns:
+        The facts, or None if the run wrote none (it has not started, or predates them).
+    """
+    path = Path(run) / SPLIT_FILE
+    if not path.is_file():
+        return None
+    summary: dict[str, Any] = json.loads(path.read_text())
+    return summary
+
+
 class ScoreEachPixelOnce:
     """A labelled val/test dataset whose masks ignore pixels an earlier patch has scored.
 
