@@ -20,7 +20,7 @@ from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
 from ..io import atomic_output
-from ..metrics.pixel import IGNORE_INDEX
+from ..labels import IGNORE_INDEX
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
 from .labeled_split import BlockSplit, split_blocks, tile_scene
 from .samplers import BlockPatchSampler, SceneGridSampler
