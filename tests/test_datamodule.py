@@ -16,7 +16,7 @@ from roadkd.datamodules import (
     split_blocks,
 )
 from roadkd.datamodules.labeled_split import block_edges
-from roadkd.datamodules.roads import SPLIT_FILE
+from roadkd.datamodules.roads import SPLIT_FILE, read_split_summary
 from roadkd.datasets import RoadImagery, RoadMask, image_path, mask_path
 from roadkd.errors import RoadkdError
 from roadkd.normalization import DEFAULT_MEAN, DEFAULT_STD
@@ -219,9 +219,36 @@ def test_fast_dev_run_through_lightning(road_dataset: Path, tmp_path: Path) -> N
     assert probe.seen == ["train", "val"]
     # the realised labelled share is written into the run folder
     summary = json.loads((tmp_path / SPLIT_FILE).read_text())
-    assert summary == dm.split_summary()
+    assert summary == dm.split_summary() == read_split_summary(tmp_path)
+    assert read_split_summary(tmp_path / "elsewhere") is None
     assert summary["labeled_ratio"] == 0.5 and summary["labeled_share"] == 0.5
     assert summary["labeled_blocks"] == 2 and summary["blocks"] == 4
+
+
+def test_scene_grid_knows_what_earlier_patches_covered() -> None:
+    sampler = SceneGridSampler(_layout([(250, 64)], res=1.0), 1.0, 64, 64)
+    # columns 0, 64, 128, 186: the last patch repeats 128 + 64 - 186 = 6 columns
+    assert [sampler.seen(q) for q in sampler] == [(0, 0), (0, 0), (0, 0), (6, 0)]
+    overlapping = SceneGridSampler(_layout([(100, 100)], res=1.0), 1.0, 64, 32)
+    # offsets 0 and 32 (then 36) on each axis: 32, then 60, pixels seen before
+    assert [overlapping.seen(q) for q in overlapping][:3] == [(0, 0), (32, 0), (60, 0)]
+
+
+@pytest.mark.parametrize("patch, stride", [(100, 100), (64, 48)])
+def test_validation_scores_every_pixel_once(road_dataset: Path, patch: int, stride: int) -> None:
+    # 256 px is not a whole number of 100 px patches, nor of 48 px strides
+    dm = RoadDataModule(road_dataset, batch_size=4, patch_size=patch, val_stride=stride)
+    dm.setup("validate")
+    scored = 0
+    road = 0
+    for batch in dm.val_dataloader():
+        mask = batch["mask"]
+        scored += int((mask != 255).sum())
+        road += int((mask == 1).sum())
+    assert scored == 256 * 256
+    x, y, _ = dm.val_dataset.bounds
+    whole = dm.val_dataset[x.start : x.stop, y.start : y.stop]["mask"]
+    assert road == int((whole == 1).sum())
 
 
 def test_bad_inputs(tmp_path: Path, road_dataset: Path) -> None:

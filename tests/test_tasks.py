@@ -247,3 +247,15 @@ def test_teachers_checkpoint_is_chosen_by_both_teachers(tmp_path: Path) -> None:
     assert float(logged["val/miou"]) == pytest.approx(
         (float(logged["val/teacher_a/miou"]) + float(logged["val/teacher_b/miou"])) / 2
     )
+
+
+def test_gradient_norm_hand_computed_and_scale_free() -> None:
+    from roadkd.tasks.student import gradient_norm
+
+    w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    unused = torch.nn.Parameter(torch.tensor([1.0]))
+    loss = (w**2).sum() / 2  # gradient w = (3, 4): norm 5
+    assert gradient_norm(loss, [w, unused]).item() == pytest.approx(5.0)
+    assert gradient_norm(loss, [w], scale=1024.0).item() == pytest.approx(5.0)
+    assert w.grad is None  # the real backward pass is left alone
+    assert gradient_norm(torch.tensor(1.0), [w]).item() == 0.0

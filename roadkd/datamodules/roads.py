@@ -20,6 +20,7 @@ from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
 from ..io import atomic_output
+from ..labels import IGNORE_INDEX
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
 from .labeled_split import BlockSplit, split_blocks, tile_scene
 from .samplers import BlockPatchSampler, SceneGridSampler
@@ -33,6 +34,51 @@ Batch = dict[str, Any]
 def _bounds(dataset: GeoDataset) -> tuple[float, float, float, float]:
     x, y, _ = dataset.bounds
     return (float(x.start), float(y.start), float(x.stop), float(y.stop))
+
+
+def read_split_summary(run: str | Path) -> dict[str, Any] | None:
+    """The labelled split's facts a training run wrote (see :meth:`RoadDataModule.split_summary`).
+
+    Args:
+        run: the run folder (the trainer's ``default_root_dir``).
+
+    Returns:
+        The facts, or None if the run wrote none (it has not started, or predates them).
+    """
+    path = Path(run) / SPLIT_FILE
+    if not path.is_file():
+        return None
+    summary: dict[str, Any] = json.loads(path.read_text())
+    return summary
+
+
+class ScoreEachPixelOnce:
+    """A labelled val/test dataset whose masks ignore pixels an earlier patch has scored.
+
+    Wraps a dataset read with a :class:`SceneGridSampler`: where that sampler's patches
+    overlap (a scene that is not a whole number of strides, or a stride below the patch
+    size), the later patch's overlap is labelled :data:`IGNORE_INDEX`, so validation and
+    test scores count every pixel of a scene exactly once.
+    """
+
+    def __init__(self, dataset: GeoDataset, sampler: SceneGridSampler) -> None:
+        """Wrap ``dataset`` read through ``sampler``."""
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self) -> int:
+        """The wrapped dataset's length."""
+        return len(self.dataset)
+
+    def __getitem__(self, query: Any) -> dict[str, Any]:
+        """Read a patch and mark its already-scored leading columns and rows as ignored."""
+        sample: dict[str, Any] = self.dataset[query]
+        cols, rows = self.sampler.seen(query)
+        if cols or rows:
+            mask = sample["mask"].clone()
+            mask[..., :rows, :] = IGNORE_INDEX
+            mask[..., :, :cols] = IGNORE_INDEX
+            sample["mask"] = mask
+        return sample
 
 
 def random_flip_rotate(image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
@@ -323,12 +369,14 @@ class RoadDataModule(GeoDataModule):
         return CombinedLoader(loaders, mode="max_size_cycle")
 
     def val_dataloader(self) -> DataLoader[Batch]:
-        """Gridded patches over the validation scenes."""
-        return self._loader(self.val_dataset, self.val_sampler, self.batch_size, False)  # type: ignore[arg-type]
+        """Gridded patches inside the validation scenes, each pixel scored once."""
+        dataset = ScoreEachPixelOnce(self.val_dataset, self.val_sampler)  # type: ignore[arg-type]
+        return self._loader(dataset, self.val_sampler, self.batch_size, False)  # type: ignore[arg-type]
 
     def test_dataloader(self) -> DataLoader[Batch]:
-        """Gridded patches over the test scenes."""
-        return self._loader(self.test_dataset, self.test_sampler, self.batch_size, False)  # type: ignore[arg-type]
+        """Gridded patches inside the test scenes, each pixel scored once."""
+        dataset = ScoreEachPixelOnce(self.test_dataset, self.test_sampler)  # type: ignore[arg-type]
+        return self._loader(dataset, self.test_sampler, self.batch_size, False)  # type: ignore[arg-type]
 
     def predict_dataloader(self) -> DataLoader[Batch]:
         """Gridded patches covering the test scenes whole."""

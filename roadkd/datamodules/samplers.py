@@ -8,6 +8,7 @@ inside blocks of one kind and reaches every pixel of them; a gridded patch lies 
 inside its scene.
 """
 
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -115,12 +116,19 @@ def grid_offsets(length_px: int, patch_px: int, stride_px: int) -> list[int]:
     return offsets
 
 
+def _already_covered(offsets: list[int], patch_px: int) -> list[int]:
+    """For each offset, how many of its first pixels the previous patch already covers."""
+    return [0] + [max(0, a + patch_px - b) for a, b in itertools.pairwise(offsets)]
+
+
 class SceneGridSampler(GeoSampler):
     """Gridded patches covering each scene whole, every patch inside its scene.
 
     When a scene is not a whole number of strides, the last patch of a row or column is
     moved back to end at the scene's edge (it overlaps its neighbour) rather than hang
-    past the edge and be scored on padding.
+    past the edge and be scored on padding. :meth:`seen` tells how many leading columns
+    and rows of a patch earlier patches already cover, so a score can count every pixel
+    of a scene once.
     """
 
     def __init__(
@@ -136,15 +144,32 @@ class SceneGridSampler(GeoSampler):
         """
         size = patch_px * res
         self.patches: list[tuple[slice, slice]] = []
+        self._seen: dict[tuple[float, float], tuple[int, int]] = {}
         for xmin, ymin, xmax, ymax in scene_bounds:
             width, height = round((xmax - xmin) / res), round((ymax - ymin) / res)
-            for y in grid_offsets(height, patch_px, stride_px):
+            xs = grid_offsets(width, patch_px, stride_px)
+            ys = grid_offsets(height, patch_px, stride_px)
+            for y, seen_rows in zip(ys, _already_covered(ys, patch_px), strict=True):
                 top = ymax - y * res
-                for x in grid_offsets(width, patch_px, stride_px):
+                for x, seen_cols in zip(xs, _already_covered(xs, patch_px), strict=True):
                     left = xmin + x * res
                     self.patches.append((slice(left, left + size), slice(top - size, top)))
+                    self._seen[(left, top)] = (seen_cols, seen_rows)
         self._length = len(self.patches)
 
     def __iter__(self) -> Iterator[tuple[slice, slice]]:
         """Yield the patches, scene by scene, row by row from the top."""
         yield from self.patches
+
+    def seen(self, query: Sequence[slice]) -> tuple[int, int]:
+        """Leading (columns, rows) of a yielded patch that earlier patches already cover.
+
+        Args:
+            query: a patch as yielded, [xmin:xmax, ymin:ymax].
+
+        Returns:
+            Numbers of pixels from the patch's left and top edges; (0, 0) for a patch
+            this sampler did not yield.
+        """
+        x, y = query[0], query[1]
+        return self._seen.get((x.start, y.stop), (0, 0))

@@ -59,21 +59,24 @@ def load_frozen_teachers(path: str | Path) -> list[tuple[nn.Module, ModelConfig]
     return teachers
 
 
-def gradient_norm(loss: Tensor, params: list[nn.Parameter]) -> Tensor:
+def gradient_norm(loss: Tensor, params: list[nn.Parameter], scale: float = 1.0) -> Tensor:
     """The L2 norm of ``loss``'s gradient on ``params``, without touching their ``.grad``.
 
     Args:
         loss: a scalar with a graph (the graph is kept for the real backward pass).
         params: the parameters to differentiate against.
+        scale: multiply the loss by this before differentiating and divide the norm by it
+            after (the AMP grad scaler's scale, so half-precision gradients do not
+            underflow).
 
     Returns:
         A detached scalar; 0 if ``loss`` does not depend on ``params``.
     """
     if not loss.requires_grad:
         return loss.new_zeros(()).detach()
-    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    grads = torch.autograd.grad(loss * scale, params, retain_graph=True, allow_unused=True)
     norms = [g.detach().float().norm() for g in grads if g is not None]
-    return torch.stack(norms).norm() if norms else loss.new_zeros(()).detach()
+    return torch.stack(norms).norm() / scale if norms else loss.new_zeros(()).detach()
 
 
 class SSLKDStudent(RoadTask):
@@ -227,8 +230,10 @@ class SSLKDStudent(RoadTask):
         logged = {"train/loss": loss} | {f"train/loss_{k}": v for k, v in terms.items()}
         if self._grad_norms_due():
             params = [p for p in self.student.parameters() if p.requires_grad]
-            logged["train/grad_norm_sup"] = gradient_norm(terms["sup"], params)
-            logged["train/grad_norm_feat"] = gradient_norm(terms["feat"], params)
+            scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+            scale = float(scaler.get_scale()) if scaler is not None else 1.0
+            logged["train/grad_norm_sup"] = gradient_norm(terms["sup"], params, scale)
+            logged["train/grad_norm_feat"] = gradient_norm(terms["feat"], params, scale)
         self.log_dict(logged, batch_size=n)
         return loss
 
