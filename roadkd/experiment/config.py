@@ -4,6 +4,7 @@ import shlex
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -68,7 +69,7 @@ class Experiment:
 
     name: str = "bench"
     data: str = "bench/data"
-    synth: dict[str, int] | None = field(
+    synth: dict[str, Any] | None = field(
         default_factory=lambda: {"scenes": 12, "size": 1024, "seed": 0}
     )
     configs: str = "configs/bench"

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..datamodules.roads import SPLIT_FILE
+from ..datamodules.roads import read_split_summary
 from ..datasets.synthetic import write_synthetic_dataset
 from ..diagnostics import pseudo_label_quality
 from ..errors import RoadkdError
@@ -139,10 +139,8 @@ def _train_seconds(run: RunDir) -> float:
 
 def _labeled_share(run: RunDir) -> float:
     """The realised labelled share the datamodule wrote into the run, or NaN."""
-    summary = run.path / SPLIT_FILE
-    if not summary.is_file():
-        return math.nan
-    return float(json.loads(summary.read_text()).get("labeled_share", math.nan))
+    summary = read_split_summary(run.path)
+    return math.nan if summary is None else float(summary.get("labeled_share", math.nan))
 
 
 def _score(
