@@ -1,13 +1,17 @@
 """Road vectorisation: probability/mask rasters to centreline and surface layers."""
 
-from .core import RoadVectors, read_road_raster, vectorize_array, vectorize_raster
+from .blocks import DEFAULT_BLOCK
+from .core import RoadVectors, read_road_raster
 from .options import VectorizeOptions
+from .run import default_workers, vectorize_array, vectorize_raster
 from .writers import check_output_path, write_vectors
 
 __all__ = [
+    "DEFAULT_BLOCK",
     "RoadVectors",
     "VectorizeOptions",
     "check_output_path",
+    "default_workers",
     "read_road_raster",
     "vectorize_array",
     "vectorize_raster",
