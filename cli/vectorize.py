@@ -1,5 +1,6 @@
 """`roadkd vectorize`: road probability or mask raster -> road vectors."""
 
+import sys
 from pathlib import Path
 
 import click
@@ -60,6 +61,20 @@ METRES = click.FloatRange(min=0)
     is_flag=True,
     help="Run dead ends on to the end of the road surface (default: half a width short).",
 )
+@click.option(
+    "--block",
+    type=click.IntRange(min=256),
+    default=4096,
+    show_default=True,
+    help="Work in blocks of this many pixels (each read with a halo, stitched exactly).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes vectorising blocks in parallel [default: one per core].",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 def vectorize(
     raster: Path,
     out: Path,
@@ -70,11 +85,15 @@ def vectorize(
     simplify_m: float | None,
     min_area_m2: float,
     extend_ends: bool,
+    block: int,
+    workers: int | None,
+    quiet: bool,
 ) -> None:
     """Turn a road probability or mask RASTER (band 1) into centrelines and surfaces."""
     from roadkd.vectorize import (
         VectorizeOptions,
         check_output_path,
+        default_workers,
         vectorize_raster,
         write_vectors,
     )
@@ -93,10 +112,17 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    vectors = vectorize_raster(raster, options)
+    vectors = vectorize_raster(
+        raster,
+        options,
+        block=block,
+        workers=workers or default_workers(),
+        progress=not quiet and sys.stderr.isatty(),
+    )
     write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
     if polygons is not None:
         write_vectors(polygons, {"surface": vectors.surface})
     km = float(vectors.centerlines["length_m"].sum()) / 1000
     surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""
-    click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km{surfaces} -> {out}")
+    work = f" ({vectors.work.describe()})" if vectors.work else ""
+    click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km{surfaces}{work} -> {out}")

@@ -47,7 +47,9 @@ def test_geojson_centrelines_and_gpkg_surfaces(t_junction: Path, tmp_path: Path)
     out, surface = tmp_path / "roads.geojson", tmp_path / "surface.gpkg"
     code, output = run([str(t_junction), "--out", str(out), "--polygons", str(surface)])
     assert code == 0, output
-    assert output.strip() == f"3 road lines, 0.15 km, 1 surface polygons -> {out}"
+    summary = output.strip()
+    assert summary.startswith("3 road lines, 0.15 km, 1 surface polygons (1 block, 1 worker, ")
+    assert summary.endswith(f"MP/s) -> {out}")
     lines = gpd.read_file(out)
     assert len(lines) == 3 and lines.crs.to_epsg() == 4326
     assert lines["length_m"].sum() == pytest.approx(150, rel=0.03)

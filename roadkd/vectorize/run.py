@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -14,7 +15,14 @@ from tqdm import tqdm
 
 from ..errors import RoadkdError
 from .blocks import DEFAULT_BLOCK, Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
-from .core import RoadRaster, RoadVectors, open_road_raster, read_road_window, road_pixels
+from .core import (
+    RoadRaster,
+    RoadVectors,
+    WorkSummary,
+    open_road_raster,
+    read_road_window,
+    road_pixels,
+)
 from .options import VectorizeOptions
 from .stitch import assemble
 
@@ -157,13 +165,16 @@ def vectorize_raster(
     Raises:
         RoadkdError: for a missing, unreadable or ungeoreferenced raster, or bad values.
     """
+    start = time.perf_counter()
     opts = options or VectorizeOptions()
     check_workers(workers)
     raster = open_road_raster(path)
     grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
     blocks = plan_blocks(grid, block, opts)
     tasks = ((raster, b, grid, opts) for b in blocks)
-    pieces = run_blocks(
-        vectorize_raster_block, tasks, min(workers, len(blocks)), progress, len(blocks)
-    )
-    return assemble(in_block_order(pieces), grid, opts)
+    used = min(workers, len(blocks))
+    pieces = run_blocks(vectorize_raster_block, tasks, used, progress, len(blocks))
+    vectors = assemble(in_block_order(pieces), grid, opts)
+    seconds = time.perf_counter() - start
+    vectors.work = WorkSummary(len(blocks), used, grid.megapixels, seconds)
+    return vectors
