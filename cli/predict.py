@@ -42,6 +42,19 @@ import click
 @click.option(
     "--threshold", type=float, default=0.3, show_default=True, help="Road probability threshold."
 )
+@click.option(
+    "--block",
+    type=click.IntRange(min=256),
+    default=4096,
+    show_default=True,
+    help="Vectorise in blocks of this many pixels (each read with a halo, stitched exactly).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes vectorising finished bands while inference goes on [default: one per core].",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
     scenes: tuple[Path, ...],
@@ -55,11 +68,13 @@ def predict(
     batch_size: int,
     device: str,
     threshold: float,
+    block: int,
+    workers: int | None,
     quiet: bool,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out."""
     from roadkd.pipeline import run_predict
-    from roadkd.vectorize import VectorizeOptions
+    from roadkd.vectorize import VectorizeOptions, default_workers
 
     result = run_predict(
         list(scenes),
@@ -74,9 +89,12 @@ def predict(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         progress=not quiet and sys.stderr.isatty(),
+        block=block,
+        workers=workers or default_workers(),
     )
     click.echo(
         f"{len(result.scenes)} scene(s), {result.area_km2:.3f} km2: "
         f"{result.n_lines} road lines, {result.road_km:.2f} km, "
-        f"{result.seconds:.1f} s -> {out}"
+        f"{result.seconds:.1f} s ({result.blocks} blocks, {result.workers} workers, "
+        f"{result.megapixels / max(result.seconds, 1e-9):.3g} MP/s) -> {out}"
     )

@@ -6,14 +6,18 @@ import networkx as nx
 import numpy as np
 import pytest
 import rasterio
+import torch
 from affine import Affine
 from scipy import ndimage
 from skimage.draw import line
 
+from roadkd.datasets.layout import write_geotiff
 from roadkd.datasets.synthetic import generate_scene
 from roadkd.errors import RoadkdError
+from roadkd.pipeline.predict import predict_and_vectorize
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
 from roadkd.vectorize.blocks import SceneGrid, halo_px, plan_blocks
+from roadkd.vectorize.stream import StreamVectorizer
 
 RES = 0.5
 TRANSFORM = Affine(RES, 0, 445000.0, 0, -RES, 5030000.0)
@@ -170,3 +174,53 @@ def test_raster_in_blocks_and_in_worker_processes(tmp_path: Path) -> None:
     assert list(parallel.centerlines["length_m"]) == list(local.centerlines["length_m"])
     with pytest.raises(RoadkdError, match="--workers"):
         vectorize_raster(path, workers=0)
+
+
+def test_rows_streamed_in_bands_give_the_whole_scene_result() -> None:
+    prob = drawn(300, [((20, 0), (280, 299)), ((150, 0), (150, 299)), ((0, 200), (299, 180))], 10)
+    whole = vectorize_array(prob, TRANSFORM, CRS)
+    grid = SceneGrid.of(TRANSFORM, CRS, prob.shape)
+    with StreamVectorizer(grid, block=100) as stream:
+        for row in range(0, 300, 48):  # bands that do not line up with the blocks
+            stream.push(row, prob[row : row + 48])
+        streamed = stream.finish()
+    assert len(streamed.centerlines) == len(whole.centerlines)
+    assert streamed.centerlines["length_m"].sum() == pytest.approx(
+        whole.centerlines["length_m"].sum(), rel=0.005
+    )
+    assert stream.summary(1.0).blocks == 9
+    with StreamVectorizer(grid, block=100) as stream, pytest.raises(ValueError, match="in order"):
+        stream.push(10, prob[10:20])
+
+
+class RoadBand:
+    """A stand-in model: road probability is the first band / 255 (answers instantly)."""
+
+    in_channels = 3
+    tile_size = 64
+    resolution_m = RES
+    mean = (0.0, 0.0, 0.0)
+    std = (1.0, 1.0, 1.0)
+    device = torch.device("cpu")
+
+    def predict(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch[:, 0] / 255
+
+
+def test_predict_vectorises_bands_in_workers_while_inference_goes_on(tmp_path: Path) -> None:
+    prob = drawn(320, [((30, 0), (290, 319)), ((160, 0), (160, 319))], 10)
+    scene = tmp_path / "scene.tif"
+    pixels = np.stack([prob * 255, np.zeros_like(prob), np.zeros_like(prob)]).astype(np.uint8)
+    write_geotiff(scene, pixels, TRANSFORM, CRS)
+    whole = vectorize_array(prob, TRANSFORM, CRS)
+    summary, vectors = predict_and_vectorize(
+        scene, RoadBand(), tmp_path / "prob.tif", (64, 16, 4), None, 128, 2, False
+    )
+    assert (summary.width, summary.height) == (320, 320)
+    assert vectors.work is not None and (vectors.work.blocks, vectors.work.workers) == (9, 2)
+    assert len(vectors.centerlines) == len(whole.centerlines) == 5
+    assert vectors.centerlines["length_m"].sum() == pytest.approx(
+        whole.centerlines["length_m"].sum(), rel=0.005
+    )
+    with rasterio.open(tmp_path / "prob.tif") as src:
+        np.testing.assert_allclose(src.read(1), prob, atol=1e-6)

@@ -6,7 +6,7 @@ memory holds one band of tiles (plus the next band being read ahead), whatever t
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +114,7 @@ def predict_scene(
     overlap: int = 64,
     batch_size: int = 4,
     progress: bool = False,
+    on_rows: Callable[[int, np.ndarray], None] | None = None,
 ) -> SceneSummary:
     """Predict road probability for a whole scene, streamed band by band.
 
@@ -125,6 +126,9 @@ def predict_scene(
         overlap: pixels shared by neighbouring tiles.
         batch_size: tiles per forward pass.
         progress: show a progress bar on stderr.
+        on_rows: called with (first row, final probability rows) as each band is
+            written, top to bottom, so that a consumer (vectorisation) can start before
+            the scene is finished.
 
     Returns:
         A summary of the work.
@@ -181,6 +185,8 @@ def predict_scene(
                 blended = accumulated[:done, :width] / weights[:done, :width]
                 blended[~valid[:done]] = np.nan
                 dst.write(blended[None], window=Window(0, y0, width, done))  # type: ignore[no-untyped-call]
+                if on_rows is not None:
+                    on_rows(y0, blended)
                 accumulated = np.roll(accumulated, -stride, axis=0)
                 weights = np.roll(weights, -stride, axis=0)
                 accumulated[-stride:] = 0

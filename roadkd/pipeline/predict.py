@@ -7,9 +7,11 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import rasterio
 
 from ..errors import RoadkdError
 from ..inference import load_backend
+from ..inference.backends import Backend
 from ..inference.predict import (
     SceneSummary,
     check_scene,
@@ -17,7 +19,9 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..vectorize import VectorizeOptions, vectorize_raster, write_vectors
+from ..vectorize import DEFAULT_BLOCK, RoadVectors, VectorizeOptions, write_vectors
+from ..vectorize.blocks import SceneGrid
+from ..vectorize.stream import StreamVectorizer
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -31,11 +35,18 @@ class PredictResult:
     centerlines: gpd.GeoDataFrame | None = None
     surface: gpd.GeoDataFrame | None = None
     seconds: float = 0.0
+    blocks: int = 0
+    workers: int = 0
 
     @property
     def area_km2(self) -> float:
         """Area covered by all scenes."""
         return sum(s.area_km2 for s in self.scenes)
+
+    @property
+    def megapixels(self) -> float:
+        """Pixels in all scenes, in millions."""
+        return sum(s.width * s.height for s in self.scenes) / 1e6
 
     @property
     def n_lines(self) -> int:
@@ -84,6 +95,47 @@ def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=crs)
 
 
+def predict_and_vectorize(
+    scene: Path,
+    backend: Backend,
+    prob_path: Path,
+    tiling: tuple[int, int, int],
+    options: VectorizeOptions | None,
+    block: int | None,
+    workers: int,
+    progress: bool,
+) -> tuple[SceneSummary, RoadVectors]:
+    """Predict one scene and vectorise its finished bands while inference goes on.
+
+    The network stays in this process; rows of blocks go to ``workers`` processes as
+    soon as their rows are final, and the pieces are stitched when the scene is done.
+
+    Args:
+        scene: the scene.
+        backend: the model.
+        prob_path: where the probability GeoTIFF goes.
+        tiling: (tile, overlap, batch size).
+        options: vectorisation settings.
+        block: vectorisation block side in pixels.
+        workers: vectorisation processes (1: in this process, between bands).
+        progress: show the tile progress bar.
+
+    Returns:
+        The scene's summary and its vectors.
+    """
+    start = time.perf_counter()
+    tile, overlap, batch_size = tiling
+    with rasterio.open(scene) as src:
+        grid = SceneGrid.of(src.transform, src.crs, (src.height, src.width))
+    with StreamVectorizer(grid, options, block, workers) as stream:
+        summary = predict_scene(
+            scene, backend, prob_path, tile, overlap, batch_size, progress, on_rows=stream.push
+        )
+        vectors = stream.finish()
+    vectors.work = stream.summary(time.perf_counter() - start)
+    return summary, vectors
+
+
 def run_predict(
     inputs: list[str | Path],
     model: str | Path,
@@ -97,6 +149,8 @@ def run_predict(
     device: str = "auto",
     options: VectorizeOptions | None = None,
     progress: bool = False,
+    block: int | None = DEFAULT_BLOCK,
+    workers: int = 1,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
@@ -116,6 +170,8 @@ def run_predict(
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings.
         progress: show progress bars.
+        block: vectorisation block side in pixels (None: a scene in one piece).
+        workers: processes vectorising finished bands while inference goes on.
 
     Returns:
         Summaries and the merged layers.
@@ -138,11 +194,20 @@ def run_predict(
             prob_path = _probability_path(
                 Path(prob) if prob else None, scene, len(scenes), Path(scratch)
             )
-            summary = predict_scene(
-                scene, backend, prob_path, tile_size, overlap, batch_size, progress
+            summary, vectors = predict_and_vectorize(
+                scene,
+                backend,
+                prob_path,
+                (tile_size, overlap, batch_size),
+                options,
+                block,
+                workers,
+                progress,
             )
             result.scenes.append(summary)
-            vectors = vectorize_raster(prob_path, options)
+            if vectors.work is not None:
+                result.blocks += vectors.work.blocks
+                result.workers = max(result.workers, vectors.work.workers)
             lines.append(vectors.centerlines)
             surfaces.append(vectors.surface)
             if preview is not None and len(result.scenes) == 1:
