@@ -28,62 +28,21 @@ from rasterio.windows import Window
 
 from roadkd.datasets.synthetic import generate_scene
 
+HERE = Path(__file__).parent
+
 CHILD = """
-import json, os, sys, threading, time
-from pathlib import Path
+import json, sys, time
+sys.path.insert(0, sys.argv[4])
+from _memory import poll_peak, status_kib, tree_rss_kib
 from roadkd.vectorize import vectorize_raster
-
-
-def status_kib(pid, field):
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    return 0
-
-
-def tree_rss_kib():
-    # this process and every descendant (the fork server and its workers)
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            parents[int(stat.parent.name)] = int(fields[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    tree, frontier = {os.getpid()}, [os.getpid()]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent]
-        tree.update(children)
-        frontier.extend(children)
-    total = 0
-    for pid in tree:
-        try:
-            total += status_kib(pid, "VmRSS:")
-        except OSError:
-            pass
-    return total
-
-
-peak = [0]
-done = threading.Event()
-
-
-def poll():
-    while not done.wait(0.25):
-        peak[0] = max(peak[0], tree_rss_kib())
-
-
-threading.Thread(target=poll, daemon=True).start()
+peak = poll_peak()
 start = time.perf_counter()
 vectors = vectorize_raster(sys.argv[1], block=int(sys.argv[2]), workers=int(sys.argv[3]))
 seconds = time.perf_counter() - start
-done.set()
 print(json.dumps({
     "seconds": seconds,
-    # VmHWM, unlike ru_maxrss, starts afresh at exec: not the parent's peak
     "rss_mib": status_kib("self", "VmHWM:") / 1024,
-    "tree_rss_mib": max(peak[0], tree_rss_kib()) / 1024,
+    "tree_rss_mib": max(peak(), tree_rss_kib()) / 1024,
     "km": float(vectors.centerlines["length_m"].sum()) / 1000,
     "lines": len(vectors.centerlines),
 }))
@@ -115,8 +74,9 @@ def write_probability(path: Path, size: int, tile: np.ndarray) -> Path:
         "compress": "deflate",
         "BIGTIFF": "IF_SAFER",
     }
+    tile = tile[:size, :size]
     side = tile.shape[0]
-    strip = np.tile(tile, (1, size // side))
+    strip = np.tile(tile, (1, -(-size // side)))[:, :size]
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, side):
             dst.write(strip[None], window=Window(0, row, size, side))  # type: ignore[no-untyped-call]
@@ -126,7 +86,7 @@ def write_probability(path: Path, size: int, tile: np.ndarray) -> Path:
 def measure(raster: Path, block: int, workers: int) -> dict[str, float]:
     """Vectorise in a fresh process; its time, peak RSS and result."""
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(raster), str(block), str(workers)],
+        [sys.executable, "-c", CHILD, str(raster), str(block), str(workers), str(HERE)],
         check=True,
         capture_output=True,
         text=True,
