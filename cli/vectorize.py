@@ -74,6 +74,13 @@ METRES = click.FloatRange(min=0)
     default=None,
     help="Processes vectorising blocks in parallel [default: one per core].",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
+    "must see RASTER at the same path.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def vectorize(
     raster: Path,
@@ -87,6 +94,7 @@ def vectorize(
     extend_ends: bool,
     block: int,
     workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Turn a road probability or mask RASTER (band 1) into centrelines and surfaces."""
@@ -118,6 +126,7 @@ def vectorize(
         block=block,
         workers=workers or default_workers(),
         progress=not quiet and sys.stderr.isatty(),
+        scheduler=scheduler,
     )
     write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
     if polygons is not None:

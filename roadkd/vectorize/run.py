@@ -147,10 +147,13 @@ def vectorize_raster(
     block: int | None = DEFAULT_BLOCK,
     workers: int = 1,
     progress: bool = False,
+    scheduler: str | None = None,
 ) -> RoadVectors:
     """Vectorise a probability or mask raster (band 1), block by block.
 
     Memory holds one block per worker (and the vectors), whatever the raster's size.
+    With ``scheduler`` the blocks run on a Dask distributed cluster instead, whose
+    workers must see ``path`` (``roadkd.vectorize.cluster``).
 
     Args:
         path: raster file (GeoTIFF, VRT, anything GDAL reads).
@@ -158,6 +161,8 @@ def vectorize_raster(
         block: block side in pixels (None: the whole raster as one block).
         workers: processes that vectorise blocks in parallel (1: this process).
         progress: show a progress bar of blocks on stderr.
+        scheduler: address of a Dask scheduler (``tcp://host:8786``); ``workers`` is
+            then ignored.
 
     Returns:
         Centrelines, surface polygons and the centreline graph, in the raster's CRS.
@@ -172,9 +177,20 @@ def vectorize_raster(
     grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
     blocks = plan_blocks(grid, block, opts)
     tasks = ((raster, b, grid, opts) for b in blocks)
-    used = min(workers, len(blocks))
-    pieces = run_blocks(vectorize_raster_block, tasks, used, progress, len(blocks))
-    vectors = assemble(in_block_order(pieces), grid, opts)
+    if scheduler is None:
+        used = min(workers, len(blocks))
+        pieces = in_block_order(
+            run_blocks(vectorize_raster_block, tasks, used, progress, len(blocks))
+        )
+    else:
+        from .cluster import cluster_workers, connect, run_blocks_on_cluster
+
+        with connect(scheduler) as client:
+            used = cluster_workers(client)
+            pieces = in_block_order(
+                run_blocks_on_cluster(client, vectorize_raster_block, tasks, progress, len(blocks))
+            )
+    vectors = assemble(pieces, grid, opts)
     seconds = time.perf_counter() - start
     vectors.work = WorkSummary(len(blocks), used, grid.megapixels, seconds)
     return vectors
