@@ -9,7 +9,7 @@ METRES = click.FloatRange(min=0)
 
 
 @click.command()
-@click.argument("raster", type=click.Path(path_type=Path))
+@click.argument("rasters", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
     required=True,
@@ -79,11 +79,11 @@ METRES = click.FloatRange(min=0)
     default=None,
     metavar="ADDRESS",
     help="Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
-    "must see RASTER at the same path.",
+    "must see the rasters at the same paths.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def vectorize(
-    raster: Path,
+    rasters: tuple[Path, ...],
     out: Path,
     polygons: Path | None,
     threshold: float,
@@ -97,14 +97,17 @@ def vectorize(
     scheduler: str | None,
     quiet: bool,
 ) -> None:
-    """Turn a road probability or mask RASTER (band 1) into centrelines and surfaces."""
+    """Turn road probability or mask RASTERS (band 1) into centrelines and surfaces.
+
+    Several adjacent rasters on one grid (tiles of one mosaic) give one seamless network.
+    """
     from roadkd.vectorize import (
         VectorizeOptions,
         check_output_path,
         default_workers,
-        vectorize_raster,
         write_vectors,
     )
+    from roadkd.vectorize.mosaic import vectorize_mosaic
 
     if polygons is not None and polygons.resolve() == out.resolve():
         raise click.UsageError("--polygons must differ from --out (a .gpkg --out holds both)")
@@ -120,8 +123,8 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    vectors = vectorize_raster(
-        raster,
+    vectors = vectorize_mosaic(
+        list(rasters),
         options,
         block=block,
         workers=workers or default_workers(),

@@ -14,9 +14,10 @@ from skimage.draw import line
 from roadkd.datasets.layout import write_geotiff
 from roadkd.datasets.synthetic import generate_scene
 from roadkd.errors import RoadkdError
-from roadkd.pipeline.predict import predict_and_vectorize
+from roadkd.pipeline.predict import predict_and_vectorize, predict_mosaic
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
 from roadkd.vectorize.blocks import SceneGrid, halo_px, plan_blocks
+from roadkd.vectorize.mosaic import vectorize_mosaic
 from roadkd.vectorize.stream import StreamVectorizer
 
 RES = 0.5
@@ -224,3 +225,68 @@ def test_predict_vectorises_bands_in_workers_while_inference_goes_on(tmp_path: P
     )
     with rasterio.open(tmp_path / "prob.tif") as src:
         np.testing.assert_allclose(src.read(1), prob, atol=1e-6)
+
+
+def write_tiles(folder: Path, prob: np.ndarray, side: int) -> list[Path]:
+    """Cut a probability array into GeoTIFF tiles on the same grid."""
+    tiles = []
+    for row in range(0, prob.shape[0], side):
+        for col in range(0, prob.shape[1], side):
+            part = prob[row : row + side, col : col + side]
+            path = folder / f"tile_{row}_{col}.tif"
+            profile = {"driver": "GTiff", "count": 1, "dtype": "float32"}
+            with rasterio.open(
+                path,
+                "w",
+                width=part.shape[1],
+                height=part.shape[0],
+                crs=CRS,
+                transform=TRANSFORM @ Affine.translation(col, row),
+                **profile,
+            ) as dst:
+                dst.write(part[None])
+            tiles.append(path)
+    return tiles
+
+
+def test_adjacent_rasters_are_one_network(tmp_path: Path) -> None:
+    prob = drawn(300, [((20, 0), (280, 299)), ((150, 0), (150, 299))], 10)
+    whole = vectorize_array(prob, TRANSFORM, CRS)
+    tiles = write_tiles(tmp_path, prob, 150)
+    joined = vectorize_mosaic(tiles, block=100)
+    assert len(joined.centerlines) == len(whole.centerlines) == 5
+    assert joined.centerlines["length_m"].sum() == pytest.approx(
+        whole.centerlines["length_m"].sum(), rel=0.005
+    )
+    assert nx.number_connected_components(joined.graph) == 1
+    shifted = tmp_path / "shifted.tif"
+    with rasterio.open(tiles[0]) as src:
+        profile = {**src.profile, "transform": src.transform @ Affine.translation(0.5, 0)}
+        data = src.read()
+    with rasterio.open(shifted, "w", **profile) as dst:
+        dst.write(data)
+    with pytest.raises(RoadkdError, match="not on the grid"):
+        vectorize_mosaic([tiles[1], shifted])
+
+
+def test_predict_joins_roads_across_adjacent_scenes(tmp_path: Path) -> None:
+    prob = drawn(256, [((20, 0), (236, 255)), ((128, 0), (128, 255))], 10)
+    whole = vectorize_array(prob, TRANSFORM, CRS)
+    scenes = []
+    for k, tile in enumerate(write_tiles(tmp_path, prob, 128)):
+        with rasterio.open(tile) as src:
+            band = src.read(1)
+            transform = src.transform
+        scene = tmp_path / f"scene_{k}.tif"
+        pixels = np.stack([band * 255, np.zeros_like(band), np.zeros_like(band)])
+        write_geotiff(scene, pixels.astype(np.uint8), transform, CRS)
+        scenes.append(scene)
+    probs = [tmp_path / f"p{k}.tif" for k in range(len(scenes))]
+    summaries, vectors = predict_mosaic(
+        scenes, RoadBand(), probs, tmp_path / "p.vrt", (64, 16, 4), None, 100, 1, False
+    )
+    assert len(summaries) == 4 and (tmp_path / "p.vrt").exists()
+    assert len(vectors.centerlines) == len(whole.centerlines) == 5
+    assert vectors.centerlines["length_m"].sum() == pytest.approx(
+        whole.centerlines["length_m"].sum(), rel=0.005
+    )

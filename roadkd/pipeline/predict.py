@@ -21,6 +21,7 @@ from ..inference.predict import (
 )
 from ..vectorize import DEFAULT_BLOCK, RoadVectors, VectorizeOptions, write_vectors
 from ..vectorize.blocks import SceneGrid
+from ..vectorize.mosaic import share_grid, vectorize_mosaic
 from ..vectorize.stream import StreamVectorizer
 from .preview import write_preview
 
@@ -136,6 +137,41 @@ def predict_and_vectorize(
     return summary, vectors
 
 
+def predict_mosaic(
+    scenes: list[Path],
+    backend: Backend,
+    prob_paths: list[Path],
+    vrt: Path,
+    tiling: tuple[int, int, int],
+    options: VectorizeOptions | None,
+    block: int | None,
+    workers: int,
+    progress: bool,
+) -> tuple[list[SceneSummary], RoadVectors]:
+    """Predict adjacent scenes on one grid, then vectorise them as one network.
+
+    Their probability rasters are mosaicked by a VRT (kept beside them as ``vrt``), whose
+    blocks read across scene borders, so roads that cross them are joined.
+
+    Returns:
+        Each scene's summary and the vectors of all of them.
+    """
+    tile, overlap, batch_size = tiling
+    summaries = [
+        predict_scene(scene, backend, prob_path, tile, overlap, batch_size, progress)
+        for scene, prob_path in zip(scenes, prob_paths, strict=True)
+    ]
+    vectors = vectorize_mosaic(prob_paths, options, block, workers, progress, vrt=vrt)
+    return summaries, vectors
+
+
+def _count_work(result: PredictResult, vectors: RoadVectors) -> None:
+    """Add a vectorisation's blocks and workers to the result's summary."""
+    if vectors.work is not None:
+        result.blocks += vectors.work.blocks
+        result.workers = max(result.workers, vectors.work.workers)
+
+
 def run_predict(
     inputs: list[str | Path],
     model: str | Path,
@@ -190,10 +226,31 @@ def run_predict(
     result = PredictResult()
     lines, surfaces = [], []
     with tempfile.TemporaryDirectory(prefix="roadkd-") as scratch:
-        for scene in scenes:
-            prob_path = _probability_path(
-                Path(prob) if prob else None, scene, len(scenes), Path(scratch)
+        # Scenes on one grid (tiles of one mosaic) are vectorised as one network.
+        one_grid = len(scenes) > 1 and share_grid(scenes)
+        prob_paths = [
+            _probability_path(Path(prob) if prob else None, scene, len(scenes), Path(scratch))
+            for scene in scenes
+        ]
+        if one_grid:
+            vrt = (Path(prob) if prob else Path(scratch)) / "probability.vrt"
+            result.scenes, vectors = predict_mosaic(
+                scenes,
+                backend,
+                prob_paths,
+                vrt,
+                (tile_size, overlap, batch_size),
+                options,
+                block,
+                workers,
+                progress,
             )
+            _count_work(result, vectors)
+            lines.append(vectors.centerlines)
+            surfaces.append(vectors.surface)
+            if preview is not None:
+                write_preview(scenes[0], vectors.centerlines, preview, prob_paths[0])
+        for scene, prob_path in [] if one_grid else zip(scenes, prob_paths, strict=True):
             summary, vectors = predict_and_vectorize(
                 scene,
                 backend,
@@ -205,9 +262,7 @@ def run_predict(
                 progress,
             )
             result.scenes.append(summary)
-            if vectors.work is not None:
-                result.blocks += vectors.work.blocks
-                result.workers = max(result.workers, vectors.work.workers)
+            _count_work(result, vectors)
             lines.append(vectors.centerlines)
             surfaces.append(vectors.surface)
             if preview is not None and len(result.scenes) == 1:
