@@ -12,7 +12,7 @@ import click
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Centrelines: .geojson (WGS84), .gpkg or .shp (native CRS).",
+    help="Centrelines: .geojson (WGS84), .gpkg, .shp or .parquet (GeoParquet; native CRS).",
 )
 @click.option(
     "--model",

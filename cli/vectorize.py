@@ -14,8 +14,8 @@ METRES = click.FloatRange(min=0)
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Centrelines: .geojson (WGS84 lon/lat), .gpkg (with a surface layer) or .shp "
-    "(native CRS).",
+    help="Centrelines: .geojson (WGS84 lon/lat), .gpkg (with a surface layer), .shp or "
+    ".parquet (GeoParquet; native CRS).",
 )
 @click.option(
     "--polygons",

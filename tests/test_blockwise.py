@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
 import rasterio
 import torch
 from affine import Affine
+from click.testing import CliRunner
+from roadkd_cli.main import cli
 from scipy import ndimage
 from skimage.draw import line
 
@@ -290,3 +293,20 @@ def test_predict_joins_roads_across_adjacent_scenes(tmp_path: Path) -> None:
     assert vectors.centerlines["length_m"].sum() == pytest.approx(
         whole.centerlines["length_m"].sum(), rel=0.005
     )
+
+
+def test_geoparquet_output_and_the_cli_summary(tmp_path: Path) -> None:
+    prob = drawn(600, [((20, 0), (580, 599)), ((300, 0), (300, 599))], 10)
+    raster = tmp_path / "prob.tif"
+    profile = {"driver": "GTiff", "width": 600, "height": 600, "count": 1, "dtype": "float32"}
+    with rasterio.open(raster, "w", crs=CRS, transform=TRANSFORM, **profile) as dst:
+        dst.write(prob[None])
+    out = tmp_path / "roads.parquet"
+    args = ["vectorize", str(raster), "--out", str(out), "--block", "256", "--workers", "1"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "(9 blocks, 1 worker, " in result.output and "MP/s) -> " in result.output
+    lines = gpd.read_parquet(out)
+    assert lines.crs.to_epsg() == 32618 and len(lines) == 5
+    whole = vectorize_array(prob, TRANSFORM, CRS)
+    assert lines["length_m"].sum() == pytest.approx(whole.centerlines["length_m"].sum(), rel=0.005)

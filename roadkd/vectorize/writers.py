@@ -14,7 +14,7 @@ from ..errors import RoadkdError
 from ..io import atomic_output
 
 #: Extensions ``write_vectors`` understands.
-SUPPORTED = (".geojson", ".json", ".gpkg", ".shp")
+SUPPORTED = (".geojson", ".json", ".gpkg", ".shp", ".parquet")
 
 #: Geometry type of roadkd's own layers, declared even when a layer is empty (an
 #: empty GeoPackage or Shapefile layer of "Unknown" type confuses GIS tools).
@@ -62,6 +62,17 @@ def _write_shapefile(name: str, gdf: gpd.GeoDataFrame, target: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Write one layer as GeoParquet, native CRS (compact and fast for large networks)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as err:
+        raise RoadkdError(
+            f"cannot write {path.name}: GeoParquet needs pyarrow (pip install 'roadkd[parquet]')"
+        ) from err
+    gdf.to_parquet(path, index=False)
+
+
 def check_output_path(path: str | Path) -> Path:
     """Check, before any work, that ``write_vectors`` can write to ``path``.
 
@@ -94,7 +105,8 @@ def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> N
     ``.geojson`` (or ``.json``) holds the first layer in WGS84 longitude/latitude
     (RFC 7946), an empty layer as an empty FeatureCollection; ``.gpkg`` holds every layer
     under its name in the native CRS; ``.shp`` holds the first layer in the native CRS
-    with its ``.prj`` and other sidecar files. Nothing is left half-written.
+    with its ``.prj`` and other sidecar files; ``.parquet`` holds the first layer as
+    GeoParquet in the native CRS. Nothing is left half-written.
 
     Args:
         path: output file.
@@ -123,6 +135,9 @@ def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> N
                         engine="pyogrio",
                         geometry_type=LAYER_GEOMETRY.get(layer),
                     )
+        elif suffix == ".parquet":
+            with atomic_output(target) as tmp:
+                _write_parquet(first, tmp)
         else:
             _write_shapefile(name, first, target)
     except _OGR_ERRORS as err:
