@@ -55,6 +55,13 @@ import click
     default=None,
     help="Processes vectorising finished bands while inference goes on [default: one per core].",
 )
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Predict and vectorise on a Dask cluster (tcp://HOST:8786 or tls://...); its "
+    "workers must see the scenes, the model and --prob at the same paths.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
     scenes: tuple[Path, ...],
@@ -70,6 +77,7 @@ def predict(
     threshold: float,
     block: int,
     workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out."""
@@ -91,6 +99,7 @@ def predict(
         progress=not quiet and sys.stderr.isatty(),
         block=block,
         workers=workers or default_workers(),
+        scheduler=scheduler,
     )
     click.echo(
         f"{len(result.scenes)} scene(s), {result.area_km2:.3f} km2: "

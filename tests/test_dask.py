@@ -13,11 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 from affine import Affine
 from scipy import ndimage
 from skimage.draw import line
 
+from roadkd.datasets.layout import write_geotiff
 from roadkd.errors import RoadkdError
+from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+from roadkd.pipeline import run_predict
 from roadkd.vectorize import RoadVectors, vectorize_raster
 
 distributed = pytest.importorskip("distributed")
@@ -141,3 +145,44 @@ def test_scheduler_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(RoadkdError, match=r"pip install 'roadkd\[distributed\]'"):
         vectorize_raster(raster, scheduler="tcp://127.0.0.1:8786")
+
+
+def test_predict_on_the_cluster_equals_the_local_result(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    config = ModelConfig(
+        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
+    )
+    torch.manual_seed(0)
+    model = tmp_path / "student.pt"
+    save_bundle(DeployBundle(model=build_model(config).eval(), config=config, tile_size=64), model)
+    rng = np.random.default_rng(0)
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for k in range(2):  # two adjacent scenes on one grid
+        pixels = (rng.random((3, 96, 128)) * 255).astype(np.uint8)
+        write_geotiff(
+            scenes / f"s{k}.tif", pixels, TRANSFORM @ Affine.translation(128 * k, 0), "EPSG:32618"
+        )
+    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=64)
+    remote = run_predict(
+        [scenes],
+        model,
+        tmp_path / "remote.gpkg",
+        prob=tmp_path / "pr",
+        block=64,
+        scheduler=address,
+    )
+    assert (tmp_path / "pr" / "probability.vrt").exists()
+    for name in ("s0", "s1"):
+        with (
+            rasterio.open(tmp_path / "pl" / f"{name}_probability.tif") as a,
+            rasterio.open(tmp_path / "pr" / f"{name}_probability.tif") as b,
+        ):
+            np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-5)
+    assert remote.blocks == local.blocks and remote.workers == 2
+    assert remote.n_lines == local.n_lines > 0
+    assert remote.road_km == pytest.approx(local.road_km, rel=0.01)
+    with pytest.raises(RoadkdError, match="--scheduler needs --prob"):
+        run_predict([scenes], model, tmp_path / "x.gpkg", scheduler=address)

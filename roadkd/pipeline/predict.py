@@ -1,5 +1,6 @@
 """``roadkd predict`` as a library call: scenes -> probability rasters -> road vectors."""
 
+import functools
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,13 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..vectorize import DEFAULT_BLOCK, RoadVectors, VectorizeOptions, write_vectors
+from ..vectorize import (
+    DEFAULT_BLOCK,
+    RoadVectors,
+    VectorizeOptions,
+    vectorize_raster,
+    write_vectors,
+)
 from ..vectorize.blocks import SceneGrid
 from ..vectorize.mosaic import share_grid, vectorize_mosaic
 from ..vectorize.stream import StreamVectorizer
@@ -165,6 +172,61 @@ def predict_mosaic(
     return summaries, vectors
 
 
+@functools.lru_cache(maxsize=2)
+def _worker_backend(model: str, device: str) -> Backend:
+    """A worker's model, loaded once per worker process and kept for its next scenes."""
+    return load_backend(model, device)
+
+
+def _predict_scene_task(
+    scene: Path, model: str, device: str, prob_path: Path, tiling: tuple[int, int, int]
+) -> SceneSummary:
+    """One scene on a Dask worker: the model and scene read from paths it can see."""
+    tile, overlap, batch_size = tiling
+    return predict_scene(
+        scene, _worker_backend(model, device), prob_path, tile, overlap, batch_size
+    )
+
+
+def predict_on_cluster(
+    scenes: list[Path],
+    model: Path,
+    device: str,
+    prob_paths: list[Path],
+    vrt: Path,
+    tiling: tuple[int, int, int],
+    options: VectorizeOptions | None,
+    block: int | None,
+    scheduler: str,
+    progress: bool,
+) -> tuple[list[SceneSummary], list[RoadVectors]]:
+    """Predict whole scenes on a Dask cluster, then vectorise their blocks there too.
+
+    Workers read the scenes and the model, and write the probability rasters, at the
+    same paths as this client (a shared filesystem). Scenes on one grid are vectorised
+    as one network through the ``vrt`` mosaic; others one by one.
+
+    Returns:
+        Each scene's summary, and the vectors (one entry, or one per scene).
+    """
+    from ..vectorize.cluster import connect
+
+    with connect(scheduler) as client:
+        futures = [
+            client.submit(
+                _predict_scene_task, scene.resolve(), str(model.resolve()), device, path, tiling
+            )
+            for scene, path in zip(scenes, prob_paths, strict=True)
+        ]
+        summaries: list[SceneSummary] = client.gather(futures)
+    if len(scenes) == 1 or share_grid(scenes):
+        mosaic = vectorize_mosaic(prob_paths, options, block, 1, progress, scheduler, vrt=vrt)
+        return summaries, [mosaic]
+    return summaries, [
+        vectorize_raster(path, options, block, 1, progress, scheduler) for path in prob_paths
+    ]
+
+
 def _count_work(result: PredictResult, vectors: RoadVectors) -> None:
     """Add a vectorisation's blocks and workers to the result's summary."""
     if vectors.work is not None:
@@ -187,6 +249,7 @@ def run_predict(
     progress: bool = False,
     block: int | None = DEFAULT_BLOCK,
     workers: int = 1,
+    scheduler: str | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
@@ -208,6 +271,8 @@ def run_predict(
         progress: show progress bars.
         block: vectorisation block side in pixels (None: a scene in one piece).
         workers: processes vectorising finished bands while inference goes on.
+        scheduler: a Dask scheduler's address: scenes are predicted and vectorised on its
+            workers, which must see the scenes, the model and ``prob`` (required).
 
     Returns:
         Summaries and the merged layers.
@@ -232,7 +297,28 @@ def run_predict(
             _probability_path(Path(prob) if prob else None, scene, len(scenes), Path(scratch))
             for scene in scenes
         ]
-        if one_grid:
+        if scheduler is not None:
+            if prob is None:
+                raise RoadkdError("--scheduler needs --prob: a folder the Dask workers can see")
+            result.scenes, parts = predict_on_cluster(
+                scenes,
+                Path(model),
+                device,
+                [path.resolve() for path in prob_paths],
+                prob_paths[0].resolve().parent / "probability.vrt",
+                (tile_size, overlap, batch_size),
+                options,
+                block,
+                scheduler,
+                progress,
+            )
+            for vectors in parts:
+                _count_work(result, vectors)
+                lines.append(vectors.centerlines)
+                surfaces.append(vectors.surface)
+            if preview is not None:
+                write_preview(scenes[0], parts[0].centerlines, preview, prob_paths[0])
+        elif one_grid:
             vrt = (Path(prob) if prob else Path(scratch)) / "probability.vrt"
             result.scenes, vectors = predict_mosaic(
                 scenes,
@@ -250,7 +336,8 @@ def run_predict(
             surfaces.append(vectors.surface)
             if preview is not None:
                 write_preview(scenes[0], vectors.centerlines, preview, prob_paths[0])
-        for scene, prob_path in [] if one_grid else zip(scenes, prob_paths, strict=True):
+        local = scheduler is None and not one_grid
+        for scene, prob_path in zip(scenes, prob_paths, strict=True) if local else []:
             summary, vectors = predict_and_vectorize(
                 scene,
                 backend,
