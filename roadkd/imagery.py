@@ -175,6 +175,21 @@ def _crs_name(crs: CRS) -> str:
     return f"EPSG:{epsg}" if epsg else crs.to_string()
 
 
+def parse_bands(text: str) -> tuple[int, ...]:
+    """Parse a band list such as ``"3,2,1"`` (1-based, comma-separated).
+
+    Raises:
+        RoadkdError: if an item is not a positive integer.
+    """
+    try:
+        bands = tuple(int(item) for item in text.split(","))
+    except ValueError:
+        bands = ()
+    if not bands or min(bands) < 1:
+        raise RoadkdError(f"bands must be 1-based numbers separated by commas, got {text!r}")
+    return bands
+
+
 # -- planning ---------------------------------------------------------------------------------
 
 
@@ -266,7 +281,7 @@ def utm_crs(src_crs: CRS, x: float, y: float) -> CRS:
 
 def _envelope(transform: Affine, width: int, height: int) -> tuple[float, float, float, float]:
     """(left, bottom, right, top) of a grid's four corners (rotated grids included)."""
-    corners = [transform * (c, r) for c in (0, width) for r in (0, height)]
+    corners = [transform @ (c, r) for c in (0, width) for r in (0, height)]
     xs, ys = [c[0] for c in corners], [c[1] for c in corners]
     return min(xs), min(ys), max(xs), max(ys)
 
@@ -411,6 +426,7 @@ class SceneReader:
         resolution_m: float,
         options: ReadOptions | None = None,
         log: Log | None = None,
+        plan: ScenePlan | None = None,
     ) -> None:
         """Open a scene and plan its reading; the plan and warnings go to ``log`` once.
 
@@ -420,6 +436,9 @@ class SceneReader:
             resolution_m: the model's metres per pixel.
             options: the user's choices of bands, scaling and resolution.
             log: called with the one-line description and each warning.
+            plan: a plan made earlier for this scene (e.g. when all scenes are checked
+                before work starts); ``in_channels``, ``resolution_m`` and ``options`` are
+                then not looked at again, and the percentile stretch is not recomputed.
 
         Raises:
             RoadkdError: if the scene cannot be read or used with this model.
@@ -430,7 +449,7 @@ class SceneReader:
         except RasterioIOError as err:
             raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
         try:
-            self.plan = plan_scene(self._src, in_channels, resolution_m, options)
+            self.plan = plan or plan_scene(self._src, in_channels, resolution_m, options)
         except BaseException:
             self._src.close()
             raise
