@@ -507,8 +507,36 @@ class SceneReader:
             mask of valid pixels (inside the scene, not nodata, finite).
         """
         bands = list(self.plan.bands)
-        pixels = self._dataset.read(bands, window=window).astype(np.float32)
+        pixels = self._dataset.read(bands, window=window)
         valid = self._dataset.read_masks(bands[0], window=window) > 0
+        return self._to_model_range(pixels, valid)
+
+    def read_overview(self, max_side: int) -> tuple[np.ndarray, float]:
+        """Read the whole grid decimated (``average``) so its longer side is <= ``max_side``.
+
+        For quick looks (previews): memory is bounded by ``max_side``, not the scene.
+
+        Args:
+            max_side: longest side of the result in pixels.
+
+        Returns:
+            float32 (bands, h, w) pixels in 0-255, and the scale from the grid to the result
+            (result pixel = grid pixel * scale).
+        """
+        scale = min(1.0, max_side / max(self.width, self.height))
+        shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+        bands = list(self.plan.bands)
+        pixels = self._dataset.read(
+            bands, out_shape=(len(bands), *shape), resampling=Resampling.average
+        )
+        valid = np.ones(shape, bool)
+        return self._to_model_range(pixels, valid)[0], scale
+
+    def _to_model_range(
+        self, pixels: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scale raw pixels to 0-255 float32; non-finite pixels become 0 and invalid."""
+        pixels = pixels.astype(np.float32)
         finite = np.isfinite(pixels)
         valid &= finite.all(axis=0)
         if self._scale is not None:

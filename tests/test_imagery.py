@@ -15,6 +15,7 @@ import rasterio
 import torch
 from affine import Affine
 from click.testing import CliRunner
+from PIL import Image
 from pyproj import Geod
 from rasterio.enums import ColorInterp
 from rasterio.warp import Resampling, calculate_default_transform, reproject
@@ -409,13 +410,26 @@ def test_predict_cli_options(model_path: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "Traceback" not in bad.output
 
 
-def test_predict_summary_area_for_a_scene_in_degrees(model_path: Path, tmp_path: Path) -> None:
-    scene = _to_wgs84(road_scene(tmp_path, 0.21), tmp_path / "wgs84.tif")
-    out = tmp_path / "roads.geojson"
+def test_predict_summary_and_preview_for_a_scene_in_degrees(
+    model_path: Path, tmp_path: Path
+) -> None:
+    degrees = _to_wgs84(road_scene(tmp_path, 0.21), tmp_path / "wgs84.tif")
+    with rasterio.open(degrees) as src:  # and 16-bit: the preview must not be white
+        profile, pixels = src.profile, src.read()
+    scene = tmp_path / "wgs84_u16.tif"
+    with rasterio.open(scene, "w", **{**profile, "dtype": "uint16"}) as dst:
+        dst.write(pixels.astype(np.uint16) * 16)
+    out, preview = tmp_path / "roads.geojson", tmp_path / "preview.png"
     args = ["predict", str(scene), "--model", str(model_path), "--device", "cpu", "--out", str(out)]
-    result = CliRunner().invoke(cli, [*args, "--tile", "64", "--overlap", "16"])
+    result = CliRunner().invoke(
+        cli, [*args, "--tile", "64", "--overlap", "16", "--preview", str(preview)]
+    )
     assert result.exit_code == 0, result.output
-    assert f"{EXTENT_M**2 / 1e6:.3f} km2" in result.output  # 0.003 km2, not 0.000
+    assert "0.003 km2" in result.output  # 53.76 m square in degrees; not 0.000
+    picture = np.asarray(Image.open(preview).convert("L"), np.float32)
+    assert abs(picture.shape[0] - 256) <= 8  # drawn on the 0.21 m UTM grid, not in degrees
+    # the stretched scene (dark ground, bright road), not a saturated 16-bit image
+    assert picture.mean() < 128 and np.percentile(picture, 99) > 128
 
 
 def test_evaluate_scores_on_the_label_grid(road_dataset: Path, tmp_path: Path) -> None:
