@@ -265,10 +265,7 @@ class OutputPlan:
         self._check_not_input(target, option)
         for planned in self._outputs:
             if same_file(planned.target, target):
-                raise RoadkdError(
-                    f"{option} and {planned.option} are the same file ({target}); "
-                    "give each output its own name"
-                )
+                raise RoadkdError(f"{option} must differ from {planned.option}: both are {target}")
         self._outputs.append(_Planned(target, option))
         return target
 
