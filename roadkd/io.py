@@ -26,8 +26,10 @@ from .errors import RoadkdError
 #: Every staged (not yet finished) file or folder starts with this name.
 PARTIAL_PREFIX = ".roadkd-partial-"
 
-#: Scratch folders in the system temp folder start with this name (then the process id).
-SCRATCH_PREFIX = "roadkd-"
+#: Scratch folders in the system temp folder start with this name, then the process id
+#: (``roadkd-pid1234-predict-xxxx``): distinctive enough that a user's own ``roadkd-2024``
+#: folder is never taken for one.
+SCRATCH_PREFIX = "roadkd-pid"
 
 #: Outputs that hold several layers: writing one keeps the layers roadkd does not write.
 CONTAINER_SUFFIXES = (".gpkg",)
@@ -88,7 +90,7 @@ def remove_stale(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
 
 
 def remove_stale_scratch() -> list[Path]:
-    """Remove ``roadkd-<pid>-*`` scratch folders of processes that are gone (run at start)."""
+    """Remove ``roadkd-pid<pid>-*`` scratch folders of processes that are gone (at start)."""
     return remove_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
 
 

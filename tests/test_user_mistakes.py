@@ -593,3 +593,21 @@ def test_qgis_cancel_sends_sigterm_then_sigkill() -> None:
     with pytest.raises(Cancelled):
         run(polite, seen.append, lambda: bool(seen), grace=1.0, poll_seconds=0.05)
     assert seen == ["up"]
+
+
+def test_sweeps_take_only_roadkd_entries_of_gone_processes(tmp_path: Path) -> None:
+    from roadkd.io import remove_stale
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    names = {
+        "roadkd-2024-backup": True,  # a user's folder: never taken for scratch
+        f"{SCRATCH_PREFIX}{gone.pid}-predict-x": False,
+        f"{SCRATCH_PREFIX}{os.getpid()}-predict-y": True,  # this process: alive
+        f"{PARTIAL_PREFIX}{gone.pid}-z": True,  # a staged output, not a scratch folder
+    }
+    for name in names:
+        (tmp_path / name).mkdir()
+    removed = remove_stale(tmp_path, SCRATCH_PREFIX)
+    assert [p.name for p in removed] == [f"{SCRATCH_PREFIX}{gone.pid}-predict-x"]
+    assert {name: (tmp_path / name).exists() for name in names} == names
