@@ -611,3 +611,26 @@ def test_sweeps_take_only_roadkd_entries_of_gone_processes(tmp_path: Path) -> No
     removed = remove_stale(tmp_path, SCRATCH_PREFIX)
     assert [p.name for p in removed] == [f"{SCRATCH_PREFIX}{gone.pid}-predict-x"]
     assert {name: (tmp_path / name).exists() for name in names} == names
+
+
+def test_label_values_and_what_they_mean(tmp_path: Path) -> None:
+    from roadkd.errors import RoadkdError
+    from roadkd.evaluation import label_encoding, road_labels
+    from roadkd.metrics.pixel import IGNORE_INDEX, confusion_counts
+
+    mask = tmp_path / "m.tif"
+    pred = np.array([1, 1, 0, 0], np.uint8)
+    cases = {  # values -> (encoding, tp, fp, fn, tn) against pred
+        (0, 1, 0, 1): ("binary", (1, 1, 1, 1)),
+        (0, 255, 0, 255): ("0/255", (1, 1, 1, 1)),  # 255 = road when there is no 1
+        (255, 1, 0, 1): ("ignore", (1, 0, 1, 1)),  # beside 0/1, 255 = not labelled
+    }
+    for values, (encoding, counts) in cases.items():
+        array = np.array(values, np.uint8)
+        assert label_encoding(mask, np.unique(array)) == encoding
+        labels = road_labels(array, encoding)
+        assert confusion_counts(pred, labels) == counts
+        assert IGNORE_INDEX in labels or encoding != "ignore"
+    for values in ((0, 2), (0, 128, 255), (0.0, 0.5)):
+        with pytest.raises(RoadkdError, match=r"m\.tif holds the values"):
+            label_encoding(mask, np.array(values))
