@@ -42,6 +42,7 @@ from .options import (
 )
 @click.option(
     "--layer",
+    metavar="NAME",
     help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
     "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
 )

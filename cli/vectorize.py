@@ -23,6 +23,7 @@ from .options import METRES, FiniteFloatRange, check_gpkg_layer
 )
 @click.option(
     "--layer",
+    metavar="NAME",
     help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
     "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
 )
