@@ -59,7 +59,7 @@ from rasterio.windows import Window
 
 from .errors import RoadkdError
 from .ground import area_km2, ground_resolution_m
-from .io import require_file
+from .io import reading, require_file
 
 #: A scene whose resolution is within this share of the model's is read as it is.
 SAME_RESOLUTION_TOLERANCE = 0.01
@@ -448,23 +448,24 @@ class SceneReader:
             self._src: DatasetReader = rasterio.open(scene)
         except RasterioIOError as err:
             raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
+        self._dataset: DatasetReader | WarpedVRT = self._src
         try:
-            self.plan = plan or plan_scene(self._src, in_channels, resolution_m, options)
+            with reading(scene, "scene"):  # the stretch reads pixels: a damaged file fails here
+                self.plan = plan or plan_scene(self._src, in_channels, resolution_m, options)
+                if self.plan.resampling is not None:
+                    self._dataset = WarpedVRT(
+                        self._src,
+                        crs=self.plan.crs,
+                        transform=self.plan.transform,
+                        width=self.plan.width,
+                        height=self.plan.height,
+                        resampling=self.plan.resampling,
+                        # Without a nodata value, an alpha band marks what is outside the scene.
+                        add_alpha=self._src.nodata is None,
+                    )
         except BaseException:
             self._src.close()
             raise
-        self._dataset: DatasetReader | WarpedVRT = self._src
-        if self.plan.resampling is not None:
-            self._dataset = WarpedVRT(
-                self._src,
-                crs=self.plan.crs,
-                transform=self.plan.transform,
-                width=self.plan.width,
-                height=self.plan.height,
-                resampling=self.plan.resampling,
-                # Without a nodata value, an alpha band marks what lies outside the scene.
-                add_alpha=self._src.nodata is None,
-            )
         if self.plan.low is not None and self.plan.high is not None:
             low = np.asarray(self.plan.low, np.float32)[:, None, None]
             span = np.asarray(self.plan.high, np.float32)[:, None, None] - low
