@@ -22,7 +22,7 @@ from ..errors import RoadkdError
 from ..io import atomic_output
 from ..labels import IGNORE_INDEX
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
-from .labeled_split import BlockSplit, split_blocks, tile_scene
+from .labeled_split import BlockSplit, SceneGrid, split_blocks, tile_scene
 from .samplers import BlockPatchSampler, SceneGridSampler
 
 #: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
@@ -233,7 +233,7 @@ class RoadDataModule(GeoDataModule):
         return SceneGridSampler(bounds, res, self._patch_px, self.val_stride)
 
     def make_split(self) -> BlockSplit:
-        """Cut the training scenes into blocks and pick the labelled ones (no rasters read).
+        """Cut the training scenes into blocks and pick the labelled ones (reads headers only).
 
         Returns:
             The seeded split of ``splits.json``'s training scenes.
@@ -293,24 +293,26 @@ class RoadDataModule(GeoDataModule):
         self._write_summary(summary)
         self.train_dataset = self._labelled(train)
         n_scenes = len(split.scenes)
-        labelled = [(split.scenes[i], split.allowed(i, True)) for i in range(n_scenes)]
+        labelled_blocks = [(split.scenes[i], split.allowed(i, True)) for i in range(n_scenes)]
         length = self.length or max(1, round(split.labeled_pixels / self._patch_px**2))
-        self.train_sampler = self._block_sampler(labelled, length, 0, "labelled")
+        self.train_sampler = self._block_sampler(labelled_blocks, length, 0, "labelled")
         # With every block labelled, the unlabelled stream reuses all training imagery.
         everything = not split.unlabeled
-        unlabelled = [(split.scenes[i], split.allowed(i, everything)) for i in range(n_scenes)]
+        unlabelled_blocks = [
+            (split.scenes[i], split.allowed(i, everything)) for i in range(n_scenes)
+        ]
         res = split.scenes[0].res
         for scene in unlabeled:  # imagery-only scenes, whole
             grid = tile_scene(_bounds(self._imagery([scene])), res, 10**9)
-            unlabelled.append((grid, np.ones(grid.shape, dtype=bool)))
+            unlabelled_blocks.append((grid, np.ones(grid.shape, dtype=bool)))
         self.unlabeled_dataset = self._imagery(train + unlabeled)
         batches = len(self.train_sampler) // self.batch_size
         self.unlabeled_sampler = self._block_sampler(
-            unlabelled, max(1, batches) * self.unlabeled_batch_size, 1, "unlabelled"
+            unlabelled_blocks, max(1, batches) * self.unlabeled_batch_size, 1, "unlabelled"
         )
 
     def _block_sampler(
-        self, regions: list[Any], length: int, stream: int, what: str
+        self, regions: list[tuple[SceneGrid, np.ndarray]], length: int, stream: int, what: str
     ) -> BlockPatchSampler:
         try:
             return BlockPatchSampler(
