@@ -78,6 +78,7 @@ def vectorize(
         vectorize_raster,
         write_vectors,
     )
+    from roadkd.vectorize.confidence import with_confidence
 
     if polygons is not None and polygons.resolve() == out.resolve():
         raise click.UsageError("--polygons must differ from --out (a .gpkg --out holds both)")
@@ -93,7 +94,7 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    vectors = vectorize_raster(raster, options)
+    vectors = with_confidence(vectorize_raster(raster, options), raster)
     write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
     if polygons is not None:
         write_vectors(polygons, {"surface": vectors.surface})

@@ -18,6 +18,7 @@ from ..inference.predict import (
     predict_scene,
 )
 from ..vectorize import VectorizeOptions, vectorize_raster, write_vectors
+from ..vectorize.confidence import with_confidence
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -142,7 +143,7 @@ def run_predict(
                 scene, backend, prob_path, tile_size, overlap, batch_size, progress
             )
             result.scenes.append(summary)
-            vectors = vectorize_raster(prob_path, options)
+            vectors = with_confidence(vectorize_raster(prob_path, options), prob_path)
             lines.append(vectors.centerlines)
             surfaces.append(vectors.surface)
             if preview is not None and len(result.scenes) == 1:
