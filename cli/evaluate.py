@@ -11,6 +11,7 @@ VECTOR_MODE = (
     "pred",
     "truth_layer",
     "pred_layer",
+    "aoi_layer",
     "errors",
     "aoi",
     "prob",
@@ -65,6 +66,7 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 )
 @click.option("--truth-layer", help="Layer of --truth [default: its first line layer].")
 @click.option("--pred-layer", help="Layer of --pred [default: its first line layer].")
+@click.option("--aoi-layer", help="Layer of --aoi [default: its first polygon layer].")
 @click.option(
     "--errors",
     type=click.Path(path_type=Path),
@@ -115,6 +117,7 @@ def evaluate(
     pred: Path | None,
     truth_layer: str | None,
     pred_layer: str | None,
+    aoi_layer: str | None,
     errors: Path | None,
     aoi: Path | None,
     prob: Path | None,
@@ -154,6 +157,7 @@ def evaluate(
             truth_layer=truth_layer,
             pred_layer=pred_layer,
             aoi=aoi,
+            aoi_layer=aoi_layer,
             prob=prob,
             settings=CompareSettings(buffer_m=buffer_m, snap_m=snap_m, topo=topo),
         )

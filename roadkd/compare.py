@@ -218,6 +218,7 @@ def compare_layers(
     aoi: str | Path | None = None,
     prob: str | Path | None = None,
     settings: CompareSettings | None = None,
+    aoi_layer: str | None = None,
 ) -> Comparison:
     """Score a predicted road layer against a reference road layer.
 
@@ -230,6 +231,7 @@ def compare_layers(
         prob: the prediction's probability raster: its extent is the default area, and
             the error layers get ``confidence`` sampled from it.
         settings: tolerances and metric parameters.
+        aoi_layer: layer of ``aoi`` (default: its first polygon layer).
 
     Returns:
         Scores and error layers, in the UTM zone of the data.
@@ -241,7 +243,7 @@ def compare_layers(
     config = settings or CompareSettings()
     truth_frame = read_layer(truth, truth_layer, "truth", LINE_TYPES)
     pred_frame = read_layer(pred, pred_layer, "prediction", LINE_TYPES)
-    area_frame = read_layer(aoi, None, "AOI", POLYGON_TYPES) if aoi is not None else None
+    area_frame = read_layer(aoi, aoi_layer, "AOI", POLYGON_TYPES) if aoi is not None else None
     crs = working_crs(truth_frame, pred_frame)
     truth_frame, pred_frame = truth_frame.to_crs(crs), pred_frame.to_crs(crs)
     if area_frame is not None:
