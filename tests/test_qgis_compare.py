@@ -120,3 +120,43 @@ def test_compare_reports_roadkd_errors(profile: Path, tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert "no truth road inside the area" in run.stdout + run.stderr
+
+
+STYLE_CHECK = """
+import sys
+from qgis.core import (QgsApplication, QgsExpressionContextUtils, QgsFeature,
+                       QgsRenderContext, QgsVectorLayer)
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+layer = QgsVectorLayer("LineString?crs=EPSG:32618&field=confidence:double", "roads", "memory")
+message, ok = layer.loadNamedStyle(sys.argv[1])
+assert ok, message
+renderer, context = layer.renderer(), QgsRenderContext()
+context.expressionContext().appendScope(QgsExpressionContextUtils.layerScope(layer))
+renderer.startRender(context, layer.fields())
+for value in (0.1, 0.6, 0.95, None):
+    feature = QgsFeature(layer.fields())
+    feature.setAttribute(0, value)
+    context.expressionContext().setFeature(feature)
+    print(renderer.symbolForFeature(feature, context).symbolLayer(1).color().name())
+renderer.stopRender(context)
+print(renderer.type())
+"""
+
+
+def test_the_road_style_colours_lines_by_confidence(tmp_path: Path) -> None:
+    python = shutil.which("python3", path="/usr/bin")
+    script = tmp_path / "style.py"
+    script.write_text(STYLE_CHECK)
+    assert python is not None
+    run = subprocess.run(
+        [python, str(script), str(PLUGIN / "roads.qml")],
+        env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    # red below 0.3, light green 0.5-0.7, green above 0.7; no confidence counts as 0
+    assert run.stdout.split() == ["#d7191c", "#a6d96a", "#1a9641", "#d7191c", "graduatedSymbol"]
