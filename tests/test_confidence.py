@@ -167,3 +167,37 @@ def test_vectorize_writes_confidence(tmp_path: Path) -> None:
     lines = gpd.read_file(out, layer="centerlines")
     assert lines["confidence"].tolist() == [0.9] and lines["min_confidence"].tolist() == [0.9]
     assert gpd.read_file(out, layer="surface")["confidence"].tolist() == [0.9]
+
+
+@pytest.mark.slow
+def test_predict_writes_confidence(tmp_path: Path) -> None:
+    import torch
+
+    from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+    from roadkd.pipeline.predict import run_predict
+
+    # a model that calls every valid pixel road with p = sigmoid(5), on a 10 m strip
+    config = ModelConfig(
+        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
+    )
+    model = build_model(config).eval()
+    with torch.no_grad():
+        model.segmentation_head[0].weight.zero_()
+        model.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
+    save_bundle(DeployBundle(model=model, config=config, tile_size=128), tmp_path / "m.pt")
+    pixels = np.zeros((3, 200, 200), np.uint8)
+    pixels[:, 90:110] = 120
+    scene = tmp_path / "scene.tif"
+    with rasterio.open(
+        scene, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
+        crs="EPSG:32618", transform=TRANSFORM, nodata=0,
+    ) as dst:  # fmt: skip
+        dst.write(pixels)
+    result = run_predict([scene], tmp_path / "m.pt", tmp_path / "roads.gpkg", device="cpu")
+    expected = round(1 / (1 + math.exp(-5)), 3)
+    assert result.centerlines is not None and result.surface is not None
+    assert result.centerlines["confidence"].tolist() == [expected]
+    assert result.centerlines["min_confidence"].tolist() == [expected]
+    assert result.surface["confidence"].tolist() == [expected]
+    written = gpd.read_file(tmp_path / "roads.gpkg", layer="centerlines")
+    assert written["confidence"].tolist() == [expected]
