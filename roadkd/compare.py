@@ -143,6 +143,7 @@ def read_layer(
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
         raise RoadkdError(f"{what} {source} has no geometry")
     frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    frame.geometry = shapely.force_2d(frame.geometry.values)  # heights play no part
     found = sorted(set(frame.geom_type) - set(types))
     if found:
         kind = "line" if types == LINE_TYPES else "polygon"
