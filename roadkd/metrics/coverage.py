@@ -33,6 +33,14 @@ def unmatched_parts(
     zones = shapely.buffer(candidates, buffer_m)
     which, near = STRtree(candidates).query(geometries, predicate="dwithin", distance=buffer_m)
     out = list(geometries)
+    # a line inside one reference line's buffer is found whole (the common case): skip
+    # the costly union of buffers for it
+    whole = np.zeros(len(geometries), bool)
+    whole[which[shapely.covered_by(geometries[which], zones[near])]] = True
+    for i in np.flatnonzero(whole):
+        out[i] = shapely.LineString()
+    keep = ~whole[which]
+    which, near = which[keep], near[keep]
     if len(which) == 0:
         return out
     order = np.argsort(which, kind="stable")

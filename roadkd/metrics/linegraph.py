@@ -32,21 +32,20 @@ def _split_positions(lines: list[LineString], snap_m: float) -> list[list[float]
     coords, index = shapely.get_coordinates(lines, return_index=True)
     keys = np.round(coords / SAME_VERTEX_M).astype(np.int64)
     _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    shared = counts[inverse.ravel()] > 1
-    for i in np.flatnonzero(shared):
-        line = lines[index[i]]
-        positions[index[i]].append(line.project(shapely.Point(coords[i])))
+    starts = np.r_[True, index[1:] != index[:-1]]
+    ends = np.r_[index[1:] != index[:-1], True]
+    inner = np.flatnonzero((counts[inverse.ravel()] > 1) & ~starts & ~ends)
+    geometries = np.asarray(lines, dtype=object)
+    along = shapely.line_locate_point(geometries[index[inner]], shapely.points(coords[inner]))
+    for line, distance in zip(index[inner].tolist(), along.tolist(), strict=True):
+        positions[line].append(distance)
     # line ends that touch another line's interior
-    ends = shapely.points(
-        np.array([c for line in lines for c in (line.coords[0], line.coords[-1])])
-    )
-    tree = STRtree(lines)
-    which, near = tree.query(ends, predicate="dwithin", distance=snap_m)
-    for e, n in zip(which.tolist(), near.tolist(), strict=True):
-        line = lines[n]
-        along = line.project(ends[e])
-        if snap_m < along < line.length - snap_m:
-            positions[n].append(along)
+    tips = np.concatenate([shapely.get_point(geometries, i) for i in (0, -1)])
+    which, near = STRtree(geometries).query(tips, predicate="dwithin", distance=snap_m)
+    along = shapely.line_locate_point(geometries[near], tips[which])
+    inside = (along > snap_m) & (along < shapely.length(geometries[near]) - snap_m)
+    for line, distance in zip(near[inside].tolist(), along[inside].tolist(), strict=True):
+        positions[line].append(distance)
     return positions
 
 
