@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
     QgsSingleSymbolRenderer,
     QgsVectorLayer,
 )
@@ -87,10 +88,13 @@ class CompareRoads(QgsProcessingAlgorithm):
                 self.ROADKD, "roadkd command (empty: provider setting or PATH)", optional=True
             )
         )
-        self.addParameter(QgsProcessingParameterFileDestination(self.REPORT, "Report", "JSON (*.json)"))
-        self.addParameter(
-            QgsProcessingParameterFileDestination(self.ERRORS, "Error layers", "GeoPackage (*.gpkg)")
-        )
+        # optional, so that a headless run may leave them out: then temporary files
+        for name, title, kind in ((self.REPORT, "Report", "JSON (*.json)"), (self.ERRORS, "Error layers", "GeoPackage (*.gpkg)")):
+            self.addParameter(
+                QgsProcessingParameterFileDestination(
+                    name, title, kind, QgsProcessing.TEMPORARY_OUTPUT, optional=True, createByDefault=True
+                )
+            )
         for key, output in SCORES.items():
             self.addOutput(QgsProcessingOutputNumber(output, key))
         for layer, (title, _) in ERROR_LAYERS.items():
@@ -107,7 +111,9 @@ class CompareRoads(QgsProcessingAlgorithm):
         from .provider import roadkd_executable
 
         report = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        report = report or QgsProcessingUtils.generateTempFilename("report.json")
         errors = self.parameterAsFileOutput(parameters, self.ERRORS, context)
+        errors = errors or QgsProcessingUtils.generateTempFilename("errors.gpkg")
         command = [self.parameterAsString(parameters, self.ROADKD, context) or roadkd_executable(), "evaluate"]
         for name, option in ((self.TRUTH, "--truth"), (self.PRED, "--pred")):
             path, layer = self._source(parameters, name, context, feedback)
