@@ -149,7 +149,7 @@ def evaluate(
         )
         from roadkd.metrics.topo import TopoSettings
 
-        check_outputs(out, errors)
+        check_outputs(out, errors, (truth, pred, aoi, prob))
         topo = TopoSettings(topo_radius_m, topo_interval_m, topo_hole_m, topo_seeds)
         comparison = compare_layers(
             truth,

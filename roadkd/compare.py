@@ -296,18 +296,33 @@ def compare_layers(
     return Comparison(scores, inputs, config, missed, false)
 
 
-def check_outputs(out: str | Path | None, errors: str | Path | None) -> None:
+def check_outputs(
+    out: str | Path | None, errors: str | Path | None, inputs: tuple[str | Path | None, ...] = ()
+) -> None:
     """Check, before any work, that the report and error layers can be written.
 
+    Args:
+        out: the JSON report, if any.
+        errors: the error GeoPackage, if any.
+        inputs: the files read (truth, prediction, AOI, probability): never overwritten.
+
     Raises:
-        RoadkdError: for a missing folder or an error file that is not a GeoPackage.
+        RoadkdError: for a missing folder, a folder given as a file, an error file that is
+            not a GeoPackage, or an output that is one of the inputs.
     """
     if errors is not None:
         check_output_path(errors)
         if Path(errors).suffix.lower() != ".gpkg":
             raise RoadkdError(f"cannot write {errors}: the error layers go to a .gpkg")
-    if out is not None and not Path(out).resolve().parent.is_dir():
-        raise RoadkdError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+    if out is not None:
+        if not Path(out).resolve().parent.is_dir():
+            raise RoadkdError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+        if Path(out).is_dir():
+            raise RoadkdError(f"cannot write {out}: it is a folder")
+    read = {Path(p).resolve() for p in inputs if p is not None}
+    for target in (out, errors):
+        if target is not None and Path(target).resolve() in read:
+            raise RoadkdError(f"cannot write {target}: it is one of the inputs")
 
 
 def write_report(comparison: Comparison, out: str | Path) -> None:

@@ -224,12 +224,22 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
             str(tmp_path / "e.shp"),
         ],
         "AOI": ["--truth", str(roads), "--pred", str(roads), "--aoi", str(roads)],
+        "it is one of the inputs": [
+            "--truth",
+            str(polygons),
+            "--pred",
+            str(roads),
+            "--errors",
+            str(roads),
+        ],
+        "it is a folder": ["--truth", str(roads), "--pred", str(roads), "--out", str(tmp_path)],
     }
     for message, args in cases.items():
         code, output = evaluate(*args)
         assert code == 1, output
         lines = output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], output
+    assert pyogrio.read_info(roads)["features"] == len(network())  # untouched
     (tmp_path / "bad.gpkg").write_text("not a geopackage")
     code, output = evaluate("--truth", str(tmp_path / "bad.gpkg"), "--pred", str(roads))
     assert code == 1 and output.startswith("Error: cannot read truth")
