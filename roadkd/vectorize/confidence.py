@@ -202,8 +202,12 @@ def _polygon_sum(
                 min(TILE_PX, int(area.col_off + area.width) - col),
                 min(TILE_PX, int(area.row_off + area.height) - row),
             )
+            # only the polygon's part over this tile: a scene-wide network stays cheap
+            part = shapely.clip_by_rect(polygon, *src.window_bounds(tile))
+            if part.is_empty:
+                continue
             inside = geometry_mask(
-                [polygon],
+                [part],
                 out_shape=(int(tile.height), int(tile.width)),
                 transform=src.window_transform(tile),
                 invert=True,
