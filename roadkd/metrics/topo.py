@@ -63,7 +63,9 @@ class _Network:
             nodes.setdefault(u, len(nodes))
             nodes.setdefault(v, len(nodes))
         self.lines: list[LineString] = [line for *_, line in edges]
-        self.ends = np.array([(nodes[u], nodes[v]) for u, v, _, _ in edges], dtype=np.int64)
+        self.ends = np.array(
+            [(nodes[u], nodes[v]) for u, v, _, _ in edges], dtype=np.int64
+        ).reshape(-1, 2)
         self.lengths = np.array([line.length for line in self.lines])
         self.node_xy = np.zeros((len(nodes), 2))
         for node, i in nodes.items():
