@@ -4,7 +4,18 @@ from pathlib import Path
 
 import click
 
-METRES = click.FloatRange(min=0, min_open=True)
+from .options import (
+    METRES,
+    OVERLAP,
+    POSITIVE,
+    PROBABILITY,
+    TILE,
+    FiniteFloatRange,
+    check_tile_overlap,
+)
+
+#: A tolerance or distance that must be more than zero.
+POSITIVE_METRES = FiniteFloatRange(min=0, min_open=True)
 RASTER_MODE = ("model", "data", "split", "tile", "overlap", "threshold", "buffer_px", "device")
 VECTOR_MODE = (
     "truth",
@@ -43,12 +54,17 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
     "--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"])
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the scores as JSON here.")
-@click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
-@click.option("--overlap", type=int, default=None, help="Tile overlap in px (default: tile/8).")
-@click.option("--threshold", type=float, default=0.3, show_default=True)
+@click.option(
+    "--tile",
+    type=TILE,
+    default=None,
+    help="Tile size in px, a multiple of 32 (default: the model's).",
+)
+@click.option("--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8).")
+@click.option("--threshold", type=PROBABILITY, default=0.3, show_default=True)
 @click.option(
     "--buffer-px",
-    type=float,
+    type=METRES,
     default=5.0,
     show_default=True,
     help="Tolerance of relaxed precision/recall, in pixels.",
@@ -85,22 +101,22 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 )
 @click.option(
     "--buffer-m",
-    type=METRES,
+    type=POSITIVE_METRES,
     default=2.0,
     show_default=True,
     help="A stretch is found when the other layer is within this.",
 )
 @click.option(
     "--snap-m",
-    type=METRES,
+    type=POSITIVE_METRES,
     default=1.0,
     show_default=True,
     help="Line ends closer than this are one junction.",
 )
-@click.option("--topo-radius-m", type=METRES, default=150.0, show_default=True)
-@click.option("--topo-interval-m", type=METRES, default=30.0, show_default=True)
-@click.option("--topo-hole-m", type=METRES, default=5.0, show_default=True)
-@click.option("--topo-seeds", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--topo-radius-m", type=POSITIVE_METRES, default=150.0, show_default=True)
+@click.option("--topo-interval-m", type=POSITIVE_METRES, default=30.0, show_default=True)
+@click.option("--topo-hole-m", type=POSITIVE_METRES, default=5.0, show_default=True)
+@click.option("--topo-seeds", type=POSITIVE, default=100, show_default=True)
 @click.pass_context
 def evaluate(
     ctx: click.Context,
@@ -140,43 +156,34 @@ def evaluate(
     if truth is not None or pred is not None or vector:
         if truth is None or pred is None:
             raise click.UsageError("comparing road layers needs both --truth and --pred")
-        from roadkd.compare import (
-            CompareSettings,
-            check_outputs,
-            compare_layers,
-            write_errors,
-            write_report,
-        )
-        from roadkd.metrics.topo import TopoSettings
-
-        check_outputs(out, errors, (truth, pred, aoi, prob))
-        topo = TopoSettings(topo_radius_m, topo_interval_m, topo_hole_m, topo_seeds)
-        comparison = compare_layers(
+        _compare(
             truth,
             pred,
-            truth_layer=truth_layer,
-            pred_layer=pred_layer,
-            aoi=aoi,
-            aoi_layer=aoi_layer,
-            prob=prob,
-            settings=CompareSettings(buffer_m=buffer_m, snap_m=snap_m, topo=topo),
+            truth_layer,
+            pred_layer,
+            aoi,
+            aoi_layer,
+            prob,
+            out,
+            errors,
+            buffer_m,
+            snap_m,
+            (topo_radius_m, topo_interval_m, topo_hole_m, topo_seeds),
         )
-        click.echo(comparison.table())
-        if errors is not None:
-            write_errors(comparison, errors)
-            click.echo(f"-> {errors}")
-        if out is not None:
-            write_report(comparison, out)
-            click.echo(f"-> {out}")
         return
     if model is None or data is None:
         raise click.UsageError(MODES)
     from roadkd.evaluation import evaluate as run_evaluation
     from roadkd.evaluation import write_evaluation
+    from roadkd.io import OutputPlan
     from roadkd.vectorize import VectorizeOptions
 
-    if out is not None and not out.resolve().parent.is_dir():
-        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
+    check_tile_overlap(tile, overlap)
+    plan = OutputPlan()
+    plan.add_input(model, "model")
+    plan.add_input(data / "splits.json", "dataset's splits.json")
+    if out is not None:
+        plan.add(out, "--out", (".json",))
     result = run_evaluation(
         model,
         data,
@@ -187,7 +194,57 @@ def evaluate(
         options=VectorizeOptions(threshold=threshold),
         buffer_px=buffer_px,
     )
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
     click.echo(result.table())
     if out is not None:
-        write_evaluation(result, out)
+        with plan:
+            write_evaluation(result, plan.stage(out))
         click.echo(f"-> {out}")
+
+
+def _compare(
+    truth: Path,
+    pred: Path,
+    truth_layer: str | None,
+    pred_layer: str | None,
+    aoi: Path | None,
+    aoi_layer: str | None,
+    prob: Path | None,
+    out: Path | None,
+    errors: Path | None,
+    buffer_m: float,
+    snap_m: float,
+    topo: tuple[float, float, float, int],
+) -> None:
+    """The layer mode: compare, print, write the report and the error layers."""
+    from roadkd.compare import CompareSettings, compare_layers, write_errors, write_report
+    from roadkd.io import OutputPlan
+    from roadkd.metrics.topo import TopoSettings
+
+    plan = OutputPlan()
+    for path, what in ((truth, "truth"), (pred, "prediction"), (aoi, "AOI"), (prob, "--prob")):
+        if path is not None:
+            plan.add_input(path, what)
+    if out is not None:
+        plan.add(out, "--out", (".json",))
+    if errors is not None:
+        plan.add(errors, "--errors", (".gpkg",))
+    comparison = compare_layers(
+        truth,
+        pred,
+        truth_layer=truth_layer,
+        pred_layer=pred_layer,
+        aoi=aoi,
+        aoi_layer=aoi_layer,
+        prob=prob,
+        settings=CompareSettings(buffer_m=buffer_m, snap_m=snap_m, topo=TopoSettings(*topo)),
+    )
+    click.echo(comparison.table())
+    with plan:
+        if errors is not None:
+            write_errors(comparison, plan.stage(errors))
+        if out is not None:
+            write_report(comparison, plan.stage(out))
+    for target in plan.targets:
+        click.echo(f"-> {target}")

@@ -32,7 +32,6 @@ from .metrics.coverage import match_lengths
 from .metrics.linegraph import lines_to_graph
 from .metrics.topo import TopoSettings, topo_scores
 from .vectorize.confidence import line_confidence
-from .vectorize.writers import check_output_path
 
 LINE_TYPES = ("LineString", "MultiLineString")
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
@@ -296,35 +295,6 @@ def compare_layers(
     return Comparison(scores, inputs, config, missed, false)
 
 
-def check_outputs(
-    out: str | Path | None, errors: str | Path | None, inputs: tuple[str | Path | None, ...] = ()
-) -> None:
-    """Check, before any work, that the report and error layers can be written.
-
-    Args:
-        out: the JSON report, if any.
-        errors: the error GeoPackage, if any.
-        inputs: the files read (truth, prediction, AOI, probability): never overwritten.
-
-    Raises:
-        RoadkdError: for a missing folder, a folder given as a file, an error file that is
-            not a GeoPackage, or an output that is one of the inputs.
-    """
-    if errors is not None:
-        check_output_path(errors)
-        if Path(errors).suffix.lower() != ".gpkg":
-            raise RoadkdError(f"cannot write {errors}: the error layers go to a .gpkg")
-    if out is not None:
-        if not Path(out).resolve().parent.is_dir():
-            raise RoadkdError(f"cannot write {out}: folder {Path(out).parent} does not exist")
-        if Path(out).is_dir():
-            raise RoadkdError(f"cannot write {out}: it is a folder")
-    read = {Path(p).resolve() for p in inputs if p is not None}
-    for target in (out, errors):
-        if target is not None and Path(target).resolve() in read:
-            raise RoadkdError(f"cannot write {target}: it is one of the inputs")
-
-
 def write_report(comparison: Comparison, out: str | Path) -> None:
     """Write the scores, inputs and settings as JSON, atomically."""
     with atomic_output(out) as tmp:
@@ -332,13 +302,21 @@ def write_report(comparison: Comparison, out: str | Path) -> None:
 
 
 def write_errors(comparison: Comparison, path: str | Path) -> None:
-    """Write the ``missed`` and ``false`` LineString layers to a GeoPackage, atomically."""
-    target = check_output_path(path)
+    """Write the ``missed`` and ``false`` LineString layers to a GeoPackage.
+
+    Written straight to ``path`` (a staged path of an :class:`~roadkd.io.OutputPlan`):
+    layers of those names are replaced, the file's other layers stay.
+
+    Raises:
+        RoadkdError: for a path that is not a .gpkg or a failed write.
+    """
+    target = Path(path)
+    if target.suffix.lower() != ".gpkg":
+        raise RoadkdError(f"cannot write {target}: the error layers go to a .gpkg")
     try:
-        with atomic_output(target) as tmp:
-            for layer, frame in (("missed", comparison.missed), ("false", comparison.false)):
-                frame.to_file(
-                    tmp, layer=layer, driver="GPKG", engine="pyogrio", geometry_type="LineString"
-                )
+        for layer, frame in (("missed", comparison.missed), ("false", comparison.false)):
+            frame.to_file(
+                target, layer=layer, driver="GPKG", engine="pyogrio", geometry_type="LineString"
+            )
     except (OSError, DataSourceError, DataLayerError) as err:
-        raise RoadkdError(f"cannot write {target}: {err}") from err
+        raise RoadkdError(f"cannot write {target.name}: {err}") from err
