@@ -203,6 +203,8 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
     roads = write_lines(tmp_path / "roads.gpkg", network())
     polygons = write_area(tmp_path / "area.gpkg", 0, 0, 10, 10)
     far = write_area(tmp_path / "far.gpkg", 5000, 5000, 5010, 5010)
+    folder = tmp_path / "report.json"
+    folder.mkdir()
     cases = {
         "truth not found": ["--truth", str(tmp_path / "nope.gpkg"), "--pred", str(roads)],
         "is not a line layer (it holds Polygon)": ["--truth", str(polygons), "--pred", str(roads)],
@@ -215,7 +217,7 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
             str(far),
         ],
         "has no layer 'x'": ["--truth", str(roads), "--pred", str(roads), "--pred-layer", "x"],
-        "the error layers go to a .gpkg": [
+        "is not an output format roadkd writes here; use .gpkg": [
             "--truth",
             str(roads),
             "--pred",
@@ -224,7 +226,7 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
             str(tmp_path / "e.shp"),
         ],
         "AOI": ["--truth", str(roads), "--pred", str(roads), "--aoi", str(roads)],
-        "it is one of the inputs": [
+        "is the prediction this run reads; refusing to overwrite it": [
             "--truth",
             str(polygons),
             "--pred",
@@ -232,7 +234,14 @@ def test_user_errors_are_one_line(tmp_path: Path) -> None:
             "--errors",
             str(roads),
         ],
-        "it is a folder": ["--truth", str(roads), "--pred", str(roads), "--out", str(tmp_path)],
+        "is a folder; give a file name": [
+            "--truth",
+            str(roads),
+            "--pred",
+            str(roads),
+            "--out",
+            str(folder),
+        ],
     }
     for message, args in cases.items():
         code, output = evaluate(*args)
