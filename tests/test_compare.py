@@ -262,3 +262,11 @@ def test_the_two_modes_exclude_each_other(tmp_path: Path) -> None:
     assert code == 2 and "needs both --truth and --pred" in output
     code, output = evaluate()
     assert code == 2 and "use either --model/--data" in output
+
+
+def test_an_existing_error_geopackage_keeps_its_other_layers(tmp_path: Path) -> None:
+    roads = write_lines(tmp_path / "roads.gpkg", network())
+    errors = write_lines(tmp_path / "errors.gpkg", network()[:1], layer="notes")
+    code, output = evaluate("--truth", str(roads), "--pred", str(roads), "--errors", str(errors))
+    assert code == 0, output
+    assert sorted(name for name, _ in pyogrio.list_layers(errors)) == ["false", "missed", "notes"]
