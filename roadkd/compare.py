@@ -156,22 +156,22 @@ def read_layer(
 
 
 def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
-    """The UTM zone of the data (from the layers' bounding boxes in WGS84)."""
+    """The UTM zone of the layers' data (from their bounding boxes in WGS84)."""
     boxes = [
         gpd.GeoSeries([box(*f.total_bounds)], crs=f.crs).to_crs("EPSG:4326")
         for f in frames
         if not f.empty
     ]
     if not boxes:
-        raise RoadkdError("both road layers are empty")
+        raise RoadkdError("the area to compare is empty (an AOI layer without polygons?)")
     crs = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").estimate_utm_crs()
     if crs is None:
         raise RoadkdError("cannot find a UTM zone for the road layers")
     return crs
 
 
-def raster_extent(path: str | Path, crs: CRS) -> BaseGeometry:
-    """The extent of a raster as a polygon in ``crs`` (edges densified before reprojecting).
+def raster_extent(path: str | Path) -> gpd.GeoDataFrame:
+    """The extent of a raster as a polygon in its CRS (edges densified for reprojecting).
 
     Raises:
         RoadkdError: for a missing or unreadable raster, or one without a CRS.
@@ -179,14 +179,13 @@ def raster_extent(path: str | Path, crs: CRS) -> BaseGeometry:
     raster = require_file(path, "probability raster")
     try:
         with rasterio.open(raster) as src:
-            bounds, source_crs = src.bounds, src.crs
+            bounds, crs = src.bounds, src.crs
     except RasterioError as err:
         raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
-    if source_crs is None:
+    if crs is None:
         raise RoadkdError(f"{raster} has no coordinate reference system")
     outline = shapely.segmentize(box(*bounds), max(bounds[2] - bounds[0], 1e-9) / 64)
-    extent = gpd.GeoSeries([outline], crs=source_crs).to_crs(crs).iloc[0]
-    return extent
+    return gpd.GeoDataFrame(geometry=[outline], crs=crs)
 
 
 def _line_rows(frame: gpd.GeoDataFrame, area: BaseGeometry) -> gpd.GeoDataFrame:
@@ -207,6 +206,14 @@ def _errors(rows: gpd.GeoDataFrame, parts: list[BaseGeometry]) -> gpd.GeoDataFra
     errors = errors[(errors.geom_type == "LineString") & (errors.geometry.length > 0)]
     errors = errors.reset_index(drop=True)
     errors["length_m"] = np.round(errors.geometry.length.to_numpy(), 2)
+    # attributes GeoPackage cannot hold (lists, dicts from GeoJSON) are kept as text
+    for column in errors.columns.drop(errors.geometry.name):
+        values = errors[column]
+        if (
+            values.dtype == object
+            and not values.map(lambda v: v is None or isinstance(v, str)).all()
+        ):
+            errors[column] = values.map(lambda v: v if v is None else str(v))
     return errors
 
 
@@ -244,22 +251,26 @@ def compare_layers(
     truth_frame = read_layer(truth, truth_layer, "truth", LINE_TYPES)
     pred_frame = read_layer(pred, pred_layer, "prediction", LINE_TYPES)
     area_frame = read_layer(aoi, aoi_layer, "AOI", POLYGON_TYPES) if aoi is not None else None
-    crs = working_crs(truth_frame, pred_frame)
-    truth_frame, pred_frame = truth_frame.to_crs(crs), pred_frame.to_crs(crs)
     if area_frame is not None:
-        area = shapely.union_all(area_frame.to_crs(crs).geometry.values)
         area_name = str(aoi)
     elif prob is not None:
-        area, area_name = raster_extent(prob, crs), f"extent of {prob}"
+        area_frame, area_name = raster_extent(prob), f"extent of {prob}"
     elif not pred_frame.empty:
-        hull = shapely.union_all(pred_frame.geometry.values).convex_hull
-        # a road on the hull's edge is found up to the buffer's width outside it
-        area = hull.buffer(config.buffer_m)
         area_name = "convex hull of the prediction"
     else:
         raise RoadkdError(
             "the prediction is empty: give --aoi (or --prob) to say which area it covers"
         )
+    # the UTM zone of the area compared (data far outside it must not pull the zone away)
+    crs = working_crs(area_frame if area_frame is not None else pred_frame)
+    truth_frame, pred_frame = truth_frame.to_crs(crs), pred_frame.to_crs(crs)
+    if area_frame is not None:
+        area = shapely.union_all(area_frame.to_crs(crs).geometry.values)
+    else:
+        hull = shapely.union_all(pred_frame.geometry.values).convex_hull
+        # a road on the hull's edge is found up to the buffer's width outside it
+        area = hull.buffer(config.buffer_m)
+    shapely.prepare(area)
     truth_rows, pred_rows = _line_rows(truth_frame, area), _line_rows(pred_frame, area)
     if truth_rows.empty:
         raise RoadkdError(f"no truth road inside the area compared ({area_name})")
