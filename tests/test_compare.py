@@ -272,13 +272,13 @@ def test_an_existing_error_geopackage_keeps_its_other_layers(tmp_path: Path) -> 
     assert sorted(name for name, _ in pyogrio.list_layers(errors)) == ["false", "missed", "notes"]
 
 
-def test_the_utm_zone_is_the_compared_area_s(tmp_path: Path) -> None:
+def test_the_utm_zone_follows_the_compared_area(tmp_path: Path) -> None:
     # a stray predicted line on another continent must not pull the zone out of Ottawa
     truth = write_lines(tmp_path / "truth.gpkg", [road((0, 0), (100, 0))])
     stray = gpd.GeoDataFrame(geometry=[LineString([(0, 0), (0.001, 0)])], crs="EPSG:4326")
     pred = write_lines(tmp_path / "pred.gpkg", [road((0, 0), (100, 0))])
-    pd_frame = gpd.read_file(pred).to_crs("EPSG:4326")
-    both = gpd.GeoDataFrame(geometry=[*pd_frame.geometry, *stray.geometry], crs="EPSG:4326")
+    found = gpd.read_file(pred).to_crs("EPSG:4326")
+    both = gpd.GeoDataFrame(geometry=[*found.geometry, *stray.geometry], crs="EPSG:4326")
     both.to_file(tmp_path / "pred_stray.gpkg")
     aoi = write_area(tmp_path / "aoi.gpkg", -10, -10, 110, 10)
     result = compare_layers(truth, tmp_path / "pred_stray.gpkg", aoi=aoi)
