@@ -38,6 +38,7 @@ import torch
 sys.path.insert(0, sys.argv[7])
 from _memory import poll_peak, status_kib, tree_rss_kib  # noqa: E402
 from roadkd.inference import load_backend, predict_scene
+from roadkd.inference.predict import check_scene
 from roadkd.pipeline.predict import predict_and_vectorize
 
 
@@ -54,12 +55,13 @@ backend = StandIn() if model == "standin" else load_backend(model, "cpu")
 tiling = (int(tile), int(tile) // 8, 4)
 peak = poll_peak()
 start = time.perf_counter()
+plan = check_scene(scene, backend)
 if mode == "bare":
-    predict_scene(scene, backend, out, *tiling)
+    predict_scene(scene, backend, out, *tiling, plan=plan)
     lines = 0
 else:
     _, vectors = predict_and_vectorize(
-        Path(scene), backend, Path(out), tiling, None, 4096, int(workers), False
+        Path(scene), backend, Path(out), tiling, None, 4096, int(workers), False, plan
     )
     lines = len(vectors.centerlines)
 seconds = time.perf_counter() - start

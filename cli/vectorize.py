@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-METRES = click.FloatRange(min=0)
+from .options import METRES, FiniteFloatRange, check_gpkg_layer
 
 
 @click.command()
@@ -23,8 +23,14 @@ METRES = click.FloatRange(min=0)
     help="Also write road surface polygons (.geojson, .gpkg or .shp).",
 )
 @click.option(
+    "--layer",
+    metavar="NAME",
+    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
+    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
+)
+@click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=0.3,
     show_default=True,
     help="Road at or above this probability (0/1 and 0/255 masks work as they are).",
@@ -86,6 +92,7 @@ def vectorize(
     rasters: tuple[Path, ...],
     out: Path,
     polygons: Path | None,
+    layer: str | None,
     threshold: float,
     min_spur_m: float,
     bridge_m: float,
@@ -101,20 +108,26 @@ def vectorize(
 
     Several adjacent rasters on one grid (tiles of one mosaic) give one seamless network.
     """
+    from roadkd.io import OutputPlan, reading
     from roadkd.vectorize import (
+        SUPPORTED,
         VectorizeOptions,
-        check_output_path,
         default_workers,
-        write_vectors,
+        layer_names,
+        vectorize_raster,
+        write_layers,
     )
-    from roadkd.vectorize.mosaic import vectorize_mosaic
+    from roadkd.vectorize.confidence import with_confidence
+    from roadkd.vectorize.mosaic import mosaic_of
 
-    if polygons is not None and polygons.resolve() == out.resolve():
-        raise click.UsageError("--polygons must differ from --out (a .gpkg --out holds both)")
+    check_gpkg_layer(layer, out, polygons)
     # Fail on a bad output before the (long) vectorisation, not after it.
-    for target in (out, polygons):
-        if target is not None:
-            check_output_path(target)
+    plan = OutputPlan()
+    for raster in rasters:
+        plan.add_input(raster, "input raster")
+    plan.add(out, "--out", SUPPORTED)
+    if polygons is not None:
+        plan.add(polygons, "--polygons", SUPPORTED)
     options = VectorizeOptions(
         threshold=threshold,
         min_spur_m=min_spur_m,
@@ -123,17 +136,22 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    vectors = vectorize_mosaic(
-        list(rasters),
-        options,
-        block=block,
-        workers=workers or default_workers(),
-        progress=not quiet and sys.stderr.isatty(),
-        scheduler=scheduler,
-    )
-    write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
-    if polygons is not None:
-        write_vectors(polygons, {"surface": vectors.surface})
+    names = layer_names(layer)
+    with mosaic_of(list(rasters)) as raster, reading(raster):
+        vectors = vectorize_raster(
+            raster,
+            options,
+            block=block,
+            workers=workers or default_workers(),
+            progress=not quiet and sys.stderr.isatty(),
+            scheduler=scheduler,
+        )
+        vectors = with_confidence(vectors, raster)
+    with plan:
+        layers = {"centerlines": vectors.centerlines, "surface": vectors.surface}
+        write_layers(plan.stage(out), layers, names)
+        if polygons is not None:
+            write_layers(plan.stage(polygons), {"surface": vectors.surface}, names)
     km = float(vectors.centerlines["length_m"].sum()) / 1000
     surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""
     work = f" ({vectors.work.describe()})" if vectors.work else ""

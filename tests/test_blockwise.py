@@ -17,6 +17,7 @@ from skimage.draw import line
 from roadkd.datasets.layout import write_geotiff
 from roadkd.datasets.synthetic import generate_scene
 from roadkd.errors import RoadkdError
+from roadkd.inference.predict import check_scene
 from roadkd.pipeline.predict import predict_and_vectorize, predict_mosaic
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
 from roadkd.vectorize.blocks import SceneGrid, halo_px, plan_blocks
@@ -217,8 +218,9 @@ def test_predict_vectorises_bands_in_workers_while_inference_goes_on(tmp_path: P
     pixels = np.stack([prob * 255, np.zeros_like(prob), np.zeros_like(prob)]).astype(np.uint8)
     write_geotiff(scene, pixels, TRANSFORM, CRS)
     whole = vectorize_array(prob, TRANSFORM, CRS)
+    plan = check_scene(scene, RoadBand())
     summary, vectors = predict_and_vectorize(
-        scene, RoadBand(), tmp_path / "prob.tif", (64, 16, 4), None, 128, 2, False
+        scene, RoadBand(), tmp_path / "prob.tif", (64, 16, 4), None, 128, 2, False, plan
     )
     assert (summary.width, summary.height) == (320, 320)
     assert vectors.work is not None and (vectors.work.blocks, vectors.work.workers) == (9, 2)
@@ -285,8 +287,9 @@ def test_predict_joins_roads_across_adjacent_scenes(tmp_path: Path) -> None:
         write_geotiff(scene, pixels.astype(np.uint8), transform, CRS)
         scenes.append(scene)
     probs = [tmp_path / f"p{k}.tif" for k in range(len(scenes))]
+    plans = [check_scene(scene, RoadBand()) for scene in scenes]
     summaries, vectors = predict_mosaic(
-        scenes, RoadBand(), probs, tmp_path / "p.vrt", (64, 16, 4), None, 100, 1, False
+        scenes, RoadBand(), probs, tmp_path / "p.vrt", (64, 16, 4), None, 100, 1, False, plans
     )
     assert len(summaries) == 4 and (tmp_path / "p.vrt").exists()
     assert len(vectors.centerlines) == len(whole.centerlines) == 5

@@ -174,7 +174,6 @@ def test_predict_on_the_cluster_equals_the_local_result(
         block=64,
         scheduler=address,
     )
-    assert (tmp_path / "pr" / "probability.vrt").exists()
     for name in ("s0", "s1"):
         with (
             rasterio.open(tmp_path / "pl" / f"{name}_probability.tif") as a,

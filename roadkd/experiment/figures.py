@@ -9,7 +9,8 @@ import torch
 from ..datasets.layout import image_path, mask_path, read_splits
 from ..inference import load_backend
 from ..io import atomic_output
-from ..metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
+from ..labels import IGNORE_INDEX
+from ..metrics.pixel import confusion_counts, scores_from_counts
 from .config import METHODS, Experiment, ratio_label
 from .rundir import RunDir
 

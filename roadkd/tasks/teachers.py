@@ -2,13 +2,12 @@
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from ..losses import cross_pseudo_supervision_loss
 from ..metrics.pixel import RoadMetrics
 from ..models import ModelConfig, build_model
 from .base import RoadTask, as_model_config
+from .cross_supervision import cross_supervised_step
 
 DEFAULT_TEACHER_A = ModelConfig(arch="DeepLabV3Plus", encoder="resnet50")
 DEFAULT_TEACHER_B = ModelConfig(arch="Segformer", encoder="mit_b2")
@@ -20,8 +19,9 @@ class CrossModelTeachers(RoadTask):
     Both learn from the labels; after ``warmup_steps`` each also learns from the other's
     confident argmax on labelled and unlabelled tiles, weighted by ``cps_weight``. With
     ``use_unlabeled: false`` the unlabelled tiles are ignored (the plain-KD baseline's
-    teachers). The deployed network (and ``val/road_iou``) is teacher A; teacher B is
-    scored as ``val/teacher_b/road_iou``.
+    teachers). The deployed network is teacher A, but both teachers go on to teach: each is
+    scored (``val/teacher_a/road_iou``, ``val/teacher_b/road_iou``, ...) and ``val/road_iou``
+    (like every ``val/<score>``) is their mean, so the best checkpoint is chosen by both.
     """
 
     def __init__(
@@ -69,7 +69,7 @@ class CrossModelTeachers(RoadTask):
         self.teacher_b = build_model(self.config_b)
 
     def configure_metrics(self) -> None:
-        """Score both teachers; teacher A's scores are the task's."""
+        """Score both teachers: ``val_metrics`` is teacher A's, ``val_metrics_b`` B's."""
         super().configure_metrics()
         self.val_metrics_b = RoadMetrics()
 
@@ -79,43 +79,23 @@ class CrossModelTeachers(RoadTask):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """Supervised loss for both teachers plus, after the warm-up, cross supervision."""
-        labeled = batch["labeled"]
-        x_l, y_l = labeled["image"], labeled["mask"].long()
-        n = x_l.shape[0]
-        cps_on = (
-            self.hparams["use_unlabeled"]
-            and self.hparams["cps_weight"] > 0
-            and self.global_step >= self.hparams["warmup_steps"]
+        return cross_supervised_step(
+            self, self.teacher_a, self.teacher_b, batch, self.hparams["use_unlabeled"]
         )
-        x = x_l
-        unlabeled = batch.get("unlabeled")
-        if cps_on and unlabeled is not None:
-            x = torch.cat([x_l, unlabeled["image"]])
-        logits_a, logits_b = self.teacher_a(x), self.teacher_b(x)
-        loss_sup = self.sup_loss(logits_a[:n], y_l) + self.sup_loss(logits_b[:n], y_l)
-        loss_cps = logits_a.new_zeros(())
-        if cps_on:
-            loss_cps = cross_pseudo_supervision_loss(
-                logits_a, logits_b, threshold=self.hparams["cps_threshold"]
-            )
-        loss = loss_sup + self.hparams["cps_weight"] * loss_cps
-        self.log_dict(
-            {"train/loss": loss, "train/loss_sup": loss_sup, "train/loss_cps": loss_cps},
-            batch_size=n,
-            prog_bar=False,
-        )
-        return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """Validate teacher A (the task's score) and teacher B (logged separately)."""
+        """Validate teacher A (``val_metrics``) and teacher B (``val_metrics_b``)."""
         loss = super().validation_step(batch, batch_idx)
         logits_b = self.teacher_b(batch["image"])
         self.val_metrics_b.update(logits_b.argmax(dim=1), batch["mask"].long())
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        """Log both teachers' validation scores."""
-        super().on_validation_epoch_end()
-        scores = self.val_metrics_b.compute()
-        self.log_dict({f"val/teacher_b/{k}": v for k, v in scores.items()}, sync_dist=True)
+        """Log each teacher's validation scores and their mean (``val/road_iou``, ...)."""
+        scores_a, scores_b = self.val_metrics.compute(), self.val_metrics_b.compute()
+        logged = {f"val/teacher_a/{k}": v for k, v in scores_a.items()}
+        logged |= {f"val/teacher_b/{k}": v for k, v in scores_b.items()}
+        logged |= {f"val/{k}": (scores_a[k] + scores_b[k]) / 2 for k in scores_a}
+        self.log_dict(logged, sync_dist=True)
+        self.val_metrics.reset()
         self.val_metrics_b.reset()

@@ -6,8 +6,10 @@ must share a CRS and a pixel grid (the same pixel size, origins a whole number o
 apart), as tiles of one orthomosaic or scenes predicted by roadkd from such tiles do.
 """
 
+import contextlib
 import math
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -46,28 +48,42 @@ def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[tuple[Path, in
         raise RoadkdError(f"{paths[0]} is rotated: warp the rasters to a north-up grid first")
     placements = []
     for path, transform, other_crs, _, width, height in grids:
-        same_size = math.isclose(transform.a, first.a, rel_tol=1e-9) and math.isclose(
-            transform.e, first.e, rel_tol=1e-9
-        )
-        col = (transform.c - first.c) / first.a
-        row = (transform.f - first.f) / first.e
-        aligned = (
-            abs(col - round(col)) < ALIGN_TOLERANCE_PX
-            and abs(row - round(row)) < ALIGN_TOLERANCE_PX
-        )
-        if other_crs != crs or not same_size or transform.b or transform.d or not aligned:
+        if not grids_align([(first, crs, 0, 0), (transform, other_crs, width, height)]):
             raise RoadkdError(
                 f"{path} is not on the grid of {paths[0]} (CRS, pixel size and pixel-aligned "
                 "origins must match to join roads across them); warp it first, e.g. with "
                 "gdalwarp -tap -tr"
             )
-        placements.append((path, round(col), round(row), width, height))
+        col = round((transform.c - first.c) / first.a)
+        row = round((transform.f - first.f) / first.e)
+        placements.append((path, col, row, width, height))
     left = min(col for _, col, _, _, _ in placements)
     top = min(row for _, _, row, _, _ in placements)
     origin = first @ (left, top)
     transform = Affine(first.a, 0, origin[0], 0, first.e, origin[1])
     shifted = [(p, col - left, row - top, w, h) for p, col, row, w, h in placements]
     return transform, crs.to_wkt(), dtype, shifted
+
+
+def grids_align(grids: list[tuple[Affine, object, int, int]]) -> bool:
+    """Whether grids (transform, CRS, width, height) share a CRS, pixel size and alignment."""
+    first, crs = grids[0][0], grids[0][1]
+    if first.b or first.d:
+        return False
+    for transform, other, _, _ in grids:
+        col = (transform.c - first.c) / first.a
+        row = (transform.f - first.f) / first.e
+        if (
+            other != crs
+            or transform.b
+            or transform.d
+            or not math.isclose(transform.a, first.a, rel_tol=1e-9)
+            or not math.isclose(transform.e, first.e, rel_tol=1e-9)
+            or abs(col - round(col)) >= ALIGN_TOLERANCE_PX
+            or abs(row - round(row)) >= ALIGN_TOLERANCE_PX
+        ):
+            return False
+    return True
 
 
 def share_grid(paths: list[Path]) -> bool:
@@ -119,6 +135,27 @@ def write_mosaic(paths: list[Path], out: Path) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def mosaic_of(paths: list[Path], vrt: Path | None = None) -> Iterator[Path]:
+    """One raster for ``paths``: the raster itself, or a VRT mosaic of them.
+
+    Args:
+        paths: rasters on a common grid.
+        vrt: where to keep the mosaic (default: a temporary file, removed on exit).
+
+    Yields:
+        The path to read.
+
+    Raises:
+        RoadkdError: if the rasters do not share a grid.
+    """
+    if len(paths) == 1:
+        yield paths[0]
+        return
+    with tempfile.TemporaryDirectory(prefix="roadkd-mosaic-") as scratch:
+        yield write_mosaic(paths, vrt or Path(scratch) / "mosaic.vrt")
+
+
 def vectorize_mosaic(
     paths: list[Path],
     options: VectorizeOptions | None = None,
@@ -143,8 +180,5 @@ def vectorize_mosaic(
     Raises:
         RoadkdError: if the rasters do not share a grid, or for any raster error.
     """
-    if len(paths) == 1:
-        return vectorize_raster(paths[0], options, block, workers, progress, scheduler)
-    with tempfile.TemporaryDirectory(prefix="roadkd-mosaic-") as scratch:
-        mosaic = write_mosaic(paths, vrt or Path(scratch) / "mosaic.vrt")
-        return vectorize_raster(mosaic, options, block, workers, progress, scheduler)
+    with mosaic_of(paths, vrt) as raster:
+        return vectorize_raster(raster, options, block, workers, progress, scheduler)
