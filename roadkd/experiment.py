@@ -35,7 +35,7 @@ from .evaluation import evaluate
 from .inference import load_backend
 from .io import atomic_output
 from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
-from .models import load_bundle
+from .models import load_bundle, read_checkpoint
 from .tasks.student import PSEUDO_LABEL_THRESHOLD
 
 
@@ -322,7 +322,7 @@ def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, 
     student = _run_dir(experiment, "sslkd", ratio) / "checkpoints" / "best.ckpt"
     threshold = PSEUDO_LABEL_THRESHOLD
     if student.is_file():
-        hparams = torch.load(student, map_location="cpu", weights_only=False)["hyper_parameters"]
+        hparams = read_checkpoint(student)["hyper_parameters"]
         threshold = float(hparams.get("threshold", threshold))
     log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}")
     quality = pseudo_label_quality(

@@ -1,5 +1,6 @@
 """Build any segmentation-models-pytorch architecture/encoder pair and tap its features."""
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,26 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict (for checkpoints and JSON)."""
         return asdict(self)
+
+
+def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
+    """Return ``config`` as a :class:`ModelConfig` (configs and checkpoints may hold dicts).
+
+    Args:
+        config: a ModelConfig or a mapping of its fields.
+
+    Returns:
+        The ModelConfig.
+
+    Raises:
+        RoadkdError: if the mapping has unknown fields.
+    """
+    if isinstance(config, ModelConfig):
+        return config
+    try:
+        return ModelConfig(**dict(config))
+    except (TypeError, ValueError) as err:
+        raise RoadkdError(f"invalid model config {dict(config)}: {err}") from err
 
 
 def build_model(config: ModelConfig) -> nn.Module:
