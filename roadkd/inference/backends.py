@@ -27,13 +27,14 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """Runs a deploy bundle (from a checkpoint) with PyTorch; autocast on CUDA."""
+    """Runs a deploy bundle (checkpoint or safetensors) with PyTorch; autocast on CUDA."""
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
         """Load the model.
 
         Args:
-            path: a roadkd Lightning checkpoint or saved deploy bundle.
+            path: a roadkd Lightning checkpoint, saved deploy bundle or ``.safetensors``
+                export (read without running code from it: see ``roadkd.models.checkpoint``).
             device: "auto", "cpu" or "cuda".
         """
         bundle = load_bundle(path)
@@ -57,12 +58,18 @@ class TorchBackend:
 def load_backend(path: str | Path, device: str = "auto") -> Backend:
     """Open a model for inference: ``.onnx`` runs on onnxruntime, anything else on PyTorch.
 
+    No model file runs code while it is opened: checkpoints are read with an allow-list,
+    ``.safetensors`` hold only tensors and ONNX files are checked first.
+
     Args:
-        path: model file.
+        path: model file (``.ckpt``/``.pt``, ``.safetensors`` or ``.onnx``).
         device: "auto", "cpu" or "cuda".
 
     Returns:
         The backend.
+
+    Raises:
+        RoadkdError: if the file is missing, unsafe or holds no roadkd model.
     """
     if Path(path).suffix.lower() == ".onnx":
         from .onnx_backend import OnnxBackend
