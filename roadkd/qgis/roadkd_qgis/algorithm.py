@@ -48,8 +48,8 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     def shortHelpString(self):  # noqa: N802
         return (
-            "Runs a roadkd student (.ckpt or .onnx) over the raster with tiled, blended "
-            "inference and writes road centrelines (length_m, width_m) and, optionally, "
+            "Runs a roadkd student (.ckpt, .safetensors or .onnx) over the raster with tiled, "
+            "blended inference and writes road centrelines (length_m, width_m) and, optionally, "
             "road surface polygons."
         )
 
@@ -58,7 +58,7 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Aerial image (RGB)"))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt or .onnx)"))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt, .safetensors or .onnx)"))
         self.addParameter(QgsProcessingParameterNumber(self.TILE, "Tile size (px)", defaultValue=512, minValue=32))
         self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, "Tile overlap (px)", defaultValue=64, minValue=0))
         self.addParameter(
