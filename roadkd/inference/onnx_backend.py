@@ -21,6 +21,7 @@ from torch import Tensor
 from ..device import select_device
 from ..errors import RoadkdError
 from ..io import require_file
+from ..models.checkpoint import brief_reason
 from ..models.factory import ModelConfig, as_model_config
 from ..normalization import normalize
 
@@ -61,7 +62,9 @@ def check_onnx_model(path: str | Path) -> OnnxFacts:
     try:
         model = onnx.load(str(p), load_external_data=False)
     except Exception as err:  # protobuf raises its own DecodeError and friends
-        raise RoadkdError(f"cannot read model {p}: not a valid ONNX file ({err})") from err
+        raise RoadkdError(
+            f"cannot read model {p}: not a valid ONNX file ({brief_reason(err)})"
+        ) from err
     folder = p.parent.resolve()
     for tensor in _all_tensors(model.graph, model.functions):
         if tensor.data_location != TensorProto.EXTERNAL:
@@ -166,7 +169,9 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(p), providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
-            raise RoadkdError(f"cannot read model {p}: not a valid ONNX file ({err})") from err
+            raise RoadkdError(
+                f"cannot read model {p}: not a valid ONNX file ({brief_reason(err)})"
+            ) from err
         self.mean, self.std = facts.mean, facts.std
         self.tile_size = facts.tile_size
         self.resolution_m = facts.resolution_m

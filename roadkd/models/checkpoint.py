@@ -39,6 +39,12 @@ SAFE_TYPES: tuple[type, ...] = (
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
 
+def brief_reason(err: BaseException, limit: int = 200) -> str:
+    """One line (at most ``limit`` characters) saying why ``err`` happened, for messages."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def read_checkpoint(path: str | Path, what: str = "model") -> dict[str, Any]:
     """Read a checkpoint with the restricted unpickler, on the CPU.
 
@@ -68,7 +74,7 @@ def read_checkpoint(path: str | Path, what: str = "model") -> dict[str, Any]:
             "checkpoint holds only tensors, numbers, strings and model configs"
         ) from err
     except Exception as err:  # torch raises many types for a corrupt or truncated file
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = brief_reason(err)
         raise RoadkdError(f"cannot read {what} {p}: not a PyTorch checkpoint ({reason})") from err
     if not isinstance(checkpoint, dict):
         raise RoadkdError(f"{p} is not a roadkd {what}: it holds a {type(checkpoint).__name__}")

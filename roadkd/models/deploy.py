@@ -21,7 +21,7 @@ from torch import nn
 from ..errors import RoadkdError
 from ..io import atomic_output, require_file
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
-from .checkpoint import read_checkpoint
+from .checkpoint import brief_reason, read_checkpoint
 from .factory import ModelConfig, build_model
 
 #: Key of the deploy bundle inside a Lightning checkpoint and in safetensors metadata.
@@ -160,8 +160,7 @@ def bundle_from_checkpoint(checkpoint: Mapping[str, Any], source: Path) -> Deplo
     try:
         return DeployBundle.from_checkpoint_entry(checkpoint[CHECKPOINT_KEY])
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise RoadkdError(f"{source} holds a malformed roadkd model ({reason})") from err
+        raise RoadkdError(f"{source} holds a malformed roadkd model ({brief_reason(err)})") from err
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:
@@ -172,13 +171,17 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
             metadata = reader.metadata() or {}
             state = {key: reader.get_tensor(key) for key in reader.keys()}
     except (SafetensorError, OSError) as err:
-        raise RoadkdError(f"cannot read model {p}: not a safetensors file ({err})") from err
+        raise RoadkdError(
+            f"cannot read model {p}: not a safetensors file ({brief_reason(err)})"
+        ) from err
     if CHECKPOINT_KEY not in metadata:
         raise RoadkdError(f"{p} is not a roadkd export: no {CHECKPOINT_KEY!r} metadata")
     try:
         facts = json.loads(metadata[CHECKPOINT_KEY])
     except ValueError as err:
-        raise RoadkdError(f"{p} is not a roadkd export: malformed metadata ({err})") from err
+        raise RoadkdError(
+            f"{p} is not a roadkd export: malformed metadata ({brief_reason(err)})"
+        ) from err
     if not isinstance(facts, dict):
         raise RoadkdError(f"{p} is not a roadkd export: malformed metadata")
     return {CHECKPOINT_KEY: {**facts, "state_dict": state}}

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import segmentation_models_pytorch as smp
-import torch
 from torch import Tensor, nn
 
 from ..errors import RoadkdError
@@ -88,11 +87,17 @@ def build_model(config: ModelConfig) -> nn.Module:
         ) from err
     if path_weights:
         assert config.weights is not None
-        weights = Path(config.weights)
-        if not weights.is_file():
-            raise RoadkdError(f"encoder weights not found: {weights}")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr,operator]
+        # Imported here: the checkpoint reader's allow-list names ModelConfig.
+        from .checkpoint import brief_reason, read_checkpoint
+
+        state = read_checkpoint(config.weights, "encoder weights")
+        try:
+            model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr,operator]
+        except RuntimeError as err:
+            raise RoadkdError(
+                f"encoder weights {config.weights} do not fit {config.encoder}"
+                f" ({brief_reason(err)})"
+            ) from err
     return model
 
 

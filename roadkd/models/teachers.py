@@ -11,7 +11,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import RoadkdError
-from .checkpoint import read_checkpoint
+from .checkpoint import brief_reason, read_checkpoint
 from .factory import ModelConfig, as_model_config, build_model
 
 #: Hyper-parameter names (and ``state_dict`` prefixes) of the two teachers.
@@ -65,8 +65,9 @@ def frozen_teachers(
                 {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
             )
         except RuntimeError as err:
-            reason = str(err).splitlines()[0]
-            raise RoadkdError(f"{source}: the {name} weights do not fit ({reason})") from err
+            raise RoadkdError(
+                f"{source}: the {name} weights do not fit ({brief_reason(err)})"
+            ) from err
         model.eval().requires_grad_(False)
         teachers.append((model, config))
     return teachers
