@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..device import select_device
+from ..errors import RoadkdError
 from ..models.deploy import load_bundle
 from ..normalization import normalize
 
@@ -72,7 +73,11 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
         RoadkdError: if the file is missing, unsafe or holds no roadkd model.
     """
     if Path(path).suffix.lower() == ".onnx":
-        from .onnx_backend import OnnxBackend
-
+        try:
+            from .onnx_backend import OnnxBackend
+        except ModuleNotFoundError as err:
+            raise RoadkdError(
+                f"{path} needs {err.name} to run: pip install 'roadkd[onnx]'"
+            ) from err
         return OnnxBackend(path, device)
     return TorchBackend(path, device)
