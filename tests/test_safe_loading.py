@@ -244,6 +244,31 @@ def test_corrupt_and_foreign_files(tmp_path: Path) -> None:
         load_bundle(tmp_path / "bad.ckpt")
 
 
+def test_teachers_and_encoder_weights_that_do_not_fit(tmp_path: Path) -> None:
+    checkpoint = _teachers_checkpoint()
+    checkpoint["hyper_parameters"]["teacher_b"] = "resnet50"
+    torch.save(checkpoint, tmp_path / "config.ckpt")
+    with pytest.raises(RoadkdError, match="invalid model config 'resnet50'"):
+        load_frozen_teachers(tmp_path / "config.ckpt")
+    checkpoint = _teachers_checkpoint()
+    checkpoint["state_dict"] = {
+        k: v for k, v in checkpoint["state_dict"].items() if "decoder" not in k
+    }
+    torch.save(checkpoint, tmp_path / "weights.ckpt")
+    with pytest.raises(RoadkdError, match=r"the teacher_a weights do not fit .*Missing key"):
+        load_frozen_teachers(tmp_path / "weights.ckpt")
+    encoder = build_model(TINY).encoder.state_dict()  # type: ignore[union-attr,operator]
+    torch.save(encoder, tmp_path / "encoder.pt")
+    loaded = build_model(ModelConfig(**{**TINY.to_dict(), "weights": str(tmp_path / "encoder.pt")}))
+    torch.testing.assert_close(loaded.encoder.state_dict(), encoder)  # type: ignore[union-attr,operator]
+    with pytest.raises(RoadkdError, match=r"encoder weights .* do not fit mobilenet_v2"):
+        build_model(ModelConfig(weights=str(tmp_path / "encoder.pt")))
+    torch.save({"state_dict": Planted(tmp_path / "PWNED")}, tmp_path / "planted.pt")
+    with pytest.raises(RoadkdError, match=REFUSED):
+        build_model(ModelConfig(**{**TINY.to_dict(), "weights": str(tmp_path / "planted.pt")}))
+    assert not (tmp_path / "PWNED").exists()
+
+
 # -- every checkpoint roadkd writes loads through the safe reader -------------------------
 
 

@@ -53,8 +53,8 @@ def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
         return config
     try:
         return ModelConfig(**dict(config))
-    except (TypeError, ValueError) as err:
-        raise RoadkdError(f"invalid model config {dict(config)}: {err}") from err
+    except (TypeError, ValueError) as err:  # unknown fields, or not a mapping at all
+        raise RoadkdError(f"invalid model config {config!r}: {err}") from err
 
 
 def build_model(config: ModelConfig) -> nn.Module:
