@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from .options import POSITIVE, FiniteFloatRange
+
 
 @click.group()
 def data() -> None:
@@ -12,8 +14,14 @@ def data() -> None:
 
 @data.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
-@click.option("--scenes", default=6, show_default=True, type=int, help="Number of scenes.")
-@click.option("--size", default=1024, show_default=True, type=int, help="Scene side in px.")
+@click.option("--scenes", default=6, show_default=True, type=POSITIVE, help="Number of scenes.")
+@click.option(
+    "--size",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(128, 16384),
+    help="Scene side in px (128 to 16384).",
+)
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed (same seed, same bytes)."
 )
@@ -42,7 +50,13 @@ def synth(out: Path, scenes: int, size: int, seed: int) -> None:
     show_default=True,
     help="Upper-left corner X,Y of scene 1 in --crs units.",
 )
-@click.option("--val-fraction", default=0.1, show_default=True, type=float)
+@click.option(
+    "--val-fraction",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of the training scenes kept for validation.",
+)
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val draw.")
 def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, seed: int) -> None:
     """Convert the RoadNet release SRC (folders 1/..20/) into roadkd's layout.

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from .options import PROBABILITY, TILE
+
 
 @click.command()
 @click.option(
@@ -27,16 +29,27 @@ import click
     help="onnx: graph + Deepness metadata; safetensors: weights + roadkd metadata, no pickle.",
 )
 @click.option(
-    "--tile", type=int, default=None, help="Tile size to advertise (default: training tile)."
+    "--tile", type=TILE, default=None, help="Tile size to advertise (default: training tile)."
 )
 @click.option(
-    "--overlap", type=int, default=15, show_default=True, help="Tile overlap in percent (ONNX)."
+    "--overlap",
+    type=click.IntRange(0, 50),
+    default=15,
+    show_default=True,
+    help="Tile overlap in percent (at most 50; ONNX only).",
 )
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Road threshold.")
+@click.option(
+    "--threshold", type=PROBABILITY, default=0.5, show_default=True, help="Road threshold."
+)
 def export(
     model: Path, out: Path, fmt: str, tile: int | None, overlap: int, threshold: float
 ) -> None:
     """Export the student in MODEL to ONNX (with Deepness metadata) or safetensors."""
+    from roadkd.io import OutputPlan
+
+    plan = OutputPlan()
+    plan.add_input(model, "model")
+    plan.add(out, "--out", (f".{fmt}",))
     if fmt == "safetensors":
         from roadkd.export import export_safetensors
 
