@@ -12,6 +12,8 @@ from skimage.morphology import skeletonize
 
 from .datasets.layout import image_path, mask_path, read_splits
 from .errors import RoadkdError
+from .ground import ground_resolution_m
+from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
 from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
@@ -117,14 +119,16 @@ def evaluate(
             image = image_path(root, scene)
             with reading(image, "image"):
                 predict_scene(image, backend, prob_path, tile_size, overlap, batch_size)
-            with rasterio.open(prob_path) as src:
-                prob, transform, crs = src.read(1), src.transform, src.crs
             surface, centerline = (
                 _read_labels(mask_path(root, scene, kind), encodings[scene, kind])
                 for kind in ("surface", "centerline")
             )
             centerline = centerline == 1
-            resolution = abs(transform.a)
+            # The probability is on the model's grid; scores are on the labels' (= image's) grid.
+            with rasterio.open(image) as src:
+                transform, crs = src.transform, src.crs
+            prob = read_on_grid(prob_path, crs, transform, surface.shape)
+            resolution = ground_resolution_m(transform, crs, surface.shape)
             # Pixel scores use the argmax (p >= 0.5) as training's validation does, so the
             # numbers compare; the graph metrics use the vectorisation threshold.
             counts = np.array(

@@ -22,6 +22,7 @@ from ..device import select_device
 from ..errors import RoadkdError
 from ..io import require_file
 from ..models.checkpoint import brief_reason
+from ..models.deploy import DataFacts
 from ..models.factory import ModelConfig, as_model_config
 from ..normalization import normalize
 
@@ -32,17 +33,11 @@ class OnnxFacts:
 
     Attributes:
         config: the exported network's architecture (``roadkd_model``).
-        mean: per-band mean applied after dividing pixels by 255.
-        std: per-band std applied after dividing pixels by 255.
-        tile_size: tile size the graph was exported for.
-        resolution_m: ground resolution of the training imagery, metres per pixel.
+        data: normalisation, tile size and resolution it was trained and exported with.
     """
 
     config: ModelConfig
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    tile_size: int
-    resolution_m: float
+    data: DataFacts
 
 
 def check_onnx_model(path: str | Path) -> OnnxFacts:
@@ -104,26 +99,27 @@ def roadkd_onnx_facts(metadata: Mapping[str, str], source: Path) -> OnnxFacts:
     try:
         values: dict[str, Any] = {key: json.loads(value) for key, value in metadata.items()}
         config = as_model_config(values["roadkd_model"])
-        mean = tuple(float(m) for m in values["standardization_mean"])
-        std = tuple(float(s) for s in values["standardization_std"])
         tile_size = values["tile_size"]
-        resolution_m = float(values["resolution"]) / 100
-        if not len(mean) == len(std) == config.in_channels:
+        if not isinstance(tile_size, int):
+            raise ValueError(f"tile size {tile_size!r} is not a whole number")
+        facts = DataFacts(
+            tuple(float(m) for m in values["standardization_mean"]),
+            tuple(float(s) for s in values["standardization_std"]),
+            tile_size,
+            float(values["resolution"]) / 100,
+        )
+        if len(facts.mean) != config.in_channels:
             raise ValueError(f"mean/std do not have one value per band ({config.in_channels})")
-        if not isinstance(tile_size, int) or tile_size <= 0 or not resolution_m > 0:
-            raise ValueError("tile size and resolution must be positive")
-        if not all(s > 0 for s in std):
-            raise ValueError("std must be positive")
     except KeyError as err:
         raise RoadkdError(
             f"{source} is not a roadkd export (no {err} metadata): export it with roadkd export"
         ) from err
     except (TypeError, ValueError, RoadkdError) as err:
         raise RoadkdError(
-            f"{source} is not a roadkd export (malformed metadata: {err}): "
+            f"{source} is not a roadkd export (malformed metadata: {brief_reason(err)}): "
             "export it with roadkd export"
         ) from err
-    return OnnxFacts(config, mean, std, tile_size, resolution_m)
+    return OnnxFacts(config, facts)
 
 
 def _all_tensors(
@@ -172,9 +168,9 @@ class OnnxBackend:
             raise RoadkdError(
                 f"cannot read model {p}: not a valid ONNX file ({brief_reason(err)})"
             ) from err
-        self.mean, self.std = facts.mean, facts.std
-        self.tile_size = facts.tile_size
-        self.resolution_m = facts.resolution_m
+        self.mean, self.std = facts.data.mean, facts.data.std
+        self.tile_size = facts.data.tile_size
+        self.resolution_m = facts.data.resolution_m
         self.in_channels = facts.config.in_channels
         self.input_name = self.session.get_inputs()[0].name
 

@@ -8,10 +8,11 @@ JSON in the file's header metadata under the same key).
 """
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -80,11 +81,17 @@ class DeployBundle:
         """Rebuild a bundle from :meth:`to_checkpoint_entry` output.
 
         Raises:
-            KeyError, TypeError, ValueError, RuntimeError: for a malformed entry (see
-                :func:`bundle_from_checkpoint`, which names the file).
+            RoadkdError, KeyError, TypeError, ValueError, RuntimeError: for a malformed
+                entry (:func:`bundle_from_checkpoint` names the file).
         """
         config = ModelConfig(**{**entry["config"], "weights": None})
-        if not len(entry["mean"]) == len(entry["std"]) == config.in_channels:
+        facts = DataFacts(
+            tuple(float(m) for m in entry["mean"]),
+            tuple(float(s) for s in entry["std"]),
+            int(entry["tile_size"]),
+            float(entry["resolution_m"]),
+        )
+        if len(facts.mean) != config.in_channels:
             raise ValueError(f"mean/std do not have one value per band ({config.in_channels})")
         model = build_model(config)
         model.load_state_dict(entry["state_dict"])
@@ -92,11 +99,11 @@ class DeployBundle:
         return cls(
             model=model,
             config=config,
-            mean=tuple(entry["mean"]),
-            std=tuple(entry["std"]),
-            resolution_m=float(entry["resolution_m"]),
+            mean=facts.mean,
+            std=facts.std,
+            resolution_m=facts.resolution_m,
             class_names=tuple(entry["class_names"]),
-            tile_size=int(entry["tile_size"]),
+            tile_size=facts.tile_size,
             extra=dict(entry.get("extra", {})),
         )
 
@@ -159,7 +166,7 @@ def bundle_from_checkpoint(checkpoint: Mapping[str, Any], source: Path) -> Deplo
         )
     try:
         return DeployBundle.from_checkpoint_entry(checkpoint[CHECKPOINT_KEY])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+    except (RoadkdError, KeyError, TypeError, ValueError, RuntimeError) as err:
         raise RoadkdError(f"{source} holds a malformed roadkd model ({brief_reason(err)})") from err
 
 
@@ -185,3 +192,68 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
     if not isinstance(facts, dict):
         raise RoadkdError(f"{p} is not a roadkd export: malformed metadata")
     return {CHECKPOINT_KEY: {**facts, "state_dict": state}}
+
+
+# -- what training data tells a bundle ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What every deploy bundle records about the data its network was trained on.
+
+    Attributes:
+        mean: per-band mean applied after dividing pixels by 255.
+        std: per-band std applied after dividing pixels by 255.
+        tile_size: side of the training patches in pixels.
+        resolution_m: ground sampling distance of the training imagery, metres per pixel.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    tile_size: int
+    resolution_m: float
+
+    def __post_init__(self) -> None:
+        """Refuse facts that cannot be true.
+
+        Raises:
+            RoadkdError: for mismatched mean/std, a non-positive std, tile or resolution.
+        """
+        if not self.mean or len(self.mean) != len(self.std):
+            raise RoadkdError(f"mean {self.mean} and std {self.std} need one value per band")
+        if min(self.std) <= 0:
+            raise RoadkdError(f"std must be positive, got {self.std}")
+        if self.tile_size <= 0:
+            raise RoadkdError(f"tile size must be positive, got {self.tile_size}")
+        if not math.isfinite(self.resolution_m) or self.resolution_m <= 0:
+            raise RoadkdError(f"resolution must be a positive number, got {self.resolution_m}")
+
+
+@runtime_checkable
+class DescribesTrainingData(Protocol):
+    """A datamodule that states the facts a deploy bundle records (see :class:`DataFacts`)."""
+
+    def data_facts(self) -> DataFacts:
+        """Return the facts; raise RoadkdError if one cannot be known."""
+        ...
+
+
+def require_data_facts(datamodule: object) -> DataFacts:
+    """Ask a datamodule for its :class:`DataFacts`; training calls this when it starts.
+
+    Args:
+        datamodule: the trainer's datamodule (None when dataloaders were passed directly).
+
+    Returns:
+        The facts.
+
+    Raises:
+        RoadkdError: if the datamodule does not state them (or cannot know one).
+    """
+    if not isinstance(datamodule, DescribesTrainingData):
+        name = type(datamodule).__name__
+        raise RoadkdError(
+            f"roadkd tasks train from a datamodule that states its data facts (mean, std, "
+            f"tile size, resolution) with data_facts(); {name} does not"
+        )
+    return datamodule.data_facts()

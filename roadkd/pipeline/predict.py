@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import RoadkdError
+from ..imagery import Log, ReadOptions
 from ..inference import load_backend
 from ..inference.predict import (
     SceneSummary,
@@ -206,6 +207,8 @@ def run_predict(
     options: VectorizeOptions | None = None,
     progress: bool = False,
     layer: str | None = None,
+    read_options: ReadOptions | None = None,
+    log: Log | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
@@ -230,6 +233,8 @@ def run_predict(
         layer: GeoPackage layer name of the centrelines (surfaces: ``<layer>_surface``);
             default ``centerlines`` and ``surface``. Other layers of an existing
             GeoPackage are kept.
+        read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
+        log: receives how each scene is read (bands, scaling, resampling) and warnings.
 
     Returns:
         Summaries and the merged layers.
@@ -253,16 +258,22 @@ def run_predict(
         check_tiling(tile_size, overlap)
         if batch_size < 1:
             raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
-        for scene in scenes:
-            check_scene(scene, backend.in_channels)
+        read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
         result = PredictResult(repeats=repeats)
         lines, surfaces = [], []
         with plan:
-            for scene, prob_path in zip(scenes, prob_paths, strict=True):
+            for scene, prob_path, read_plan in zip(scenes, prob_paths, read_plans, strict=True):
                 staged = plan.stage(prob_path) if prob_path in plan.targets else prob_path
                 with reading(scene, "scene"):
                     summary = predict_scene(
-                        scene, backend, staged, tile_size, overlap, batch_size, progress
+                        scene,
+                        backend,
+                        staged,
+                        tile_size,
+                        overlap,
+                        batch_size,
+                        progress,
+                        plan=read_plan,
                     )
                 summary.probability = prob_path
                 result.scenes.append(summary)
@@ -271,7 +282,13 @@ def run_predict(
                 surfaces.append(vectors.surface)
                 if preview is not None and len(result.scenes) == 1:
                     with reading(scene, "scene"):
-                        write_preview(scene, vectors.centerlines, plan.stage(Path(preview)), staged)
+                        write_preview(
+                            scene,
+                            vectors.centerlines,
+                            plan.stage(Path(preview)),
+                            staged,
+                            plan=read_plan,
+                        )
             result.centerlines = _merge(lines)
             result.surface = _merge(surfaces)
             layers = {"centerlines": result.centerlines, "surface": result.surface}
