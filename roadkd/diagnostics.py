@@ -18,13 +18,12 @@ from .datasets.layout import image_path, mask_path, read_splits
 from .device import select_device
 from .errors import RoadkdError
 from .inference.tiling import pad_to
-from .losses import fuse_teacher_probabilities
+from .losses import PSEUDO_LABEL_THRESHOLD, fuse_teacher_probabilities
 from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .models.checkpoint import read_checkpoint
 from .models.deploy import bundle_from_checkpoint
 from .models.teachers import frozen_teachers
 from .normalization import normalize
-from .tasks.student import PSEUDO_LABEL_THRESHOLD
 
 
 @dataclass

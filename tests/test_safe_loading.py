@@ -219,6 +219,22 @@ def test_crafted_teachers_checkpoint_is_refused(
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_crafted_resume_checkpoint_is_refused(
+    attack: str, crafted: dict[str, tuple[Path, Path]], tmp_path: Path
+) -> None:
+    path, marker = crafted[attack]
+    config = _student_config(tmp_path, crafted["clean"][0])
+    result = CliRunner().invoke(
+        cli, ["train", "fit", "--config", str(config), "--ckpt_path", str(path)]
+    )
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and REFUSED in errors[0], result.output
+    assert not marker.exists()
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_clean_teachers_checkpoint_builds_the_student(
     crafted: dict[str, tuple[Path, Path]],
 ) -> None:

@@ -304,13 +304,13 @@ CASES = [
         "ckpt random",
         with_files(not_a_checkpoint("random"), command(*TRAIN)),
         1,
-        "not a readable checkpoint",
+        "not a PyTorch checkpoint",
     ),
     Case(
         "ckpt truncated",
         with_files(not_a_checkpoint("truncated"), command(*TRAIN)),
         1,
-        "not a readable checkpoint",
+        "not a PyTorch checkpoint",
     ),
     Case(
         "ckpt foreign",

@@ -16,8 +16,8 @@ from ..errors import RoadkdError
 from ..evaluation import evaluate
 from ..inference import load_backend
 from ..io import atomic_output
+from ..losses import PSEUDO_LABEL_THRESHOLD
 from ..models import load_bundle, read_checkpoint
-from ..tasks.student import PSEUDO_LABEL_THRESHOLD
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
 from .report import PSEUDO_COLUMNS, SCORES, provenance, write_table

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import (
+    PSEUDO_LABEL_THRESHOLD,
     FeatureAdapter,
     feature_distillation_loss,
     fuse_teacher_probabilities,
@@ -14,17 +15,15 @@ from ..losses import (
 )
 from ..models import (
     ModelConfig,
+    as_model_config,
     build_model,
     encoder_channels,
     forward_with_features,
     load_frozen_teachers,
 )
-from .base import RoadTask, as_model_config
+from .base import RoadTask
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
-#: Fused teacher confidence a pixel needs to get a pseudo label (roadkd's default: no source
-#: we can read gives the authors' value).
-PSEUDO_LABEL_THRESHOLD = 0.9
 
 
 def gradient_norm(loss: Tensor, params: list[nn.Parameter], scale: float = 1.0) -> Tensor:
