@@ -61,3 +61,106 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
         f"(train {len(splits['train'])}, val {len(splits['val'])}, test {len(splits['test'])})"
     )
     click.echo(f"Note: {splits['note']}")
+
+
+@data.command("from-vectors")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--roads",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Road centrelines: any line layer GDAL reads (GeoPackage, Shapefile, OSM...), any CRS.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
+@click.option("--roads-layer", default=None, help="Layer of --roads [default: first line layer].")
+@click.option("--width-field", default=None, help="Field of --roads holding widths in metres.")
+@click.option(
+    "--default-width-m",
+    default=6.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Width of roads without a width field value or OSM highway/lanes tags.",
+)
+@click.option("--keep-paths", is_flag=True, help="Keep footways, cycleways and other paths.")
+@click.option(
+    "--uncertain-m",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Band on each side of every road edge labelled 'ignore' (255).",
+)
+@click.option(
+    "--labelled-area",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Polygons where --roads is complete [default: the road layer's extent].",
+)
+@click.option(
+    "--val",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of labelled blocks held out for validation.",
+)
+@click.option(
+    "--test",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 1, max_open=True),
+    help="Share of labelled blocks held out for testing.",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
+@click.option(
+    "--block-size",
+    default=512,
+    show_default=True,
+    type=click.IntRange(min=32),
+    help="About the side in pixels of the blocks scenes are cut into.",
+)
+@click.option(
+    "--resolution",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Metres per pixel of the written images [default: the scenes' own].",
+)
+def from_vectors(
+    scenes: tuple[Path, ...],
+    roads: Path,
+    out: Path,
+    roads_layer: str | None,
+    width_field: str | None,
+    default_width_m: float,
+    keep_paths: bool,
+    uncertain_m: float,
+    labelled_area: Path | None,
+    val: float,
+    test: float,
+    seed: int,
+    block_size: int,
+    resolution: float | None,
+) -> None:
+    """Make training data from SCENES and a road layer you already have.
+
+    Roads are buffered by their width into surface labels, with an ignore band around
+    every edge; scenes are cut into blocks: labelled inside --labelled-area (train, val,
+    test), unlabelled outside it.
+    """
+    from roadkd.datasets.from_vectors import write_dataset_from_vectors
+
+    summary = write_dataset_from_vectors(
+        list(scenes),
+        roads,
+        out,
+        roads_layer=roads_layer,
+        width_field=width_field,
+        default_width_m=default_width_m,
+        keep_paths=keep_paths,
+        uncertain_m=uncertain_m,
+        labelled_area=labelled_area,
+        val=val,
+        test=test,
+        seed=seed,
+        block_px=block_size,
+        resolution=resolution,
+    )
+    click.echo(summary.line())
