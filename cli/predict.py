@@ -6,6 +6,18 @@ from pathlib import Path
 import click
 
 
+def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from roadkd.errors import RoadkdError
+    from roadkd.imagery import parse_bands
+
+    try:
+        return parse_bands(value)
+    except RoadkdError as err:
+        raise click.BadParameter(str(err)) from err
+
+
 @click.command()
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -23,7 +35,8 @@ import click
 @click.option(
     "--prob",
     type=click.Path(path_type=Path),
-    help="Keep the road probability GeoTIFF here (a folder for several scenes).",
+    help="Keep the road probability GeoTIFF here (a folder for several scenes): the scene's "
+    "CRS (UTM for a scene in degrees) and extent, at the model's resolution.",
 )
 @click.option(
     "--polygons", type=click.Path(path_type=Path), help="Also write road surface polygons."
@@ -42,6 +55,30 @@ import click
 @click.option(
     "--threshold", type=float, default=0.3, show_default=True, help="Road probability threshold."
 )
+@click.option(
+    "--bands",
+    callback=_bands,
+    help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
+    "else the first three).",
+)
+@click.option(
+    "--scale",
+    type=(float, float),
+    default=None,
+    metavar="MIN MAX",
+    help="Map pixel values MIN..MAX to the model's 0-255 (default: uint8 as is, other "
+    "types by a per-band 2-98 % stretch).",
+)
+@click.option(
+    "--native-resolution",
+    is_flag=True,
+    help="Do not resample scenes to the model's metres per pixel.",
+)
+@click.option(
+    "--any-resolution",
+    is_flag=True,
+    help="Accept scenes more than 8x coarser or finer than the model.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
     scenes: tuple[Path, ...],
@@ -55,9 +92,19 @@ def predict(
     batch_size: int,
     device: str,
     threshold: float,
+    bands: tuple[int, ...] | None,
+    scale: tuple[float, float] | None,
+    native_resolution: bool,
+    any_resolution: bool,
     quiet: bool,
 ) -> None:
-    """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out."""
+    """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out.
+
+    Each scene is brought to the model on read: resampled to its metres per pixel, a scene
+    in degrees reprojected to its UTM zone, 16-bit or float pixels scaled to 0-255, and
+    bands picked; what was chosen is printed once per scene.
+    """
+    from roadkd.imagery import ReadOptions
     from roadkd.pipeline import run_predict
     from roadkd.vectorize import VectorizeOptions
 
@@ -74,6 +121,8 @@ def predict(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         progress=not quiet and sys.stderr.isatty(),
+        read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
+        log=lambda line: click.echo(line, err=True),
     )
     click.echo(
         f"{len(result.scenes)} scene(s), {result.area_km2:.3f} km2: "

@@ -12,6 +12,8 @@ from skimage.morphology import skeletonize
 
 from .datasets.layout import image_path, mask_path, read_splits
 from .errors import RoadkdError
+from .ground import ground_resolution_m
+from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
 from .inference.predict import default_overlap
 from .io import atomic_output
@@ -116,13 +118,13 @@ def evaluate(
                 default_overlap(tile_size) if overlap is None else overlap,
                 batch_size,
             )
-            with rasterio.open(prob_path) as src:
-                prob, transform, crs = src.read(1), src.transform, src.crs
             with rasterio.open(mask_path(Path(data), scene, "surface")) as src:
-                surface = src.read(1)
+                surface, transform, crs = src.read(1), src.transform, src.crs
             with rasterio.open(mask_path(Path(data), scene, "centerline")) as src:
                 centerline = src.read(1).astype(bool)
-            resolution = abs(transform.a)
+            # The probability is on the model's grid; scores are on the label grid.
+            prob = read_on_grid(prob_path, crs, transform, surface.shape)
+            resolution = ground_resolution_m(transform, crs, surface.shape)
             # Pixel scores use the argmax (p >= 0.5) as training's validation does, so the
             # numbers compare; the graph metrics use the vectorisation threshold.
             counts = np.array(

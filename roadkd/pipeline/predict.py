@@ -9,6 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import RoadkdError
+from ..imagery import Log, ReadOptions
 from ..inference import load_backend
 from ..inference.predict import (
     SceneSummary,
@@ -97,6 +98,8 @@ def run_predict(
     device: str = "auto",
     options: VectorizeOptions | None = None,
     progress: bool = False,
+    read_options: ReadOptions | None = None,
+    log: Log | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
@@ -116,6 +119,8 @@ def run_predict(
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings.
         progress: show progress bars.
+        read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
+        log: receives how each scene is read (bands, scaling, resampling) and warnings.
 
     Returns:
         Summaries and the merged layers.
@@ -126,20 +131,26 @@ def run_predict(
     tile_size = tile or backend.tile_size
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
-    for scene in scenes:
-        check_scene(scene, backend.in_channels)
+    plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
     for target in (out, polygons, preview):
         if target is not None and not Path(target).parent.resolve().is_dir():
             raise RoadkdError(f"cannot write {target}: folder {Path(target).parent} does not exist")
     result = PredictResult()
     lines, surfaces = [], []
     with tempfile.TemporaryDirectory(prefix="roadkd-") as scratch:
-        for scene in scenes:
+        for scene, plan in zip(scenes, plans, strict=True):
             prob_path = _probability_path(
                 Path(prob) if prob else None, scene, len(scenes), Path(scratch)
             )
             summary = predict_scene(
-                scene, backend, prob_path, tile_size, overlap, batch_size, progress
+                scene,
+                backend,
+                prob_path,
+                tile_size,
+                overlap,
+                batch_size,
+                progress,
+                plan=plan,
             )
             result.scenes.append(summary)
             vectors = vectorize_raster(prob_path, options)
