@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from .predict import _bands
+
 
 @click.group()
 def data() -> None:
@@ -123,6 +125,20 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     type=click.FloatRange(min=0, min_open=True),
     help="Metres per pixel of the written images [default: the scenes' own].",
 )
+@click.option(
+    "--bands",
+    callback=_bands,
+    help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
+    "else the first three).",
+)
+@click.option(
+    "--scale",
+    type=(float, float),
+    default=None,
+    metavar="MIN MAX",
+    help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is, other types by a "
+    "per-band 2-98 % stretch).",
+)
 def from_vectors(
     scenes: tuple[Path, ...],
     roads: Path,
@@ -138,14 +154,18 @@ def from_vectors(
     seed: int,
     block_size: int,
     resolution: float | None,
+    bands: tuple[int, ...] | None,
+    scale: tuple[float, float] | None,
 ) -> None:
     """Make training data from SCENES and a road layer you already have.
 
     Roads are buffered by their width into surface labels, with an ignore band around
     every edge; scenes are cut into blocks: labelled inside --labelled-area (train, val,
-    test), unlabelled outside it.
+    test), unlabelled outside it. Scenes are read as `roadkd predict` reads them (degrees
+    reprojected to UTM, 16-bit or float scaled to 0-255, RGB bands picked).
     """
     from roadkd.datasets.from_vectors import write_dataset_from_vectors
+    from roadkd.imagery import ReadOptions
 
     summary = write_dataset_from_vectors(
         list(scenes),
@@ -162,5 +182,7 @@ def from_vectors(
         seed=seed,
         block_px=block_size,
         resolution=resolution,
+        read_options=ReadOptions(bands=bands, scale=scale),
+        log=lambda line: click.echo(line, err=True),
     )
     click.echo(summary.line())

@@ -22,7 +22,7 @@ layer's completeness there is the user's responsibility.
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -41,6 +41,8 @@ from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
+from ..ground import area_km2, ground_resolution_m
+from ..imagery import Log, ReadOptions, ScenePlan, SceneReader, plan_scene
 from ..io import require_file
 from ..metrics.pixel import IGNORE_INDEX
 from .layout import staged_dataset, write_scene, write_splits
@@ -60,18 +62,40 @@ COMPLETENESS_NOTE = (
 
 @dataclass(frozen=True)
 class SceneGrid:
-    """The pixel grid training images of one scene are written on."""
+    """A scene and the grid its training images are written on (the imagery reader's plan)."""
 
-    path: Path
     name: str
-    crs: CRS
-    transform: Affine
-    width: int
-    height: int
+    plan: ScenePlan
+
+    @property
+    def crs(self) -> CRS:
+        """CRS of the written images (the scene's; UTM for a scene in degrees)."""
+        return self.plan.crs
+
+    @property
+    def transform(self) -> Affine:
+        """Transform of the written images' grid."""
+        return self.plan.transform
+
+    @property
+    def width(self) -> int:
+        """Columns of the grid."""
+        return self.plan.width
+
+    @property
+    def height(self) -> int:
+        """Rows of the grid."""
+        return self.plan.height
+
+    @property
+    def units_per_m(self) -> float:
+        """CRS units per ground metre (1 in UTM; feet and Web Mercator differ)."""
+        step = math.hypot(self.transform.a, self.transform.d)
+        return step / self.plan.resolution_m
 
     @property
     def footprint(self) -> BaseGeometry:
-        """The scene's outline in its CRS."""
+        """The grid's outline in its CRS."""
         return shapely.box(*array_bounds(self.height, self.width, self.transform))
 
 
@@ -209,26 +233,29 @@ def road_masks(
     transform: Affine,
     shape: tuple[int, int],
     uncertain_m: float = 1.0,
+    units_per_m: float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Surface, edge and centreline labels of road centrelines on a grid.
 
     Args:
-        lines: shapely LineStrings in the grid's CRS (metres).
+        lines: shapely LineStrings in the grid's CRS.
         widths_m: carriageway width of each line, in metres.
         transform: affine transform of the grid.
         shape: (height, width) of the grid.
-        uncertain_m: half-width of the ignore band around every surface edge.
+        uncertain_m: width in metres of the ignore band on each side of every surface edge.
+        units_per_m: CRS units per ground metre (1 for UTM).
 
     Returns:
         ``{"surface", "edge", "centerline"}`` uint8 arrays: surface 1 road, 0 background,
         255 unknown (the band); edge and centreline 0/1.
     """
-    half = np.asarray(widths_m, float) / 2
+    half = np.asarray(widths_m, float) / 2 * units_per_m
+    band = uncertain_m * units_per_m
     nominal = _burn(shapely.buffer(lines, half), transform, shape)
     surface = nominal.astype(np.uint8)
-    if uncertain_m > 0:
-        outer = _burn(shapely.buffer(lines, half + uncertain_m), transform, shape)
-        inner_half = half - uncertain_m
+    if band > 0:
+        outer = _burn(shapely.buffer(lines, half + band), transform, shape)
+        inner_half = half - band
         wide = inner_half > 0
         core = _burn(shapely.buffer(lines[wide], inner_half[wide]), transform, shape)
         surface = np.where(core, 1, np.where(outer, IGNORE_INDEX, 0)).astype(np.uint8)
@@ -243,12 +270,19 @@ def road_masks(
 # -- scenes --------------------------------------------------------------------------------
 
 
-def open_scene_grid(path: str | Path, resolution: float | None = None) -> SceneGrid:
-    """Check a scene and return the grid its training images are written on.
+def open_scene_grid(
+    path: str | Path,
+    resolution: float | None = None,
+    options: ReadOptions | None = None,
+    log: Log | None = None,
+) -> SceneGrid:
+    """Plan how the imagery reader brings a scene to training images (nothing is read yet).
 
     Args:
-        path: raster file.
-        resolution: metres per pixel of the output (None: the scene's own).
+        path: any raster ``roadkd predict`` reads.
+        resolution: metres per pixel of the written images (None: the scene's own).
+        options: bands and scaling (resolution choices are made here).
+        log: called with the reader's one-line description of the scene and any warning.
 
     Returns:
         The scene's output grid.
@@ -257,34 +291,25 @@ def open_scene_grid(path: str | Path, resolution: float | None = None) -> SceneG
         RoadkdError: if the scene cannot be read or used.
     """
     scene = require_file(path, "scene")
+    opts = options or ReadOptions()
     try:
         with rasterio.open(scene) as src:
-            crs, transform, width, height = src.crs, src.transform, src.width, src.height
-            dtypes, count = set(src.dtypes), src.count
+            shape = (src.height, src.width)
+            native = ground_resolution_m(src.transform, src.crs, shape) if src.crs else 1.0
+            # Training data is made at the resolution the user asks for, whatever it is.
+            plan = plan_scene(
+                src,
+                in_channels=3,
+                resolution_m=resolution or native,
+                options=replace(opts, native_resolution=resolution is None, any_resolution=True),
+            )
     except RasterioIOError as err:
         raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
-    if crs is None:
-        raise RoadkdError(f"{scene} has no coordinate reference system; assign one first")
-    if crs.is_geographic or count < 3 or dtypes != {"uint8"}:
-        raise RoadkdError(
-            f"{scene}: from-vectors reads 8-bit RGB scenes in a projected CRS (this one: "
-            f"{count} band(s) of {', '.join(sorted(dtypes))}, "
-            f"{'degrees' if crs.is_geographic else 'metres'}); convert it first "
-            "(e.g. gdal_translate -ot Byte -scale, gdalwarp -t_srs EPSG:326NN)"
-        )
-    if resolution is not None and not math.isclose(resolution, abs(transform.a), rel_tol=1e-3):
-        raise RoadkdError(
-            f"{scene} is at {abs(transform.a):.3f} m/px; resampling to --resolution "
-            f"{resolution} is not supported yet: resample it first (gdalwarp -tr)"
-        )
-    return SceneGrid(scene, scene.stem, crs, transform, width, height)
-
-
-def read_scene_image(grid: SceneGrid, window: Window) -> np.ndarray:
-    """Read a window of a scene as (3, H, W) uint8 RGB on its output grid."""
-    with rasterio.open(grid.path) as src:
-        image: np.ndarray = src.read((1, 2, 3), window=window)
-    return image
+    if log is not None:
+        log(plan.describe())
+        for warning in plan.warnings:
+            log(warning)
+    return SceneGrid(scene.stem, plan)
 
 
 # -- blocks and splits ---------------------------------------------------------------------
@@ -407,7 +432,7 @@ class _SceneRoads:
     """A scene's roads in its CRS, with an index for per-block queries."""
 
     lines: np.ndarray
-    widths: np.ndarray
+    widths_m: np.ndarray
     tree: shapely.STRtree
     labelled_area: BaseGeometry | None
 
@@ -415,48 +440,53 @@ class _SceneRoads:
 def _scene_roads(
     grid: SceneGrid,
     roads: gpd.GeoDataFrame,
-    widths: np.ndarray,
+    widths_m: np.ndarray,
     area: gpd.GeoDataFrame | None,
     uncertain_m: float,
 ) -> _SceneRoads:
     in_crs = roads.geometry.to_crs(grid.crs)
     on_scene = in_crs.intersects(grid.footprint).to_numpy()
     lines = in_crs.to_numpy()[on_scene]
+    labelled: BaseGeometry | None = None
     if area is not None:
-        labelled: BaseGeometry | None = shapely.union_all(area.geometry.to_crs(grid.crs).to_numpy())
+        labelled = shapely.union_all(area.geometry.to_crs(grid.crs).to_numpy())
     elif len(in_crs):
         # The road layer's extent, road surfaces included: centrelines stop short of the
         # edge of the imagery they were drawn on by about half a road width.
-        bounds = shapely.bounds(in_crs.to_numpy())
-        reach = (widths / 2 + uncertain_m)[:, None] * np.array([-1, -1, 1, 1])
-        grown = bounds + reach
+        reach = (widths_m / 2 + uncertain_m) * grid.units_per_m
+        grown = shapely.bounds(in_crs.to_numpy()) + reach[:, None] * np.array([-1, -1, 1, 1])
         labelled = shapely.box(*grown[:, :2].min(0), *grown[:, 2:].max(0))
-    else:
-        labelled = None
-    return _SceneRoads(lines, widths[on_scene], shapely.STRtree(lines), labelled)
+    return _SceneRoads(lines, widths_m[on_scene], shapely.STRtree(lines), labelled)
 
 
 def _block_labels(
-    block: Block, roads: _SceneRoads, uncertain_m: float
+    block: Block, roads: _SceneRoads, uncertain_m: float, valid: np.ndarray
 ) -> tuple[dict[str, np.ndarray], float]:
-    """The block's masks, and the km of road burnt into its labelled part."""
-    res = abs(block.scene.transform.a)
-    margin = float(roads.widths.max(initial=0.0)) / 2 + uncertain_m + 2 * res
+    """The block's masks (ignore where unlabelled or no imagery), and km of road burnt."""
+    grid = block.scene
+    margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
+    margin = margin_m * grid.units_per_m + 2 * abs(grid.transform.a)
     reach = block.footprint.buffer(margin, join_style="mitre")
     hits = roads.tree.query(reach)
     lines = shapely.clip_by_rect(roads.lines[hits], *reach.bounds)
     keep = ~shapely.is_empty(lines)
     masks = road_masks(
-        lines[keep], roads.widths[hits][keep], block.transform, block.shape, uncertain_m
+        lines[keep],
+        roads.widths_m[hits][keep],
+        block.transform,
+        block.shape,
+        uncertain_m,
+        grid.units_per_m,
     )
     labelled_part = block.footprint
+    ignore = ~valid
     if block.labelled_share < 1.0 and roads.labelled_area is not None:
         labelled_part = block.footprint.intersection(roads.labelled_area)
-        outside = ~_burn(np.array([labelled_part]), block.transform, block.shape)
-        for mask in masks.values():
-            mask[outside] = IGNORE_INDEX
-    length_m = float(shapely.length(shapely.intersection(lines[keep], labelled_part)).sum())
-    return masks, length_m / 1000
+        ignore |= ~_burn(np.array([labelled_part]), block.transform, block.shape)
+    for mask in masks.values():
+        mask[ignore] = IGNORE_INDEX
+    length = float(shapely.length(shapely.intersection(lines[keep], labelled_part)).sum())
+    return masks, length / grid.units_per_m / 1000
 
 
 def write_dataset_from_vectors(
@@ -475,11 +505,13 @@ def write_dataset_from_vectors(
     seed: int = 1,
     block_px: int = 512,
     resolution: float | None = None,
+    read_options: ReadOptions | None = None,
+    log: Log | None = None,
 ) -> FromVectorsSummary:
     """Write a dataset in roadkd's layout from scenes and a road centreline layer.
 
     Args:
-        scenes: raster scenes.
+        scenes: rasters ``roadkd predict`` reads (any CRS, bit depth and band order).
         roads: road centrelines (any line layer GDAL reads, any CRS).
         out: dataset folder to create (must not exist or be empty).
         roads_layer: layer of ``roads`` to read (default: its first line layer).
@@ -493,6 +525,8 @@ def write_dataset_from_vectors(
         seed: seed of the val/test draw.
         block_px: about the side of a block in pixels.
         resolution: metres per pixel of the written images (default: each scene's own).
+        read_options: bands and scaling of the scenes (as ``roadkd predict``).
+        log: called with how each scene is read and any warning.
 
     Returns:
         What was written.
@@ -506,42 +540,52 @@ def write_dataset_from_vectors(
         raise RoadkdError(f"--val and --test must be in [0, 1) with a sum below 1: {val}, {test}")
     if default_width_m <= 0 or uncertain_m < 0 or block_px < 32:
         raise RoadkdError("widths must be positive, --uncertain-m >= 0 and --block-size >= 32")
-    grids = [open_scene_grid(s, resolution) for s in scenes]
+    grids = [open_scene_grid(s, resolution, read_options, log) for s in scenes]
     names = [g.name for g in grids]
     if len(set(names)) < len(names):
         raise RoadkdError(f"scene file names must differ (without folder): {', '.join(names)}")
 
     lines = read_layer(roads, _LINE_TYPES, "line", roads_layer)
-    widths, keep = road_widths(lines, width_field, default_width_m, keep_paths)
-    lines, widths = lines[keep], widths[keep]
+    widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
+    lines, widths_m = lines[keep], widths_m[keep]
     area = read_layer(labelled_area, _POLYGON_TYPES, "polygon") if labelled_area else None
 
-    scene_roads = {g.name: _scene_roads(g, lines, widths, area, uncertain_m) for g in grids}
+    scene_roads = {g.name: _scene_roads(g, lines, widths_m, area, uncertain_m) for g in grids}
     if not any(len(r.lines) for r in scene_roads.values()):
         raise RoadkdError(
-            f"no road of {roads} lies on the scenes (kept {len(lines)} line(s) of "
-            f"{lines.crs.to_string() if lines.crs else 'no CRS'}; check both places)"
+            f"no road of {roads} lies on the scenes ({len(lines)} road line(s) kept, in "
+            f"{lines.crs.to_string() if lines.crs else 'no CRS'}): check both places"
         )
     blocks = [b for g in grids for b in cut_blocks(g, block_px, scene_roads[g.name].labelled_area)]
-    splits, dropped = assign_splits(blocks, val, test, seed)
+    planned, dropped = assign_splits(blocks, val, test, seed)
+    split_of = {b.name: split for split, members in planned.items() for b in members}
 
-    road_km = labelled_m2 = unlabelled_m2 = 0.0
+    written: dict[str, list[str]] = {split: [] for split in planned}
+    road_km = labelled_km2 = unlabelled_km2 = 0.0
     with staged_dataset(Path(out)) as staging:
-        for split, members in splits.items():
-            for block in members:
-                image = read_scene_image(block.scene, block.window)
-                masks: dict[str, np.ndarray] = {}
-                if split != "unlabeled":
-                    masks, km = _block_labels(block, scene_roads[block.scene.name], uncertain_m)
-                    road_km += km
-                labelled_m2 += block.footprint.area * block.labelled_share
-                unlabelled_m2 += block.footprint.area * (1 - block.labelled_share)
-                write_scene(staging, block.name, image, masks, block.transform, block.scene.crs)
+        for grid in grids:
+            with SceneReader(grid.plan.path, 3, grid.plan.resolution_m, plan=grid.plan) as reader:
+                for block in (b for b in blocks if b.scene is grid and b.name in split_of):
+                    pixels, valid = reader.read(block.window)
+                    if not valid.any():
+                        continue  # outside the imagery (a reprojected scene's corners)
+                    split = split_of[block.name]
+                    masks: dict[str, np.ndarray] = {}
+                    if split != "unlabeled":
+                        roads_here = scene_roads[grid.name]
+                        masks, km = _block_labels(block, roads_here, uncertain_m, valid)
+                        road_km += km
+                    block_km2 = area_km2(block.transform, grid.crs, block.shape)
+                    labelled_km2 += block_km2 * block.labelled_share
+                    unlabelled_km2 += block_km2 * (1 - block.labelled_share)
+                    image = pixels.round().astype(np.uint8)
+                    write_scene(staging, block.name, image, masks, block.transform, grid.crs)
+                    written[split].append(block.name)
         write_splits(
             staging,
-            {split: [b.name for b in members] for split, members in splits.items()},
+            written,
             source="vectors",
-            scenes=[str(g.path) for g in grids],
+            scenes=[str(g.plan.path) for g in grids],
             roads=str(roads),
             labelled_area=str(labelled_area) if labelled_area else None,
             width_field=width_field,
@@ -551,16 +595,16 @@ def write_dataset_from_vectors(
             block_px=block_px,
             seed=seed,
             crs=grids[0].crs.to_string(),
-            resolution_m=abs(grids[0].transform.a),
+            resolution_m=grids[0].plan.resolution_m,
             note=COMPLETENESS_NOTE,
         )
     return FromVectorsSummary(
         out=Path(out),
         scenes=len(grids),
         road_km=road_km,
-        labelled_km2=labelled_m2 / 1e6,
-        unlabelled_km2=unlabelled_m2 / 1e6,
-        blocks={k: [b.name for b in v] for k, v in splits.items()},
+        labelled_km2=labelled_km2,
+        unlabelled_km2=unlabelled_km2,
+        blocks=written,
         dropped_overlapping=dropped,
     )
 
