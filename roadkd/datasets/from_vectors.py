@@ -441,28 +441,34 @@ def _scene_roads(
     grid: SceneGrid,
     roads: gpd.GeoDataFrame,
     widths_m: np.ndarray,
+    keep: np.ndarray,
     area: gpd.GeoDataFrame | None,
     uncertain_m: float,
 ) -> _SceneRoads:
-    in_crs = roads.geometry.to_crs(grid.crs)
-    on_scene = in_crs.intersects(grid.footprint).to_numpy()
-    lines = in_crs.to_numpy()[on_scene]
+    """Roads to burn on a scene (``keep``), and its labelled area.
+
+    Without a labelled-area layer, the labelled area is the extent of the whole road layer
+    (dropped paths included: the user mapped there too), road surfaces included:
+    centrelines stop short of the edge of the imagery they were drawn on by about half a
+    road width.
+    """
+    in_crs = roads.geometry.to_crs(grid.crs).to_numpy()
+    on_scene = keep & shapely.intersects(in_crs, grid.footprint)
     labelled: BaseGeometry | None = None
     if area is not None:
         labelled = shapely.union_all(area.geometry.to_crs(grid.crs).to_numpy())
     elif len(in_crs):
-        # The road layer's extent, road surfaces included: centrelines stop short of the
-        # edge of the imagery they were drawn on by about half a road width.
         reach = (widths_m / 2 + uncertain_m) * grid.units_per_m
-        grown = shapely.bounds(in_crs.to_numpy()) + reach[:, None] * np.array([-1, -1, 1, 1])
+        grown = shapely.bounds(in_crs) + reach[:, None] * np.array([-1, -1, 1, 1])
         labelled = shapely.box(*grown[:, :2].min(0), *grown[:, 2:].max(0))
+    lines = in_crs[on_scene]
     return _SceneRoads(lines, widths_m[on_scene], shapely.STRtree(lines), labelled)
 
 
 def _block_labels(
     block: Block, roads: _SceneRoads, uncertain_m: float, valid: np.ndarray
-) -> tuple[dict[str, np.ndarray], float]:
-    """The block's masks (ignore where unlabelled or no imagery), and km of road burnt."""
+) -> tuple[dict[str, np.ndarray], BaseGeometry]:
+    """The block's masks (ignore where unlabelled or no imagery), and its labelled part."""
     grid = block.scene
     margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
     margin = margin_m * grid.units_per_m + 2 * abs(grid.transform.a)
@@ -485,8 +491,7 @@ def _block_labels(
         ignore |= ~_burn(np.array([labelled_part]), block.transform, block.shape)
     for mask in masks.values():
         mask[ignore] = IGNORE_INDEX
-    length = float(shapely.length(shapely.intersection(lines[keep], labelled_part)).sum())
-    return masks, length / grid.units_per_m / 1000
+    return masks, labelled_part
 
 
 def write_dataset_from_vectors(
@@ -547,13 +552,13 @@ def write_dataset_from_vectors(
 
     lines = read_layer(roads, _LINE_TYPES, "line", roads_layer)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
-    lines, widths_m = lines[keep], widths_m[keep]
     area = read_layer(labelled_area, _POLYGON_TYPES, "polygon") if labelled_area else None
 
-    scene_roads = {g.name: _scene_roads(g, lines, widths_m, area, uncertain_m) for g in grids}
+    scene_roads = {g.name: _scene_roads(g, lines, widths_m, keep, area, uncertain_m) for g in grids}
     if not any(len(r.lines) for r in scene_roads.values()):
         raise RoadkdError(
-            f"no road of {roads} lies on the scenes ({len(lines)} road line(s) kept, in "
+            f"no road of {roads} lies on the scenes ({int(keep.sum())} of {len(lines)} line(s) "
+            "kept as roads, in "
             f"{lines.crs.to_string() if lines.crs else 'no CRS'}): check both places"
         )
     blocks = [b for g in grids for b in cut_blocks(g, block_px, scene_roads[g.name].labelled_area)]
@@ -564,6 +569,7 @@ def write_dataset_from_vectors(
     road_km = labelled_km2 = unlabelled_km2 = 0.0
     with staged_dataset(Path(out)) as staging:
         for grid in grids:
+            labelled_parts: list[BaseGeometry] = []
             with SceneReader(grid.plan.path, 3, grid.plan.resolution_m, plan=grid.plan) as reader:
                 for block in (b for b in blocks if b.scene is grid and b.name in split_of):
                     pixels, valid = reader.read(block.window)
@@ -573,14 +579,19 @@ def write_dataset_from_vectors(
                     masks: dict[str, np.ndarray] = {}
                     if split != "unlabeled":
                         roads_here = scene_roads[grid.name]
-                        masks, km = _block_labels(block, roads_here, uncertain_m, valid)
-                        road_km += km
+                        masks, part = _block_labels(block, roads_here, uncertain_m, valid)
+                        labelled_parts.append(part)
                     block_km2 = area_km2(block.transform, grid.crs, block.shape)
                     labelled_km2 += block_km2 * block.labelled_share
                     unlabelled_km2 += block_km2 * (1 - block.labelled_share)
                     image = pixels.round().astype(np.uint8)
                     write_scene(staging, block.name, image, masks, block.transform, grid.crs)
                     written[split].append(block.name)
+            # Measured on the union, so a road along a block border counts once.
+            burnt = shapely.intersection(
+                scene_roads[grid.name].lines, shapely.union_all(labelled_parts)
+            )
+            road_km += float(shapely.length(burnt).sum()) / grid.units_per_m / 1000
         write_splits(
             staging,
             written,

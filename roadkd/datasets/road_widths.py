@@ -70,13 +70,14 @@ def _lanes(value: object) -> float:
 
 
 def _lanes_column(frame: gpd.GeoDataFrame) -> pd.Series:
-    """The ``lanes`` tag of each line: a column of its own, or GDAL's OSM ``other_tags``."""
+    """The ``lanes`` tag of each line: a column of its own, else in GDAL's OSM ``other_tags``."""
+    lanes = pd.Series(math.nan, index=frame.index, dtype=float)
     if "lanes" in frame.columns:
-        return frame["lanes"].map(_lanes)
+        lanes = frame["lanes"].map(_lanes).astype(float)
     if "other_tags" in frame.columns:
         found = frame["other_tags"].astype("string").str.extract(_OTHER_TAGS_LANES)[0]
-        return found.map(lambda v: math.nan if pd.isna(v) else _lanes(v))
-    return pd.Series(math.nan, index=frame.index)
+        lanes = lanes.fillna(found.map(lambda v: math.nan if pd.isna(v) else _lanes(v)))
+    return lanes
 
 
 def road_widths(
