@@ -121,7 +121,7 @@ def evaluate(
             with rasterio.open(mask_path(Path(data), scene, "surface")) as src:
                 surface, transform, crs = src.read(1), src.transform, src.crs
             with rasterio.open(mask_path(Path(data), scene, "centerline")) as src:
-                centerline = src.read(1).astype(bool)
+                centerline = src.read(1) == 1  # 255 (unknown) is not centreline
             # The probability is on the model's grid; scores are on the label grid.
             prob = read_on_grid(prob_path, crs, transform, surface.shape)
             resolution = ground_resolution_m(transform, crs, surface.shape)

@@ -132,9 +132,12 @@ def test_osm_tags_map_to_documented_widths() -> None:
     assert widths[:4].tolist() == [
         HIGHWAY_WIDTHS_M[h] for h in ("motorway", "residential", "service", "track")
     ]
-    assert widths[6] == 6.0  # no tag: the default
+    assert widths[6] == 6.0  # no tag: the default width, but not a road in an OSM layer
     assert widths[7] == 3 * LANE_WIDTH_M and widths[8] == 2 * LANE_WIDTH_M
-    assert keep.tolist() == [True, True, True, True, False, False, True, True, True]
+    assert keep.tolist() == [True, True, True, True, False, False, False, True, True]
+    untagged = frame.drop(columns="highway")
+    widths, keep = road_widths(untagged, default_width_m=5.0)
+    assert keep.all() and widths[0] == 5.0
     _, keep_paths = road_widths(frame, keep_paths=True)
     assert keep_paths[4] and not keep_paths[5]  # the footway kept, a proposed road never
 
@@ -396,3 +399,15 @@ def test_vectorised_demo_labels_rebuild_the_surface(tmp_path: Path) -> None:
     batch = next(iter(datamodule.train_dataloader()))[0]
     assert batch["labeled"]["image"].shape == (2, 3, 64, 64)
     assert set(batch["labeled"]["mask"].unique().tolist()) <= {0, 1, IGNORE_INDEX}
+
+
+def test_readme_width_table_is_the_code_table() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Train on your own area", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, float] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[1].startswith("`"):
+            for name in cells[1].replace("*", "").split(","):
+                documented[name.strip().strip("`")] = float(cells[0])
+    assert documented == HIGHWAY_WIDTHS_M

@@ -94,6 +94,8 @@ def road_widths(
             positive fall back to the tags and the default.
         default_width_m: width of lines nothing else gives a width for.
         keep_paths: keep footways, cycleways and other paths (:data:`PATH_CLASSES`).
+            In a layer with a ``highway`` field (OpenStreetMap), lines without a value
+            there are not roads and are never kept.
 
     Returns:
         ``(widths, keep)``: float metres and booleans, one per line.
@@ -123,4 +125,8 @@ def road_widths(
     not_built = highway.isin(NOT_BUILT_CLASSES).fillna(False)
     paths = highway.isin(PATH_CLASSES).fillna(False)
     keep = ~not_built & (keep_paths | ~paths)
+    if "highway" in frame.columns:
+        # An OpenStreetMap layer: its lines without a highway tag are rivers, railways,
+        # power lines, boundaries...
+        keep &= highway.notna()
     return widths.to_numpy(float), keep.to_numpy(bool)
