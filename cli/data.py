@@ -114,10 +114,11 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
 @click.option(
     "--block-size",
-    default=512,
+    default=1024,
     show_default=True,
     type=click.IntRange(min=32),
-    help="About the side in pixels of the blocks scenes are cut into.",
+    help="Side in pixels of the blocks scenes are cut into (a multiple of the training "
+    "block_size, 2 x patch_size by default).",
 )
 @click.option(
     "--resolution",

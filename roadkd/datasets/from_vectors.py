@@ -3,7 +3,7 @@
 ``roadkd data from-vectors`` burns road centrelines (any line layer GDAL reads, any CRS)
 into roadkd's dataset layout (:mod:`roadkd.datasets.layout`):
 
-- each scene is cut into blocks of about ``block_px`` pixels, written as scenes of their
+- each scene is cut into blocks of ``block_px`` pixels, written as scenes of their
   own (``<scene>_r<row>_c<col>``), so ``splits.json`` can hold them in train, val, test and
   unlabeled and the datamodule works unchanged;
 - blocks wholly inside the labelled area (``--labelled-area`` polygons, else the road
@@ -316,9 +316,14 @@ def open_scene_grid(
 
 
 def _edges(size: int, block_px: int) -> list[int]:
-    """Cut ``size`` pixels into near-equal runs of about ``block_px`` (no thin slivers)."""
-    count = max(1, round(size / block_px))
-    return [round(size * i / count) for i in range(count + 1)]
+    """Cut ``size`` pixels into runs of ``block_px``, the last one taking the remainder.
+
+    Whole blocks of the training datamodule's ``block_size`` (a divisor of ``block_px``)
+    then tile every block but the last of a row or column exactly, and no thin sliver
+    is left over.
+    """
+    count = max(1, size // block_px)
+    return [i * block_px for i in range(count)] + [size]
 
 
 def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | None) -> list[Block]:
@@ -326,7 +331,7 @@ def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | Non
 
     Args:
         grid: the scene's output grid.
-        block_px: about the side of a block in pixels.
+        block_px: side of a block in pixels (the last ones take the remainder).
         labelled_area: the labelled area in the scene's CRS (None: nothing labelled).
 
     Returns:
@@ -508,7 +513,7 @@ def write_dataset_from_vectors(
     val: float = 0.1,
     test: float = 0.1,
     seed: int = 1,
-    block_px: int = 512,
+    block_px: int = 1024,
     resolution: float | None = None,
     read_options: ReadOptions | None = None,
     log: Log | None = None,
@@ -528,7 +533,8 @@ def write_dataset_from_vectors(
         val: share of the wholly labelled blocks held out for validation.
         test: share of the wholly labelled blocks held out for testing.
         seed: seed of the val/test draw.
-        block_px: about the side of a block in pixels.
+        block_px: side of a block in pixels (the last row and column of a scene take the
+            remainder, up to twice as long).
         resolution: metres per pixel of the written images (default: each scene's own).
         read_options: bands and scaling of the scenes (as ``roadkd predict``).
         log: called with how each scene is read and any warning.
