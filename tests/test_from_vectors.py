@@ -347,7 +347,7 @@ def test_cli_summary_and_provenance(tmp_path: Path) -> None:
         (
             lambda p: _layer(p / "far.gpkg", [shapely.LineString([(0, 0), (100, 0)])]),
             [],
-            "no road of",
+            "lies on the scenes",
         ),
         (
             lambda p: _layer(p / "r.gpkg", [_horizontal(10)]),

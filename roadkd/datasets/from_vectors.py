@@ -36,6 +36,7 @@ from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize
 from rasterio.transform import array_bounds
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
@@ -176,11 +177,21 @@ def _pick_layer(path: Path, layer: str | None, types: Sequence[str], what: str) 
     raise RoadkdError(f"{path} has no {what} layer (layers: {found})")
 
 
+def _bbox_near(grids: Sequence[SceneGrid], crs: CRS) -> tuple[float, float, float, float]:
+    """Bounds in ``crs`` of the scenes with a 10 % margin (roads reaching in from outside)."""
+    boxes = np.array([transform_bounds(g.crs, crs, *g.footprint.bounds) for g in grids])
+    left, bottom = boxes[:, :2].min(0)
+    right, top = boxes[:, 2:].max(0)
+    margin = 0.1 * max(right - left, top - bottom)
+    return (left - margin, bottom - margin, right + margin, top + margin)
+
+
 def read_layer(
     path: str | Path,
     types: Sequence[str],
     what: str,
     layer: str | None = None,
+    near: Sequence[SceneGrid] = (),
 ) -> gpd.GeoDataFrame:
     """Read the features of one geometry kind from a vector file GDAL reads.
 
@@ -189,25 +200,34 @@ def read_layer(
         types: accepted geometry types, e.g. ``("LineString", "MultiLineString")``.
         what: what the layer is, for messages ("line", "polygon").
         layer: layer name (default: the first layer of an accepted type).
+        near: read only features near these scenes (a country-wide extract stays on disk).
 
     Returns:
         The features of an accepted type, single-part, 2D, with their attributes.
 
     Raises:
-        RoadkdError: if the file cannot be read, has no such features or no CRS.
+        RoadkdError: if the file cannot be read, has no such features (near the scenes)
+            or no CRS.
     """
     source = require_file(path, f"{what} layer")
     name = _pick_layer(source, layer, types, what)
     try:
-        frame = gpd.read_file(source, layer=name, engine="pyogrio")
+        crs = pyogrio.read_info(source, layer=name).get("crs")
+        if crs is None:
+            raise RoadkdError(f"{source} has no coordinate reference system; assign one first")
+        bbox = _bbox_near(near, CRS.from_user_input(crs)) if near else None
+        frame = gpd.read_file(source, layer=name, engine="pyogrio", bbox=bbox)
     except (DataSourceError, DataLayerError, ValueError) as err:
         raise RoadkdError(f"cannot read layer {name!r} of {source}: {err}") from err
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     frame = frame[frame.geometry.geom_type.isin(list(types))]
+    if frame.empty and bbox is not None:
+        raise RoadkdError(
+            f"no {what} of layer {name!r} of {source} lies on the scenes "
+            f"(it is in {crs}): check both places"
+        )
     if frame.empty:
         raise RoadkdError(f"layer {name!r} of {source} has no {what} features")
-    if frame.crs is None:
-        raise RoadkdError(f"{source} has no coordinate reference system; assign one first")
     frame = frame.explode(index_parts=False, ignore_index=True)
     frame.geometry = shapely.force_2d(frame.geometry.to_numpy())
     return frame
@@ -556,9 +576,11 @@ def write_dataset_from_vectors(
     if len(set(names)) < len(names):
         raise RoadkdError(f"scene file names must differ (without folder): {', '.join(names)}")
 
-    lines = read_layer(roads, _LINE_TYPES, "line", roads_layer)
+    lines = read_layer(roads, _LINE_TYPES, "line", roads_layer, near=grids)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
-    area = read_layer(labelled_area, _POLYGON_TYPES, "polygon") if labelled_area else None
+    area = (
+        read_layer(labelled_area, _POLYGON_TYPES, "polygon", near=grids) if labelled_area else None
+    )
 
     scene_roads = {g.name: _scene_roads(g, lines, widths_m, keep, area, uncertain_m) for g in grids}
     if not any(len(r.lines) for r in scene_roads.values()):
