@@ -9,6 +9,7 @@ Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
 import contextlib
 import importlib
 import os
+import sys
 import warnings
 from typing import Any
 
@@ -59,8 +60,8 @@ class RoadkdCLI(LightningCLI):
                     "lightning.pytorch.callbacks.ModelCheckpoint",
                     dirpath=os.path.join(root, "checkpoints"),
                     filename="best",
-                    monitor="val/road_iou",
-                    mode="max",
+                    monitor=RoadTask.monitor,
+                    mode=RoadTask.mode,
                     save_last=True,
                 )
             )
@@ -74,7 +75,7 @@ class RoadkdCLI(LightningCLI):
         best = getattr(callback, "best_model_path", "")
         score = getattr(callback, "best_model_score", None)
         if best and score is not None:
-            print(f"best val/road_iou = {float(score):.4f}  checkpoint: {best}")
+            print(f"best {RoadTask.monitor} = {float(score):.4f}  checkpoint: {best}")
 
 
 def _class(class_path: str, **init_args: Any) -> dict[str, Any]:
@@ -154,3 +155,13 @@ def find_roadkd_error(err: BaseException) -> RoadkdError | None:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+if __name__ == "__main__":
+    # ``python -m roadkd.training fit --config x.yaml``: what ``roadkd train`` runs, without
+    # the CLI package (the experiment runner launches its trainings this way).
+    try:
+        main(sys.argv[1:])
+    except RoadkdError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -67,11 +67,16 @@ def test_require_file(tmp_path: Path) -> None:
 def test_forward_with_features_matches_forward() -> None:
     model = build_model(TINY).eval()
     x = torch.randn(2, 3, 64, 64)
-    logits, features = forward_with_features(model, x)
+    logits, (deepest,) = forward_with_features(model, x)
     torch.testing.assert_close(logits, model(x))
     assert logits.shape == (2, 2, 64, 64)
-    assert features.shape[1] == encoder_channels(model)
-    assert features.shape[-1] == 64 // 8
+    channels = encoder_channels(model)
+    assert deepest.shape[1] == channels[-1]
+    assert deepest.shape[-1] == 64 // 8
+    # Any stage can be tapped; each has the channels encoder_channels reports for it.
+    _, taps = forward_with_features(model, x, layers=[1, -2, -1])
+    assert [t.shape[1] for t in taps] == [channels[1], channels[-2], channels[-1]]
+    assert taps[0].shape[-1] == 64 // 2
 
 
 def test_build_model_unknown_encoder() -> None:
@@ -99,3 +104,13 @@ def test_load_bundle_errors(tmp_path: Path) -> None:
     torch.save({"state_dict": {}}, tmp_path / "plain.ckpt")
     with pytest.raises(RoadkdError, match="holds no roadkd model"):
         load_bundle(tmp_path / "plain.ckpt")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "what"), [("RoadImagery", "imagery"), ("RoadMask", "road labels")]
+)
+def test_layout_datasets_name_what_is_missing(tmp_path: Path, dataset: str, what: str) -> None:
+    import roadkd.datasets
+
+    with pytest.raises(RoadkdError, match=f"no {what} found in {tmp_path}"):
+        getattr(roadkd.datasets, dataset)(tmp_path)

@@ -15,12 +15,16 @@ from roadkd.errors import RoadkdError
 from roadkd.experiment import (
     COLUMNS,
     Experiment,
+    RunDir,
     error_colours,
     pick_crops,
     ratio_label,
+    run_dir,
     run_experiment,
+    training_command,
     write_table,
 )
+from roadkd.experiment.runner import _score, _train
 
 BENCH = Path(__file__).parents[1] / "configs" / "bench"
 TOY = [
@@ -39,7 +43,7 @@ def _experiment_file(tmp_path: Path, **values: object) -> Path:
 
 
 @pytest.mark.slow
-def test_experiment_runs_resumes_and_reports(road_dataset: Path, tmp_path: Path) -> None:
+def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "results"
     config = _experiment_file(
         tmp_path,
@@ -67,17 +71,51 @@ def test_experiment_runs_resumes_and_reports(road_dataset: Path, tmp_path: Path)
     assert "| 1/2 | 0.900 |" in table
     assert (out / "iou_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
-    # A second run reads every finished run back: nothing is trained again.
-    again = CliRunner().invoke(cli, command)
-    assert again.exit_code == 0 and "train " not in again.output and "resume " not in again.output
-    # A run whose training was interrupted continues from its last checkpoint.
-    run = out / "runs" / "supervised_r0.5"
-    (run / "result.json").unlink()
-    (run / "train.json").unlink()
-    resumed = CliRunner().invoke(cli, command)
-    assert resumed.exit_code == 0, resumed.output
-    assert "resume supervised at ratio 1/2" in resumed.output
-    assert (run / "result.json").is_file()
+    # The runs were launched through the library, never through the CLI package.
+    trained = json.loads((out / "runs" / "supervised_r0.5" / "train.json").read_text())
+    assert trained["command"][1:3] == ["-m", "roadkd.training"]
+
+
+def _finished_run(run: RunDir, row: dict[str, object]) -> None:
+    """Lay out a run folder as a finished, scored run leaves it."""
+    run.best.parent.mkdir(parents=True)
+    run.best.write_bytes(b"")
+    run.trained.write_text(json.dumps({"command": [], "seconds": 60.0}))
+    run.result.write_text(json.dumps(row))
+
+
+def test_finished_runs_are_read_back_not_trained(tmp_path: Path) -> None:
+    experiment = Experiment.from_yaml(
+        _experiment_file(tmp_path, out=str(tmp_path / "results"), methods=["supervised"])
+    )
+    run = run_dir(experiment, "supervised", 0.5)
+    assert run.path == tmp_path / "results" / "runs" / "supervised_r0.5"
+    row = {"method": "supervised", "ratio": 0.5, "road_iou": 0.5}
+    _finished_run(run, row)
+    logged: list[str] = []
+    assert _score(experiment, "supervised", 0.5, logged.append) == row
+    assert _train(experiment, "supervised", 0.5, logged.append) == run.best
+    assert logged == []  # nothing was trained or evaluated
+
+
+def test_an_interrupted_training_continues_from_its_last_checkpoint(tmp_path: Path) -> None:
+    experiment = Experiment.from_yaml(
+        _experiment_file(tmp_path, out=str(tmp_path / "results")),
+        overrides=["--trainer.max_steps=3"],
+    )
+    teachers = run_dir(experiment, "teachers", 0.25)
+    student = run_dir(experiment, "sslkd", 0.25)
+    fresh = training_command(experiment, student, teachers.best)
+    assert fresh[1:4] == ["-m", "roadkd.training", "fit"]
+    assert "--ckpt_path" not in fresh
+    assert fresh[-3:] == ["--model.init_args.teachers_checkpoint", str(teachers.best), fresh[-1]]
+    assert fresh[-1] == "--trainer.max_steps=3"
+    assert f"--data.init_args.labeled_ratio={0.25}" in fresh
+    student.last.parent.mkdir(parents=True)
+    student.last.write_bytes(b"")
+    resumed = training_command(experiment, student, teachers.best)
+    assert resumed == [*fresh, "--ckpt_path", str(student.last)]
+    assert not student.is_trained
 
 
 def test_experiment_config_errors(tmp_path: Path) -> None:

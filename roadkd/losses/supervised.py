@@ -3,8 +3,12 @@
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..labels import IGNORE_INDEX
 
-def dice_loss(logits: Tensor, target: Tensor, ignore_index: int = 255, eps: float = 1.0) -> Tensor:
+
+def dice_loss(
+    logits: Tensor, target: Tensor, ignore_index: int = IGNORE_INDEX, eps: float = 1.0
+) -> Tensor:
     """Soft Dice loss of the road class (class 1), over valid pixels.
 
     Args:
@@ -24,7 +28,7 @@ def dice_loss(logits: Tensor, target: Tensor, ignore_index: int = 255, eps: floa
 
 
 def supervised_loss(
-    logits: Tensor, target: Tensor, dice_weight: float = 0.0, ignore_index: int = 255
+    logits: Tensor, target: Tensor, dice_weight: float = 0.0, ignore_index: int = IGNORE_INDEX
 ) -> Tensor:
     """L_sup: cross-entropy averaged over valid pixels, plus an optional Dice term.
 

@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-#: Label of pixels whose class is unknown; every score leaves them out.
-IGNORE_INDEX = 255
+from ..labels import IGNORE_INDEX
+
+__all__ = ["IGNORE_INDEX", "RoadMetrics", "confusion_counts", "scores_from_counts"]
 
 
 def confusion_counts(

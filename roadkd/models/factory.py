@@ -1,5 +1,6 @@
 """Build any segmentation-models-pytorch architecture/encoder pair and tap its features."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,21 +76,23 @@ def build_model(config: ModelConfig) -> nn.Module:
     return model
 
 
-def encoder_channels(model: nn.Module) -> int:
-    """Return the channel count of the encoder's deepest feature map.
+def encoder_channels(model: nn.Module) -> list[int]:
+    """Return the channel count of every encoder feature map, shallowest first.
 
     Args:
         model: an smp model.
 
     Returns:
-        Channels of the last encoder stage.
+        Channels per encoder stage, indexed like :func:`forward_with_features`' layers.
     """
     channels: list[int] = model.encoder.out_channels  # type: ignore[union-attr,assignment]
-    return int(channels[-1])
+    return [int(c) for c in channels]
 
 
-def forward_with_features(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
-    """Run an smp model and return its logits and the encoder's deepest features.
+def forward_with_features(
+    model: nn.Module, x: Tensor, layers: Sequence[int] = (-1,)
+) -> tuple[Tensor, list[Tensor]]:
+    """Run an smp model once and return its logits and the chosen encoder feature maps.
 
     One pass through the encoder serves both outputs, so distillation costs no extra
     forward pass.
@@ -97,12 +100,12 @@ def forward_with_features(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
     Args:
         model: an smp model (encoder, decoder, segmentation_head).
         x: input batch (B, C, H, W).
+        layers: indices into the encoder's feature list (-1: the deepest).
 
     Returns:
-        ``(logits, features)``: logits (B, classes, H, W) and the deepest encoder
-        features (B, C_f, H / stride, W / stride).
+        ``(logits, [features[i] for i in layers])``: logits (B, classes, H, W) and each
+        chosen feature map (B, C_i, H / stride_i, W / stride_i).
     """
     features = model.encoder(x)  # type: ignore[operator]
-    decoded = model.decoder(features)  # type: ignore[operator]
-    logits: Tensor = model.segmentation_head(decoded)  # type: ignore[operator]
-    return logits, features[-1]
+    logits: Tensor = model.segmentation_head(model.decoder(features))  # type: ignore[operator]
+    return logits, [features[i] for i in layers]

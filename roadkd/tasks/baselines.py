@@ -6,9 +6,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..losses import cross_pseudo_supervision_loss, probability_distillation_loss
+from ..losses import probability_distillation_loss
 from ..models import ModelConfig, build_model
 from .base import RoadTask, as_model_config
+from .cross_supervision import cross_supervised_step
 from .student import DEFAULT_STUDENT
 
 
@@ -199,24 +200,4 @@ class CPSStudents(RoadTask):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """Supervised loss for both plus cross supervision on all tiles after the warm-up."""
-        labeled = batch["labeled"]
-        x_l, y_l = labeled["image"], labeled["mask"].long()
-        n = x_l.shape[0]
-        x = x_l
-        unlabeled = batch.get("unlabeled")
-        cps_on = self.global_step >= self.hparams["warmup_steps"]
-        if cps_on and unlabeled is not None:
-            x = torch.cat([x_l, unlabeled["image"]])
-        logits_a, logits_b = self.student_a(x), self.student_b(x)
-        loss_sup = self.sup_loss(logits_a[:n], y_l) + self.sup_loss(logits_b[:n], y_l)
-        loss_cps = logits_a.new_zeros(())
-        if cps_on:
-            loss_cps = cross_pseudo_supervision_loss(
-                logits_a, logits_b, threshold=self.hparams["cps_threshold"]
-            )
-        loss = loss_sup + self.hparams["cps_weight"] * loss_cps
-        self.log_dict(
-            {"train/loss": loss, "train/loss_sup": loss_sup, "train/loss_cps": loss_cps},
-            batch_size=n,
-        )
-        return loss
+        return cross_supervised_step(self, self.student_a, self.student_b, batch)

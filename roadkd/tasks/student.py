@@ -14,7 +14,7 @@ from ..losses import (
     probability_distillation_loss,
     pseudo_label_loss,
 )
-from ..models import ModelConfig, build_model
+from ..models import ModelConfig, build_model, encoder_channels, forward_with_features
 from .base import RoadTask, as_model_config
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
@@ -56,22 +56,6 @@ def load_frozen_teachers(path: str | Path) -> list[tuple[nn.Module, ModelConfig]
         model.eval().requires_grad_(False)
         teachers.append((model, config))
     return teachers
-
-
-def encoder_features(model: nn.Module, x: Tensor, layers: list[int]) -> tuple[Tensor, list[Tensor]]:
-    """Run an smp model once and return its logits and the chosen encoder feature maps.
-
-    Args:
-        model: an smp model (encoder, decoder, segmentation_head).
-        x: input batch (B, C, H, W).
-        layers: indices into the encoder's feature list (-1: deepest).
-
-    Returns:
-        ``(logits, [features[i] for i in layers])``.
-    """
-    features = model.encoder(x)  # type: ignore[operator]
-    logits: Tensor = model.segmentation_head(model.decoder(features))  # type: ignore[operator]
-    return logits, [features[i] for i in layers]
 
 
 class SSLKDStudent(RoadTask):
@@ -143,13 +127,13 @@ class SSLKDStudent(RoadTask):
         self.student = build_model(self.student_config)
         teachers = load_frozen_teachers(self.hparams["teachers_checkpoint"])
         self.teachers = nn.ModuleList([model for model, _ in teachers])
-        s_channels: list[int] = self.student.encoder.out_channels  # type: ignore[union-attr,assignment]
+        s_channels = encoder_channels(self.student)
         self.adapters = nn.ModuleDict()
         for t, teacher in enumerate(self.teachers):
-            t_channels: list[int] = teacher.encoder.out_channels  # type: ignore[union-attr,assignment]
+            t_channels = encoder_channels(teacher)
             for layer in self.layers:
                 self.adapters[f"t{t}_l{layer}"] = FeatureAdapter(
-                    int(s_channels[layer]), int(t_channels[layer])
+                    s_channels[layer], t_channels[layer]
                 )
 
     def train(self, mode: bool = True) -> "SSLKDStudent":
@@ -176,9 +160,9 @@ class SSLKDStudent(RoadTask):
             x_teacher, x_student = torch.cat([x_l, x_u]), torch.cat([x_l, x_u_s])
 
         with torch.no_grad():
-            teacher_out = [encoder_features(t, x_teacher, self.layers) for t in self.teachers]
+            teacher_out = [forward_with_features(t, x_teacher, self.layers) for t in self.teachers]
         teacher_logits = [logits for logits, _ in teacher_out]
-        logits, s_feats = encoder_features(self.student, x_student, self.layers)
+        logits, s_feats = forward_with_features(self.student, x_student, self.layers)
 
         loss_sup = self.sup_loss(logits[:n], y_l)
         loss_feat = logits.new_zeros(())

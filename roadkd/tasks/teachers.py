@@ -2,13 +2,12 @@
 
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
-from ..losses import cross_pseudo_supervision_loss
 from ..metrics.pixel import RoadMetrics
 from ..models import ModelConfig, build_model
 from .base import RoadTask, as_model_config
+from .cross_supervision import cross_supervised_step
 
 DEFAULT_TEACHER_A = ModelConfig(arch="DeepLabV3Plus", encoder="resnet50")
 DEFAULT_TEACHER_B = ModelConfig(arch="Segformer", encoder="mit_b2")
@@ -79,32 +78,9 @@ class CrossModelTeachers(RoadTask):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         """Supervised loss for both teachers plus, after the warm-up, cross supervision."""
-        labeled = batch["labeled"]
-        x_l, y_l = labeled["image"], labeled["mask"].long()
-        n = x_l.shape[0]
-        cps_on = (
-            self.hparams["use_unlabeled"]
-            and self.hparams["cps_weight"] > 0
-            and self.global_step >= self.hparams["warmup_steps"]
+        return cross_supervised_step(
+            self, self.teacher_a, self.teacher_b, batch, self.hparams["use_unlabeled"]
         )
-        x = x_l
-        unlabeled = batch.get("unlabeled")
-        if cps_on and unlabeled is not None:
-            x = torch.cat([x_l, unlabeled["image"]])
-        logits_a, logits_b = self.teacher_a(x), self.teacher_b(x)
-        loss_sup = self.sup_loss(logits_a[:n], y_l) + self.sup_loss(logits_b[:n], y_l)
-        loss_cps = logits_a.new_zeros(())
-        if cps_on:
-            loss_cps = cross_pseudo_supervision_loss(
-                logits_a, logits_b, threshold=self.hparams["cps_threshold"]
-            )
-        loss = loss_sup + self.hparams["cps_weight"] * loss_cps
-        self.log_dict(
-            {"train/loss": loss, "train/loss_sup": loss_sup, "train/loss_cps": loss_cps},
-            batch_size=n,
-            prog_bar=False,
-        )
-        return loss
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         """Validate teacher A (the task's score) and teacher B (logged separately)."""

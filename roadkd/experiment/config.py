@@ -1,0 +1,146 @@
+"""What an experiment is: its methods, ratios, configs and command (``experiment.yaml``)."""
+
+import shlex
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+
+from ..errors import RoadkdError
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row family of the table.
+
+    Attributes:
+        label: name in the table, plot and figure.
+        needs: the teachers run a distilled student learns from (None: trains alone).
+    """
+
+    label: str
+    needs: str | None = None
+
+
+#: Every method the runner knows; ``configs/<bench>/<key>.yaml`` trains it.
+METHODS: dict[str, Method] = {
+    "supervised": Method("Supervised student"),
+    "mean_teacher": Method("Mean Teacher"),
+    "cps": Method("CPS"),
+    "kd": Method("KD (labels-only teachers)", needs="teachers_labeled_only"),
+    "sslkd": Method("SSLKD student", needs="teachers"),
+    "teachers": Method("SSLKD teacher A (reference)"),
+    "teachers_labeled_only": Method("KD teacher A (reference)"),
+}
+
+
+@dataclass
+class Experiment:
+    """An experiment's settings (``configs/bench/experiment.yaml``).
+
+    Attributes:
+        name: the benchmark's name.
+        data: dataset folder in roadkd's layout.
+        synth: settings of :func:`write_synthetic_dataset` to create ``data`` when it is
+            missing; None for a real dataset, which must already exist.
+        configs: folder with one training config per method.
+        ratios: labelled ratios, each in (0, 1].
+        methods: the compared methods.
+        references: rows shown as upper references (dashed in the plot).
+        overrides: LightningCLI overrides passed to every training run.
+        out: results folder.
+        source: the experiment file (set by :meth:`from_yaml`).
+        options: command-line arguments that replaced the file's settings, as typed.
+    """
+
+    name: str = "bench"
+    data: str = "bench/data"
+    synth: dict[str, int] | None = field(
+        default_factory=lambda: {"scenes": 12, "size": 1024, "seed": 0}
+    )
+    configs: str = "configs/bench"
+    ratios: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
+    methods: list[str] = field(
+        default_factory=lambda: ["supervised", "mean_teacher", "cps", "kd", "sslkd"]
+    )
+    references: list[str] = field(default_factory=lambda: ["teachers"])
+    overrides: list[str] = field(default_factory=list)
+    out: str = "results/bench"
+    source: str = ""
+    options: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_yaml(
+        cls,
+        path: str | Path,
+        overrides: list[str] | None = None,
+        ratios: list[float] | None = None,
+        out: str | Path | None = None,
+        methods: list[str] | None = None,
+    ) -> "Experiment":
+        """Read an experiment file.
+
+        Args:
+            path: the YAML file.
+            overrides: LightningCLI overrides passed to every training run.
+            ratios: run only these labelled ratios instead of the file's.
+            out: results folder instead of the file's (e.g. for a second seed).
+            methods: compare only these methods instead of the file's.
+
+        Raises:
+            RoadkdError: if the file is missing, has unknown keys, names an unknown method,
+                a ratio outside (0, 1], or a method without a config file.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise RoadkdError(f"experiment config not found: {p}")
+        values = yaml.safe_load(p.read_text()) or {}
+        unknown = set(values) - set(cls.__dataclass_fields__) | (
+            {"source", "options"} & set(values)
+        )
+        if unknown:
+            raise RoadkdError(f"{p}: unknown keys {sorted(unknown)}")
+        experiment = cls(**values, source=str(p))
+        experiment.overrides = [*experiment.overrides, *(overrides or [])]
+        if ratios:
+            experiment.ratios = list(ratios)
+            experiment.options += [a for r in ratios for a in ("--ratio", f"{r:g}")]
+        if methods:
+            experiment.methods = list(methods)
+            experiment.options += [a for m in methods for a in ("--method", m)]
+        if out is not None:
+            experiment.out = str(out)
+            experiment.options += ["--out", str(out)]
+        for method in experiment.rows_methods:
+            if method not in METHODS:
+                raise RoadkdError(f"{p}: unknown method {method!r} (known: {', '.join(METHODS)})")
+        for ratio in experiment.ratios:
+            if not 0 < ratio <= 1:
+                raise RoadkdError(f"{p}: labelled ratio {ratio} is not in (0, 1]")
+        for method in {*experiment.rows_methods, *experiment.needed_teachers}:
+            config = Path(experiment.configs) / f"{method}.yaml"
+            if not config.is_file():
+                raise RoadkdError(f"{p}: no training config for {method!r}: {config} not found")
+        return experiment
+
+    @property
+    def rows_methods(self) -> list[str]:
+        """Methods with rows in the table: the compared ones, then the references."""
+        return [*self.methods, *self.references]
+
+    @property
+    def needed_teachers(self) -> list[str]:
+        """Teachers runs the distilled methods need."""
+        return [need for m in self.rows_methods if (need := METHODS[m].needs) is not None]
+
+    @property
+    def command(self) -> str:
+        """The command line that runs this experiment, quoted for a POSIX shell."""
+        words = ["roadkd", "experiment", "--config", self.source, *self.options, *self.overrides]
+        return shlex.join(words)
+
+
+def ratio_label(ratio: float) -> str:
+    """Write a labelled ratio as a fraction: 0.125 -> "1/8", 1.0 -> "1"."""
+    return str(Fraction(ratio).limit_denominator(1024))

@@ -1,0 +1,209 @@
+"""Launch, resume and score every (method, ratio) run of an experiment."""
+
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..datasets.synthetic import write_synthetic_dataset
+from ..diagnostics import pseudo_label_quality
+from ..errors import RoadkdError
+from ..evaluation import evaluate
+from ..inference import load_backend
+from ..io import atomic_output
+from ..models import load_bundle
+from ..tasks.student import PSEUDO_LABEL_THRESHOLD
+from .config import METHODS, Experiment, ratio_label
+from .figures import plot_examples, plot_iou
+from .report import PSEUDO_COLUMNS, SCORES, provenance, write_table
+from .rundir import RunDir
+
+
+def run_dir(experiment: Experiment, method: str, ratio: float) -> RunDir:
+    """The folder of one (method, ratio) run of ``experiment``."""
+    return RunDir(Path(experiment.out), method, ratio)
+
+
+def training_command(
+    experiment: Experiment, run: RunDir, teachers: Path | None = None
+) -> list[str]:
+    """The command that trains (or, from its ``last.ckpt``, continues) one run.
+
+    Training goes through the library's LightningCLI (``python -m roadkd.training``) in a
+    subprocess, so that a long experiment does not accumulate one process's memory.
+
+    Args:
+        experiment: the experiment.
+        run: the run to train.
+        teachers: the teachers checkpoint a distilled student learns from.
+
+    Returns:
+        The command, as a list of arguments.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "roadkd.training",
+        "fit",
+        "--config",
+        str(Path(experiment.configs) / f"{run.method}.yaml"),
+        "--data.init_args.root",
+        experiment.data,
+        f"--data.init_args.labeled_ratio={run.ratio}",
+        "--trainer.default_root_dir",
+        str(run.path),
+        "--trainer.enable_progress_bar=false",
+    ]
+    if teachers is not None:
+        command += ["--model.init_args.teachers_checkpoint", str(teachers)]
+    command += experiment.overrides
+    if run.last.is_file():
+        # Training stopped before it finished: continue it rather than start again.
+        command += ["--ckpt_path", str(run.last)]
+    return command
+
+
+def _train(experiment: Experiment, method: str, ratio: float, log: Any) -> Path:
+    run = run_dir(experiment, method, ratio)
+    if run.is_trained:
+        return run.best
+    needs = METHODS[method].needs
+    teachers = _train(experiment, needs, ratio, log) if needs else None
+    command = training_command(experiment, run, teachers)
+    if run.last.is_file():
+        log(f"resume {method} at ratio {ratio_label(ratio)} from {run.last}")
+    else:
+        log(f"train {method} at ratio {ratio_label(ratio)}")
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    run.path.mkdir(parents=True, exist_ok=True)
+    with run.log.open("a") as handle:
+        handle.write(done.stdout + done.stderr)
+    if done.returncode != 0 or not run.best.is_file():
+        raise RoadkdError(f"training {method} at ratio {ratio_label(ratio)} failed: see {run.log}")
+    with atomic_output(run.trained) as tmp:
+        tmp.write_text(json.dumps({"command": command, "seconds": seconds}, indent=2))
+    return run.best
+
+
+def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 5) -> float:
+    """Forward throughput of a checkpoint's deployed network on the CPU, in megapixels/s."""
+    backend = load_backend(checkpoint, "cpu")
+    batch = torch.rand(1, backend.in_channels, tile, tile) * 255
+    backend.predict(batch)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        backend.predict(batch)
+    return repeats * tile * tile / 1e6 / (time.perf_counter() - start)
+
+
+def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None:
+    """Fill every row's model name, parameter count and ``cpu_mp_per_s``.
+
+    Throughput depends on the architecture only, so it is measured once per model, after
+    all training, which keeps the column free of load from concurrent work.
+    """
+    speeds: dict[str, float] = {}
+    for row in rows:
+        best = run_dir(experiment, row["method"], row["ratio"]).best
+        bundle = load_bundle(best)
+        row["model"] = f"{bundle.config.arch}/{bundle.config.encoder}"
+        row["params_m"] = round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2)
+        if row["model"] not in speeds:
+            speeds[row["model"]] = round(cpu_megapixels_per_second(best), 3)
+        row["cpu_mp_per_s"] = speeds[row["model"]]
+
+
+def _train_seconds(run: RunDir) -> float:
+    """Wall time of a run's training, or NaN when it was trained outside the runner."""
+    if not run.trained.is_file():
+        return math.nan
+    return float(json.loads(run.trained.read_text())["seconds"])
+
+
+def _score(experiment: Experiment, method: str, ratio: float, log: Any) -> dict[str, Any]:
+    run = run_dir(experiment, method, ratio)
+    if run.result.is_file():
+        cached: dict[str, Any] = json.loads(run.result.read_text())
+        return cached
+    best = _train(experiment, method, ratio, log)
+    log(f"evaluate {method} at ratio {ratio_label(ratio)}")
+    scores = evaluate(best, experiment.data, "test").overall
+    row = {
+        "method": method,
+        "ratio": ratio,
+        **{k: scores[k] for k in SCORES},
+        "train_min": round(_train_seconds(run) / 60, 1),
+    }
+    with atomic_output(run.result) as tmp:
+        tmp.write_text(json.dumps(row, indent=2))
+    return row
+
+
+def _pseudo_labels(experiment: Experiment, ratio: float, log: Any) -> dict[str, float]:
+    """Measure the SSLKD teachers' pseudo labels on the test split (cached in their run).
+
+    The threshold is the one the SSLKD student of the same ratio trained with (the task's
+    default when the experiment has no SSLKD run).
+    """
+    run = run_dir(experiment, "teachers", ratio)
+    if run.pseudo_labels.is_file():
+        cached: dict[str, float] = json.loads(run.pseudo_labels.read_text())
+        return cached
+    student = run_dir(experiment, "sslkd", ratio).best
+    threshold = PSEUDO_LABEL_THRESHOLD
+    if student.is_file():
+        hparams = torch.load(student, map_location="cpu", weights_only=False)["hyper_parameters"]
+        threshold = float(hparams.get("threshold", threshold))
+    log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}")
+    quality = pseudo_label_quality(run.best, experiment.data, "test", threshold)
+    row = {
+        "ratio": ratio,
+        "threshold": threshold,
+        **{k: round(getattr(quality, k), 4) for k in PSEUDO_COLUMNS[2:7]},
+        **{f"iou_{k}": round(v, 4) for k, v in quality.teacher_iou.items()},
+    }
+    with atomic_output(run.pseudo_labels) as tmp:
+        tmp.write_text(json.dumps(row, indent=2))
+    return row
+
+
+def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, Any]]:
+    """Train, evaluate and report every method at every ratio (resuming finished runs).
+
+    Returns:
+        One row per (method, ratio), as written to ``table.csv``.
+
+    Raises:
+        RoadkdError: if a real dataset (``synth: null``) is missing or a training fails.
+    """
+    data = Path(experiment.data)
+    if not (data / "splits.json").is_file():
+        if experiment.synth is None:
+            raise RoadkdError(
+                f"no dataset in {data} (splits.json missing): create it first, e.g. "
+                f"`roadkd data roadnet /path/to/RoadNet --out {data}`"
+            )
+        log(f"generate synthetic data in {data}")
+        write_synthetic_dataset(data, **experiment.synth)
+    rows = [
+        _score(experiment, method, ratio, log)
+        for ratio in experiment.ratios
+        for method in experiment.rows_methods
+    ]
+    _add_model_facts(experiment, rows)
+    pseudo = []
+    if "teachers" in [*experiment.rows_methods, *experiment.needed_teachers]:
+        pseudo = [_pseudo_labels(experiment, ratio, log) for ratio in experiment.ratios]
+    out = Path(experiment.out)
+    about = provenance(experiment)
+    write_table(rows, out, about, pseudo)
+    plot_iou(rows, out / "iou_vs_ratio.png", experiment.references)
+    plot_examples(experiment, out / "examples.png")
+    return rows
