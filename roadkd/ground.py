@@ -54,8 +54,19 @@ def pixel_size_m(
     return sizes[0], sizes[1]
 
 
+#: Largest gap between a projected CRS's nominal and its measured ground metres that is
+#: taken as the projection's scale factor (UTM: < 0.1 %) rather than a distortion to undo.
+NOMINAL_TOLERANCE = 0.01
+
+
 def ground_resolution_m(transform: Affine, crs: object | None, shape: tuple[int, int]) -> float:
     """Metres per pixel of a grid: the geometric mean of its column and row steps.
+
+    For a projected CRS whose units (metres, feet, ...) measure the ground within 1 % here,
+    the nominal value is returned (0.21 for a 0.21 m UTM grid, whose geodesic measure is
+    0.2101 away from the central meridian), so that a dataset's stated resolution and its
+    rasters agree. Otherwise (degrees, Web Mercator away from the equator) the geodesic
+    measure of :func:`pixel_size_m` is returned.
 
     Args:
         transform: the raster's affine transform (rotated grids included).
@@ -66,7 +77,27 @@ def ground_resolution_m(transform: Affine, crs: object | None, shape: tuple[int,
         The ground sampling distance in metres.
     """
     size_x, size_y = pixel_size_m(transform, crs, shape)
-    return math.sqrt(size_x * size_y)
+    measured = math.sqrt(size_x * size_y)
+    unit = _linear_unit_m(crs)
+    if unit is None:
+        return measured
+    planar = math.sqrt(math.hypot(transform.a, transform.d) * math.hypot(transform.b, transform.e))
+    nominal = planar * unit
+    return nominal if abs(nominal / measured - 1) <= NOMINAL_TOLERANCE else measured
+
+
+def _linear_unit_m(crs: object | None) -> float | None:
+    """Metres per unit of a projected CRS's first axis; None for other CRSs."""
+    if crs is None:
+        return None
+    try:
+        source = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
+    except (ProjError, TypeError, ValueError):
+        return None
+    if not source.is_projected or not source.axis_info:
+        return None
+    factor = source.axis_info[0].unit_conversion_factor
+    return float(factor) if factor and math.isfinite(factor) else None
 
 
 def area_km2(transform: Affine, crs: object | None, shape: tuple[int, int]) -> float:

@@ -112,6 +112,7 @@ class ScenePlan:
         scale_choice: how the scaling was chosen.
         source_crs: the scene's CRS.
         source_resolution_m: the scene's metres per pixel.
+        area_km2: the ground area of the scene's grid.
         crs: CRS of the grid the model sees (the scene's, or UTM for degrees).
         transform: transform of that grid.
         width: columns of that grid.
@@ -131,6 +132,7 @@ class ScenePlan:
     scale_choice: str
     source_crs: CRS
     source_resolution_m: float
+    area_km2: float
     crs: CRS
     transform: Affine
     width: int
@@ -143,11 +145,6 @@ class ScenePlan:
     def reprojected(self) -> bool:
         """Whether the grid is in another CRS than the scene (degrees -> UTM)."""
         return bool(self.crs != self.source_crs)
-
-    @property
-    def area_km2(self) -> float:
-        """Ground area of the grid the model sees."""
-        return area_km2(self.transform, self.crs, (self.height, self.width))
 
     def describe(self) -> str:
         """One line saying which bands, scaling and resampling were chosen."""
@@ -293,13 +290,15 @@ def _resolution_check(
     ratio = source_m / model_m
     factor = max(ratio, 1 / ratio)
     side = "coarser" if ratio > 1 else "finer"
-    if factor > REFUSE_FACTOR and not options.any_resolution:
+    # Tolerance: a model's nominal 0.21 m and a scene's measured 0.2101 m are the same.
+    slack = 1 + SAME_RESOLUTION_TOLERANCE
+    if factor > REFUSE_FACTOR * slack and not options.any_resolution:
         raise RoadkdError(
             f"{name} is {source_m:.3g} m/px, {factor:.1f}x {side} than the model's "
             f"{model_m:.3g} m/px (limit {REFUSE_FACTOR:g}x): use a model trained near this "
             "resolution, or --any-resolution to run anyway"
         )
-    if ratio > WARN_COARSER:
+    if ratio > WARN_COARSER * slack:
         return [
             f"warning: {name} is {source_m:.3g} m/px, {ratio:.1f}x coarser than the model's "
             f"{model_m:.3g} m/px: detail that is not in the imagery cannot come back, "
@@ -367,6 +366,7 @@ def plan_scene(
         "scale_choice": scale_choice,
         "source_crs": src.crs,
         "source_resolution_m": source_m,
+        "area_km2": area_km2(src.transform, src.crs, shape),
         "warnings": tuple(warnings),
     }
     if same and not geographic:
@@ -507,8 +507,36 @@ class SceneReader:
             mask of valid pixels (inside the scene, not nodata, finite).
         """
         bands = list(self.plan.bands)
-        pixels = self._dataset.read(bands, window=window).astype(np.float32)
+        pixels = self._dataset.read(bands, window=window)
         valid = self._dataset.read_masks(bands[0], window=window) > 0
+        return self._to_model_range(pixels, valid)
+
+    def read_overview(self, max_side: int) -> tuple[np.ndarray, float]:
+        """Read the whole grid decimated (``average``) so its longer side is <= ``max_side``.
+
+        For quick looks (previews): memory is bounded by ``max_side``, not the scene.
+
+        Args:
+            max_side: longest side of the result in pixels.
+
+        Returns:
+            float32 (bands, h, w) pixels in 0-255, and the scale from the grid to the result
+            (result pixel = grid pixel * scale).
+        """
+        scale = min(1.0, max_side / max(self.width, self.height))
+        shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+        bands = list(self.plan.bands)
+        pixels = self._dataset.read(
+            bands, out_shape=(len(bands), *shape), resampling=Resampling.average
+        )
+        valid = np.ones(shape, bool)
+        return self._to_model_range(pixels, valid)[0], scale
+
+    def _to_model_range(
+        self, pixels: np.ndarray, valid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scale raw pixels to 0-255 float32; non-finite pixels become 0 and invalid."""
+        pixels = pixels.astype(np.float32)
         finite = np.isfinite(pixels)
         valid &= finite.all(axis=0)
         if self._scale is not None:

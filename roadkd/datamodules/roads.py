@@ -1,11 +1,13 @@
 """Semi-supervised GeoDataModule over roadkd's dataset layout."""
 
 import math
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import kornia.augmentation as K
 import numpy as np
+import rasterio
 import shapely
 import torch
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
@@ -16,10 +18,13 @@ from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, IntersectionDataset, stack_samples
 from torchgeo.samplers import GriddedPatchSampler, RandomPatchSampler
 
-from ..datasets.layout import image_path, mask_path, read_splits
+from ..datasets.layout import SPLITS, image_path, mask_path, read_splits
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
+from ..ground import ground_resolution_m
+from ..imagery import SAME_RESOLUTION_TOLERANCE
+from ..models.deploy import DataFacts
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
 from .labeled_split import BlockSplit, split_blocks
 
@@ -29,6 +34,49 @@ Batch = dict[str, Any]
 def _bounds(dataset: GeoDataset) -> tuple[float, float, float, float]:
     x, y, _ = dataset.bounds
     return (float(x.start), float(y.start), float(x.stop), float(y.stop))
+
+
+def dataset_resolution_m(root: str | Path) -> float:
+    """Ground resolution of a dataset, in metres per pixel, measured on its rasters.
+
+    Every scene's imagery is measured on the ground (:func:`roadkd.ground.ground_resolution_m`,
+    right in feet and degrees too); they must agree within 1 %. If ``splits.json`` states
+    ``resolution_m`` it must agree with the rasters too, and is returned (the nominal value
+    rather than its geodesic measure, e.g. 0.21 for 0.2099 in UTM).
+
+    Args:
+        root: dataset folder.
+
+    Returns:
+        Metres per pixel.
+
+    Raises:
+        RoadkdError: if the scenes disagree, or disagree with ``splits.json``, or none exists.
+    """
+    splits = read_splits(root)
+    scenes = list(dict.fromkeys(s for split in SPLITS for s in splits[split]))
+    if not scenes:
+        raise RoadkdError(f"{Path(root) / 'splits.json'} names no scene: its resolution is unknown")
+    measured: dict[str, float] = {}
+    for scene in scenes:
+        with rasterio.open(image_path(Path(root), scene)) as src:
+            measured[scene] = ground_resolution_m(src.transform, src.crs, (src.height, src.width))
+    low, high = min(measured.values()), max(measured.values())
+    if high > low * (1 + SAME_RESOLUTION_TOLERANCE):
+        listing = ", ".join(f"{k} {v:.4g}" for k, v in measured.items())
+        raise RoadkdError(
+            f"the scenes of {root} differ in resolution ({listing} m/px): bring them to one "
+            "resolution first"
+        )
+    stated = splits.get("resolution_m")
+    if stated is None:
+        return round(float(np.median(list(measured.values()))), 4)
+    if abs(float(stated) / low - 1) > SAME_RESOLUTION_TOLERANCE:
+        raise RoadkdError(
+            f"{Path(root) / 'splits.json'} states resolution_m {stated} but its rasters are "
+            f"{low:.4g} m/px"
+        )
+    return float(stated)
 
 
 def random_flip_rotate(image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
@@ -133,6 +181,22 @@ class RoadDataModule(GeoDataModule):
             K.RandomGrayscale(p=0.2),
             K.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5),
         )
+
+    # -- facts the deploy bundle records ----------------------------------------------------
+
+    @cached_property
+    def resolution_m(self) -> float:
+        """Metres per pixel of the dataset's imagery (see :func:`dataset_resolution_m`)."""
+        return dataset_resolution_m(self.root)
+
+    def data_facts(self) -> DataFacts:
+        """Normalisation, patch size and resolution for every checkpoint's deploy bundle.
+
+        Raises:
+            RoadkdError: if the dataset's resolution cannot be known or is not one value.
+        """
+        patch = self.patch_size if isinstance(self.patch_size, int) else max(self.patch_size)
+        return DataFacts(self.mean, self.std, int(patch), self.resolution_m)  # type: ignore[arg-type]
 
     # -- datasets --------------------------------------------------------------------------
 

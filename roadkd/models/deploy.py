@@ -5,9 +5,10 @@ Every training task writes one into its Lightning checkpoints (under the key
 checkpoint without importing the training code.
 """
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -104,3 +105,68 @@ def load_bundle(path: str | Path) -> DeployBundle:
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
         raise RoadkdError(f"{p} is a checkpoint but holds no roadkd model (no {CHECKPOINT_KEY!r})")
     return DeployBundle.from_checkpoint_entry(checkpoint[CHECKPOINT_KEY])
+
+
+# -- what training data tells a bundle ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What every deploy bundle records about the data its network was trained on.
+
+    Attributes:
+        mean: per-band mean applied after dividing pixels by 255.
+        std: per-band std applied after dividing pixels by 255.
+        tile_size: side of the training patches in pixels.
+        resolution_m: ground sampling distance of the training imagery, metres per pixel.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    tile_size: int
+    resolution_m: float
+
+    def __post_init__(self) -> None:
+        """Refuse facts that cannot be true.
+
+        Raises:
+            RoadkdError: for mismatched mean/std, a non-positive std, tile or resolution.
+        """
+        if not self.mean or len(self.mean) != len(self.std):
+            raise RoadkdError(f"mean {self.mean} and std {self.std} need one value per band")
+        if min(self.std) <= 0:
+            raise RoadkdError(f"std must be positive, got {self.std}")
+        if self.tile_size <= 0:
+            raise RoadkdError(f"tile size must be positive, got {self.tile_size}")
+        if not math.isfinite(self.resolution_m) or self.resolution_m <= 0:
+            raise RoadkdError(f"resolution must be a positive number, got {self.resolution_m}")
+
+
+@runtime_checkable
+class DescribesTrainingData(Protocol):
+    """A datamodule that states the facts a deploy bundle records (see :class:`DataFacts`)."""
+
+    def data_facts(self) -> DataFacts:
+        """Return the facts; raise RoadkdError if one cannot be known."""
+        ...
+
+
+def require_data_facts(datamodule: object) -> DataFacts:
+    """Ask a datamodule for its :class:`DataFacts`; training calls this when it starts.
+
+    Args:
+        datamodule: the trainer's datamodule (None when dataloaders were passed directly).
+
+    Returns:
+        The facts.
+
+    Raises:
+        RoadkdError: if the datamodule does not state them (or cannot know one).
+    """
+    if not isinstance(datamodule, DescribesTrainingData):
+        name = type(datamodule).__name__
+        raise RoadkdError(
+            f"roadkd tasks train from a datamodule that states its data facts (mean, std, "
+            f"tile size, resolution) with data_facts(); {name} does not"
+        )
+    return datamodule.data_facts()

@@ -157,7 +157,7 @@ def run_predict(
             lines.append(vectors.centerlines)
             surfaces.append(vectors.surface)
             if preview is not None and len(result.scenes) == 1:
-                write_preview(scene, vectors.centerlines, preview, prob_path)
+                write_preview(scene, vectors.centerlines, preview, prob_path, plan=plan)
     result.centerlines = _merge(lines)
     result.surface = _merge(surfaces)
     write_vectors(out, {"centerlines": result.centerlines, "surface": result.surface})

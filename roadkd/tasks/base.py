@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torch.optim import SGD, AdamW, Optimizer
@@ -15,8 +16,7 @@ from ..errors import RoadkdError
 from ..losses import supervised_loss
 from ..metrics.pixel import RoadMetrics
 from ..models import DeployBundle, ModelConfig
-from ..models.deploy import CHECKPOINT_KEY
-from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
+from ..models.deploy import CHECKPOINT_KEY, DataFacts, require_data_facts
 
 
 def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
@@ -53,6 +53,11 @@ def poly_factor(step: int, total: int, power: float) -> float:
     if total <= 0:
         return 1.0
     return float(max(0.0, 1.0 - min(step, total) / total) ** power)
+
+
+def _datamodule(trainer: Trainer | None) -> object:
+    """The trainer's datamodule (Lightning attaches it at run time), or None."""
+    return getattr(trainer, "datamodule", None)
 
 
 class RoadTask(BaseTask):
@@ -201,21 +206,30 @@ class RoadTask(BaseTask):
 
     # -- checkpoints ----------------------------------------------------------------------
 
+    #: The training data's facts, read from the datamodule when fitting starts.
+    data_facts: DataFacts | None = None
+
+    def on_fit_start(self) -> None:
+        """Read the datamodule's data facts now: a missing one fails before any training."""
+        self.data_facts = require_data_facts(_datamodule(self._trainer))
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the deploy bundle, with the datamodule's normalisation, in the checkpoint."""
+        """Store the deploy bundle, with the training data's facts, in the checkpoint.
+
+        Raises:
+            RoadkdError: if the facts are unknown (no fit started and none were set).
+        """
         model, config = self.deploy_network()
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
-        mean = tuple(getattr(datamodule, "mean", DEFAULT_MEAN))
-        std = tuple(getattr(datamodule, "std", DEFAULT_STD))
-        tile_size = int(getattr(datamodule, "patch_size", 512) or 512)
-        resolution = float(getattr(datamodule, "resolution_m", ROADNET_RESOLUTION_M))
+        if self.data_facts is None:
+            self.data_facts = require_data_facts(_datamodule(self._trainer))
+        facts = self.data_facts
         bundle = DeployBundle(
             model=model,
             config=config,
-            mean=tuple(float(m) for m in mean),
-            std=tuple(float(s) for s in std),
-            resolution_m=resolution,
-            tile_size=tile_size,
+            mean=facts.mean,
+            std=facts.std,
+            resolution_m=facts.resolution_m,
+            tile_size=facts.tile_size,
             extra={"task": type(self).__name__},
         )
         checkpoint[CHECKPOINT_KEY] = bundle.to_checkpoint_entry()
