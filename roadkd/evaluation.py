@@ -17,6 +17,7 @@ from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
 from .inference.predict import default_overlap
 from .io import atomic_output
+from .labels import ROAD
 from .metrics import apls, confusion_counts, scores_from_counts
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
@@ -121,7 +122,7 @@ def evaluate(
             with rasterio.open(mask_path(Path(data), scene, "surface")) as src:
                 surface, transform, crs = src.read(1), src.transform, src.crs
             with rasterio.open(mask_path(Path(data), scene, "centerline")) as src:
-                centerline = src.read(1) == 1  # 255 (unknown) is not centreline
+                centerline = src.read(1) == ROAD  # unknown (255) is not centreline
             # The probability is on the model's grid; scores are on the label grid.
             prob = read_on_grid(prob_path, crs, transform, surface.shape)
             resolution = ground_resolution_m(transform, crs, surface.shape)

@@ -18,7 +18,7 @@ from roadkd.datasets.from_vectors import road_masks, write_dataset_from_vectors
 from roadkd.datasets.layout import image_path, mask_path, read_splits
 from roadkd.datasets.road_widths import HIGHWAY_WIDTHS_M, LANE_WIDTH_M, road_widths
 from roadkd.errors import RoadkdError
-from roadkd.metrics.pixel import IGNORE_INDEX
+from roadkd.labels import IGNORE_INDEX
 
 RES = 0.21
 X0, Y0 = 445_000.0, 5_030_000.0

@@ -45,7 +45,7 @@ from ..errors import RoadkdError
 from ..ground import area_km2, ground_resolution_m
 from ..imagery import Log, ReadOptions, ScenePlan, SceneReader, plan_scene
 from ..io import require_file
-from ..metrics.pixel import IGNORE_INDEX
+from ..labels import IGNORE_INDEX
 from .layout import staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
 
