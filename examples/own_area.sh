@@ -68,6 +68,9 @@ rm -rf "$OUT/data"
 # imagery outside the labelled area.
 DATA_ARGS=(--data.init_args.root "$OUT/data" --data.init_args.labeled_ratio 1)
 
+# A rerun starts its runs afresh (Lightning would write best-v1.ckpt beside the old best).
+rm -rf "$OUT/runs/teachers" "$OUT/runs/student"
+
 step "5/7 teachers (configs/demo/teachers.yaml)"
 "$ROADKD" train fit --config configs/demo/teachers.yaml "${DATA_ARGS[@]}" \
   --trainer.default_root_dir "$OUT/runs/teachers" "${EXTRA[@]}"
