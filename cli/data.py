@@ -158,7 +158,7 @@ def from_vectors(
     bands: tuple[int, ...] | None,
     scale: tuple[float, float] | None,
 ) -> None:
-    """Make training data from SCENES and a road layer you already have.
+    """Make training data from SCENES (files or folders) and a road layer you already have.
 
     Roads are buffered by their width into surface labels, with an ignore band around
     every edge; scenes are cut into blocks: labelled inside --labelled-area (train, val,
@@ -167,9 +167,10 @@ def from_vectors(
     """
     from roadkd.datasets.from_vectors import write_dataset_from_vectors
     from roadkd.imagery import ReadOptions
+    from roadkd.pipeline.predict import expand_scenes
 
     summary = write_dataset_from_vectors(
-        list(scenes),
+        expand_scenes(list(scenes)),
         roads,
         out,
         roads_layer=roads_layer,

@@ -320,10 +320,12 @@ def test_overlapping_scenes_never_share_pixels_with_held_out_blocks(tmp_path: Pa
 
 
 def test_cli_summary_and_provenance(tmp_path: Path) -> None:
-    scene = _scene(tmp_path / "scene.tif", size=400)
+    (tmp_path / "scenes").mkdir()
+    _scene(tmp_path / "scenes" / "scene.tif", size=400)
     roads = _layer(tmp_path / "roads.gpkg", [_horizontal(100, x1=90), _vertical(200)])
     out = tmp_path / "out"
-    args = ["data", "from-vectors", str(scene), "--roads", str(roads), "--out", str(out)]
+    folder = str(tmp_path / "scenes")  # a folder of scenes, as predict takes
+    args = ["data", "from-vectors", folder, "--roads", str(roads), "--out", str(out)]
     result = CliRunner().invoke(cli, [*args, "--block-size", "100"])
     assert result.exit_code == 0, result.output
     assert (
