@@ -316,6 +316,28 @@ def test_overlapping_scenes_never_share_pixels_with_held_out_blocks(tmp_path: Pa
     assert summary.dropped_overlapping > 0
 
 
+def test_held_out_masks_never_hold_unknown_without_road(tmp_path: Path) -> None:
+    scene = _scene(tmp_path / "scene.tif", size=200)
+    # A 6 m road 115 px down: its outer ignore band reaches rows 96-99 of the top blocks,
+    # its road core does not; a vertical road keeps the left blocks' labels ordinary.
+    roads = _layer(tmp_path / "roads.gpkg", [_horizontal(115, x1=50), _vertical(30)])
+    held_band_only = 0
+    for seed in range(6):
+        out = tmp_path / f"out{seed}"
+        splits = write_dataset_from_vectors(
+            [scene], roads, out, block_px=100, val=0.25, test=0.5, seed=seed
+        ).blocks
+        for split, names in splits.items():
+            for name in names if split != "unlabeled" else []:
+                surface = _read(mask_path(out, name))
+                band_only = (surface == IGNORE_INDEX).any() and not (surface == 1).any()
+                assert not (band_only and split != "train"), (seed, name)
+                if name == "scene_r0_c1":
+                    assert (surface[96:100] == IGNORE_INDEX).any() == (split == "train")
+                    held_band_only += split != "train"
+    assert held_band_only  # the case was met
+
+
 # -- CLI -----------------------------------------------------------------------------------
 
 
