@@ -341,6 +341,24 @@ def test_held_out_masks_never_hold_unknown_without_road(tmp_path: Path) -> None:
 # -- CLI -----------------------------------------------------------------------------------
 
 
+def test_scenes_of_different_resolutions_need_resolution(tmp_path: Path) -> None:
+    fine = _scene(tmp_path / "fine.tif", size=200)
+    coarse = tmp_path / "coarse.tif"
+    with rasterio.open(fine) as src:
+        profile = {**src.profile, "transform": Affine(0.3, 0, X0, 0, -0.3, Y0)}
+        with rasterio.open(coarse, "w", **profile) as dst:
+            dst.write(src.read())
+    roads = _layer(tmp_path / "roads.gpkg", [_horizontal(100, x1=60), _vertical(100)])
+    with pytest.raises(RoadkdError, match=r"differ in resolution \(fine 0\.21, coarse 0\.3"):
+        write_dataset_from_vectors([fine, coarse], roads, tmp_path / "a", val=0, test=0)
+    write_dataset_from_vectors(
+        [fine, coarse], roads, tmp_path / "b", val=0, test=0, resolution=0.3, block_px=64
+    )
+    for name in read_splits(tmp_path / "b")["train"]:
+        with rasterio.open(image_path(tmp_path / "b", name)) as src:
+            assert src.res == pytest.approx((0.3, 0.3))
+
+
 def test_cli_summary_and_provenance(tmp_path: Path) -> None:
     (tmp_path / "scenes").mkdir()
     _scene(tmp_path / "scenes" / "scene.tif", size=400)
@@ -435,6 +453,7 @@ def test_vectorised_demo_labels_rebuild_the_surface(tmp_path: Path) -> None:
 
     # Downstream unchanged: the datamodule takes the folder as it is.
     datamodule = RoadDataModule(out, batch_size=2, patch_size=64, labeled_ratio=1.0, length=4)
+    assert datamodule.data_facts().resolution_m == pytest.approx(RES)
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))[0]
     assert batch["labeled"]["image"].shape == (2, 3, 64, 64)

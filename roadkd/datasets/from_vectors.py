@@ -43,7 +43,14 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
 from ..ground import area_km2, ground_resolution_m
-from ..imagery import Log, ReadOptions, ScenePlan, SceneReader, plan_scene
+from ..imagery import (
+    SAME_RESOLUTION_TOLERANCE,
+    Log,
+    ReadOptions,
+    ScenePlan,
+    SceneReader,
+    plan_scene,
+)
 from ..io import require_file
 from ..labels import BACKGROUND, IGNORE_INDEX, ROAD
 from .layout import staged_dataset, write_scene, write_splits
@@ -588,6 +595,13 @@ def write_dataset_from_vectors(
     names = [g.name for g in grids]
     if len(set(names)) < len(names):
         raise RoadkdError(f"scene file names must differ (without folder): {', '.join(names)}")
+    resolutions = [g.plan.resolution_m for g in grids]
+    if max(resolutions) > min(resolutions) * (1 + SAME_RESOLUTION_TOLERANCE):
+        listing = ", ".join(f"{g.name} {g.plan.resolution_m:.4g}" for g in grids)
+        raise RoadkdError(
+            f"the scenes differ in resolution ({listing} m/px) and a model trains at one: "
+            "give --resolution"
+        )
 
     lines = read_layer(roads, _LINE_TYPES, "line", roads_layer, near=grids)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
