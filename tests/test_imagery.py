@@ -463,3 +463,18 @@ def test_datamodule_states_the_data_resolution(road_dataset: Path, tmp_path: Pat
     (copy / "splits.json").write_text(json.dumps({**splits, "resolution_m": 0.5}))
     with pytest.raises(RoadkdError, match=r"states resolution_m 0\.5"):
         RoadDataModule(copy).data_facts()
+
+
+def test_scenes_of_different_resolutions_are_refused_for_training(tmp_path: Path) -> None:
+    from roadkd.datasets.layout import write_scene, write_splits
+
+    mask = np.zeros((64, 64), np.uint8)
+    masks = dict.fromkeys(("surface", "edge", "centerline"), mask)
+    for name, res, x0 in (("a", 0.21, 0.0), ("b", 0.3, 100.0)):
+        image = road_image(res, extent=64 * res)
+        write_scene(
+            tmp_path, name, image, masks, Affine(res, 0, ORIGIN[0] + x0, 0, -res, ORIGIN[1]), UTM
+        )
+    write_splits(tmp_path, {"train": ["a"], "val": ["b"]})
+    with pytest.raises(RoadkdError, match=r"differ in resolution \(a 0\.21, b 0\.3 m/px\)"):
+        RoadDataModule(tmp_path).data_facts()

@@ -61,7 +61,7 @@ def write_preview(
             continue
         parts = getattr(line, "geoms", [line])
         for part in parts:
-            points = [(c * scale, r * scale) for c, r in (inverse * xy for xy in part.coords)]
+            points = [(c * scale, r * scale) for c, r in (inverse @ xy for xy in part.coords)]
             draw.line(points, fill=(0, 255, 255), width=max(2, round(3 * scale + 1)))
     with atomic_output(out) as tmp:
         image.save(tmp, format="PNG")
