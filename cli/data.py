@@ -4,6 +4,7 @@ from pathlib import Path
 
 import click
 
+from .options import POSITIVE, FiniteFloatRange
 from .predict import _bands
 
 
@@ -14,8 +15,14 @@ def data() -> None:
 
 @data.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
-@click.option("--scenes", default=6, show_default=True, type=int, help="Number of scenes.")
-@click.option("--size", default=1024, show_default=True, type=int, help="Scene side in px.")
+@click.option("--scenes", default=6, show_default=True, type=POSITIVE, help="Number of scenes.")
+@click.option(
+    "--size",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(128, 16384),
+    help="Scene side in px (128 to 16384).",
+)
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed (same seed, same bytes)."
 )
@@ -44,7 +51,13 @@ def synth(out: Path, scenes: int, size: int, seed: int) -> None:
     show_default=True,
     help="Upper-left corner X,Y of scene 1 in --crs units.",
 )
-@click.option("--val-fraction", default=0.1, show_default=True, type=float)
+@click.option(
+    "--val-fraction",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of the training scenes kept for validation.",
+)
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val draw.")
 def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, seed: int) -> None:
     """Convert the RoadNet release SRC (folders 1/..20/) into roadkd's layout.
@@ -80,7 +93,7 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     "--default-width-m",
     default=6.0,
     show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Width of roads without a width field value or OSM highway/lanes tags.",
 )
 @click.option("--keep-paths", is_flag=True, help="Keep footways, cycleways and other paths.")
@@ -88,7 +101,7 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     "--uncertain-m",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=FiniteFloatRange(min=0),
     help="Band on each side of every road edge labelled 'ignore' (255).",
 )
 @click.option(
@@ -101,14 +114,14 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     "--val",
     default=0.1,
     show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     help="Share of labelled blocks held out for validation.",
 )
 @click.option(
     "--test",
     default=0.1,
     show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
+    type=FiniteFloatRange(0, 1, max_open=True),
     help="Share of labelled blocks held out for testing.",
 )
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
@@ -123,7 +136,7 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
 @click.option(
     "--resolution",
     default=None,
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloatRange(min=0, min_open=True),
     help="Metres per pixel of the written images [default: the scenes' own].",
 )
 @click.option(

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from .options import METRES, OVERLAP, PROBABILITY, TILE, check_tile_overlap
+
 
 @click.command()
 @click.option(
@@ -14,12 +16,17 @@ import click
     "--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"])
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the scores as JSON here.")
-@click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
-@click.option("--overlap", type=int, default=None, help="Tile overlap in px (default: tile/8).")
-@click.option("--threshold", type=float, default=0.3, show_default=True)
+@click.option(
+    "--tile",
+    type=TILE,
+    default=None,
+    help="Tile size in px, a multiple of 32 (default: the model's).",
+)
+@click.option("--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8).")
+@click.option("--threshold", type=PROBABILITY, default=0.3, show_default=True)
 @click.option(
     "--buffer-px",
-    type=float,
+    type=METRES,
     default=5.0,
     show_default=True,
     help="Tolerance of relaxed precision/recall, in pixels.",
@@ -41,10 +48,15 @@ def evaluate(
     """Score MODEL on a split: road IoU/P/R/F1, mIoU, relaxed P/R and APLS."""
     from roadkd.evaluation import evaluate as run_evaluation
     from roadkd.evaluation import write_evaluation
+    from roadkd.io import OutputPlan
     from roadkd.vectorize import VectorizeOptions
 
-    if out is not None and not out.resolve().parent.is_dir():
-        raise click.ClickException(f"cannot write {out}: folder {out.parent} does not exist")
+    check_tile_overlap(tile, overlap)
+    plan = OutputPlan()
+    plan.add_input(model, "model")
+    plan.add_input(data / "splits.json", "dataset's splits.json")
+    if out is not None:
+        plan.add(out, "--out", (".json",))
     result = run_evaluation(
         model,
         data,
@@ -55,7 +67,10 @@ def evaluate(
         options=VectorizeOptions(threshold=threshold),
         buffer_px=buffer_px,
     )
+    for note in result.notes:
+        click.echo(f"Note: {note}", err=True)
     click.echo(result.table())
     if out is not None:
-        write_evaluation(result, out)
+        with plan:
+            write_evaluation(result, plan.stage(out))
         click.echo(f"-> {out}")

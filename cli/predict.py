@@ -5,6 +5,15 @@ from pathlib import Path
 
 import click
 
+from .options import (
+    OVERLAP,
+    POSITIVE,
+    PROBABILITY,
+    TILE,
+    check_gpkg_layer,
+    check_tile_overlap,
+)
+
 
 def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
     if value is None:
@@ -44,16 +53,31 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 @click.option(
     "--preview", type=click.Path(path_type=Path), help="PNG of the first scene with roads drawn."
 )
-@click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
-@click.option("--overlap", type=int, default=None, help="Tile overlap in px (default: tile/8).")
 @click.option(
-    "--batch-size", type=int, default=4, show_default=True, help="Tiles per forward pass."
+    "--layer",
+    metavar="NAME",
+    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
+    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
+)
+@click.option(
+    "--tile",
+    type=TILE,
+    default=None,
+    help="Tile size in px, a multiple of 32 (default: the model's).",
+)
+@click.option("--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8).")
+@click.option(
+    "--batch-size", type=POSITIVE, default=4, show_default=True, help="Tiles per forward pass."
 )
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
 @click.option(
-    "--threshold", type=float, default=0.3, show_default=True, help="Road probability threshold."
+    "--threshold",
+    type=PROBABILITY,
+    default=0.3,
+    show_default=True,
+    help="Road probability threshold.",
 )
 @click.option(
     "--bands",
@@ -87,6 +111,7 @@ def predict(
     prob: Path | None,
     polygons: Path | None,
     preview: Path | None,
+    layer: str | None,
     tile: int | None,
     overlap: int | None,
     batch_size: int,
@@ -103,11 +128,16 @@ def predict(
     Each scene is brought to the model on read: resampled to its metres per pixel, a scene
     in degrees reprojected to its UTM zone, 16-bit or float pixels scaled to 0-255, and
     bands picked; what was chosen is printed once per scene.
+
+    No output may be a scene, the model or another output; all outputs are written only
+    when everything succeeded, so a failed run changes no file.
     """
     from roadkd.imagery import ReadOptions
     from roadkd.pipeline import run_predict
     from roadkd.vectorize import VectorizeOptions
 
+    check_tile_overlap(tile, overlap)
+    check_gpkg_layer(layer, out, polygons)
     result = run_predict(
         list(scenes),
         model,
@@ -121,9 +151,12 @@ def predict(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         progress=not quiet and sys.stderr.isatty(),
+        layer=layer,
         read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),
     )
+    for repeat in result.repeats:
+        click.echo(f"Note: {repeat} was given more than once; it was read once.", err=True)
     click.echo(
         f"{len(result.scenes)} scene(s), {result.area_km2:.3f} km2: "
         f"{result.n_lines} road lines, {result.road_km:.2f} km, "

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-METRES = click.FloatRange(min=0)
+from .options import METRES, FiniteFloatRange, check_gpkg_layer
 
 
 @click.command()
@@ -22,8 +22,14 @@ METRES = click.FloatRange(min=0)
     help="Also write road surface polygons (.geojson, .gpkg or .shp).",
 )
 @click.option(
+    "--layer",
+    metavar="NAME",
+    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
+    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
+)
+@click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=0.3,
     show_default=True,
     help="Road at or above this probability (0/1 and 0/255 masks work as they are).",
@@ -64,6 +70,7 @@ def vectorize(
     raster: Path,
     out: Path,
     polygons: Path | None,
+    layer: str | None,
     threshold: float,
     min_spur_m: float,
     bridge_m: float,
@@ -72,19 +79,22 @@ def vectorize(
     extend_ends: bool,
 ) -> None:
     """Turn a road probability or mask RASTER (band 1) into centrelines and surfaces."""
+    from roadkd.io import OutputPlan, reading
     from roadkd.vectorize import (
+        SUPPORTED,
         VectorizeOptions,
-        check_output_path,
+        layer_names,
         vectorize_raster,
-        write_vectors,
+        write_layers,
     )
 
-    if polygons is not None and polygons.resolve() == out.resolve():
-        raise click.UsageError("--polygons must differ from --out (a .gpkg --out holds both)")
+    check_gpkg_layer(layer, out, polygons)
     # Fail on a bad output before the (long) vectorisation, not after it.
-    for target in (out, polygons):
-        if target is not None:
-            check_output_path(target)
+    plan = OutputPlan()
+    plan.add_input(raster, "input raster")
+    plan.add(out, "--out", SUPPORTED)
+    if polygons is not None:
+        plan.add(polygons, "--polygons", SUPPORTED)
     options = VectorizeOptions(
         threshold=threshold,
         min_spur_m=min_spur_m,
@@ -93,10 +103,14 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    vectors = vectorize_raster(raster, options)
-    write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
-    if polygons is not None:
-        write_vectors(polygons, {"surface": vectors.surface})
+    names = layer_names(layer)
+    with reading(raster):
+        vectors = vectorize_raster(raster, options)
+    with plan:
+        layers = {"centerlines": vectors.centerlines, "surface": vectors.surface}
+        write_layers(plan.stage(out), layers, names)
+        if polygons is not None:
+            write_layers(plan.stage(polygons), {"surface": vectors.surface}, names)
     km = float(vectors.centerlines["length_m"].sum()) / 1000
     surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""
     click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km{surfaces} -> {out}")

@@ -478,3 +478,14 @@ def test_scenes_of_different_resolutions_are_refused_for_training(tmp_path: Path
     write_splits(tmp_path, {"train": ["a"], "val": ["b"]})
     with pytest.raises(RoadkdError, match=r"differ in resolution \(a 0\.21, b 0\.3 m/px\)"):
         RoadDataModule(tmp_path).data_facts()
+
+
+def test_nodata_stays_nodata_when_resampled(tmp_path: Path) -> None:
+    image = road_image(0.105)
+    image[:, :40] = 0  # a nodata strip 40 px (4.2 m) high
+    transform = Affine(0.105, 0, ORIGIN[0], 0, -0.105, ORIGIN[1])
+    scene = write_raster(tmp_path / "nodata.tif", image, transform, nodata=0)
+    with SceneReader(scene, 3, 0.21) as reader:
+        assert reader.plan.resampling == Resampling.average
+        _, valid = reader.read(full_window(reader))
+    assert not valid[:19].any() and valid[21:].all()  # 20 rows at 0.21 m, edge row either way

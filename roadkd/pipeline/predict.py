@@ -1,7 +1,7 @@
 """``roadkd predict`` as a library call: scenes -> probability rasters -> road vectors."""
 
-import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +18,21 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..vectorize import VectorizeOptions, vectorize_raster, write_vectors
+from ..io import OutputPlan, reading, same_file, scratch_folder
+from ..vectorize import (
+    SUPPORTED,
+    VectorizeOptions,
+    layer_names,
+    vectorize_raster,
+    write_layers,
+)
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
+
+#: Formats of the probability raster and the preview roadkd writes.
+PROBABILITY_SUFFIXES = (".tif", ".tiff")
+PREVIEW_SUFFIXES = (".png",)
 
 
 @dataclass
@@ -32,6 +43,7 @@ class PredictResult:
     centerlines: gpd.GeoDataFrame | None = None
     surface: gpd.GeoDataFrame | None = None
     seconds: float = 0.0
+    repeats: list[Path] = field(default_factory=list)
 
     @property
     def area_km2(self) -> float:
@@ -69,13 +81,109 @@ def expand_scenes(inputs: list[str | Path]) -> list[Path]:
     return scenes
 
 
-def _probability_path(prob: Path | None, scene: Path, n_scenes: int, scratch: Path) -> Path:
+# --- output planning: every output checked before any work, nothing destroyed -------------
+
+
+def unique_scenes(scenes: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Drop scenes given more than once (the same file by any spelling or link).
+
+    A scene read twice would double every road in the merged output.
+
+    Returns:
+        The scenes to read, in the order given, and the repeats dropped.
+    """
+    kept: list[Path] = []
+    repeats: list[Path] = []
+    for scene in scenes:
+        if any(same_file(scene, seen) for seen in kept):
+            repeats.append(scene)
+        else:
+            kept.append(scene)
+    return kept, repeats
+
+
+def probability_names(scenes: list[Path]) -> list[str]:
+    """File names of the scenes' probability rasters, distinct for distinct scenes.
+
+    ``<stem>_probability.tif``; scenes sharing a stem (``a.tif`` and ``a.vrt``) keep their
+    extension in the name (``a_tif_probability.tif``, ``a_vrt_probability.tif``).
+
+    Raises:
+        RoadkdError: if two scenes still get the same name (the same file name in two
+            folders).
+    """
+    stems = Counter(scene.stem for scene in scenes)
+    names = [
+        f"{s.stem}_probability.tif"
+        if stems[s.stem] == 1
+        else f"{s.stem}_{s.suffix.lstrip('.').lower()}_probability.tif"
+        for s in scenes
+    ]
+    clashes = [n for n, count in Counter(names).items() if count > 1]
+    if clashes:
+        same = [str(s) for s, n in zip(scenes, names, strict=True) if n == clashes[0]]
+        raise RoadkdError(
+            f"scenes {', '.join(same)} would share the probability file {clashes[0]}; "
+            "rename one, or run them separately"
+        )
+    return names
+
+
+def plan_probabilities(
+    plan: OutputPlan, prob: Path | None, scenes: list[Path], scratch: Path
+) -> list[Path]:
+    """Where each scene's probability raster goes; the kept ones are added to ``plan``.
+
+    ``--prob`` is a ``.tif``/``.tiff`` file for one scene, a folder (existing, or a name
+    without extension) for one or more.
+
+    Raises:
+        RoadkdError: for a probability output of another format or a file for several
+            scenes.
+    """
+    names = probability_names(scenes)
     if prob is None:
-        return scratch / f"{scene.stem}_probability.tif"
-    if n_scenes == 1 and prob.suffix:
-        return prob
-    prob.mkdir(parents=True, exist_ok=True)
-    return prob / f"{scene.stem}_probability.tif"
+        return [scratch / name for name in names]
+    if prob.suffix and not prob.is_dir():
+        if len(scenes) > 1:
+            raise RoadkdError(
+                f"--prob {prob}: {len(scenes)} scenes need a folder for their probability "
+                "rasters, not one file"
+            )
+        return [plan.add(prob, "--prob", PROBABILITY_SUFFIXES)]
+    return [
+        plan.add(prob / name, "--prob", PROBABILITY_SUFFIXES, make_folder=True) for name in names
+    ]
+
+
+def plan_outputs(
+    scenes: list[Path],
+    model: Path,
+    out: Path,
+    prob: Path | None,
+    polygons: Path | None,
+    preview: Path | None,
+    scratch: Path,
+) -> tuple[OutputPlan, list[Path]]:
+    """Check every output of ``run_predict`` before any work.
+
+    Returns:
+        The plan and each scene's probability path (planned, or in ``scratch``).
+
+    Raises:
+        RoadkdError: for an output of a format roadkd does not write there, in a missing
+            or unwritable folder, or that is an input (a scene, the model) or another output.
+    """
+    plan = OutputPlan()
+    for scene in scenes:
+        plan.add_input(scene, "input scene")
+    plan.add_input(model, "model")
+    plan.add(out, "--out", SUPPORTED)
+    if polygons is not None:
+        plan.add(polygons, "--polygons", SUPPORTED)
+    if preview is not None:
+        plan.add(preview, "--preview", PREVIEW_SUFFIXES)
+    return plan, plan_probabilities(plan, prob, scenes, scratch)
 
 
 def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -98,13 +206,16 @@ def run_predict(
     device: str = "auto",
     options: VectorizeOptions | None = None,
     progress: bool = False,
+    layer: str | None = None,
     read_options: ReadOptions | None = None,
     log: Log | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
     Vectors of several scenes are merged into one output, in the first scene's CRS
-    (GeoJSON is always WGS84). Everything is checked before any work starts.
+    (GeoJSON is always WGS84). Everything is checked before any work starts; a scene
+    given twice is read once. Outputs are staged and moved into place only when all of
+    them are written: a failed run leaves every existing file as it was.
 
     Args:
         inputs: scene files or folders of scenes (any GDAL raster, e.g. GeoTIFF or VRT).
@@ -119,6 +230,9 @@ def run_predict(
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings.
         progress: show progress bars.
+        layer: GeoPackage layer name of the centrelines (surfaces: ``<layer>_surface``);
+            default ``centerlines`` and ``surface``. Other layers of an existing
+            GeoPackage are kept.
         read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
         log: receives how each scene is read (bands, scaling, resampling) and warnings.
 
@@ -126,42 +240,60 @@ def run_predict(
         Summaries and the merged layers.
     """
     start = time.perf_counter()
-    scenes = expand_scenes(inputs)
-    backend = load_backend(model, device)
-    tile_size = tile or backend.tile_size
-    overlap = default_overlap(tile_size) if overlap is None else overlap
-    check_tiling(tile_size, overlap)
-    plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
-    for target in (out, polygons, preview):
-        if target is not None and not Path(target).parent.resolve().is_dir():
-            raise RoadkdError(f"cannot write {target}: folder {Path(target).parent} does not exist")
-    result = PredictResult()
-    lines, surfaces = [], []
-    with tempfile.TemporaryDirectory(prefix="roadkd-") as scratch:
-        for scene, plan in zip(scenes, plans, strict=True):
-            prob_path = _probability_path(
-                Path(prob) if prob else None, scene, len(scenes), Path(scratch)
-            )
-            summary = predict_scene(
-                scene,
-                backend,
-                prob_path,
-                tile_size,
-                overlap,
-                batch_size,
-                progress,
-                plan=plan,
-            )
-            result.scenes.append(summary)
-            vectors = vectorize_raster(prob_path, options)
-            lines.append(vectors.centerlines)
-            surfaces.append(vectors.surface)
-            if preview is not None and len(result.scenes) == 1:
-                write_preview(scene, vectors.centerlines, preview, prob_path, plan=plan)
-    result.centerlines = _merge(lines)
-    result.surface = _merge(surfaces)
-    write_vectors(out, {"centerlines": result.centerlines, "surface": result.surface})
-    if polygons is not None:
-        write_vectors(polygons, {"surface": result.surface})
+    scenes, repeats = unique_scenes(expand_scenes(inputs))
+    names = layer_names(layer)
+    with scratch_folder("predict") as scratch:
+        plan, prob_paths = plan_outputs(
+            scenes,
+            Path(model),
+            Path(out),
+            Path(prob) if prob is not None else None,
+            Path(polygons) if polygons is not None else None,
+            Path(preview) if preview is not None else None,
+            Path(scratch),
+        )
+        backend = load_backend(model, device)
+        tile_size = tile or backend.tile_size
+        overlap = default_overlap(tile_size) if overlap is None else overlap
+        check_tiling(tile_size, overlap)
+        if batch_size < 1:
+            raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
+        read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
+        result = PredictResult(repeats=repeats)
+        lines, surfaces = [], []
+        with plan:
+            for scene, prob_path, read_plan in zip(scenes, prob_paths, read_plans, strict=True):
+                staged = plan.stage(prob_path) if prob_path in plan.targets else prob_path
+                with reading(scene, "scene"):
+                    summary = predict_scene(
+                        scene,
+                        backend,
+                        staged,
+                        tile_size,
+                        overlap,
+                        batch_size,
+                        progress,
+                        plan=read_plan,
+                    )
+                summary.probability = prob_path
+                result.scenes.append(summary)
+                vectors = vectorize_raster(staged, options)
+                lines.append(vectors.centerlines)
+                surfaces.append(vectors.surface)
+                if preview is not None and len(result.scenes) == 1:
+                    with reading(scene, "scene"):
+                        write_preview(
+                            scene,
+                            vectors.centerlines,
+                            plan.stage(Path(preview)),
+                            staged,
+                            plan=read_plan,
+                        )
+            result.centerlines = _merge(lines)
+            result.surface = _merge(surfaces)
+            layers = {"centerlines": result.centerlines, "surface": result.surface}
+            write_layers(plan.stage(Path(out)), layers, names)
+            if polygons is not None:
+                write_layers(plan.stage(Path(polygons)), {"surface": result.surface}, names)
     result.seconds = time.perf_counter() - start
     return result

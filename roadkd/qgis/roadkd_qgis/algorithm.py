@@ -1,7 +1,6 @@
 """The "Detect roads" algorithm: runs ``roadkd predict`` and loads the road layers."""
 
 import os
-import subprocess
 
 from qgis.core import (
     QgsProcessing,
@@ -85,6 +84,7 @@ class DetectRoads(QgsProcessingAlgorithm):
         )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        from .process import Cancelled, run
         from .provider import roadkd_executable
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -107,22 +107,16 @@ class DetectRoads(QgsProcessingAlgorithm):
         feedback.pushInfo("Running: " + " ".join(command))
         feedback.setProgress(5)
         try:
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
+            status, lines = run(command, feedback.pushInfo, feedback.isCanceled)
         except OSError as err:
             raise QgsProcessingException(
                 f"cannot run {command[0]}: {err}. Install roadkd or set its path "
                 "in the algorithm's 'roadkd command' parameter."
             ) from err
-        lines = []
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            feedback.pushInfo(line.rstrip())
-            if feedback.isCanceled():
-                process.kill()
-                raise QgsProcessingException("cancelled")
-        if process.wait() != 0:
+        except Cancelled:
+            # roadkd got SIGTERM (SIGKILL after a grace period): existing files are untouched
+            raise QgsProcessingException("cancelled")
+        if status != 0:
             message = next((x for x in reversed(lines) if x.startswith("Error")), lines[-1] if lines else "")
             raise QgsProcessingException(f"roadkd failed: {message}")
         feedback.setProgress(100)
