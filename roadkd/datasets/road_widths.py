@@ -75,9 +75,14 @@ def _lanes_column(frame: gpd.GeoDataFrame) -> pd.Series:
     if "lanes" in frame.columns:
         lanes = frame["lanes"].map(_lanes).astype(float)
     if "other_tags" in frame.columns:
-        found = frame["other_tags"].astype("string").str.extract(_OTHER_TAGS_LANES)[0]
-        lanes = lanes.fillna(found.map(lambda v: math.nan if pd.isna(v) else _lanes(v)))
+        lanes = lanes.fillna(frame["other_tags"].map(_other_tags_lanes).astype(float))
     return lanes
+
+
+def _other_tags_lanes(value: object) -> float:
+    """The ``lanes`` tag inside GDAL's OSM ``other_tags`` (``"lanes"=>"2",...``), or NaN."""
+    found = _OTHER_TAGS_LANES.search(value) if isinstance(value, str) else None
+    return _lanes(found.group(1)) if found else math.nan
 
 
 def road_widths(
@@ -114,16 +119,16 @@ def road_widths(
         widths = given.where(given > 0)
 
     highway = (
-        frame["highway"].astype("string").str.strip().str.lower()
+        frame["highway"].map(lambda v: v.strip().lower() if isinstance(v, str) else None)
         if "highway" in frame.columns
-        else pd.Series(pd.NA, index=frame.index, dtype="string")
+        else pd.Series(None, index=frame.index, dtype=object)
     )
     lanes_width = _lanes_column(frame) * LANE_WIDTH_M
     class_width = highway.map(HIGHWAY_WIDTHS_M).astype(float)
-    widths = widths.fillna(lanes_width).fillna(class_width).fillna(default_width_m)
+    widths = widths.astype(float).fillna(lanes_width).fillna(class_width).fillna(default_width_m)
 
-    not_built = highway.isin(NOT_BUILT_CLASSES).fillna(False)
-    paths = highway.isin(PATH_CLASSES).fillna(False)
+    not_built = highway.isin(NOT_BUILT_CLASSES)
+    paths = highway.isin(PATH_CLASSES)
     keep = ~not_built & (keep_paths | ~paths)
     if "highway" in frame.columns:
         # An OpenStreetMap layer: its lines without a highway tag are rivers, railways,
