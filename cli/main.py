@@ -52,7 +52,7 @@ HELP = {
     "train": "Train teachers, the SSLKD student or a baseline (LightningCLI).",
     "predict": "Detect roads in whole scenes and write road vectors.",
     "vectorize": "Turn a road probability or mask raster into road vectors.",
-    "evaluate": "Score a model on a dataset split (pixel, relaxed and graph metrics).",
+    "evaluate": "Score a model on a split, or a road layer against your own (APLS, TOPO).",
     "export": "Export a trained student to ONNX for QGIS (Deepness) or onnxruntime.",
     "experiment": "Compare SSLKD with the baselines at every labelled ratio (table, plots).",
 }

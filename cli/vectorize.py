@@ -87,6 +87,7 @@ def vectorize(
         vectorize_raster,
         write_layers,
     )
+    from roadkd.vectorize.confidence import with_confidence
 
     check_gpkg_layer(layer, out, polygons)
     # Fail on a bad output before the (long) vectorisation, not after it.
@@ -105,7 +106,7 @@ def vectorize(
     )
     names = layer_names(layer)
     with reading(raster):
-        vectors = vectorize_raster(raster, options)
+        vectors = with_confidence(vectorize_raster(raster, options), raster)
     with plan:
         layers = {"centerlines": vectors.centerlines, "surface": vectors.surface}
         write_layers(plan.stage(out), layers, names)

@@ -6,7 +6,13 @@ import pytest
 from affine import Affine
 from shapely.geometry import LineString
 
-from roadkd.metrics.apls import apls, apls_scores, densify, path_length_similarity
+from roadkd.metrics.apls import (
+    apls,
+    apls_scores,
+    control_points_inside,
+    densify,
+    path_length_similarity,
+)
 from roadkd.vectorize import vectorize_array
 
 
@@ -50,11 +56,12 @@ def test_hand_computed_missing_half() -> None:
     # Truth: a straight 200 m road a-b-c; the proposal finds only a-b.
     truth = chain({"a": (0, 0), "b": (100, 0), "c": (200, 0)}, [("a", "b"), ("b", "c")])
     half = truth.subgraph(["a", "b"]).copy()
-    # Control points every 100 m are a, b, c. Truth -> proposal: of the ordered pairs
-    # (ab, ba, ac, ca, bc, cb) only ab and ba are found (exactly); c is farther than 4 m
-    # from the proposal, so 4 cost 1: score 1 - 4/6 = 1/3. Proposal -> truth: ab and ba
-    # are found exactly: 1. Harmonic mean: 2 * (1/3) * 1 / (1/3 + 1) = 0.5.
-    scores = apls_scores(truth, half, control_m=100.0)
+    # At a 150 m spacing the 100 m edges (< 112.5 m) get no control point: a, b, c. Truth
+    # -> proposal: of the ordered pairs (ab, ba, ac, ca, bc, cb) only ab and ba are found
+    # (exactly); c is farther than 4 m from the proposal, so 4 cost 1: score
+    # 1 - 4/6 = 1/3. Proposal -> truth: ab and ba are found exactly: 1. Harmonic mean:
+    # 2 * (1/3) * 1 / (1/3 + 1) = 0.5.
+    scores = apls_scores(truth, half, control_m=150.0)
     assert scores["apls_gt_to_prop"] == pytest.approx(1 / 3)
     assert scores["apls_prop_to_gt"] == pytest.approx(1.0)
     assert scores["apls"] == pytest.approx(0.5)
@@ -118,6 +125,65 @@ def test_densify_spacing() -> None:
     dense = densify(line, 30.0)
     assert dense.number_of_nodes() == 5
     assert sum(w for _, _, w in dense.edges(data="length")) == pytest.approx(100.0)
+
+
+def test_control_points_follow_the_reference_rule() -> None:
+    # CosmiQ's create_graph_midpoints at linestring_delta = 50: none below 37.5 m, the
+    # midpoint up to 50 m, then ceil(L / 50) - 1 evenly spaced points
+    counts = {30: 0, 37.4: 0, 37.5: 1, 40: 1, 45: 1, 50: 1, 60: 1, 100: 1, 101: 2, 150: 2}
+    for length, expected in counts.items():
+        assert control_points_inside(length, 50.0) == expected, length
+    dense = densify(chain({"a": (0.0, 0.0), "b": (101.0, 0.0)}, [("a", "b")]), 50.0)
+    inside = sorted(xy[0] for n, xy in dense.nodes(data="xy") if n not in ("a", "b"))
+    assert inside == pytest.approx([101 / 3, 202 / 3])
+
+
+def test_hand_computed_40_m_edge_gets_its_midpoint() -> None:
+    # Truth: a straight 40 m road a-b; control points a, its midpoint m (20 m), b. The
+    # proposal finds its first 30 m only (no control point inside: 30 < 37.5).
+    truth = chain({"a": (0, 0), "b": (40, 0)}, [("a", "b")])
+    proposal = chain({"a": (0, 0), "p": (30, 0)}, [("a", "p")])
+    assert sorted(xy[0] for _, xy in densify(truth, 50.0).nodes(data="xy")) == [0, 20, 40]
+    # Truth -> proposal: b is 10 m from the proposal (> 4 m). Of the 6 ordered pairs only
+    # am and ma are found, exactly (20 m): score 1 - 4/6 = 1/3. Proposal -> truth: a-p,
+    # 30 m both ways, found exactly: 1. APLS = 2 * (1/3) * 1 / (1/3 + 1) = 0.5. Without
+    # the midpoint (the old rule) the truth side would score 0 and APLS 0.
+    scores = apls_scores(truth, proposal)
+    assert scores["apls_gt_to_prop"] == pytest.approx(1 / 3)
+    assert scores["apls_prop_to_gt"] == pytest.approx(1.0)
+    assert scores["apls"] == pytest.approx(0.5)
+
+
+def test_hand_computed_45_m_edge_with_a_gap() -> None:
+    # Truth: a straight 45 m road a-b, midpoint m at 22.5 m. The proposal breaks it: 0-18 m
+    # and 24-45 m (pieces of 18 and 21 m: no control points inside).
+    truth = chain({"a": (0, 0), "b": (45, 0)}, [("a", "b")])
+    proposal = chain(
+        {"p0": (0, 0), "p1": (18, 0), "p2": (24, 0), "p3": (45, 0)},
+        [("p0", "p1"), ("p2", "p3")],
+    )
+    # Truth -> proposal: a snaps at 0, m (22.5) at 24 (1.5 m away), b at 45. am, ma, ab, ba
+    # have no path in the proposal (cost 1 each); mb and bm: 22.5 m against 21 m, cost
+    # 1.5 / 22.5 = 1/15 each. Score 1 - (4 + 2/15) / 6 = 28/90.
+    # Proposal -> truth: p0-p1 (18 m) and p2-p3 (21 m) are found exactly; pairs across the
+    # gap have no path in the proposal and are not compared: 1.
+    # APLS = 2 * (28/90) / (28/90 + 1) = 56/118.
+    scores = apls_scores(truth, proposal)
+    assert scores["apls_gt_to_prop"] == pytest.approx(28 / 90)
+    assert scores["apls_prop_to_gt"] == pytest.approx(1.0)
+    assert scores["apls"] == pytest.approx(56 / 118)
+
+
+def test_every_control_point_is_a_source_up_to_1000() -> None:
+    truth, cut = grid(14), grid(14)
+    for edge in list(cut.edges)[::7]:
+        cut.remove_edge(*edge)
+    # 196 nodes and 364 edges of 100 m with a midpoint each: 560 control points (more
+    # than the old default of 500 sources), every one of them a source
+    assert densify(truth, 50.0).number_of_nodes() == 560
+    every = apls(truth, cut, max_sources=10_000)
+    assert apls(truth, cut, seed=5) == every and apls(truth, cut, seed=7) == every
+    assert apls(truth, cut, max_sources=500, seed=5) != every
 
 
 def test_sampled_sources_are_close_to_all_sources() -> None:

@@ -62,11 +62,31 @@ def test_feature_loss_zero_for_identical_and_scale_invariant() -> None:
 def test_feature_loss_hand_computed_and_resized() -> None:
     student = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
     teacher = torch.tensor([0.0, 1.0]).view(1, 2, 1, 1)
-    # unit vectors differing in both channels: ((1-0)^2 + (0-1)^2) / 2 channels
-    assert feature_distillation_loss(student, teacher).item() == pytest.approx(1.0)
+    # orthogonal unit vectors: (1-0)^2 + (0-1)^2 summed over the channels
+    assert feature_distillation_loss(student, teacher).item() == pytest.approx(2.0)
     big_student = student.expand(1, 2, 4, 4)
     big_teacher = teacher.expand(1, 2, 2, 2)
-    assert feature_distillation_loss(big_student, big_teacher).item() == pytest.approx(1.0)
+    assert feature_distillation_loss(big_student, big_teacher).item() == pytest.approx(2.0)
+
+
+def test_feature_loss_sums_channels_and_averages_pixels() -> None:
+    # pixel 1: student (3, 4) -> (0.6, 0.8), teacher (1, 0): 0.4^2 + 0.8^2 = 0.8
+    # pixel 2: student (0, 2) -> (0, 1), teacher (0, -5) -> (0, -1): 2^2 = 4 (opposite)
+    student = torch.tensor([[3.0, 0.0], [4.0, 2.0]]).view(1, 2, 1, 2)
+    teacher = torch.tensor([[1.0, 0.0], [0.0, -5.0]]).view(1, 2, 1, 2)
+    assert feature_distillation_loss(student, teacher).item() == pytest.approx((0.8 + 4) / 2)
+
+
+def test_feature_loss_does_not_shrink_with_channels() -> None:
+    # the same pair of directions padded with zero channels scores the same
+    student = torch.tensor([3.0, 4.0]).view(1, 2, 1, 1)
+    teacher = torch.tensor([1.0, 0.0]).view(1, 2, 1, 1)
+    wide = torch.zeros(1, 2048, 1, 1)
+    wide_student, wide_teacher = wide.clone(), wide.clone()
+    wide_student[:, :2], wide_teacher[:, :2] = student, teacher
+    narrow = feature_distillation_loss(student, teacher).item()
+    assert narrow == pytest.approx(0.8)
+    assert feature_distillation_loss(wide_student, wide_teacher).item() == pytest.approx(narrow)
 
 
 def test_feature_adapter_shapes() -> None:

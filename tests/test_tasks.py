@@ -89,9 +89,10 @@ class TinyRoadDataModule(LightningDataModule):
         return DataLoader(_Tiles(4, self.patch_size, 2, "test"), batch_size=self.batch_size)
 
 
-def _trainer(tmp_path: Path, steps: int) -> Trainer:
+def _trainer(tmp_path: Path, steps: int, log_every_n_steps: int = 50) -> Trainer:
     return Trainer(
         max_epochs=1,
+        log_every_n_steps=log_every_n_steps,
         limit_train_batches=steps,
         limit_val_batches=1,
         accelerator="cpu",
@@ -139,7 +140,7 @@ def test_student_leaves_teachers_bit_identical(teachers_ckpt: Path, tmp_path: Pa
     )
     before = {k: v.clone() for k, v in task.teachers.state_dict().items()}
     student_before = [p.clone() for p in task.student.parameters()]
-    _trainer(tmp_path, 3).fit(task, datamodule=TinyRoadDataModule())
+    _trainer(tmp_path, 3, log_every_n_steps=3).fit(task, datamodule=TinyRoadDataModule())
     after = task.teachers.state_dict()
     assert before.keys() == after.keys()
     for key, value in before.items():  # BN running stats included: teachers stay in eval
@@ -159,6 +160,8 @@ def test_student_leaves_teachers_bit_identical(teachers_ckpt: Path, tmp_path: Pa
         "train/loss_feat",
         "train/loss_prob",
         "train/loss_unsup",
+        "train/grad_norm_sup",
+        "train/grad_norm_feat",
         "val/road_iou",
     ):
         assert name in logged
@@ -214,3 +217,65 @@ def test_a_datamodule_without_data_facts_fails_at_training_start(tmp_path: Path)
     with pytest.raises(RoadkdError, match="states its data facts"):
         trainer.fit(task, datamodule=_NoFactsDataModule())
     assert trainer.global_step == 0
+
+
+def _untrained_teachers_checkpoint(path: Path, a: ModelConfig, b: ModelConfig) -> Path:
+    """A teachers checkpoint of randomly initialised networks (what a run starts from)."""
+    task = CrossModelTeachers(teacher_a=a, teacher_b=b, **OPT)
+    torch.save({"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict()}, path)
+    return path
+
+
+def test_feature_term_pulls_like_the_labels_at_initialisation(
+    road_dataset: Path, tmp_path: Path
+) -> None:
+    """The feature term's gradient on the student is of the order of L_sup's (issue 15)."""
+    from roadkd.datamodules import RoadDataModule
+    from roadkd.tasks.student import gradient_norm
+
+    # the demo configs' architectures (a CNN and a Transformer teacher, the real student)
+    ckpt = _untrained_teachers_checkpoint(
+        tmp_path / "teachers.ckpt",
+        ModelConfig(arch="DeepLabV3Plus", encoder="resnet18"),
+        ModelConfig(arch="Segformer", encoder="mit_b0"),
+    )
+    task = SSLKDStudent(
+        teachers_checkpoint=str(ckpt),
+        student=ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2"),
+        **OPT,
+    ).train()
+    dm = RoadDataModule(road_dataset, batch_size=4, patch_size=64, labeled_ratio=0.5, length=4)
+    dm.setup("fit")
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader()))[0], 0)
+    terms = task.loss_terms(batch)
+    params = list(task.student.parameters())
+    sup, feat = gradient_norm(terms["sup"], params), gradient_norm(terms["feat"], params)
+    # measured: about 40 against 135 (the element-wise mean gave about 0.1)
+    assert 0.1 < (feat / sup).item() < 10, (sup.item(), feat.item())
+    # two teachers, nearly orthogonal features at initialisation: close to 2 + 2
+    assert 3.0 < terms["feat"].item() <= 8.0
+
+
+def test_teachers_checkpoint_is_chosen_by_both_teachers(tmp_path: Path) -> None:
+    task = CrossModelTeachers(teacher_a=TINY_A, teacher_b=TINY_B, warmup_steps=0, **OPT)
+    trainer = _trainer(tmp_path, 1)
+    trainer.fit(task, datamodule=TinyRoadDataModule())
+    logged = trainer.logged_metrics
+    a, b = float(logged["val/teacher_a/road_iou"]), float(logged["val/teacher_b/road_iou"])
+    assert a != b  # two different networks
+    assert float(logged["val/road_iou"]) == pytest.approx((a + b) / 2)
+    assert float(logged["val/miou"]) == pytest.approx(
+        (float(logged["val/teacher_a/miou"]) + float(logged["val/teacher_b/miou"])) / 2
+    )
+
+
+def test_gradient_norm_hand_computed_and_scale_free() -> None:
+    from roadkd.tasks.student import gradient_norm
+
+    w = torch.nn.Parameter(torch.tensor([3.0, 4.0]))
+    unused = torch.nn.Parameter(torch.tensor([1.0]))
+    loss = (w**2).sum() / 2  # gradient w = (3, 4): norm 5
+    assert gradient_norm(loss, [w, unused]).item() == pytest.approx(5.0)
+    assert gradient_norm(loss, [w], scale=1024.0).item() == pytest.approx(5.0)
+    assert w.grad is None  # the real backward pass is left alone
+    assert gradient_norm(torch.tensor(1.0), [w]).item() == 0.0

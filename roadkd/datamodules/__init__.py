@@ -1,6 +1,15 @@
 """Lightning datamodules over roadkd's dataset layout."""
 
-from .labeled_split import BlockSplit, split_blocks, tile_blocks
+from .labeled_split import BlockSplit, SceneGrid, split_blocks, tile_scene
 from .roads import RoadDataModule
+from .samplers import BlockPatchSampler, SceneGridSampler
 
-__all__ = ["BlockSplit", "RoadDataModule", "split_blocks", "tile_blocks"]
+__all__ = [
+    "BlockPatchSampler",
+    "BlockSplit",
+    "RoadDataModule",
+    "SceneGrid",
+    "SceneGridSampler",
+    "split_blocks",
+    "tile_scene",
+]

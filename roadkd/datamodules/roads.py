@@ -1,6 +1,6 @@
 """Semi-supervised GeoDataModule over roadkd's dataset layout."""
 
-import math
+import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -8,25 +8,30 @@ from typing import Any
 import kornia.augmentation as K
 import numpy as np
 import rasterio
-import shapely
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
-from shapely.geometry.base import BaseGeometry
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, IntersectionDataset, stack_samples
-from torchgeo.samplers import GriddedPatchSampler, RandomPatchSampler
+from torchgeo.samplers import GriddedPatchSampler
 
-from ..datasets.layout import SPLITS, image_path, mask_path, read_splits
+from ..datasets.layout import MASK_KINDS, SPLITS, image_path, mask_path, read_splits
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
 from ..ground import ground_resolution_m
 from ..imagery import SAME_RESOLUTION_TOLERANCE
+from ..io import atomic_output
+from ..labels import IGNORE_INDEX
 from ..models.deploy import DataFacts
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
-from .labeled_split import BlockSplit, split_blocks
+from .labeled_split import BlockSplit, SceneGrid, split_blocks, tile_scene
+from .samplers import BlockPatchSampler, SceneGridSampler
+
+#: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
+SPLIT_FILE = "data_split.json"
 
 Batch = dict[str, Any]
 
@@ -79,6 +84,51 @@ def dataset_resolution_m(root: str | Path) -> float:
     return float(stated)
 
 
+def read_split_summary(run: str | Path) -> dict[str, Any] | None:
+    """The labelled split's facts a training run wrote (see :meth:`RoadDataModule.split_summary`).
+
+    Args:
+        run: the run folder (the trainer's ``default_root_dir``).
+
+    Returns:
+        The facts, or None if the run wrote none (it has not started, or predates them).
+    """
+    path = Path(run) / SPLIT_FILE
+    if not path.is_file():
+        return None
+    summary: dict[str, Any] = json.loads(path.read_text())
+    return summary
+
+
+class ScoreEachPixelOnce:
+    """A labelled val/test dataset whose masks ignore pixels an earlier patch has scored.
+
+    Wraps a dataset read with a :class:`SceneGridSampler`: where that sampler's patches
+    overlap (a scene that is not a whole number of strides, or a stride below the patch
+    size), the later patch's overlap is labelled :data:`IGNORE_INDEX`, so validation and
+    test scores count every pixel of a scene exactly once.
+    """
+
+    def __init__(self, dataset: GeoDataset, sampler: SceneGridSampler) -> None:
+        """Wrap ``dataset`` read through ``sampler``."""
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self) -> int:
+        """The wrapped dataset's length."""
+        return len(self.dataset)
+
+    def __getitem__(self, query: Any) -> dict[str, Any]:
+        """Read a patch and mark its already-scored leading columns and rows as ignored."""
+        sample: dict[str, Any] = self.dataset[query]
+        cols, rows = self.sampler.seen(query)
+        if cols or rows:
+            mask = sample["mask"].clone()
+            mask[..., :rows, :] = IGNORE_INDEX
+            mask[..., :, :cols] = IGNORE_INDEX
+            sample["mask"] = mask
+        return sample
+
+
 def random_flip_rotate(image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
     """Apply the same random flip and 90-degree rotation to each image and its mask.
 
@@ -105,11 +155,15 @@ def random_flip_rotate(image: Tensor, mask: Tensor | None = None) -> tuple[Tenso
 class RoadDataModule(GeoDataModule):
     """Labelled and unlabelled road imagery for semi-supervised training.
 
-    The training scenes are cut into blocks; a seeded ``labeled_ratio`` share of them keeps
-    its labels and feeds the labelled stream, the rest (plus any imagery-only scenes) feeds
-    the unlabelled stream, so the two never share a pixel. Training batches are
-    ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "image_strong"}}``; val and test
-    use a gridded sampler over held-out scenes; predict covers the test scenes whole.
+    The training scenes are cut into blocks; seeded blocks covering as nearly as possible a
+    ``labeled_ratio`` share of the training area keep their labels and feed the labelled
+    stream, the rest (plus any imagery-only scenes) feeds the unlabelled stream. A patch
+    lies wholly inside blocks of its stream, so the two never share a pixel, and reaches
+    every pixel of them. The realised labelled share is logged at setup, kept in
+    :meth:`split_summary` and written to ``<default_root_dir>/data_split.json``. Training
+    batches are ``{"labeled": {"image", "mask"}, "unlabeled": {"image", "image_strong"}}``;
+    val and test patches tile each held-out scene from inside (none hangs past its edge);
+    predict covers the test scenes whole.
     Images arrive normalised ((pixel / 255 - mean) / std); masks are int64 in {0, 1}.
     """
 
@@ -139,7 +193,8 @@ class RoadDataModule(GeoDataModule):
             patch_size: patch side in pixels.
             labeled_ratio: share of the training area that keeps its labels, in (0, 1].
             split_seed: seed of the labelled/unlabelled split and of patch sampling.
-            block_size: side in pixels of the blocks the split works on
+            block_size: smallest side in pixels of the blocks the split works on, at least
+                the patch size; a scene's edge remainders are shared among its blocks
                 (default: twice the patch size).
             length: labelled patches per epoch (default: about the labelled area / patch).
             val_stride: stride of the gridded val/test sampler (default: ``patch_size``).
@@ -154,8 +209,8 @@ class RoadDataModule(GeoDataModule):
         """
         if not 0 < labeled_ratio <= 1:
             raise RoadkdError(f"labeled_ratio must be in (0, 1], got {labeled_ratio}")
-        if mask not in ("surface", "edge", "centerline"):
-            raise RoadkdError(f"mask must be surface, edge or centerline, got {mask!r}")
+        if mask not in MASK_KINDS:
+            raise RoadkdError(f"mask must be one of {', '.join(MASK_KINDS)}, got {mask!r}")
         super().__init__(
             RoadImagery,
             batch_size=batch_size,
@@ -217,16 +272,12 @@ class RoadDataModule(GeoDataModule):
             self._setup_train(splits["train"], splits["unlabeled"])
         if stage in ("fit", "validate"):
             self.val_dataset = self._labelled(splits["val"])
-            self.val_sampler = GriddedPatchSampler(
-                self.val_dataset, size=self.patch_size, stride=self.val_stride
-            )
+            self.val_sampler = self._scene_grid(splits["val"])
         if stage == "test":
             if not splits["test"]:
                 raise RoadkdError(f"{self.root / 'splits.json'} has no test scenes")
             self.test_dataset = self._labelled(splits["test"])
-            self.test_sampler = GriddedPatchSampler(
-                self.test_dataset, size=self.patch_size, stride=self.val_stride
-            )
+            self.test_sampler = self._scene_grid(splits["test"])
         if stage == "predict":
             scenes = splits["test"] or splits["val"]
             self.predict_dataset = self._imagery(scenes)
@@ -234,59 +285,121 @@ class RoadDataModule(GeoDataModule):
                 self.predict_dataset, size=self.patch_size, stride=self.val_stride
             )
 
-    def _setup_train(self, train: list[str], unlabeled: list[str]) -> None:
-        scene_bounds = [_bounds(self._imagery([s])) for s in train]
-        res = self._imagery(train[:1]).res[0]
-        self.split = split_blocks(
-            scene_bounds, self.block_size * res, self.labeled_ratio, self.split_seed
-        )
-        if not self.split.labeled:
+    @property
+    def _patch_px(self) -> int:
+        size = self.patch_size
+        return int(size if isinstance(size, int) else max(size))
+
+    def _scene_grid(self, scenes: list[str]) -> SceneGridSampler:
+        """Gridded val/test patches, each inside its scene (none hangs past an edge)."""
+        bounds = [_bounds(self._imagery([s])) for s in scenes]
+        res = self._imagery(scenes[:1]).res[0]
+        return SceneGridSampler(bounds, res, self._patch_px, self.val_stride)
+
+    def make_split(self) -> BlockSplit:
+        """Cut the training scenes into blocks and pick the labelled ones (reads headers only).
+
+        Returns:
+            The seeded split of ``splits.json``'s training scenes.
+
+        Raises:
+            RoadkdError: if blocks are smaller than patches or no scene holds a patch.
+        """
+        if self.block_size < self._patch_px:
             raise RoadkdError(
-                f"training scenes are smaller than one block of {self.block_size} px: "
-                "lower block_size or patch_size"
+                f"block_size ({self.block_size}) must be at least patch_size ({self._patch_px})"
             )
+        train = read_splits(self.root)["train"]
+        if not train:
+            raise RoadkdError(f"{self.root / 'splits.json'} has no train scenes")
+        res = self._imagery(train[:1]).res[0]
+        bounds = [_bounds(self._imagery([s])) for s in train]
+        usable = [b for b in bounds if min(b[2] - b[0], b[3] - b[1]) >= self._patch_px * res]
+        if not usable:
+            raise RoadkdError(
+                f"no training scene holds a {self._patch_px} px patch: lower patch_size"
+            )
+        return split_blocks(usable, res, self.block_size, self.labeled_ratio, self.split_seed)
+
+    def split_summary(self, split: BlockSplit | None = None) -> dict[str, Any]:
+        """Facts about the labelled split: nominal and realised labelled share, blocks.
+
+        Args:
+            split: a split from :meth:`make_split` (default: this datamodule's, or a new one).
+
+        Returns:
+            A JSON-ready dict; ``labeled_share`` is the share of the training area (every
+            pixel of which can be sampled) that carries labels.
+        """
+        split = split or self.split or self.make_split()
+        blocks = sum(grid.shape[0] * grid.shape[1] for grid in split.scenes)
+        return {
+            "labeled_ratio": self.labeled_ratio,
+            "labeled_share": round(split.labeled_share, 6),
+            "labeled_pixels": split.labeled_pixels,
+            "training_pixels": split.total_pixels,
+            "labeled_blocks": len(split.labeled_cells),
+            "blocks": blocks,
+            "block_size_px": self.block_size,
+            "patch_size_px": self._patch_px,
+            "split_seed": self.split_seed,
+            "training_scenes": len(split.scenes),
+        }
+
+    def _setup_train(self, train: list[str], unlabeled: list[str]) -> None:
+        self.split = split = self.make_split()
+        summary = self.split_summary(split)
+        rank_zero_info(
+            f"labelled share of the training area: {summary['labeled_share']:.1%} "
+            f"(nominal {self.labeled_ratio:.1%}; {summary['labeled_blocks']} of "
+            f"{summary['blocks']} blocks of >= {self.block_size} px)"
+        )
+        self._write_summary(summary)
         self.train_dataset = self._labelled(train)
-        labeled_area = self.split.labeled_area
-        self.train_sampler = self._random_sampler(
-            self.train_dataset, labeled_area, self.length, "labelled"
-        )
+        n_scenes = len(split.scenes)
+        labelled_blocks = [(split.scenes[i], split.allowed(i, True)) for i in range(n_scenes)]
+        length = self.length or max(1, round(split.labeled_pixels / self._patch_px**2))
+        self.train_sampler = self._block_sampler(labelled_blocks, length, 0, "labelled")
         # With every block labelled, the unlabelled stream reuses all training imagery.
-        unlabeled_area: BaseGeometry = (
-            self.split.unlabeled_area
-            if self.split.unlabeled
-            else shapely.union_all([shapely.box(*b) for b in scene_bounds])
-        )
-        extra = [_bounds(self._imagery([s])) for s in unlabeled]
-        if extra:
-            unlabeled_area = unlabeled_area.union(
-                shapely.union_all([shapely.box(*b) for b in extra])
-            )
+        everything = not split.unlabeled
+        unlabelled_blocks = [
+            (split.scenes[i], split.allowed(i, everything)) for i in range(n_scenes)
+        ]
+        res = split.scenes[0].res
+        for scene in unlabeled:  # imagery-only scenes, whole
+            grid = tile_scene(_bounds(self._imagery([scene])), res, 10**9)
+            unlabelled_blocks.append((grid, np.ones(grid.shape, dtype=bool)))
         self.unlabeled_dataset = self._imagery(train + unlabeled)
         batches = len(self.train_sampler) // self.batch_size
-        self.unlabeled_sampler = self._random_sampler(
-            self.unlabeled_dataset,
-            unlabeled_area,
-            max(1, batches) * self.unlabeled_batch_size,
-            "unlabelled",
+        self.unlabeled_sampler = self._block_sampler(
+            unlabelled_blocks, max(1, batches) * self.unlabeled_batch_size, 1, "unlabelled"
         )
 
-    def _random_sampler(
-        self, dataset: GeoDataset, area: BaseGeometry, length: int | None, what: str
-    ) -> RandomPatchSampler:
-        patch = self.patch_size if isinstance(self.patch_size, int) else max(self.patch_size)
-        half_diagonal = math.sqrt(2) * patch * dataset.res[0] / 2
-        if area.buffer(-half_diagonal).is_empty:
-            raise RoadkdError(
-                f"the {what} area has no room for {self.patch_size} px patches: raise "
-                f"block_size (now {self.block_size}) or labeled_ratio, or lower patch_size"
+    def _block_sampler(
+        self, regions: list[tuple[SceneGrid, np.ndarray]], length: int, stream: int, what: str
+    ) -> BlockPatchSampler:
+        try:
+            return BlockPatchSampler(
+                regions,
+                self._patch_px,
+                length,
+                np.random.default_rng([self.split_seed, stream]),
             )
-        return RandomPatchSampler(
-            dataset,
-            size=self.patch_size,
-            length=length,
-            roi=area,  # type: ignore[arg-type]
-            generator=np.random.default_rng(self.split_seed),
-        )
+        except ValueError as err:
+            raise RoadkdError(
+                f"the {what} area has no room for {self._patch_px} px patches: raise "
+                f"labeled_ratio or lower patch_size"
+            ) from err
+
+    def _write_summary(self, summary: dict[str, Any]) -> None:
+        """Write the split's facts into the run folder when a trainer runs this datamodule."""
+        trainer = self.trainer
+        if trainer is None or trainer.global_rank != 0:
+            return
+        folder = Path(trainer.default_root_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_output(folder / SPLIT_FILE) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
 
     # -- loaders ---------------------------------------------------------------------------
 
@@ -322,12 +435,14 @@ class RoadDataModule(GeoDataModule):
         return CombinedLoader(loaders, mode="max_size_cycle")
 
     def val_dataloader(self) -> DataLoader[Batch]:
-        """Gridded patches over the validation scenes."""
-        return self._loader(self.val_dataset, self.val_sampler, self.batch_size, False)  # type: ignore[arg-type]
+        """Gridded patches inside the validation scenes, each pixel scored once."""
+        dataset = ScoreEachPixelOnce(self.val_dataset, self.val_sampler)  # type: ignore[arg-type]
+        return self._loader(dataset, self.val_sampler, self.batch_size, False)  # type: ignore[arg-type]
 
     def test_dataloader(self) -> DataLoader[Batch]:
-        """Gridded patches over the test scenes."""
-        return self._loader(self.test_dataset, self.test_sampler, self.batch_size, False)  # type: ignore[arg-type]
+        """Gridded patches inside the test scenes, each pixel scored once."""
+        dataset = ScoreEachPixelOnce(self.test_dataset, self.test_sampler)  # type: ignore[arg-type]
+        return self._loader(dataset, self.test_sampler, self.batch_size, False)  # type: ignore[arg-type]
 
     def predict_dataloader(self) -> DataLoader[Batch]:
         """Gridded patches covering the test scenes whole."""

@@ -33,17 +33,21 @@ class FeatureAdapter(nn.Module):
 
 
 def feature_distillation_loss(student_features: Tensor, teacher_features: Tensor) -> Tensor:
-    """L_dis^f for one teacher: MSE between per-pixel L2-normalised feature maps.
+    """L_dis^f for one teacher: squared distance of per-pixel L2-normalised features.
 
     Normalising over channels at each pixel makes CNN and Transformer features, whose
-    scales differ by orders of magnitude, comparable.
+    scales differ by orders of magnitude, comparable. The squared distance is summed over
+    channels and averaged over pixels, so the term lies in [0, 4] whatever the channel
+    count: an element-wise mean would divide it by the channels (2048 for a ResNet-50)
+    and leave it, and its gradient, too small to matter next to the cross-entropy.
 
     Args:
         student_features: (B, C, h_s, w_s) adapted student features (C = teacher channels).
         teacher_features: (B, C, h_t, w_t) teacher features (no gradient needed).
 
     Returns:
-        A scalar loss; 0 when the maps agree up to a positive per-pixel scale.
+        A scalar loss; 0 when the maps agree up to a positive per-pixel scale, 2 for
+        orthogonal features, 4 for opposite ones.
     """
     student = student_features.float()
     teacher = teacher_features.detach().float()
@@ -51,7 +55,8 @@ def feature_distillation_loss(student_features: Tensor, teacher_features: Tensor
         student = F.interpolate(
             student, size=teacher.shape[-2:], mode="bilinear", align_corners=False
         )
-    return F.mse_loss(F.normalize(student, dim=1), F.normalize(teacher, dim=1))
+    difference = F.normalize(student, dim=1) - F.normalize(teacher, dim=1)
+    return difference.square().sum(dim=1).mean()
 
 
 def fuse_teacher_probabilities(

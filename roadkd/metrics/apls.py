@@ -1,17 +1,22 @@
 """APLS-style graph score: how well shortest paths in one road graph survive in another.
 
-After CosmiQ's Average Path Length Similarity (SpaceNet 3/5). For one direction (source ->
-target): the source graph gets control points every ``control_m`` along its edges (plus
-its own nodes); each control point is projected onto the nearest target edge within
-``snap_m`` and inserted there as a node; for pairs of control points, the shortest path
-length in the source, ``L_s``, is compared with the one between their inserted nodes in
-the target, ``L_t``, each pair costing ``min(1, |L_s - L_t| / L_s)``, and a full 1 when a
-control point has no target edge within ``snap_m`` or the target has no path. The score
-is one minus the mean cost. APLS is the harmonic mean of the ground truth -> proposal and
-proposal -> ground truth scores.
+After CosmiQ's Average Path Length Similarity (SpaceNet 3/5, github.com/CosmiQ/apls). For
+one direction (source -> target): the source graph gets control points along its edges
+(plus its own nodes) by the reference's rule (``create_graph_midpoints`` as its command
+line runs it, every edge whatever its curvature): none on an edge shorter than 3/4 of
+``control_m``, its midpoint on an edge up to ``control_m``, and ``ceil(L / control_m) - 1``
+evenly spaced points on a longer one. Each control point is projected onto the nearest
+target edge within ``snap_m`` and inserted there as a node; for pairs of control points,
+the shortest path length in the source, ``L_s``, is compared with the one between their
+inserted nodes in the target, ``L_t``, each pair costing ``min(1, |L_s - L_t| / L_s)``, and
+a full 1 when a control point has no target edge within ``snap_m`` or the target has no
+path. The score is one minus the mean cost. APLS is the harmonic mean of the ground truth
+-> proposal and proposal -> ground truth scores.
 
-Unlike the official code, large graphs are scored from a seeded sample of source
-control points (to every other control point), and nodes are not pre-merged; so this is
+Every control point starts paths up to ``max_sources`` (1000, the reference's
+``--max_nodes``); beyond that a seeded sample of that many control points starts paths to
+every control point (the reference instead drops control points on graphs of 500 nodes
+or more and compares paths among sampled nodes only). Nodes are not pre-merged; so this is
 "APLS-style", not a drop-in for the SpaceNet scorer. Coordinates must be in metres (a
 projected CRS), as ``control_m`` and ``snap_m`` are.
 """
@@ -49,13 +54,31 @@ def _add_weighted(graph: nx.Graph, a: Hashable, b: Hashable, length: float) -> N
         graph.add_edge(a, b, length=length)
 
 
+def control_points_inside(length_m: float, spacing_m: float) -> int:
+    """How many control points the APLS reference puts inside an edge of ``length_m``.
+
+    Args:
+        length_m: the edge's length.
+        spacing_m: the control-point spacing (the reference's ``linestring_delta``).
+
+    Returns:
+        0 below ``0.75 * spacing_m``, 1 (the midpoint) up to ``spacing_m``, else
+        ``ceil(length_m / spacing_m) - 1``; the points split the edge into equal pieces.
+    """
+    if length_m < 0.75 * spacing_m:
+        return 0
+    if length_m <= spacing_m:
+        return 1
+    return math.ceil(length_m / spacing_m) - 1
+
+
 def densify(graph: nx.Graph, spacing_m: float) -> nx.Graph:
-    """Copy of a road graph with nodes at most ``spacing_m`` apart along every edge.
+    """Copy of a road graph with the APLS reference's control points inserted on its edges.
 
     Args:
         graph: a networkx Graph or MultiGraph; nodes with ``xy``; edges with
             ``geometry`` (LineString) or else taken as straight.
-        spacing_m: largest distance between consecutive nodes.
+        spacing_m: the control-point spacing (see :func:`control_points_inside`).
 
     Returns:
         A simple graph with ``xy`` on every node and ``length`` on every edge; the
@@ -65,7 +88,7 @@ def densify(graph: nx.Graph, spacing_m: float) -> nx.Graph:
     for node, xy in graph.nodes(data="xy"):
         out.add_node(node, xy=tuple(xy))
     for u, v, key, line in _edges(graph):
-        steps = max(1, math.ceil(line.length / spacing_m))
+        steps = control_points_inside(line.length, spacing_m) + 1
         previous = u
         for k in range(1, steps + 1):
             current: Hashable = v
@@ -122,7 +145,7 @@ def path_length_similarity(
     target: nx.Graph,
     control_m: float = 50.0,
     snap_m: float = 4.0,
-    max_sources: int = 500,
+    max_sources: int = 1000,
     seed: int = 0,
 ) -> float:
     """One direction of APLS: how well ``source``'s shortest paths are found in ``target``.
@@ -195,7 +218,7 @@ def apls_scores(
     proposal: nx.Graph,
     control_m: float = 50.0,
     snap_m: float = 4.0,
-    max_sources: int = 500,
+    max_sources: int = 1000,
     seed: int = 0,
 ) -> dict[str, float]:
     """APLS-style score and its two directions.
@@ -228,7 +251,7 @@ def apls(
     proposal: nx.Graph,
     control_m: float = 50.0,
     snap_m: float = 4.0,
-    max_sources: int = 500,
+    max_sources: int = 1000,
     seed: int = 0,
 ) -> float:
     """APLS-style score of a proposed road graph against the ground truth.

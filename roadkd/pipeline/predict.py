@@ -26,6 +26,7 @@ from ..vectorize import (
     vectorize_raster,
     write_layers,
 )
+from ..vectorize.confidence import with_confidence
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
@@ -277,7 +278,7 @@ def run_predict(
                     )
                 summary.probability = prob_path
                 result.scenes.append(summary)
-                vectors = vectorize_raster(staged, options)
+                vectors = with_confidence(vectorize_raster(staged, options), staged)
                 lines.append(vectors.centerlines)
                 surfaces.append(vectors.surface)
                 if preview is not None and len(result.scenes) == 1:

@@ -18,7 +18,8 @@ from ..models import ModelConfig, build_model, encoder_channels, forward_with_fe
 from .base import RoadTask, as_model_config
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
-#: Fused teacher confidence a pixel needs to get a pseudo label (SSLKD's default).
+#: Fused teacher confidence a pixel needs to get a pseudo label (roadkd's default: no source
+#: we can read gives the authors' value).
 PSEUDO_LABEL_THRESHOLD = 0.9
 
 
@@ -58,6 +59,26 @@ def load_frozen_teachers(path: str | Path) -> list[tuple[nn.Module, ModelConfig]
     return teachers
 
 
+def gradient_norm(loss: Tensor, params: list[nn.Parameter], scale: float = 1.0) -> Tensor:
+    """The L2 norm of ``loss``'s gradient on ``params``, without touching their ``.grad``.
+
+    Args:
+        loss: a scalar with a graph (the graph is kept for the real backward pass).
+        params: the parameters to differentiate against.
+        scale: multiply the loss by this before differentiating and divide the norm by it
+            after (the AMP grad scaler's scale, so half-precision gradients do not
+            underflow).
+
+    Returns:
+        A detached scalar; 0 if ``loss`` does not depend on ``params``.
+    """
+    if not loss.requires_grad:
+        return loss.new_zeros(()).detach()
+    grads = torch.autograd.grad(loss * scale, params, retain_graph=True, allow_unused=True)
+    norms = [g.detach().float().norm() for g in grads if g is not None]
+    return torch.stack(norms).norm() / scale if norms else loss.new_zeros(()).detach()
+
+
 class SSLKDStudent(RoadTask):
     """Distil a light student from two frozen teachers (SSLKD).
 
@@ -92,6 +113,7 @@ class SSLKDStudent(RoadTask):
         poly_power: float = 0.9,
         max_iterations: int | None = None,
         dice_weight: float = 0.0,
+        log_grad_norms: bool = True,
     ) -> None:
         """Initialise the student task.
 
@@ -117,6 +139,9 @@ class SSLKDStudent(RoadTask):
             poly_power: see :class:`RoadTask`.
             max_iterations: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
+            log_grad_norms: every ``log_every_n_steps`` steps, log the gradient norms of
+                L_sup and L_dis^f on the student (``train/grad_norm_sup``,
+                ``train/grad_norm_feat``).
         """
         super().__init__()
 
@@ -146,8 +171,15 @@ class SSLKDStudent(RoadTask):
         """The student is the deployed network."""
         return self.student, self.student_config
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
-        """Compute and log the four SSLKD terms and their weighted sum."""
+    def loss_terms(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        """The four unweighted SSLKD terms of a training batch.
+
+        Args:
+            batch: a training batch (``labeled`` and optionally ``unlabeled``).
+
+        Returns:
+            ``{"sup", "feat", "prob", "unsup"}`` scalar losses, with graphs to the student.
+        """
         hp = self.hparams
         labeled = batch["labeled"]
         x_l, y_l = labeled["image"], labeled["mask"].long()
@@ -177,21 +209,43 @@ class SSLKDStudent(RoadTask):
         if unlabeled is not None:
             probs = fuse_teacher_probabilities([t[n:] for t in teacher_logits])
             loss_unsup = pseudo_label_loss(logits[n:], probs, hp["threshold"])
+        return {"sup": loss_sup, "feat": loss_feat, "prob": loss_prob, "unsup": loss_unsup}
 
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        """Compute and log the four SSLKD terms and their weighted sum.
+
+        Every ``log_every_n_steps`` steps (with ``log_grad_norms``) it also logs the
+        gradient norms of L_sup and L_dis^f on the student's parameters, so one can see
+        whether the feature term pulls with a weight comparable to the labels'.
+        """
+        hp = self.hparams
+        terms = self.loss_terms(batch)
         loss = (
-            hp["sup_weight"] * loss_sup
-            + hp["feature_weight"] * loss_feat
-            + hp["prob_weight"] * loss_prob
-            + hp["unsup_weight"] * loss_unsup
+            hp["sup_weight"] * terms["sup"]
+            + hp["feature_weight"] * terms["feat"]
+            + hp["prob_weight"] * terms["prob"]
+            + hp["unsup_weight"] * terms["unsup"]
         )
-        self.log_dict(
-            {
-                "train/loss": loss,
-                "train/loss_sup": loss_sup,
-                "train/loss_feat": loss_feat,
-                "train/loss_prob": loss_prob,
-                "train/loss_unsup": loss_unsup,
-            },
-            batch_size=n,
-        )
+        n = batch["labeled"]["image"].shape[0]
+        logged = {"train/loss": loss} | {f"train/loss_{k}": v for k, v in terms.items()}
+        if self._grad_norms_due():
+            params = [p for p in self.student.parameters() if p.requires_grad]
+            scaler = getattr(self.trainer.precision_plugin, "scaler", None)
+            scale = float(scaler.get_scale()) if scaler is not None else 1.0
+            logged["train/grad_norm_sup"] = gradient_norm(terms["sup"], params, scale)
+            logged["train/grad_norm_feat"] = gradient_norm(terms["feat"], params, scale)
+        self.log_dict(logged, batch_size=n)
         return loss
+
+    def _grad_norms_due(self) -> bool:
+        """Whether this step logs gradient norms (cheap: two extra student backward passes).
+
+        Skipped under multi-process training, where an extra backward pass would confuse
+        DistributedDataParallel's gradient synchronisation.
+        """
+        trainer = self._trainer
+        if not self.hparams["log_grad_norms"] or trainer is None or trainer.world_size > 1:
+            return False
+        every = int(getattr(trainer, "log_every_n_steps", 0) or 0)
+        # the steps whose logged values reach the loggers (Lightning counts from 1)
+        return every > 0 and (self.global_step + 1) % every == 0

@@ -19,8 +19,9 @@ class CrossModelTeachers(RoadTask):
     Both learn from the labels; after ``warmup_steps`` each also learns from the other's
     confident argmax on labelled and unlabelled tiles, weighted by ``cps_weight``. With
     ``use_unlabeled: false`` the unlabelled tiles are ignored (the plain-KD baseline's
-    teachers). The deployed network (and ``val/road_iou``) is teacher A; teacher B is
-    scored as ``val/teacher_b/road_iou``.
+    teachers). The deployed network is teacher A, but both teachers go on to teach: each is
+    scored (``val/teacher_a/road_iou``, ``val/teacher_b/road_iou``, ...) and ``val/road_iou``
+    (like every ``val/<score>``) is their mean, so the best checkpoint is chosen by both.
     """
 
     def __init__(
@@ -68,7 +69,7 @@ class CrossModelTeachers(RoadTask):
         self.teacher_b = build_model(self.config_b)
 
     def configure_metrics(self) -> None:
-        """Score both teachers; teacher A's scores are the task's."""
+        """Score both teachers: ``val_metrics`` is teacher A's, ``val_metrics_b`` B's."""
         super().configure_metrics()
         self.val_metrics_b = RoadMetrics()
 
@@ -83,15 +84,18 @@ class CrossModelTeachers(RoadTask):
         )
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        """Validate teacher A (the task's score) and teacher B (logged separately)."""
+        """Validate teacher A (``val_metrics``) and teacher B (``val_metrics_b``)."""
         loss = super().validation_step(batch, batch_idx)
         logits_b = self.teacher_b(batch["image"])
         self.val_metrics_b.update(logits_b.argmax(dim=1), batch["mask"].long())
         return loss
 
     def on_validation_epoch_end(self) -> None:
-        """Log both teachers' validation scores."""
-        super().on_validation_epoch_end()
-        scores = self.val_metrics_b.compute()
-        self.log_dict({f"val/teacher_b/{k}": v for k, v in scores.items()}, sync_dist=True)
+        """Log each teacher's validation scores and their mean (``val/road_iou``, ...)."""
+        scores_a, scores_b = self.val_metrics.compute(), self.val_metrics_b.compute()
+        logged = {f"val/teacher_a/{k}": v for k, v in scores_a.items()}
+        logged |= {f"val/teacher_b/{k}": v for k, v in scores_b.items()}
+        logged |= {f"val/{k}": (scores_a[k] + scores_b[k]) / 2 for k in scores_a}
+        self.log_dict(logged, sync_dist=True)
+        self.val_metrics.reset()
         self.val_metrics_b.reset()

@@ -48,8 +48,8 @@ class DetectRoads(QgsProcessingAlgorithm):
     def shortHelpString(self):  # noqa: N802
         return (
             "Runs a roadkd student (.ckpt or .onnx) over the raster with tiled, blended "
-            "inference and writes road centrelines (length_m, width_m) and, optionally, "
-            "road surface polygons."
+            "inference and writes road centrelines (length_m, width_m, confidence, "
+            "min_confidence; styled by confidence) and, optionally, road surface polygons."
         )
 
     def createInstance(self):  # noqa: N802
