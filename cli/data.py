@@ -130,8 +130,8 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     default=1024,
     show_default=True,
     type=click.IntRange(min=32),
-    help="Side in pixels of the blocks scenes are cut into (a multiple of the training "
-    "block_size, 2 x patch_size by default).",
+    help="Smallest side in pixels of the blocks scenes are cut into (at least the "
+    "training block_size, 2 x patch_size by default).",
 )
 @click.option(
     "--resolution",

@@ -229,17 +229,16 @@ def test_scene_in_degrees_is_written_in_utm(tmp_path: Path) -> None:
 
 def test_resolution_resamples_images_and_burns_masks_on_the_new_grid(tmp_path: Path) -> None:
     scene = _scene(tmp_path / "scene.tif", size=400)
-    roads = _layer(tmp_path / "roads.gpkg", [_horizontal(200.5, x1=90), _vertical(200)])
+    roads = _layer(tmp_path / "roads.gpkg", [_horizontal(250.5, x1=90), _vertical(200)])
     out = tmp_path / "out"
     write_dataset_from_vectors(
         [scene], roads, out, resolution=0.42, val=0.0, test=0.0, block_px=90, uncertain_m=0
     )
     names = read_splits(out)["train"]
-    assert len(names) == 4  # 200 px at 0.42 m: 90 + 110 each way
+    assert len(names) == 4  # 200 px at 0.42 m: two blocks of 100 px each way
     with rasterio.open(image_path(out, "scene_r1_c1")) as src:
-        # Ground metres: UTM units differ from them by the scale factor (~4e-4 here).
-        assert src.res == pytest.approx((0.42, 0.42), rel=1e-3) and src.shape == (110, 110)
-    surface = _read(mask_path(out, "scene_r1_c0"))  # the road is 42 m = 100 px down
+        assert src.res == pytest.approx((0.42, 0.42), rel=1e-3) and src.shape == (100, 100)
+    surface = _read(mask_path(out, "scene_r1_c0"))  # the road is 52.6 m = 125 px down
     assert 14 <= (surface[:, 10] == 1).sum() <= 15  # 6 m at 0.42 m/px
 
 

@@ -3,7 +3,7 @@
 ``roadkd data from-vectors`` burns road centrelines (any line layer GDAL reads, any CRS)
 into roadkd's dataset layout (:mod:`roadkd.datasets.layout`):
 
-- each scene is cut into blocks of ``block_px`` pixels, written as scenes of their
+- each scene is cut into blocks of at least ``block_px`` pixels, written as scenes of their
   own (``<scene>_r<row>_c<col>``), so ``splits.json`` can hold them in train, val, test and
   unlabeled and the datamodule works unchanged;
 - blocks wholly inside the labelled area (``--labelled-area`` polygons, else the road
@@ -41,6 +41,7 @@ from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
+from ..datamodules.labeled_split import block_edges
 from ..errors import RoadkdError
 from ..ground import area_km2, ground_resolution_m
 from ..imagery import (
@@ -342,30 +343,20 @@ def open_scene_grid(
 # -- blocks and splits ---------------------------------------------------------------------
 
 
-def _edges(size: int, block_px: int) -> list[int]:
-    """Cut ``size`` pixels into runs of ``block_px``, the last one taking the remainder.
-
-    Whole blocks of the training datamodule's ``block_size`` (a divisor of ``block_px``)
-    then tile every block but the last of a row or column exactly, and no thin sliver
-    is left over.
-    """
-    count = max(1, size // block_px)
-    return [i * block_px for i in range(count)] + [size]
-
-
 def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | None) -> list[Block]:
     """Cut a scene into blocks and measure how much of each the labelled area covers.
 
     Args:
         grid: the scene's output grid.
-        block_px: side of a block in pixels (the last ones take the remainder).
+        block_px: smallest side of a block in pixels (remainders are shared, as the
+            datamodule shares them).
         labelled_area: the labelled area in the scene's CRS (None: nothing labelled).
 
     Returns:
         The blocks, row by row from the top.
     """
     blocks = []
-    rows, cols = _edges(grid.height, block_px), _edges(grid.width, block_px)
+    rows, cols = block_edges(grid.height, block_px), block_edges(grid.width, block_px)
     for r, (r0, r1) in enumerate(itertools.pairwise(rows)):
         for c, (c0, c1) in enumerate(itertools.pairwise(cols)):
             window = Window(c0, r0, c1 - c0, r1 - r0)
@@ -573,8 +564,8 @@ def write_dataset_from_vectors(
         val: share of the wholly labelled blocks held out for validation.
         test: share of the wholly labelled blocks held out for testing.
         seed: seed of the val/test draw.
-        block_px: side of a block in pixels (the last row and column of a scene take the
-            remainder, up to twice as long).
+        block_px: smallest side of a block in pixels (a scene's remainders are shared
+            among its blocks).
         resolution: metres per pixel of the written images (default: each scene's own).
         read_options: bands and scaling of the scenes (as ``roadkd predict``).
         log: called with how each scene is read and any warning.
