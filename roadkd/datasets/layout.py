@@ -4,6 +4,7 @@
 
     DIR/images/<scene>.tif             RGB uint8, tiled + DEFLATE, projected CRS
     DIR/masks/<kind>/<scene>.tif       uint8 0/1 for kind in surface, edge, centerline
+                                       (255: unknown, left out by every loss and metric)
     DIR/splits.json                    scene names per split plus provenance
 """
 
