@@ -315,7 +315,9 @@ def test_overlapping_scenes_never_share_pixels_with_held_out_blocks(tmp_path: Pa
     assert summary.dropped_overlapping > 0
 
 
-def test_held_out_masks_never_hold_unknown_without_road(tmp_path: Path) -> None:
+def test_held_out_blocks_that_only_touch_a_band_are_scored_as_unknown(tmp_path: Path) -> None:
+    from roadkd.evaluation import check_split_labels
+
     scene = _scene(tmp_path / "scene.tif", size=200)
     # A 6 m road 115 px down: its outer ignore band reaches rows 96-99 of the top blocks,
     # its road core does not; a vertical road keeps the left blocks' labels ordinary.
@@ -326,14 +328,14 @@ def test_held_out_masks_never_hold_unknown_without_road(tmp_path: Path) -> None:
         splits = write_dataset_from_vectors(
             [scene], roads, out, block_px=100, val=0.25, test=0.5, seed=seed
         ).blocks
-        for split, names in splits.items():
-            for name in names if split != "unlabeled" else []:
-                surface = _read(mask_path(out, name))
-                band_only = (surface == IGNORE_INDEX).any() and not (surface == 1).any()
-                assert not (band_only and split != "train"), (seed, name)
-                if name == "scene_r0_c1":
-                    assert (surface[96:100] == IGNORE_INDEX).any() == (split == "train")
-                    held_band_only += split != "train"
+        held = [n for split in ("val", "test") for n in splits[split]]
+        encodings = check_split_labels(out, held)
+        for name in held:
+            surface = _read(mask_path(out, name))
+            if (surface == IGNORE_INDEX).any() and not (surface == 1).any():
+                # 0 and 255 only: evaluate must read 255 as unknown here, not as road.
+                assert encodings[(name, "surface")] == "ignore", (seed, name)
+                held_band_only += 1
     assert held_band_only  # the case was met
 
 

@@ -53,7 +53,7 @@ from ..imagery import (
     plan_scene,
 )
 from ..io import require_file
-from ..labels import BACKGROUND, IGNORE_INDEX, ROAD
+from ..labels import IGNORE_INDEX
 from .layout import staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
 
@@ -447,19 +447,6 @@ def assign_splits(
     return splits, dropped
 
 
-def scoreable(mask: np.ndarray) -> np.ndarray:
-    """A held-out mask ``roadkd evaluate`` cannot misread: no unknown pixels without road.
-
-    ``evaluate`` reads a mask holding only 0 and 255 as a 0/255 road mask (255 = road). A
-    held-out block with no road of its own but the ignore band of a road just outside it
-    (or pixels outside the imagery) would hold exactly that; its unknown pixels become
-    background, a small, conservative error on a band 1 m wide.
-    """
-    if (mask == IGNORE_INDEX).any() and not (mask == ROAD).any():
-        return np.where(mask == IGNORE_INDEX, BACKGROUND, mask).astype(np.uint8)
-    return mask
-
-
 # -- the whole job -------------------------------------------------------------------------
 
 
@@ -627,8 +614,6 @@ def write_dataset_from_vectors(
                         roads_here = scene_roads[grid.name]
                         masks, part = _block_labels(block, roads_here, uncertain_m, valid)
                         labelled_parts.append(part)
-                    if split in ("val", "test"):
-                        masks = {k: scoreable(m) for k, m in masks.items()}
                     block_km2 = area_km2(block.transform, grid.crs, block.shape)
                     labelled_km2 += block_km2 * block.labelled_share
                     unlabelled_km2 += block_km2 * (1 - block.labelled_share)
