@@ -47,6 +47,7 @@ from ..ground import area_km2, ground_resolution_m
 from ..imagery import (
     SAME_RESOLUTION_TOLERANCE,
     Log,
+    OnPlannedGrid,
     ReadOptions,
     ScenePlan,
     SceneReader,
@@ -70,31 +71,11 @@ COMPLETENESS_NOTE = (
 
 
 @dataclass(frozen=True)
-class SceneGrid:
+class SceneGrid(OnPlannedGrid):
     """A scene and the grid its training images are written on (the imagery reader's plan)."""
 
     name: str
     plan: ScenePlan
-
-    @property
-    def crs(self) -> CRS:
-        """CRS of the written images (the scene's; UTM for a scene in degrees)."""
-        return self.plan.crs
-
-    @property
-    def transform(self) -> Affine:
-        """Transform of the written images' grid."""
-        return self.plan.transform
-
-    @property
-    def width(self) -> int:
-        """Columns of the grid."""
-        return self.plan.width
-
-    @property
-    def height(self) -> int:
-        """Rows of the grid."""
-        return self.plan.height
 
     @property
     def units_per_m(self) -> float:
