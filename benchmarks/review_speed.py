@@ -11,31 +11,16 @@ Nothing is asserted.
 
 import argparse
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
+from _common import CRS, TRANSFORM, best_of, soft_probability
 
 from roadkd.compare import compare_layers
 from roadkd.datasets.synthetic import generate_scene
 from roadkd.vectorize import VectorizeOptions, vectorize_array, vectorize_raster, write_vectors
 from roadkd.vectorize.confidence import with_confidence
-
-TRANSFORM = Affine(0.21, 0, 445000, 0, -0.21, 5030000)
-CRS = "EPSG:32618"
-
-
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    """Fastest of ``repeat`` runs, in seconds (the least disturbed by other processes)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -44,8 +29,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scene = generate_scene(args.size, np.random.default_rng(0))
-    noise = np.random.default_rng(1).normal(0, 0.05, scene.surface.shape)
-    prob = np.clip(0.1 + 0.8 * scene.surface + noise, 0, 1).astype(np.float32)
+    prob = soft_probability(scene.surface)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "prob.tif"
         with rasterio.open(

@@ -166,17 +166,21 @@ def evaluate(
 #: ``binary``: 0 background, 1 road. ``0/255``: 0 background, 255 road (a common export of
 #: binary masks; accepted and said once). ``ignore``: 0, 1 and 255, where 255 is the
 #: "not labelled" value training uses (``IGNORE_INDEX``) and is left out of the scores.
-#: A mask holding only 0 and 255 is read as road, not as "nothing labelled": a label
-#: raster without a single labelled pixel would be useless for evaluation.
+#: A mask holding only 0 and 255 is read as road, not as "nothing labelled" (a label
+#: raster without a single labelled pixel would be useless for evaluation), unless its
+#: dataset states ``ignore_index`` in ``splits.json`` (every layout roadkd writes does):
+#: then 255 is unknown there too, e.g. a held-out block that only touches a road's
+#: uncertain band.
 LABEL_ENCODINGS = ("binary", "0/255", "ignore")
 
 
-def label_encoding(path: Path, values: np.ndarray) -> str:
+def label_encoding(path: Path, values: np.ndarray, ignore_declared: bool = False) -> str:
     """Classify a label raster by the values it holds.
 
     Args:
         path: the label file (for messages).
         values: its distinct values.
+        ignore_declared: its dataset states that 255 means unknown.
 
     Returns:
         One of :data:`LABEL_ENCODINGS`.
@@ -187,7 +191,7 @@ def label_encoding(path: Path, values: np.ndarray) -> str:
     found = {float(v) for v in values}
     if found <= {0.0, 1.0}:
         return "binary"
-    if found <= {0.0, float(IGNORE_INDEX)}:
+    if found <= {0.0, float(IGNORE_INDEX)} and not ignore_declared:
         return "0/255"
     if found <= {0.0, 1.0, float(IGNORE_INDEX)}:
         return "ignore"
@@ -213,13 +217,14 @@ def road_labels(mask: np.ndarray, encoding: str) -> np.ndarray:
     return mask.astype(np.uint8)
 
 
-def check_label(image: Path, label: Path, what: str) -> str:
+def check_label(image: Path, label: Path, what: str, ignore_declared: bool = False) -> str:
     """Check that a label raster lies on its image's grid and holds label values.
 
     Args:
         image: the scene's image.
         label: the label raster.
         what: how to name the label in messages (e.g. "surface mask").
+        ignore_declared: its dataset states that 255 means unknown.
 
     Returns:
         The label's encoding (see :func:`label_encoding`).
@@ -251,7 +256,7 @@ def check_label(image: Path, label: Path, what: str) -> str:
             values = np.unique(lab.read(1))
     except RasterioError as err:
         raise RoadkdError(f"cannot read {what} {label}: {err}") from err
-    return label_encoding(label, values)
+    return label_encoding(label, values, ignore_declared)
 
 
 def check_split_labels(root: Path, scenes: list[str]) -> dict[tuple[str, str], str]:
@@ -260,9 +265,10 @@ def check_split_labels(root: Path, scenes: list[str]) -> dict[tuple[str, str], s
     Returns:
         (scene, kind) -> encoding.
     """
+    declared = read_splits(root).get("ignore_index") == IGNORE_INDEX
     return {
         (scene, kind): check_label(
-            image_path(root, scene), mask_path(root, scene, kind), f"{kind} mask"
+            image_path(root, scene), mask_path(root, scene, kind), f"{kind} mask", declared
         )
         for scene in scenes
         for kind in ("surface", "centerline")

@@ -111,16 +111,11 @@ def check_checkpoint(path: Any) -> None:
         raise RoadkdError(f"--ckpt_path {checkpoint}: no such file")
     if checkpoint.stat().st_size == 0:
         raise RoadkdError(f"--ckpt_path {checkpoint}: the file is empty")
-    import torch
+    from .models.checkpoint import read_checkpoint
 
-    try:
-        content = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a damaged file
-        raise RoadkdError(
-            f"--ckpt_path {checkpoint}: not a readable checkpoint (truncated or not a "
-            f"PyTorch file: {str(err).splitlines()[0].split('. ')[0][:100]})"
-        ) from err
-    if not isinstance(content, dict) or "state_dict" not in content:
+    # The restricted reader: a resume file from elsewhere cannot run code here either.
+    content = read_checkpoint(checkpoint, "--ckpt_path")
+    if "state_dict" not in content:
         raise RoadkdError(
             f"--ckpt_path {checkpoint}: a PyTorch file but not a Lightning checkpoint "
             "(no state_dict); give a checkpoint written by roadkd train"

@@ -304,13 +304,13 @@ CASES = [
         "ckpt random",
         with_files(not_a_checkpoint("random"), command(*TRAIN)),
         1,
-        "not a readable checkpoint",
+        "not a PyTorch checkpoint",
     ),
     Case(
         "ckpt truncated",
         with_files(not_a_checkpoint("truncated"), command(*TRAIN)),
         1,
-        "not a readable checkpoint",
+        "not a PyTorch checkpoint",
     ),
     Case(
         "ckpt foreign",
@@ -631,6 +631,8 @@ def test_label_values_and_what_they_mean(tmp_path: Path) -> None:
         labels = road_labels(array, encoding)
         assert confusion_counts(pred, labels) == counts
         assert IGNORE_INDEX in labels or encoding != "ignore"
+    # A dataset that states ignore_index (every layout roadkd writes) means 255 = unknown.
+    assert label_encoding(mask, np.array([0, 255]), ignore_declared=True) == "ignore"
     for values in ((0, 2), (0, 128, 255), (0.0, 0.5)):
         with pytest.raises(RoadkdError, match=r"m\.tif holds the values"):
             label_encoding(mask, np.array(values))

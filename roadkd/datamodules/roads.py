@@ -17,7 +17,7 @@ from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, IntersectionDataset, stack_samples
 from torchgeo.samplers import GriddedPatchSampler
 
-from ..datasets.layout import SPLITS, image_path, mask_path, read_splits
+from ..datasets.layout import MASK_KINDS, SPLITS, image_path, mask_path, read_splits
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
@@ -209,8 +209,8 @@ class RoadDataModule(GeoDataModule):
         """
         if not 0 < labeled_ratio <= 1:
             raise RoadkdError(f"labeled_ratio must be in (0, 1], got {labeled_ratio}")
-        if mask not in ("surface", "edge", "centerline"):
-            raise RoadkdError(f"mask must be surface, edge or centerline, got {mask!r}")
+        if mask not in MASK_KINDS:
+            raise RoadkdError(f"mask must be one of {', '.join(MASK_KINDS)}, got {mask!r}")
         super().__init__(
             RoadImagery,
             batch_size=batch_size,

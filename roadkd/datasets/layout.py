@@ -4,6 +4,7 @@
 
     DIR/images/<scene>.tif             RGB uint8, tiled + DEFLATE, projected CRS
     DIR/masks/<kind>/<scene>.tif       uint8 0/1 for kind in surface, edge, centerline
+                                       (255: unknown, left out by every loss and metric)
     DIR/splits.json                    scene names per split plus provenance
 """
 
@@ -23,6 +24,7 @@ from rasterio.crs import CRS
 
 from ..errors import RoadkdError
 from ..io import PARTIAL_PREFIX, remove_stale
+from ..labels import IGNORE_INDEX
 
 MASK_KINDS: tuple[str, ...] = ("surface", "edge", "centerline")
 SPLITS: tuple[str, ...] = ("train", "val", "test", "unlabeled")
@@ -99,8 +101,13 @@ def write_scene(
 
 
 def write_splits(root: Path, splits: Mapping[str, list[str]], **info: Any) -> None:
-    """Write ``splits.json`` with the scene names of each split and provenance fields."""
-    document = {split: list(splits.get(split, [])) for split in SPLITS}
+    """Write ``splits.json`` with the scene names of each split and provenance fields.
+
+    It also states ``ignore_index``: in a layout roadkd wrote, 255 in a mask always means
+    "unknown", so ``evaluate`` never has to guess it from a mask's values.
+    """
+    document: dict[str, Any] = {split: list(splits.get(split, [])) for split in SPLITS}
+    document["ignore_index"] = IGNORE_INDEX
     document.update(info)
     (root / "splits.json").write_text(json.dumps(document, indent=2) + "\n")
 

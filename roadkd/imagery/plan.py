@@ -266,6 +266,32 @@ def _resolution_check(
     return []
 
 
+class OnPlannedGrid:
+    """The output grid's facts, read from a :class:`ScenePlan` held as ``self.plan``."""
+
+    plan: ScenePlan
+
+    @property
+    def crs(self) -> CRS:
+        """CRS of the grid the model sees (the scene's; UTM for a scene in degrees)."""
+        return self.plan.crs
+
+    @property
+    def transform(self) -> Affine:
+        """Transform of the grid the model sees."""
+        return self.plan.transform
+
+    @property
+    def width(self) -> int:
+        """Columns of the grid the model sees."""
+        return self.plan.width
+
+    @property
+    def height(self) -> int:
+        """Rows of the grid the model sees."""
+        return self.plan.height
+
+
 def plan_scene(
     src: DatasetReader, in_channels: int, resolution_m: float, options: ReadOptions | None = None
 ) -> ScenePlan:

@@ -16,10 +16,10 @@ from rasterio.windows import Window
 
 from ..errors import RoadkdError
 from ..io import reading, require_file
-from .plan import Log, ReadOptions, ScenePlan, plan_scene
+from .plan import Log, OnPlannedGrid, ReadOptions, ScenePlan, plan_scene
 
 
-class SceneReader:
+class SceneReader(OnPlannedGrid):
     """A scene presented on a model's grid as 0-255 float32 pixels, read window by window.
 
     Use as a context manager. ``crs``, ``transform``, ``width`` and ``height`` describe the
@@ -85,26 +85,6 @@ class SceneReader:
             log(self.plan.describe())
             for warning in self.plan.warnings:
                 log(warning)
-
-    @property
-    def crs(self) -> CRS:
-        """CRS of the grid the model sees."""
-        return self.plan.crs
-
-    @property
-    def transform(self) -> Affine:
-        """Transform of the grid the model sees."""
-        return self.plan.transform
-
-    @property
-    def width(self) -> int:
-        """Columns of the grid the model sees."""
-        return self.plan.width
-
-    @property
-    def height(self) -> int:
-        """Rows of the grid the model sees."""
-        return self.plan.height
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Read one window of the model's grid.

@@ -1,7 +1,6 @@
 """The base of every roadkd task: optimiser, poly schedule, metrics and the deploy bundle."""
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -17,26 +16,6 @@ from ..losses import supervised_loss
 from ..metrics.pixel import RoadMetrics
 from ..models import DeployBundle, ModelConfig
 from ..models.deploy import CHECKPOINT_KEY, DataFacts, require_data_facts
-
-
-def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
-    """Return ``config`` as a :class:`ModelConfig` (configs and checkpoints may hold dicts).
-
-    Args:
-        config: a ModelConfig or a mapping of its fields.
-
-    Returns:
-        The ModelConfig.
-
-    Raises:
-        RoadkdError: if the mapping has unknown fields.
-    """
-    if isinstance(config, ModelConfig):
-        return config
-    try:
-        return ModelConfig(**dict(config))
-    except TypeError as err:
-        raise RoadkdError(f"invalid model config {dict(config)}: {err}") from err
 
 
 def poly_factor(step: int, total: int, power: float) -> float:

@@ -14,6 +14,8 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from .run import run_roadkd
+
 STYLE = os.path.join(os.path.dirname(__file__), "roads.qml")
 
 
@@ -47,8 +49,8 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     def shortHelpString(self):  # noqa: N802
         return (
-            "Runs a roadkd student (.ckpt or .onnx) over the raster with tiled, blended "
-            "inference and writes road centrelines (length_m, width_m, confidence, "
+            "Runs a roadkd student (.ckpt, .safetensors or .onnx) over the raster with tiled, "
+            "blended inference and writes road centrelines (length_m, width_m, confidence, "
             "min_confidence; styled by confidence) and, optionally, road surface polygons."
         )
 
@@ -57,7 +59,7 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Aerial image (RGB)"))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt or .onnx)"))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt, .safetensors or .onnx)"))
         self.addParameter(QgsProcessingParameterNumber(self.TILE, "Tile size (px)", defaultValue=512, minValue=32))
         self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, "Tile overlap (px)", defaultValue=64, minValue=0))
         self.addParameter(
@@ -84,7 +86,6 @@ class DetectRoads(QgsProcessingAlgorithm):
         )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .process import Cancelled, run
         from .provider import roadkd_executable
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
@@ -104,21 +105,8 @@ class DetectRoads(QgsProcessingAlgorithm):
         ]
         if surface:
             command += ["--polygons", surface]
-        feedback.pushInfo("Running: " + " ".join(command))
         feedback.setProgress(5)
-        try:
-            status, lines = run(command, feedback.pushInfo, feedback.isCanceled)
-        except OSError as err:
-            raise QgsProcessingException(
-                f"cannot run {command[0]}: {err}. Install roadkd or set its path "
-                "in the algorithm's 'roadkd command' parameter."
-            ) from err
-        except Cancelled:
-            # roadkd got SIGTERM (SIGKILL after a grace period): existing files are untouched
-            raise QgsProcessingException("cancelled")
-        if status != 0:
-            message = next((x for x in reversed(lines) if x.startswith("Error")), lines[-1] if lines else "")
-            raise QgsProcessingException(f"roadkd failed: {message}")
+        run_roadkd(command, feedback)
         feedback.setProgress(100)
         if context.willLoadLayerOnCompletion(output):
             details = context.layerToLoadOnCompletionDetails(output)
