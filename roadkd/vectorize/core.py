@@ -169,14 +169,17 @@ def centreline_graph(
     Returns:
         A multigraph whose nodes carry ``rc`` (row, col) and edges ``coords`` (pixel paths).
     """
-    pad = 8
+    if distance_px is None:
+        distance_px = ndimage.distance_transform_edt(mask)
+    # Past the edges by more than the widest road's half width there, at any resolution:
+    # a fixed few pixels let wide roads at fine resolutions stop short of the border.
+    edges = (distance_px[0], distance_px[-1], distance_px[:, 0], distance_px[:, -1])
+    pad = int(np.ceil(max(float(e.max(initial=0.0)) for e in edges))) + 8
     padded = np.pad(mask, pad, mode="edge")
     skeleton = skeletonize(padded)[pad:-pad, pad:-pad]
     graph = skeleton_graph(skeleton)
     merge_degree_two(graph)
     prune_spurs(graph, options.min_spur_m / resolution_m)
-    if distance_px is None:
-        distance_px = ndimage.distance_transform_edt(mask)
     merge_close_junctions(graph, options.junction_m / resolution_m, distance_px)
     bridge_gaps(graph, options.bridge_m / resolution_m, options.bridge_angle_deg)
     if options.extend_ends:
