@@ -77,6 +77,9 @@ def test_shapefile_and_uint8_mask(tmp_path: Path) -> None:
     back = gpd.read_file(tmp_path / "roads.shp")
     assert back.crs.to_epsg() == 32618
     assert back.iloc[0]["length_m"] == pytest.approx(100, rel=0.02)
+    # dBase names: every field fits 10 characters by a name roadkd chose
+    assert {"length_m", "width_m", "confidence", "min_conf"} <= set(back.columns)
+    assert back.iloc[0]["min_conf"] == pytest.approx(1.0)
 
 
 def test_empty_scene_writes_an_empty_feature_collection(tmp_path: Path) -> None:

@@ -93,6 +93,11 @@ def check_output_path(path: str | Path) -> Path:
     return target
 
 
+#: roadkd's fields longer than a Shapefile's 10-character dBase names, and what they become
+#: there (rather than OGR's silent cut, e.g. ``min_confid``).
+SHAPEFILE_FIELDS = {"min_confidence": "min_conf"}
+
+
 def write_layers(
     path: str | Path,
     layers: Mapping[str, gpd.GeoDataFrame],
@@ -135,7 +140,7 @@ def write_layers(
                     geometry_type=LAYER_GEOMETRY.get(role),
                 )
         elif suffix == ".shp":
-            layers[first].to_file(
+            layers[first].rename(columns=SHAPEFILE_FIELDS).to_file(
                 target,
                 driver="ESRI Shapefile",
                 engine="pyogrio",
