@@ -1,58 +1,152 @@
-"""Peak memory of `predict` for a 4096 px and a 16384 px scene, as a ratio.
+"""Peak memory and throughput of the whole `predict` job (probability and vectors).
 
-Each prediction runs in its own process so that its peak resident memory is its own.
-Streaming keeps memory bounded by one band of tiles: target, the larger scene within
-1.3x of the smaller.
+Each run is its own process, so its peak resident memory is its own (VmHWM, which starts
+afresh at exec), plus the peak of all its processes together (sampled). Scenes are tiled
+from a synthetic road scene, roads in the first band. By default the model is a stand-in
+that answers instantly (probability = first band / 255), so the job is inference's I/O
+and blending plus vectorisation, as on a GPU fast enough never to wait: it shows whether
+vectorisation holds inference back. ``--model student`` runs the real default student
+instead (slow on a CPU: use small sizes).
 
-    python benchmarks/predict_memory.py [--sizes 4096 16384] [--tile 512]
+It prints, for each size, the bare probability pass (``predict_scene``) and the whole
+job (``predict_and_vectorize`` with ``--workers``) and the ratios:
+- peak RSS of the largest scene over the smallest, whole job (target <= 1.3);
+- whole-job throughput over the bare pass (target >= 0.85 with the student on a CPU).
+
+    python benchmarks/predict_memory.py [--sizes 4096 16384] [--workers 2] [--model standin]
 """
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import write_scene, write_student
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.windows import Window
+from vectorize_scale import mirrored_tile
 
 CHILD = """
-import resource, sys
+import json, sys, time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, sys.argv[7])
+from _memory import poll_peak, status_kib, tree_rss_kib  # noqa: E402
 from roadkd.inference import load_backend, predict_scene
-backend = load_backend(sys.argv[1], "cpu")
-predict_scene(sys.argv[2], backend, sys.argv[3], int(sys.argv[4]), 64, 4)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+from roadkd.inference.predict import check_scene
+from roadkd.pipeline.predict import predict_and_vectorize
+
+
+class StandIn:
+    in_channels, tile_size, resolution_m = 3, 512, 0.21
+    mean, std, device = (0.0,) * 3, (1.0,) * 3, torch.device("cpu")
+
+    def predict(self, batch):
+        return batch[:, 0] / 255
+
+
+scene, out, mode, model, tile, workers = sys.argv[1:7]
+backend = StandIn() if model == "standin" else load_backend(model, "cpu")
+tiling = (int(tile), int(tile) // 8, 4)
+peak = poll_peak()
+start = time.perf_counter()
+plan = check_scene(scene, backend)
+if mode == "bare":
+    predict_scene(scene, backend, out, *tiling, plan=plan)
+    lines = 0
+else:
+    _, vectors = predict_and_vectorize(
+        Path(scene), backend, Path(out), tiling, None, 4096, int(workers), False, plan
+    )
+    lines = len(vectors.centerlines)
+seconds = time.perf_counter() - start
+print(json.dumps({
+    "seconds": seconds,
+    "rss_mib": status_kib("self", "VmHWM:") / 1024,
+    "tree_rss_mib": max(peak(), tree_rss_kib()) / 1024,
+    "lines": lines,
+}))
 """
+
+
+def write_road_scene(path: Path, size: int, tile: np.ndarray) -> Path:
+    """An RGB scene, roads (probability x 255) in band 1, written a strip at a time."""
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32618",
+        "transform": Affine(0.21, 0, 445000, 0, -0.21, 5030000),
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
+    tile = tile[:size, :size]
+    side = tile.shape[0]
+    band = (np.tile(tile, (1, -(-size // side)))[:, :size] * 255).astype(np.uint8)
+    strip = np.stack([band, band // 2, band // 2])
+    with rasterio.open(path, "w", **profile) as dst:
+        for row in range(0, size, side):
+            dst.write(strip, window=Window(0, row, size, side))  # type: ignore[no-untyped-call]
+    return path
+
+
+def measure(scene: Path, out: Path, mode: str, model: str, tile: int, workers: int) -> dict:
+    """Run one job in a fresh process; its time and peak memory."""
+    args = [str(scene), str(out), mode, model, str(tile), str(workers)]
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD, *args, str(Path(__file__).parent)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384])
     parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--model", choices=["standin", "student"], default="standin")
     args = parser.parse_args()
-    peaks = {}
+    road_tile = mirrored_tile(2048)
+    whole = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        model = write_student(folder / "student.pt", args.tile)
+        model = "standin"
+        if args.model == "student":
+            from _common import write_student
+
+            model = str(write_student(folder / "student.pt", args.tile))
         for size in args.sizes:
-            scene = write_scene(folder / f"scene_{size}.tif", size)
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-c",
-                    CHILD,
-                    str(model),
-                    str(scene),
-                    str(folder / f"p{size}.tif"),
-                    str(args.tile),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
+            scene = write_road_scene(folder / f"scene_{size}.tif", size, road_tile)
+            prob = folder / f"p{size}.tif"
+            bare = measure(scene, prob, "bare", model, args.tile, args.workers)
+            job = measure(scene, prob, "whole", model, args.tile, args.workers)
+            whole[size] = job
+            mp = size * size / 1e6
+            print(
+                f"{size:6d} px: probability only {mp / bare['seconds']:6.2f} MP/s, "
+                f"peak RSS {bare['rss_mib']:7.1f} MiB | whole job ({args.workers} workers) "
+                f"{mp / job['seconds']:6.2f} MP/s = {bare['seconds'] / job['seconds']:.2f}x, "
+                f"peak RSS {job['rss_mib']:7.1f} MiB (all processes {job['tree_rss_mib']:7.1f}), "
+                f"{job['lines']} lines"
             )
-            peaks[size] = int(out.stdout.strip().splitlines()[-1]) / 1024  # KiB -> MiB
-            print(f"{size:6d} px: peak RSS {peaks[size]:8.1f} MiB")
-    small, large = peaks[min(peaks)], peaks[max(peaks)]
-    print(f"ratio largest / smallest: {large / small:.2f}  (target <= 1.3)")
+    small, large = whole[min(whole)], whole[max(whole)]
+    print(
+        f"whole job peak RSS largest / smallest: {large['rss_mib'] / small['rss_mib']:.2f} "
+        f"(all processes {large['tree_rss_mib'] / small['tree_rss_mib']:.2f})  (target <= 1.3)"
+    )
 
 
 if __name__ == "__main__":

@@ -11,10 +11,9 @@ graph against the labels' graph. Nothing is asserted.
 
 import argparse
 import time
-from collections.abc import Callable
 
 import numpy as np
-from affine import Affine
+from _common import CRS, TRANSFORM, best_of, soft_probability
 from rasterio.features import shapes
 from skimage.morphology import skeletonize
 
@@ -23,19 +22,6 @@ from roadkd.metrics.apls import apls
 from roadkd.vectorize import VectorizeOptions, vectorize_array
 from roadkd.vectorize.core import centreline_graph, road_mask
 
-TRANSFORM = Affine(0.21, 0, 445000, 0, -0.21, 5030000)
-CRS = "EPSG:32618"
-
-
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    """Fastest of ``repeat`` runs, in seconds (the least disturbed by other processes)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -43,10 +29,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     scene = generate_scene(args.size, np.random.default_rng(0))
-    # a soft probability map: 0.9 on road, 0.1 elsewhere, with noise
-    rng = np.random.default_rng(1)
-    noise = rng.normal(0, 0.05, scene.surface.shape)
-    prob = np.clip(0.1 + 0.8 * scene.surface + noise, 0, 1).astype(np.float32)
+    prob = soft_probability(scene.surface)
     opts = VectorizeOptions()
     megapixels = args.size**2 / 1e6
 

@@ -4,6 +4,9 @@ from pathlib import Path
 
 import click
 
+from .options import POSITIVE, FiniteFloatRange
+from .predict import _bands
+
 
 @click.group()
 def data() -> None:
@@ -12,8 +15,14 @@ def data() -> None:
 
 @data.command()
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
-@click.option("--scenes", default=6, show_default=True, type=int, help="Number of scenes.")
-@click.option("--size", default=1024, show_default=True, type=int, help="Scene side in px.")
+@click.option("--scenes", default=6, show_default=True, type=POSITIVE, help="Number of scenes.")
+@click.option(
+    "--size",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(128, 16384),
+    help="Scene side in px (128 to 16384).",
+)
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed (same seed, same bytes)."
 )
@@ -42,7 +51,13 @@ def synth(out: Path, scenes: int, size: int, seed: int) -> None:
     show_default=True,
     help="Upper-left corner X,Y of scene 1 in --crs units.",
 )
-@click.option("--val-fraction", default=0.1, show_default=True, type=float)
+@click.option(
+    "--val-fraction",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of the training scenes kept for validation.",
+)
 @click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val draw.")
 def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, seed: int) -> None:
     """Convert the RoadNet release SRC (folders 1/..20/) into roadkd's layout.
@@ -61,3 +76,128 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
         f"(train {len(splits['train'])}, val {len(splits['val'])}, test {len(splits['test'])})"
     )
     click.echo(f"Note: {splits['note']}")
+
+
+@data.command("from-vectors")
+@click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--roads",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Road centrelines: any line layer GDAL reads (GeoPackage, Shapefile, OSM...), any CRS.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
+@click.option("--roads-layer", default=None, help="Layer of --roads [default: first line layer].")
+@click.option("--width-field", default=None, help="Field of --roads holding widths in metres.")
+@click.option(
+    "--default-width-m",
+    default=6.0,
+    show_default=True,
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Width of roads without a width field value or OSM highway/lanes tags.",
+)
+@click.option("--keep-paths", is_flag=True, help="Keep footways, cycleways and other paths.")
+@click.option(
+    "--uncertain-m",
+    default=1.0,
+    show_default=True,
+    type=FiniteFloatRange(min=0),
+    help="Band on each side of every road edge labelled 'ignore' (255).",
+)
+@click.option(
+    "--labelled-area",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Polygons where --roads is complete [default: the road layer's extent].",
+)
+@click.option(
+    "--val",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of labelled blocks held out for validation.",
+)
+@click.option(
+    "--test",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of labelled blocks held out for testing.",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
+@click.option(
+    "--block-size",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(min=32),
+    help="Smallest side in pixels of the blocks scenes are cut into (at least the "
+    "training block_size, 2 x patch_size by default).",
+)
+@click.option(
+    "--resolution",
+    default=None,
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Metres per pixel of the written images [default: the scenes' own].",
+)
+@click.option(
+    "--bands",
+    callback=_bands,
+    help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
+    "else the first three).",
+)
+@click.option(
+    "--scale",
+    type=(float, float),
+    default=None,
+    metavar="MIN MAX",
+    help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is, other types by a "
+    "per-band 2-98 % stretch).",
+)
+def from_vectors(
+    scenes: tuple[Path, ...],
+    roads: Path,
+    out: Path,
+    roads_layer: str | None,
+    width_field: str | None,
+    default_width_m: float,
+    keep_paths: bool,
+    uncertain_m: float,
+    labelled_area: Path | None,
+    val: float,
+    test: float,
+    seed: int,
+    block_size: int,
+    resolution: float | None,
+    bands: tuple[int, ...] | None,
+    scale: tuple[float, float] | None,
+) -> None:
+    """Make training data from SCENES (files or folders) and a road layer you already have.
+
+    Roads are buffered by their width into surface labels, with an ignore band around
+    every edge; scenes are cut into blocks: labelled inside --labelled-area (train, val,
+    test), unlabelled outside it. Scenes are read as `roadkd predict` reads them (degrees
+    reprojected to UTM, 16-bit or float scaled to 0-255, RGB bands picked).
+    """
+    from roadkd.datasets.from_vectors import write_dataset_from_vectors
+    from roadkd.imagery import ReadOptions
+    from roadkd.pipeline.predict import expand_scenes
+
+    summary = write_dataset_from_vectors(
+        expand_scenes(list(scenes)),
+        roads,
+        out,
+        roads_layer=roads_layer,
+        width_field=width_field,
+        default_width_m=default_width_m,
+        keep_paths=keep_paths,
+        uncertain_m=uncertain_m,
+        labelled_area=labelled_area,
+        val=val,
+        test=test,
+        seed=seed,
+        block_px=block_size,
+        resolution=resolution,
+        read_options=ReadOptions(bands=bands, scale=scale),
+        log=lambda line: click.echo(line, err=True),
+    )
+    click.echo(summary.line())

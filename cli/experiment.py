@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from .options import FiniteFloatRange
+
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option(
@@ -17,7 +19,7 @@ import click
     "--ratio",
     "ratios",
     multiple=True,
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     help="Run only this labelled ratio (repeatable); default: the file's ratios.",
 )
 @click.option(

@@ -1,12 +1,39 @@
 """The ``roadkd`` command: a click group whose subcommands live one per module."""
 
 import importlib
+import signal
+import sys
+from types import FrameType
 from typing import Any
 
 import click
 
 from roadkd import __version__
 from roadkd.errors import RoadkdError
+from roadkd.io import remove_stale_scratch
+
+#: Exit status after SIGTERM, as a shell reports a process killed by it (128 + 15).
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM so that every ``with`` block cleans up.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it;
+    not a KeyboardInterrupt, so that click and Lightning do not turn it into exit 1.
+    """
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # A second SIGTERM must not interrupt the clean-up of the first; SIGKILL still works.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
+
+
+def handle_sigterm() -> None:
+    """Handle SIGTERM like Ctrl-C: staged outputs and scratch folders are removed."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
 
 #: Subcommand name -> "module:attribute" of its click command; imported on first use so
 #: that ``roadkd --help`` and light commands do not pay for torch and Lightning imports.
@@ -25,7 +52,7 @@ HELP = {
     "train": "Train teachers, the SSLKD student or a baseline (LightningCLI).",
     "predict": "Detect roads in whole scenes and write road vectors.",
     "vectorize": "Turn a road probability or mask raster into road vectors.",
-    "evaluate": "Score a model on a dataset split (pixel, relaxed and graph metrics).",
+    "evaluate": "Score a model on a split, or a road layer against your own (APLS, TOPO).",
     "export": "Export a trained student to ONNX for QGIS (Deepness) or onnxruntime.",
     "experiment": "Compare SSLKD with the baselines at every labelled ratio (table, plots).",
 }
@@ -67,8 +94,19 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point.
+
+    SIGTERM (a cancelled QGIS run, a job scheduler, ``kill``) ends the run like Ctrl-C:
+    staged outputs and scratch folders are removed, existing outputs stay, exit 143.
+    Scratch folders of earlier runs that were killed outright are removed first.
+    """
+    handle_sigterm()
+    remove_stale_scratch()
+    try:
+        cli()
+    except Terminated:
+        click.echo("Error: stopped by SIGTERM; unfinished outputs were removed", err=True)
+        sys.exit(SIGTERM_EXIT)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,27 @@ from pathlib import Path
 
 import click
 
+from .options import (
+    OVERLAP,
+    POSITIVE,
+    PROBABILITY,
+    TILE,
+    check_gpkg_layer,
+    check_tile_overlap,
+)
+
+
+def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from roadkd.errors import RoadkdError
+    from roadkd.imagery import parse_bands
+
+    try:
+        return parse_bands(value)
+    except RoadkdError as err:
+        raise click.BadParameter(str(err)) from err
+
 
 @click.command()
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
@@ -12,7 +33,7 @@ import click
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Centrelines: .geojson (WGS84), .gpkg or .shp (native CRS).",
+    help="Centrelines: .geojson (WGS84), .gpkg, .shp or .parquet (GeoParquet; native CRS).",
 )
 @click.option(
     "--model",
@@ -23,7 +44,8 @@ import click
 @click.option(
     "--prob",
     type=click.Path(path_type=Path),
-    help="Keep the road probability GeoTIFF here (a folder for several scenes).",
+    help="Keep the road probability GeoTIFF here (a folder for several scenes): the scene's "
+    "CRS (UTM for a scene in degrees) and extent, at the model's resolution.",
 )
 @click.option(
     "--polygons", type=click.Path(path_type=Path), help="Also write road surface polygons."
@@ -31,16 +53,75 @@ import click
 @click.option(
     "--preview", type=click.Path(path_type=Path), help="PNG of the first scene with roads drawn."
 )
-@click.option("--tile", type=int, default=None, help="Tile size in px (default: the model's).")
-@click.option("--overlap", type=int, default=None, help="Tile overlap in px (default: tile/8).")
 @click.option(
-    "--batch-size", type=int, default=4, show_default=True, help="Tiles per forward pass."
+    "--layer",
+    metavar="NAME",
+    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
+    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
+)
+@click.option(
+    "--tile",
+    type=TILE,
+    default=None,
+    help="Tile size in px, a multiple of 32 (default: the model's).",
+)
+@click.option("--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8).")
+@click.option(
+    "--batch-size", type=POSITIVE, default=4, show_default=True, help="Tiles per forward pass."
 )
 @click.option(
     "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
 )
 @click.option(
-    "--threshold", type=float, default=0.3, show_default=True, help="Road probability threshold."
+    "--threshold",
+    type=PROBABILITY,
+    default=0.3,
+    show_default=True,
+    help="Road probability threshold.",
+)
+@click.option(
+    "--bands",
+    callback=_bands,
+    help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
+    "else the first three).",
+)
+@click.option(
+    "--scale",
+    type=(float, float),
+    default=None,
+    metavar="MIN MAX",
+    help="Map pixel values MIN..MAX to the model's 0-255 (default: uint8 as is, other "
+    "types by a per-band 2-98 % stretch).",
+)
+@click.option(
+    "--native-resolution",
+    is_flag=True,
+    help="Do not resample scenes to the model's metres per pixel.",
+)
+@click.option(
+    "--any-resolution",
+    is_flag=True,
+    help="Accept scenes more than 8x coarser or finer than the model.",
+)
+@click.option(
+    "--block",
+    type=click.IntRange(min=256),
+    default=4096,
+    show_default=True,
+    help="Vectorise in blocks of this many pixels (each read with a halo, stitched exactly).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes vectorising finished bands while inference goes on [default: one per core].",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Predict and vectorise on a Dask cluster (tcp://HOST:8786 or tls://...); its "
+    "workers must see the scenes, the model and --prob at the same paths.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def predict(
@@ -50,17 +131,36 @@ def predict(
     prob: Path | None,
     polygons: Path | None,
     preview: Path | None,
+    layer: str | None,
     tile: int | None,
     overlap: int | None,
     batch_size: int,
     device: str,
     threshold: float,
+    bands: tuple[int, ...] | None,
+    scale: tuple[float, float] | None,
+    native_resolution: bool,
+    any_resolution: bool,
+    block: int,
+    workers: int | None,
+    scheduler: str | None,
     quiet: bool,
 ) -> None:
-    """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out."""
-    from roadkd.pipeline import run_predict
-    from roadkd.vectorize import VectorizeOptions
+    """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out.
 
+    Each scene is brought to the model on read: resampled to its metres per pixel, a scene
+    in degrees reprojected to its UTM zone, 16-bit or float pixels scaled to 0-255, and
+    bands picked; what was chosen is printed once per scene.
+
+    No output may be a scene, the model or another output; all outputs are written only
+    when everything succeeded, so a failed run changes no file.
+    """
+    from roadkd.imagery import ReadOptions
+    from roadkd.pipeline import run_predict
+    from roadkd.vectorize import VectorizeOptions, default_workers
+
+    check_tile_overlap(tile, overlap)
+    check_gpkg_layer(layer, out, polygons)
     result = run_predict(
         list(scenes),
         model,
@@ -74,9 +174,18 @@ def predict(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         progress=not quiet and sys.stderr.isatty(),
+        layer=layer,
+        read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
+        log=lambda line: click.echo(line, err=True),
+        block=block,
+        workers=workers or default_workers(),
+        scheduler=scheduler,
     )
+    for repeat in result.repeats:
+        click.echo(f"Note: {repeat} was given more than once; it was read once.", err=True)
     click.echo(
         f"{len(result.scenes)} scene(s), {result.area_km2:.3f} km2: "
         f"{result.n_lines} road lines, {result.road_km:.2f} km, "
-        f"{result.seconds:.1f} s -> {out}"
+        f"{result.seconds:.1f} s ({result.blocks} blocks, {result.workers} workers, "
+        f"{result.megapixels / max(result.seconds, 1e-9):.3g} MP/s) -> {out}"
     )

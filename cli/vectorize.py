@@ -1,20 +1,21 @@
 """`roadkd vectorize`: road probability or mask raster -> road vectors."""
 
+import sys
 from pathlib import Path
 
 import click
 
-METRES = click.FloatRange(min=0)
+from .options import METRES, FiniteFloatRange, check_gpkg_layer
 
 
 @click.command()
-@click.argument("raster", type=click.Path(path_type=Path))
+@click.argument("rasters", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Centrelines: .geojson (WGS84 lon/lat), .gpkg (with a surface layer) or .shp "
-    "(native CRS).",
+    help="Centrelines: .geojson (WGS84 lon/lat), .gpkg (with a surface layer), .shp or "
+    ".parquet (GeoParquet; native CRS).",
 )
 @click.option(
     "--polygons",
@@ -22,8 +23,14 @@ METRES = click.FloatRange(min=0)
     help="Also write road surface polygons (.geojson, .gpkg or .shp).",
 )
 @click.option(
+    "--layer",
+    metavar="NAME",
+    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
+    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
+)
+@click.option(
     "--threshold",
-    type=click.FloatRange(0, 1, min_open=True),
+    type=FiniteFloatRange(0, 1, min_open=True),
     default=0.3,
     show_default=True,
     help="Road at or above this probability (0/1 and 0/255 masks work as they are).",
@@ -60,31 +67,67 @@ METRES = click.FloatRange(min=0)
     is_flag=True,
     help="Run dead ends on to the end of the road surface (default: half a width short).",
 )
+@click.option(
+    "--block",
+    type=click.IntRange(min=256),
+    default=4096,
+    show_default=True,
+    help="Work in blocks of this many pixels (each read with a halo, stitched exactly).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes vectorising blocks in parallel [default: one per core].",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
+    "must see the rasters at the same paths.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 def vectorize(
-    raster: Path,
+    rasters: tuple[Path, ...],
     out: Path,
     polygons: Path | None,
+    layer: str | None,
     threshold: float,
     min_spur_m: float,
     bridge_m: float,
     simplify_m: float | None,
     min_area_m2: float,
     extend_ends: bool,
+    block: int,
+    workers: int | None,
+    scheduler: str | None,
+    quiet: bool,
 ) -> None:
-    """Turn a road probability or mask RASTER (band 1) into centrelines and surfaces."""
-    from roadkd.vectorize import (
-        VectorizeOptions,
-        check_output_path,
-        vectorize_raster,
-        write_vectors,
-    )
+    """Turn road probability or mask RASTERS (band 1) into centrelines and surfaces.
 
-    if polygons is not None and polygons.resolve() == out.resolve():
-        raise click.UsageError("--polygons must differ from --out (a .gpkg --out holds both)")
+    Several adjacent rasters on one grid (tiles of one mosaic) give one seamless network.
+    """
+    from roadkd.io import OutputPlan, reading
+    from roadkd.vectorize import (
+        SUPPORTED,
+        VectorizeOptions,
+        default_workers,
+        layer_names,
+        vectorize_raster,
+        write_layers,
+    )
+    from roadkd.vectorize.confidence import with_confidence
+    from roadkd.vectorize.mosaic import mosaic_of
+
+    check_gpkg_layer(layer, out, polygons)
     # Fail on a bad output before the (long) vectorisation, not after it.
-    for target in (out, polygons):
-        if target is not None:
-            check_output_path(target)
+    plan = OutputPlan()
+    for raster in rasters:
+        plan.add_input(raster, "input raster")
+    plan.add(out, "--out", SUPPORTED)
+    if polygons is not None:
+        plan.add(polygons, "--polygons", SUPPORTED)
     options = VectorizeOptions(
         threshold=threshold,
         min_spur_m=min_spur_m,
@@ -93,10 +136,23 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    vectors = vectorize_raster(raster, options)
-    write_vectors(out, {"centerlines": vectors.centerlines, "surface": vectors.surface})
-    if polygons is not None:
-        write_vectors(polygons, {"surface": vectors.surface})
+    names = layer_names(layer)
+    with mosaic_of(list(rasters)) as raster, reading(raster):
+        vectors = vectorize_raster(
+            raster,
+            options,
+            block=block,
+            workers=workers or default_workers(),
+            progress=not quiet and sys.stderr.isatty(),
+            scheduler=scheduler,
+        )
+        vectors = with_confidence(vectors, raster)
+    with plan:
+        layers = {"centerlines": vectors.centerlines, "surface": vectors.surface}
+        write_layers(plan.stage(out), layers, names)
+        if polygons is not None:
+            write_layers(plan.stage(polygons), {"surface": vectors.surface}, names)
     km = float(vectors.centerlines["length_m"].sum()) / 1000
     surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""
-    click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km{surfaces} -> {out}")
+    work = f" ({vectors.work.describe()})" if vectors.work else ""
+    click.echo(f"{len(vectors.centerlines)} road lines, {km:.2f} km{surfaces}{work} -> {out}")

@@ -18,11 +18,12 @@ from .datasets.layout import image_path, mask_path, read_splits
 from .device import select_device
 from .errors import RoadkdError
 from .inference.tiling import pad_to
-from .losses import fuse_teacher_probabilities
+from .losses import PSEUDO_LABEL_THRESHOLD, fuse_teacher_probabilities
 from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
-from .models import load_bundle
+from .models.checkpoint import read_checkpoint
+from .models.deploy import bundle_from_checkpoint
+from .models.teachers import frozen_teachers
 from .normalization import normalize
-from .tasks.student import PSEUDO_LABEL_THRESHOLD, load_frozen_teachers
 
 
 @dataclass
@@ -76,9 +77,11 @@ def pseudo_label_quality(
     scenes = read_splits(root).get(split, [])
     if not scenes:
         raise RoadkdError(f"{root / 'splits.json'} has no {split} scenes")
-    bundle = load_bundle(teachers_checkpoint)
+    source = Path(teachers_checkpoint)
+    checkpoint = read_checkpoint(source, "teachers checkpoint")
     target = select_device(device)
-    teachers = [model.to(target) for model, _ in load_frozen_teachers(teachers_checkpoint)]
+    teachers = [model.to(target) for model, _ in frozen_teachers(checkpoint, source)]
+    bundle = bundle_from_checkpoint(checkpoint, source)  # the normalisation they trained with
     totals = {"pixels": 0, "confident": 0, "right": 0, "road": 0, "road_hit": 0, "agree": 0}
     confident_road = np.zeros(2, dtype=np.int64)  # [pseudo road pixels, of which not road]
     counts = {name: np.zeros(4, dtype=np.int64) for name in ("a", "b", "fused")}

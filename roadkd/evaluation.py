@@ -1,21 +1,24 @@
 """Score a model on a dataset split: pixel, relaxed and graph metrics per scene and overall."""
 
 import json
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioError
 from skimage.morphology import skeletonize
 
 from .datasets.layout import image_path, mask_path, read_splits
 from .errors import RoadkdError
+from .ground import ground_resolution_m
+from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
-from .inference.predict import default_overlap
-from .io import atomic_output
+from .inference.predict import check_tiling, default_overlap
+from .io import atomic_output, reading, require_file, scratch_folder
 from .metrics import apls, confusion_counts, scores_from_counts
+from .metrics.pixel import IGNORE_INDEX
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
 
@@ -28,6 +31,7 @@ class Evaluation:
     split: str
     scenes: dict[str, dict[str, float]] = field(default_factory=dict)
     overall: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for JSON."""
@@ -99,30 +103,32 @@ def evaluate(
     if split not in ("train", "val", "test") or not splits.get(split):
         raise RoadkdError(f"split {split!r} has no scenes in {Path(data) / 'splits.json'}")
     opts = options or VectorizeOptions()
+    root = Path(data)
+    encodings = check_split_labels(root, splits[split])
     backend = load_backend(model, device)
-    result = Evaluation(model=str(model), split=split)
+    result = Evaluation(model=str(model), split=split, notes=_note_encodings(encodings))
     totals = np.zeros(4, np.int64)
     relaxed_hits = np.zeros(4, np.int64)  # matched pred, pred, matched truth, truth
     graph_scores = []
-    with tempfile.TemporaryDirectory(prefix="roadkd-eval-") as scratch:
+    tile_size = tile or backend.tile_size
+    overlap = default_overlap(tile_size) if overlap is None else overlap
+    check_tiling(tile_size, overlap)
+    with scratch_folder("evaluate") as scratch:
         for scene in splits[split]:
             prob_path = Path(scratch) / f"{scene}.tif"
-            tile_size = tile or backend.tile_size
-            predict_scene(
-                image_path(Path(data), scene),
-                backend,
-                prob_path,
-                tile_size,
-                default_overlap(tile_size) if overlap is None else overlap,
-                batch_size,
+            image = image_path(root, scene)
+            with reading(image, "image"):
+                predict_scene(image, backend, prob_path, tile_size, overlap, batch_size)
+            surface, centerline = (
+                _read_labels(mask_path(root, scene, kind), encodings[scene, kind])
+                for kind in ("surface", "centerline")
             )
-            with rasterio.open(prob_path) as src:
-                prob, transform, crs = src.read(1), src.transform, src.crs
-            with rasterio.open(mask_path(Path(data), scene, "surface")) as src:
-                surface = src.read(1)
-            with rasterio.open(mask_path(Path(data), scene, "centerline")) as src:
-                centerline = src.read(1).astype(bool)
-            resolution = abs(transform.a)
+            centerline = centerline == 1
+            # The probability is on the model's grid; scores are on the labels' (= image's) grid.
+            with rasterio.open(image) as src:
+                transform, crs = src.transform, src.crs
+            prob = read_on_grid(prob_path, crs, transform, surface.shape)
+            resolution = ground_resolution_m(transform, crs, surface.shape)
             # Pixel scores use the argmax (p >= 0.5) as training's validation does, so the
             # numbers compare; the graph metrics use the vectorisation threshold.
             counts = np.array(
@@ -152,6 +158,137 @@ def evaluate(
     overall["apls"] = float(np.mean(graph_scores))
     result.overall = {k: round(float(v), 4) for k, v in overall.items()}
     return result
+
+
+# --- label checks: every mask on its image's grid, holding values evaluate understands -----
+
+#: How a label raster's values are read, by the set of values it holds.
+#: ``binary``: 0 background, 1 road. ``0/255``: 0 background, 255 road (a common export of
+#: binary masks; accepted and said once). ``ignore``: 0, 1 and 255, where 255 is the
+#: "not labelled" value training uses (``IGNORE_INDEX``) and is left out of the scores.
+#: A mask holding only 0 and 255 is read as road, not as "nothing labelled" (a label
+#: raster without a single labelled pixel would be useless for evaluation), unless its
+#: dataset states ``ignore_index`` in ``splits.json`` (every layout roadkd writes does):
+#: then 255 is unknown there too, e.g. a held-out block that only touches a road's
+#: uncertain band.
+LABEL_ENCODINGS = ("binary", "0/255", "ignore")
+
+
+def label_encoding(path: Path, values: np.ndarray, ignore_declared: bool = False) -> str:
+    """Classify a label raster by the values it holds.
+
+    Args:
+        path: the label file (for messages).
+        values: its distinct values.
+        ignore_declared: its dataset states that 255 means unknown.
+
+    Returns:
+        One of :data:`LABEL_ENCODINGS`.
+
+    Raises:
+        RoadkdError: for any other value (naming the file and a few of the values).
+    """
+    found = {float(v) for v in values}
+    if found <= {0.0, 1.0}:
+        return "binary"
+    if found <= {0.0, float(IGNORE_INDEX)} and not ignore_declared:
+        return "0/255"
+    if found <= {0.0, 1.0, float(IGNORE_INDEX)}:
+        return "ignore"
+    shown = ", ".join(f"{v:g}" for v in sorted(found)[:6]) + (", ..." if len(found) > 6 else "")
+    raise RoadkdError(
+        f"{path} holds the values {shown}: a road mask must hold 0 (background) and 1 "
+        f"(road), or 0 and 255, optionally with {IGNORE_INDEX} for unlabelled pixels"
+    )
+
+
+def road_labels(mask: np.ndarray, encoding: str) -> np.ndarray:
+    """Labels as scored: 1 road, 0 background, ``IGNORE_INDEX`` left out.
+
+    Args:
+        mask: the label raster's values.
+        encoding: from :func:`label_encoding`.
+
+    Returns:
+        uint8 labels.
+    """
+    if encoding == "0/255":
+        return (mask == IGNORE_INDEX).astype(np.uint8)
+    return mask.astype(np.uint8)
+
+
+def check_label(image: Path, label: Path, what: str, ignore_declared: bool = False) -> str:
+    """Check that a label raster lies on its image's grid and holds label values.
+
+    Args:
+        image: the scene's image.
+        label: the label raster.
+        what: how to name the label in messages (e.g. "surface mask").
+        ignore_declared: its dataset states that 255 means unknown.
+
+    Returns:
+        The label's encoding (see :func:`label_encoding`).
+
+    Raises:
+        RoadkdError: for a missing or unreadable label, another CRS, transform or size
+            than the image, or values that are not labels.
+    """
+    require_file(label, what)
+    with reading(image, "image"), rasterio.open(image) as img:
+        grid = img.crs, img.shape, img.transform
+    try:
+        with rasterio.open(label) as lab:
+            crs, shape, transform = grid
+            if lab.crs != crs:
+                raise RoadkdError(f"{what} {label} is in {lab.crs} but its image {image} in {crs}")
+            if lab.shape != shape:
+                raise RoadkdError(
+                    f"{what} {label} is {lab.width}x{lab.height} px but its image {image} "
+                    f"is {shape[1]}x{shape[0]} px"
+                )
+            pixel = max(abs(transform.a), abs(transform.e))
+            if not lab.transform.almost_equals(transform, precision=1e-3 * pixel):
+                dx, dy = lab.transform.c - transform.c, lab.transform.f - transform.f
+                raise RoadkdError(
+                    f"{what} {label} is not on its image's grid ({image}): origin shifted by "
+                    f"({dx:g}, {dy:g}) or another pixel size"
+                )
+            values = np.unique(lab.read(1))
+    except RasterioError as err:
+        raise RoadkdError(f"cannot read {what} {label}: {err}") from err
+    return label_encoding(label, values, ignore_declared)
+
+
+def check_split_labels(root: Path, scenes: list[str]) -> dict[tuple[str, str], str]:
+    """Check every scene's surface and centreline masks before any work.
+
+    Returns:
+        (scene, kind) -> encoding.
+    """
+    declared = read_splits(root).get("ignore_index") == IGNORE_INDEX
+    return {
+        (scene, kind): check_label(
+            image_path(root, scene), mask_path(root, scene, kind), f"{kind} mask", declared
+        )
+        for scene in scenes
+        for kind in ("surface", "centerline")
+    }
+
+
+def _note_encodings(encodings: dict[tuple[str, str], str]) -> list[str]:
+    """What the user should know about how their masks were read (each said once)."""
+    notes = []
+    if "0/255" in encodings.values():
+        notes.append("masks holding 0 and 255 were read as 255 = road")
+    if "ignore" in encodings.values():
+        notes.append(f"mask pixels of {IGNORE_INDEX} were left out of the scores (unlabelled)")
+    return notes
+
+
+def _read_labels(path: Path, encoding: str) -> np.ndarray:
+    with reading(path, "mask"):
+        with rasterio.open(path) as src:
+            return road_labels(src.read(1), encoding)
 
 
 def _relaxed_counts(pred: np.ndarray, truth: np.ndarray, buffer_px: float) -> np.ndarray:

@@ -1,22 +1,138 @@
-"""Small I/O helpers shared by every writer: atomic outputs and readable input checks."""
+"""Small I/O helpers shared by every writer: output plans, atomic outputs, input checks.
+
+A user's data is sacred. Every command that writes follows the same steps:
+
+1. **Plan** every output first (:class:`OutputPlan`): its format from the extension, its
+   folder, and that it is neither an input nor another output. Nothing has been done yet.
+2. **Stage** each output under a hidden name in its own folder (``.roadkd-partial-<pid>-...``).
+3. **Move** all of them into place only when everything succeeded. A failure or an
+   interruption removes the staged files and leaves every existing file as it was.
+
+Staged files and scratch folders carry the id of the process that made them, so that the
+next run removes what a killed run (SIGKILL, power cut) left behind, and never what a
+run still working next door is writing.
+"""
 
 import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import RoadkdError
+
+#: Every staged (not yet finished) file or folder starts with this name.
+PARTIAL_PREFIX = ".roadkd-partial-"
+
+#: Scratch folders in the system temp folder start with this name, then the process id
+#: (``roadkd-pid1234-predict-xxxx``): distinctive enough that a user's own ``roadkd-2024``
+#: folder is never taken for one.
+SCRATCH_PREFIX = "roadkd-pid"
+
+#: Outputs that hold several layers: writing one keeps the layers roadkd does not write.
+CONTAINER_SUFFIXES = (".gpkg",)
+
+#: Files that make up a Shapefile beside its ``.shp``; an old one the new file lacks is
+#: removed, so a reader never pairs new geometry with an old index or projection.
+SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
+
+
+def _pid_of(name: str, prefix: str) -> int | None:
+    """The process id in ``<prefix><pid>-...``, or None if the name has none."""
+    if not name.startswith(prefix):
+        return None
+    digits = name[len(prefix) :].split("-", 1)[0]
+    return int(digits) if digits.isdigit() else None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def remove_stale(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
+    """Remove the ``<prefix><pid>-*`` entries of ``folder`` whose process is gone.
+
+    Args:
+        folder: the folder to sweep.
+        prefix: :data:`PARTIAL_PREFIX` for staged outputs, :data:`SCRATCH_PREFIX` for
+            scratch folders in the system temp folder.
+
+    Returns:
+        The entries removed.
+    """
+    removed: list[Path] = []
+    with contextlib.suppress(OSError):
+        for entry in Path(folder).iterdir():
+            pid = _pid_of(entry.name, prefix)
+            if pid is not None and not process_alive(pid):
+                _remove(entry)
+                removed.append(entry)
+    return removed
+
+
+def remove_stale_scratch() -> list[Path]:
+    """Remove ``roadkd-pid<pid>-*`` scratch folders of processes that are gone (at start)."""
+    return remove_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
+
+
+def scratch_folder(purpose: str) -> "tempfile.TemporaryDirectory[str]":
+    """A scratch folder in the system temp folder, named after this process.
+
+    Args:
+        purpose: a word for the folder name, e.g. "predict".
+
+    Returns:
+        A :class:`tempfile.TemporaryDirectory` (use it as a context manager).
+    """
+    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-{purpose}-")
+
+
+def _folder_of(path: Path) -> Path:
+    return path.parent if str(path.parent) else Path(".")
+
+
+def _identity(path: Path) -> tuple[int, int] | Path:
+    """What makes two paths the same file: (device, inode) if it exists, else the full path."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return path.resolve()
+    return (stat.st_dev, stat.st_ino)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name the same file (through links, ``..`` or another spelling)."""
+    return _identity(Path(a)) == _identity(Path(b))
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` that is renamed onto ``path`` on success.
 
-    On any exception the temporary file is removed, so a failed run never leaves a
-    half-written output behind. The temporary file keeps the target's extension, because
-    GDAL/OGR drivers pick the format from it.
+    On any exception (an interruption too) the temporary file is removed, so a failed run
+    never leaves a half-written output behind. The temporary file keeps the target's
+    extension, because GDAL/OGR drivers pick the format from it, and carries
+    :data:`PARTIAL_PREFIX` and the process id, so that a killed run's leftover is removed
+    by the next run writing to the same folder.
 
     Args:
         path: the final output path.
@@ -29,14 +145,16 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
         RoadkdError: if the output folder does not exist or cannot be written.
     """
     target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise RoadkdError(f"cannot write {target}: folder {folder} is not writable")
-    fd, name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=folder
-    )
+    folder = check_output_folder(target)
+    remove_stale(folder, PARTIAL_PREFIX)
+    try:
+        fd, name = tempfile.mkstemp(
+            prefix=f"{PARTIAL_PREFIX}{os.getpid()}-",
+            suffix=f"-{target.stem}{suffix or target.suffix}",
+            dir=folder,
+        )
+    except OSError as err:
+        raise RoadkdError(f"cannot write {target}: {err.strerror}") from err
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()  # drivers such as GPKG refuse to open an existing empty file
@@ -46,12 +164,218 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
             shutil.rmtree(target)
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            if tmp.is_dir():
-                shutil.rmtree(tmp)
-            else:
-                tmp.unlink()
+        if tmp.exists():
+            _remove(tmp)
         raise
+
+
+def check_output_folder(target: Path) -> Path:
+    """Return the folder of ``target`` if it exists and is writable.
+
+    Raises:
+        RoadkdError: if it does not exist, is not a folder or cannot be written.
+    """
+    folder = _folder_of(target)
+    if not folder.is_dir():
+        raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise RoadkdError(f"cannot write {target}: folder {folder} is not writable")
+    return folder
+
+
+@dataclass
+class _Planned:
+    target: Path
+    option: str
+    staged: Path | None = None
+
+
+@dataclass
+class OutputPlan:
+    """Every output of a run, checked before any work, staged, moved into place at the end.
+
+    Use as a context manager around the work: on success every staged output is moved
+    onto its target; on any failure (an interruption too) every staged file is removed and
+    every existing file stays as it was. Entering sweeps the staged leftovers of killed
+    runs from the output folders.
+
+    Example::
+
+        plan = OutputPlan()
+        plan.add_input(scene, "input scene")
+        plan.add(out, "--out", (".geojson", ".gpkg", ".shp"))
+        with plan:
+            write(plan.stage(out))
+    """
+
+    inputs: list[tuple[str, Path]] = field(default_factory=list)
+    _outputs: list[_Planned] = field(default_factory=list)
+    _staging: dict[Path, Path] = field(default_factory=dict)
+    _made_folders: list[Path] = field(default_factory=list)
+
+    def add_input(self, path: str | os.PathLike[str], what: str) -> None:
+        """Record a file the run reads (no output may be it).
+
+        Args:
+            path: the input.
+            what: how to name it in messages (e.g. "input scene", "model").
+
+        Raises:
+            RoadkdError: if an output planned already is this input.
+        """
+        self.inputs.append((what, Path(path)))
+        for planned in self._outputs:
+            self._check_not_input(planned.target, planned.option)
+
+    def add(
+        self,
+        path: str | os.PathLike[str],
+        option: str,
+        suffixes: Iterable[str] | None = None,
+        make_folder: bool = False,
+    ) -> Path:
+        """Plan an output: check its format, folder and that it destroys nothing.
+
+        Args:
+            path: the output file.
+            option: how the user named it (e.g. "--prob"), for messages.
+            suffixes: accepted extensions (lower case, with the dot); None: any.
+            make_folder: the folder may be missing (it is made when the output is staged,
+                and removed again if the run fails).
+
+        Returns:
+            The path.
+
+        Raises:
+            RoadkdError: for a refused extension, a folder that is missing or not
+                writable, a path that is a folder, or a path that is an input or another
+                output.
+        """
+        target = Path(path)
+        accepted = tuple(suffixes) if suffixes is not None else None
+        if accepted is not None and target.suffix.lower() not in accepted:
+            found = f"'{target.suffix}'" if target.suffix else "no extension"
+            choices = accepted[0] if len(accepted) == 1 else f"one of {', '.join(accepted)}"
+            raise RoadkdError(
+                f"{option} {target}: {found} is not an output format roadkd writes here; "
+                f"use {choices}"
+            )
+        if target.is_dir():
+            raise RoadkdError(f"{option} {target} is a folder; give a file name")
+        if not (make_folder and not _folder_of(target).exists()):
+            check_output_folder(target)
+        self._check_not_input(target, option)
+        for planned in self._outputs:
+            if same_file(planned.target, target):
+                raise RoadkdError(f"{option} must differ from {planned.option}: both are {target}")
+        self._outputs.append(_Planned(target, option))
+        return target
+
+    def _check_not_input(self, target: Path, option: str) -> None:
+        for what, source in self.inputs:
+            if same_file(source, target):
+                raise RoadkdError(
+                    f"{option} {target} is the {what} this run reads; "
+                    "refusing to overwrite it (choose another output name)"
+                )
+
+    @property
+    def targets(self) -> list[Path]:
+        """The planned outputs, in the order they were added."""
+        return [planned.target for planned in self._outputs]
+
+    def stage(self, path: str | os.PathLike[str]) -> Path:
+        """The path to write a planned output to; it replaces the target on success.
+
+        A container (a GeoPackage) that exists already is copied first, so that writing
+        roadkd's layers into the staged copy keeps the user's other layers.
+
+        Raises:
+            RoadkdError: if ``path`` was not planned or its folder cannot be made.
+        """
+        target = Path(path)
+        planned = next((p for p in self._outputs if p.target == target), None)
+        if planned is None:
+            raise RoadkdError(f"internal: output {target} was not planned")
+        if planned.staged is None:
+            planned.staged = self._staging_folder(_folder_of(target), planned) / target.name
+            if target.suffix.lower() in CONTAINER_SUFFIXES and target.is_file():
+                try:
+                    shutil.copy2(target, planned.staged)
+                except OSError as err:
+                    raise RoadkdError(f"cannot update {target}: {err.strerror}") from err
+        return planned.staged
+
+    def _staging_folder(self, folder: Path, planned: _Planned) -> Path:
+        key = folder.resolve() if folder.exists() else folder.absolute()
+        if key not in self._staging:
+            try:
+                if not folder.exists():
+                    folder.mkdir(parents=True)
+                    self._made_folders.append(folder)
+                self._staging[key] = Path(
+                    tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{os.getpid()}-", dir=folder)
+                )
+            except OSError as err:
+                raise RoadkdError(
+                    f"cannot write {planned.option} {planned.target}: {err.strerror}"
+                ) from err
+        return self._staging[key]
+
+    def commit(self) -> None:
+        """Move every staged output onto its target (outputs never staged are skipped)."""
+        for planned in self._outputs:
+            if planned.staged is None:
+                continue
+            if not planned.staged.exists():
+                raise RoadkdError(f"internal: {planned.option} {planned.target} was not written")
+            _move_into_place(planned.staged, planned.target)
+        self._remove_staging()
+
+    def discard(self) -> None:
+        """Remove every staged file and any folder the plan made; targets stay as they were."""
+        self._remove_staging()
+        for folder in reversed(self._made_folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: never remove what someone else put there
+
+    def _remove_staging(self) -> None:
+        for staging in self._staging.values():
+            shutil.rmtree(staging, ignore_errors=True)
+        self._staging.clear()
+
+    def __enter__(self) -> "OutputPlan":
+        """Sweep killed runs' staged leftovers from the output folders."""
+        for folder in {_folder_of(p.target) for p in self._outputs}:
+            remove_stale(folder, PARTIAL_PREFIX)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """Commit on success, discard on any exception (which then propagates)."""
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.discard()
+                raise
+        else:
+            self.discard()
+
+
+def _move_into_place(staged: Path, target: Path) -> None:
+    """Rename a staged file (with its Shapefile sidecars) onto the target."""
+    if staged.suffix.lower() != ".shp":
+        os.replace(staged, target)
+        return
+    parts = [p for p in staged.parent.iterdir() if p.stem == staged.stem]
+    written = {p.suffix.lower() for p in parts}
+    # the .shp last: a reader never sees a new .shp with an old .dbf beside it
+    for part in sorted(parts, key=lambda p: p.suffix.lower() == ".shp"):
+        os.replace(part, target.with_suffix(part.suffix))
+    for suffix in SHAPEFILE_SIDECARS:
+        stale = target.with_suffix(suffix)
+        if suffix not in written and stale.exists():
+            stale.unlink()
 
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
@@ -73,3 +397,24 @@ def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:
     if not p.is_file():
         raise RoadkdError(f"{what} is not a file: {p}")
     return p
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike[str], what: str = "raster") -> Iterator[None]:
+    """Turn a GDAL read failure inside the block into a :class:`RoadkdError` naming the file.
+
+    A truncated or damaged file often opens (its header is intact) and fails only when
+    its pixels are read, deep inside inference.
+
+    Args:
+        path: the file being read.
+        what: how to name it in the message.
+    """
+    from rasterio.errors import RasterioError
+
+    try:
+        yield
+    except RasterioError as err:
+        raise RoadkdError(
+            f"cannot read {what} {path}: the file is damaged or incomplete ({err})"
+        ) from err

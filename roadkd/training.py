@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +45,17 @@ class RoadkdCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         """Default the trainer's root dir to ``runs/default``."""
         parser.set_defaults({"trainer.default_root_dir": "runs/default"})
+
+    def _parse_ckpt_path(self) -> None:
+        """Check ``--ckpt_path`` (from the command line or a config) before Lightning reads it.
+
+        LightningCLI loads the checkpoint's hyperparameters while it parses; a missing,
+        empty, truncated or foreign file would end there in a traceback.
+        """
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            check_checkpoint(self.config[subcommand].get("ckpt_path"))
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         """Add CSV + TensorBoard loggers and a best/last checkpoint callback if none given."""
@@ -82,6 +94,38 @@ class RoadkdCLI(LightningCLI):
         score = getattr(callback, "best_model_score", None)
         if best and score is not None:
             print(f"best {RoadTask.monitor} = {float(score):.4f}  checkpoint: {best}")
+
+
+#: ``--ckpt_path`` values Lightning resolves itself rather than as a file name.
+CHECKPOINT_KEYWORDS = ("last", "best", "hpc", "registry")
+
+
+def check_checkpoint(path: Any) -> None:
+    """Check a ``--ckpt_path`` before any training work: an existing, whole checkpoint.
+
+    Args:
+        path: the value given (None: train from scratch; Lightning's keywords pass).
+
+    Raises:
+        RoadkdError: if the file is missing, empty, truncated, not a PyTorch file, or a
+            PyTorch file that is not a Lightning checkpoint.
+    """
+    if path is None or (str(path) in CHECKPOINT_KEYWORDS and not os.path.exists(path)):
+        return
+    checkpoint = Path(str(path))
+    if not checkpoint.is_file():
+        raise RoadkdError(f"--ckpt_path {checkpoint}: no such file")
+    if checkpoint.stat().st_size == 0:
+        raise RoadkdError(f"--ckpt_path {checkpoint}: the file is empty")
+    from .models.checkpoint import read_checkpoint
+
+    # The restricted reader: a resume file from elsewhere cannot run code here either.
+    content = read_checkpoint(checkpoint, "--ckpt_path")
+    if "state_dict" not in content:
+        raise RoadkdError(
+            f"--ckpt_path {checkpoint}: a PyTorch file but not a Lightning checkpoint "
+            "(no state_dict); give a checkpoint written by roadkd train"
+        )
 
 
 def _class(class_path: str, **init_args: Any) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from roadkd.datasets.layout import mask_path, read_splits
 from roadkd.diagnostics import pseudo_label_quality
 from roadkd.errors import RoadkdError
 from roadkd.models import ModelConfig
+from roadkd.models.deploy import DataFacts
+from roadkd.normalization import DEFAULT_MEAN, DEFAULT_STD
 from roadkd.tasks import CrossModelTeachers
 
 TINY_A = ModelConfig(
@@ -31,6 +33,7 @@ def _constant_teachers(path: Path, road_logit_a: float, road_logit_b: float) -> 
         torch.nn.init.zeros_(head.weight)
         head.bias.data = torch.tensor([0.0, road_logit])
     checkpoint = {"hyper_parameters": dict(task.hparams), "state_dict": task.state_dict()}
+    task.data_facts = DataFacts(DEFAULT_MEAN, DEFAULT_STD, tile_size=64, resolution_m=0.21)
     task.on_save_checkpoint(checkpoint)
     torch.save(checkpoint, path)
     return path

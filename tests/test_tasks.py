@@ -12,7 +12,9 @@ import torch
 from lightning.pytorch import LightningDataModule, Trainer
 from torch.utils.data import DataLoader, Dataset
 
+from roadkd.errors import RoadkdError
 from roadkd.models import ModelConfig, load_bundle
+from roadkd.models.deploy import DataFacts
 from roadkd.tasks import (
     CPSStudents,
     CrossModelTeachers,
@@ -72,6 +74,9 @@ class TinyRoadDataModule(LightningDataModule):
         self.mean = (0.5, 0.5, 0.5)
         self.std = (0.25, 0.25, 0.25)
 
+    def data_facts(self) -> DataFacts:
+        return DataFacts(self.mean, self.std, self.patch_size, resolution_m=0.3)
+
     def train_dataloader(self) -> DataLoader[dict[str, Any]]:
         return DataLoader(
             _Tiles(self.length, self.patch_size, 0, "train"), batch_size=self.batch_size
@@ -124,6 +129,7 @@ def test_teachers_checkpoint_holds_deploy_bundle(teachers_ckpt: Path) -> None:
     assert bundle.config.arch == "Unet"  # teacher A is deployed
     assert bundle.mean == (0.5, 0.5, 0.5)
     assert bundle.tile_size == 32
+    assert bundle.resolution_m == 0.3  # the datamodule's, not a default
     out = bundle.model(torch.zeros(1, 3, 32, 32))
     assert out.shape == (1, 2, 32, 32)
 
@@ -197,6 +203,20 @@ def test_teachers_labels_only_ignore_unlabeled(tmp_path: Path) -> None:
     trainer = _trainer(tmp_path, 1)
     trainer.fit(task, datamodule=TinyRoadDataModule())
     assert float(trainer.logged_metrics["train/loss_cps"]) == 0.0
+
+
+class _NoFactsDataModule(TinyRoadDataModule):
+    """States no data facts: training must refuse it before the first step."""
+
+    data_facts = None  # type: ignore[assignment]
+
+
+def test_a_datamodule_without_data_facts_fails_at_training_start(tmp_path: Path) -> None:
+    task = SupervisedStudent(student=TINY_A, **OPT)
+    trainer = _trainer(tmp_path, 2)
+    with pytest.raises(RoadkdError, match="states its data facts"):
+        trainer.fit(task, datamodule=_NoFactsDataModule())
+    assert trainer.global_step == 0
 
 
 def _untrained_teachers_checkpoint(path: Path, a: ModelConfig, b: ModelConfig) -> Path:

@@ -329,3 +329,16 @@ def test_read_errors_are_clear(tmp_path: Path) -> None:
     logits = np.full((8, 8), 3.0, np.float32)
     with pytest.raises(RoadkdError, match=r"expected road probabilities in \[0, 1\]"):
         read_road_raster(_write(tmp_path / "logits.tif", logits))
+
+
+@pytest.mark.parametrize("res", [0.5, 0.21, 0.1])
+def test_a_wide_road_leaving_the_raster_reaches_its_edges_at_any_resolution(res: float) -> None:
+    # A 10 m road across a 60 m raster: its centreline runs edge to edge, not half a road
+    # width short of each border, whatever the pixel size.
+    size = round(60 / res)
+    prob = np.zeros((size, size), np.float32)
+    prob[size // 2 - round(5 / res) : size // 2 + round(5 / res), :] = 1.0
+    transform = Affine(res, 0, 445000.0, 0, -res, 5030000.0)
+    lines = vectorize_array(prob, transform, CRS).centerlines
+    assert len(lines) == 1
+    assert lines.iloc[0]["length_m"] == pytest.approx(60, rel=0.01)

@@ -47,7 +47,9 @@ def test_geojson_centrelines_and_gpkg_surfaces(t_junction: Path, tmp_path: Path)
     out, surface = tmp_path / "roads.geojson", tmp_path / "surface.gpkg"
     code, output = run([str(t_junction), "--out", str(out), "--polygons", str(surface)])
     assert code == 0, output
-    assert output.strip() == f"3 road lines, 0.15 km, 1 surface polygons -> {out}"
+    summary = output.strip()
+    assert summary.startswith("3 road lines, 0.15 km, 1 surface polygons (1 block, 1 worker, ")
+    assert summary.endswith(f"MP/s) -> {out}")
     lines = gpd.read_file(out)
     assert len(lines) == 3 and lines.crs.to_epsg() == 4326
     assert lines["length_m"].sum() == pytest.approx(150, rel=0.03)
@@ -75,6 +77,9 @@ def test_shapefile_and_uint8_mask(tmp_path: Path) -> None:
     back = gpd.read_file(tmp_path / "roads.shp")
     assert back.crs.to_epsg() == 32618
     assert back.iloc[0]["length_m"] == pytest.approx(100, rel=0.02)
+    # dBase names: every field fits 10 characters by a name roadkd chose
+    assert {"length_m", "width_m", "confidence", "min_conf"} <= set(back.columns)
+    assert back.iloc[0]["min_conf"] == pytest.approx(1.0)
 
 
 def test_empty_scene_writes_an_empty_feature_collection(tmp_path: Path) -> None:

@@ -1,11 +1,13 @@
 """Semi-supervised GeoDataModule over roadkd's dataset layout."""
 
 import json
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import kornia.augmentation as K
 import numpy as np
+import rasterio
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
@@ -15,14 +17,17 @@ from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, IntersectionDataset, stack_samples
 from torchgeo.samplers import GriddedPatchSampler
 
-from ..datasets.layout import image_path, mask_path, read_splits
+from ..datasets.layout import MASK_KINDS, SPLITS, image_path, mask_path, read_splits
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
+from ..ground import ground_resolution_m
+from ..imagery import SAME_RESOLUTION_TOLERANCE
 from ..io import atomic_output
 from ..labels import IGNORE_INDEX
+from ..models.deploy import DataFacts
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
-from .labeled_split import BlockSplit, split_blocks, tile_scene
+from .labeled_split import BlockSplit, SceneGrid, split_blocks, tile_scene
 from .samplers import BlockPatchSampler, SceneGridSampler
 
 #: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
@@ -34,6 +39,49 @@ Batch = dict[str, Any]
 def _bounds(dataset: GeoDataset) -> tuple[float, float, float, float]:
     x, y, _ = dataset.bounds
     return (float(x.start), float(y.start), float(x.stop), float(y.stop))
+
+
+def dataset_resolution_m(root: str | Path) -> float:
+    """Ground resolution of a dataset, in metres per pixel, measured on its rasters.
+
+    Every scene's imagery is measured on the ground (:func:`roadkd.ground.ground_resolution_m`,
+    right in feet and degrees too); they must agree within 1 %. If ``splits.json`` states
+    ``resolution_m`` it must agree with the rasters too, and is returned (the nominal value
+    rather than its geodesic measure, e.g. 0.21 for 0.2099 in UTM).
+
+    Args:
+        root: dataset folder.
+
+    Returns:
+        Metres per pixel.
+
+    Raises:
+        RoadkdError: if the scenes disagree, or disagree with ``splits.json``, or none exists.
+    """
+    splits = read_splits(root)
+    scenes = list(dict.fromkeys(s for split in SPLITS for s in splits[split]))
+    if not scenes:
+        raise RoadkdError(f"{Path(root) / 'splits.json'} names no scene: its resolution is unknown")
+    measured: dict[str, float] = {}
+    for scene in scenes:
+        with rasterio.open(image_path(Path(root), scene)) as src:
+            measured[scene] = ground_resolution_m(src.transform, src.crs, (src.height, src.width))
+    low, high = min(measured.values()), max(measured.values())
+    if high > low * (1 + SAME_RESOLUTION_TOLERANCE):
+        listing = ", ".join(f"{k} {v:.4g}" for k, v in measured.items())
+        raise RoadkdError(
+            f"the scenes of {root} differ in resolution ({listing} m/px): bring them to one "
+            "resolution first"
+        )
+    stated = splits.get("resolution_m")
+    if stated is None:
+        return round(float(np.median(list(measured.values()))), 4)
+    if abs(float(stated) / low - 1) > SAME_RESOLUTION_TOLERANCE:
+        raise RoadkdError(
+            f"{Path(root) / 'splits.json'} states resolution_m {stated} but its rasters are "
+            f"{low:.4g} m/px"
+        )
+    return float(stated)
 
 
 def read_split_summary(run: str | Path) -> dict[str, Any] | None:
@@ -161,8 +209,8 @@ class RoadDataModule(GeoDataModule):
         """
         if not 0 < labeled_ratio <= 1:
             raise RoadkdError(f"labeled_ratio must be in (0, 1], got {labeled_ratio}")
-        if mask not in ("surface", "edge", "centerline"):
-            raise RoadkdError(f"mask must be surface, edge or centerline, got {mask!r}")
+        if mask not in MASK_KINDS:
+            raise RoadkdError(f"mask must be one of {', '.join(MASK_KINDS)}, got {mask!r}")
         super().__init__(
             RoadImagery,
             batch_size=batch_size,
@@ -188,6 +236,22 @@ class RoadDataModule(GeoDataModule):
             K.RandomGrayscale(p=0.2),
             K.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5),
         )
+
+    # -- facts the deploy bundle records ----------------------------------------------------
+
+    @cached_property
+    def resolution_m(self) -> float:
+        """Metres per pixel of the dataset's imagery (see :func:`dataset_resolution_m`)."""
+        return dataset_resolution_m(self.root)
+
+    def data_facts(self) -> DataFacts:
+        """Normalisation, patch size and resolution for every checkpoint's deploy bundle.
+
+        Raises:
+            RoadkdError: if the dataset's resolution cannot be known or is not one value.
+        """
+        patch = self.patch_size if isinstance(self.patch_size, int) else max(self.patch_size)
+        return DataFacts(self.mean, self.std, int(patch), self.resolution_m)  # type: ignore[arg-type]
 
     # -- datasets --------------------------------------------------------------------------
 
@@ -233,7 +297,7 @@ class RoadDataModule(GeoDataModule):
         return SceneGridSampler(bounds, res, self._patch_px, self.val_stride)
 
     def make_split(self) -> BlockSplit:
-        """Cut the training scenes into blocks and pick the labelled ones (no rasters read).
+        """Cut the training scenes into blocks and pick the labelled ones (reads headers only).
 
         Returns:
             The seeded split of ``splits.json``'s training scenes.
@@ -293,24 +357,26 @@ class RoadDataModule(GeoDataModule):
         self._write_summary(summary)
         self.train_dataset = self._labelled(train)
         n_scenes = len(split.scenes)
-        labelled = [(split.scenes[i], split.allowed(i, True)) for i in range(n_scenes)]
+        labelled_blocks = [(split.scenes[i], split.allowed(i, True)) for i in range(n_scenes)]
         length = self.length or max(1, round(split.labeled_pixels / self._patch_px**2))
-        self.train_sampler = self._block_sampler(labelled, length, 0, "labelled")
+        self.train_sampler = self._block_sampler(labelled_blocks, length, 0, "labelled")
         # With every block labelled, the unlabelled stream reuses all training imagery.
         everything = not split.unlabeled
-        unlabelled = [(split.scenes[i], split.allowed(i, everything)) for i in range(n_scenes)]
+        unlabelled_blocks = [
+            (split.scenes[i], split.allowed(i, everything)) for i in range(n_scenes)
+        ]
         res = split.scenes[0].res
         for scene in unlabeled:  # imagery-only scenes, whole
             grid = tile_scene(_bounds(self._imagery([scene])), res, 10**9)
-            unlabelled.append((grid, np.ones(grid.shape, dtype=bool)))
+            unlabelled_blocks.append((grid, np.ones(grid.shape, dtype=bool)))
         self.unlabeled_dataset = self._imagery(train + unlabeled)
         batches = len(self.train_sampler) // self.batch_size
         self.unlabeled_sampler = self._block_sampler(
-            unlabelled, max(1, batches) * self.unlabeled_batch_size, 1, "unlabelled"
+            unlabelled_blocks, max(1, batches) * self.unlabeled_batch_size, 1, "unlabelled"
         )
 
     def _block_sampler(
-        self, regions: list[Any], length: int, stream: int, what: str
+        self, regions: list[tuple[SceneGrid, np.ndarray]], length: int, stream: int, what: str
     ) -> BlockPatchSampler:
         try:
             return BlockPatchSampler(

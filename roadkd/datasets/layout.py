@@ -4,11 +4,13 @@
 
     DIR/images/<scene>.tif             RGB uint8, tiled + DEFLATE, projected CRS
     DIR/masks/<kind>/<scene>.tif       uint8 0/1 for kind in surface, edge, centerline
+                                       (255: unknown, left out by every loss and metric)
     DIR/splits.json                    scene names per split plus provenance
 """
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -21,6 +23,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from ..errors import RoadkdError
+from ..io import PARTIAL_PREFIX, remove_stale
+from ..labels import IGNORE_INDEX
 
 MASK_KINDS: tuple[str, ...] = ("surface", "edge", "centerline")
 SPLITS: tuple[str, ...] = ("train", "val", "test", "unlabeled")
@@ -97,8 +101,13 @@ def write_scene(
 
 
 def write_splits(root: Path, splits: Mapping[str, list[str]], **info: Any) -> None:
-    """Write ``splits.json`` with the scene names of each split and provenance fields."""
-    document = {split: list(splits.get(split, [])) for split in SPLITS}
+    """Write ``splits.json`` with the scene names of each split and provenance fields.
+
+    It also states ``ignore_index``: in a layout roadkd wrote, 255 in a mask always means
+    "unknown", so ``evaluate`` never has to guess it from a mask's values.
+    """
+    document: dict[str, Any] = {split: list(splits.get(split, [])) for split in SPLITS}
+    document["ignore_index"] = IGNORE_INDEX
     document.update(info)
     (root / "splits.json").write_text(json.dumps(document, indent=2) + "\n")
 
@@ -145,14 +154,20 @@ def check_new_dataset_folder(target: Path) -> None:
     """Refuse an output folder that exists with content; create missing parent folders.
 
     Raises:
-        RoadkdError: if ``target`` is a file or a non-empty folder, or a parent cannot be made.
+        RoadkdError: if ``target`` is a file or a non-empty folder, or its parent cannot
+            be made or written.
     """
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise RoadkdError(f"output folder {target} exists and is not empty")
+    blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise RoadkdError(f"cannot create {target}: {blocking} is a file, not a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise RoadkdError(f"cannot create {target.parent}: {err.strerror}") from err
+    if not os.access(target.parent, os.W_OK):
+        raise RoadkdError(f"cannot create {target}: folder {target.parent} is not writable")
 
 
 @contextlib.contextmanager
@@ -160,15 +175,30 @@ def staged_dataset(target: Path) -> Iterator[Path]:
     """Yield a hidden staging folder beside ``target``, renamed onto it on success.
 
     A failed or interrupted run removes the staging folder, so a dataset folder is either
-    complete or absent, never half-written.
+    complete or absent, never half-written; the staging folder of a killed run is removed
+    by the next run writing beside it.
+
+    Raises:
+        RoadkdError: if the folder cannot be made or a file in it cannot be written.
     """
     check_new_dataset_folder(target)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_stale(target.parent, PARTIAL_PREFIX)
+    try:
+        staging = Path(
+            tempfile.mkdtemp(
+                prefix=f"{PARTIAL_PREFIX}{os.getpid()}-{target.name}.", dir=target.parent
+            )
+        )
+    except OSError as err:
+        raise RoadkdError(f"cannot create {target}: {err.strerror}") from err
     try:
         yield staging
         if target.exists():
             target.rmdir()
         staging.rename(target)
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RoadkdError(f"cannot write {target}: {err.strerror or err}") from err
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

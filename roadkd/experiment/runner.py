@@ -18,8 +18,8 @@ from ..errors import RoadkdError
 from ..evaluation import evaluate
 from ..inference import load_backend
 from ..io import atomic_output
-from ..models import load_bundle
-from ..tasks.student import PSEUDO_LABEL_THRESHOLD
+from ..losses import PSEUDO_LABEL_THRESHOLD
+from ..models import load_bundle, read_checkpoint
 from ..training import THREADS_ENV
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
@@ -179,7 +179,7 @@ def _pseudo_labels(experiment: Experiment, ratio: float, seed: int, log: Any) ->
     student = run_dir(experiment, "sslkd", ratio, seed).best
     threshold = PSEUDO_LABEL_THRESHOLD
     if student.is_file():
-        hparams = torch.load(student, map_location="cpu", weights_only=False)["hyper_parameters"]
+        hparams = read_checkpoint(student)["hyper_parameters"]
         threshold = float(hparams.get("threshold", threshold))
     log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}, seed {seed}")
     quality = pseudo_label_quality(run.best, experiment.data, "test", threshold)

@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from ..device import select_device
+from ..errors import RoadkdError
 from ..models.deploy import load_bundle
 from ..normalization import normalize
 
@@ -27,13 +28,14 @@ class Backend(Protocol):
 
 
 class TorchBackend:
-    """Runs a deploy bundle (from a checkpoint) with PyTorch; autocast on CUDA."""
+    """Runs a deploy bundle (checkpoint or safetensors) with PyTorch; autocast on CUDA."""
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
         """Load the model.
 
         Args:
-            path: a roadkd Lightning checkpoint or saved deploy bundle.
+            path: a roadkd Lightning checkpoint, saved deploy bundle or ``.safetensors``
+                export (read without running code from it: see ``roadkd.models.checkpoint``).
             device: "auto", "cpu" or "cuda".
         """
         bundle = load_bundle(path)
@@ -57,15 +59,25 @@ class TorchBackend:
 def load_backend(path: str | Path, device: str = "auto") -> Backend:
     """Open a model for inference: ``.onnx`` runs on onnxruntime, anything else on PyTorch.
 
+    No model file runs code while it is opened: checkpoints are read with an allow-list,
+    ``.safetensors`` hold only tensors and ONNX files are checked first.
+
     Args:
-        path: model file.
+        path: model file (``.ckpt``/``.pt``, ``.safetensors`` or ``.onnx``).
         device: "auto", "cpu" or "cuda".
 
     Returns:
         The backend.
+
+    Raises:
+        RoadkdError: if the file is missing, unsafe or holds no roadkd model.
     """
     if Path(path).suffix.lower() == ".onnx":
-        from .onnx_backend import OnnxBackend
-
+        try:
+            from .onnx_backend import OnnxBackend
+        except ModuleNotFoundError as err:
+            raise RoadkdError(
+                f"{path} needs {err.name} to run: pip install 'roadkd[onnx]'"
+            ) from err
         return OnnxBackend(path, device)
     return TorchBackend(path, device)

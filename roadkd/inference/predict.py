@@ -1,4 +1,9 @@
-"""Streamed whole-scene prediction into a probability GeoTIFF on the scene's own grid.
+"""Streamed whole-scene prediction into a probability GeoTIFF on the model's grid.
+
+The scene is read through :class:`roadkd.imagery.SceneReader`: resampled to the model's
+metres per pixel, reprojected from degrees to UTM, scaled to 0-255 and its bands picked, so
+the probability raster keeps the scene's CRS (UTM for a geographic scene) and extent at the
+model's resolution.
 
 The scene is processed in horizontal bands of tiles. Overlapping tile predictions are
 blended with a smooth window; rows are written as soon as no later tile can touch them, so
@@ -6,7 +11,7 @@ memory holds one band of tiles (plus the next band being read ahead), whatever t
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,12 +20,12 @@ from typing import Any
 import numpy as np
 import rasterio
 import torch
-from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 from tqdm import tqdm
 
 from ..errors import RoadkdError
-from ..io import atomic_output, require_file
+from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
+from ..io import atomic_output
 from .backends import Backend
 from .tiling import blend_window, pad_to, tile_origins
 
@@ -51,36 +56,32 @@ class SceneSummary:
     height: int
     area_km2: float
     seconds: float
+    plan: ScenePlan | None = None
 
 
-def check_scene(path: str | Path, in_channels: int) -> Path:
-    """Check that a scene can be read, is georeferenced and has enough bands.
+def check_scene(
+    path: str | Path,
+    backend: Backend,
+    options: ReadOptions | None = None,
+    log: Log | None = None,
+) -> ScenePlan:
+    """Check that a scene can be read for a model, before any work starts.
 
     Args:
         path: raster file (GeoTIFF, VRT, anything GDAL reads).
-        in_channels: bands the model needs.
+        backend: the model (its bands and resolution).
+        options: the user's choices of bands, scaling and resolution.
+        log: receives the one-line description of how the scene will be read, and warnings.
 
     Returns:
-        The path.
+        How the scene will be read (bands, scaling, grid).
 
     Raises:
-        RoadkdError: with the reason, if the scene cannot be used.
+        RoadkdError: with the reason, if the scene cannot be used (no CRS, too few bands,
+            a resolution more than 8x from the model's, ...).
     """
-    scene = require_file(path, "scene")
-    try:
-        with rasterio.open(scene) as src:
-            if src.crs is None:
-                raise RoadkdError(
-                    f"{scene} has no coordinate reference system; assign one first "
-                    "(e.g. gdal_edit.py -a_srs EPSG:32618 scene.tif)"
-                )
-            if src.count < in_channels:
-                raise RoadkdError(
-                    f"{scene} has {src.count} band(s) but the model needs {in_channels}"
-                )
-    except RasterioIOError as err:
-        raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
-    return scene
+    with SceneReader(path, backend.in_channels, backend.resolution_m, options, log) as reader:
+        return reader.plan
 
 
 def check_tiling(tile: int, overlap: int) -> None:
@@ -114,17 +115,29 @@ def predict_scene(
     overlap: int = 64,
     batch_size: int = 4,
     progress: bool = False,
+    options: ReadOptions | None = None,
+    log: Log | None = None,
+    plan: ScenePlan | None = None,
+    on_rows: Callable[[int, np.ndarray], None] | None = None,
 ) -> SceneSummary:
     """Predict road probability for a whole scene, streamed band by band.
 
     Args:
-        scene: input raster (the first ``backend.in_channels`` bands are used).
+        scene: input raster, read through :class:`roadkd.imagery.SceneReader`.
         backend: the model.
-        out: probability GeoTIFF to write (float32 in [0, 1], nodata NaN, scene's grid).
+        out: probability GeoTIFF to write (float32 in [0, 1], nodata NaN) in the scene's CRS
+            (UTM for a geographic scene) and extent at the model's resolution.
         tile: tile side in pixels (a multiple of 32).
         overlap: pixels shared by neighbouring tiles.
         batch_size: tiles per forward pass.
         progress: show a progress bar on stderr.
+        options: the user's choices of bands, scaling and resolution.
+        log: receives the one-line description of how the scene is read, and warnings.
+        plan: the scene's plan from :func:`check_scene` (then ``options`` is not looked at
+            again and nothing is logged twice).
+        on_rows: called with (first row, final probability rows) as each band is
+            written, top to bottom, so that a consumer (vectorisation) can start before
+            the scene is finished.
 
     Returns:
         A summary of the work.
@@ -133,13 +146,12 @@ def predict_scene(
         RoadkdError: for unusable inputs or outputs.
     """
     check_tiling(tile, overlap)
-    path = check_scene(scene, backend.in_channels)
     start = time.perf_counter()
     stride = tile - overlap
     window = blend_window(tile)
-    bands = list(range(1, backend.in_channels + 1))
     pin = backend.device.type == "cuda"
-    with rasterio.open(path) as src, atomic_output(out) as tmp:
+    reader = SceneReader(scene, backend.in_channels, backend.resolution_m, options, log, plan)
+    with reader as src, atomic_output(out) as tmp:
         height, width = src.height, src.width
         rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
         padded_width = cols[-1] + tile
@@ -148,23 +160,21 @@ def predict_scene(
 
         def read_band(y0: int) -> tuple[np.ndarray, np.ndarray]:
             h = min(tile, height - y0)
-            win = Window(0, y0, width, h)  # type: ignore[no-untyped-call]
-            pixels = src.read(bands, window=win).astype(np.float32)
-            valid = src.read_masks(1, window=win) > 0
+            pixels, valid = src.read(Window(0, y0, width, h))  # type: ignore[no-untyped-call]
             return pad_to(pixels, tile, padded_width), valid
 
         with (
             rasterio.open(tmp, "w", **profile) as dst,
-            ThreadPoolExecutor(max_workers=1) as reader,
+            ThreadPoolExecutor(max_workers=1) as prefetch,
             tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress) as bar,
         ):
             accumulated = np.zeros((tile, padded_width), np.float32)
             weights = np.zeros((tile, padded_width), np.float32)
-            pending = reader.submit(read_band, rows[0])
+            pending = prefetch.submit(read_band, rows[0])
             for k, y0 in enumerate(rows):
                 pixels, valid = pending.result()
                 if k + 1 < len(rows):  # read the next band while the model runs
-                    pending = reader.submit(read_band, rows[k + 1])
+                    pending = prefetch.submit(read_band, rows[k + 1])
                 tiles = [pixels[:, :, x0 : x0 + tile] for x0 in cols]
                 probs: list[np.ndarray] = []
                 for batch in _batches(tiles, batch_size):
@@ -181,10 +191,12 @@ def predict_scene(
                 blended = accumulated[:done, :width] / weights[:done, :width]
                 blended[~valid[:done]] = np.nan
                 dst.write(blended[None], window=Window(0, y0, width, done))  # type: ignore[no-untyped-call]
+                if on_rows is not None:
+                    on_rows(y0, blended)
                 accumulated = np.roll(accumulated, -stride, axis=0)
                 weights = np.roll(weights, -stride, axis=0)
                 accumulated[-stride:] = 0
                 weights[-stride:] = 0
-        res_x, res_y = abs(src.transform.a), abs(src.transform.e)
-    area_km2 = width * height * res_x * res_y / 1e6
-    return SceneSummary(path, Path(out), width, height, area_km2, time.perf_counter() - start)
+    plan = reader.plan
+    seconds = time.perf_counter() - start
+    return SceneSummary(plan.path, Path(out), width, height, plan.area_km2, seconds, plan)

@@ -1,6 +1,7 @@
 """SSLKD losses: pure functions of tensors (and one small adapter module), no Lightning."""
 
 from .distillation import (
+    PSEUDO_LABEL_THRESHOLD,
     FeatureAdapter,
     cross_pseudo_supervision_loss,
     feature_distillation_loss,
@@ -11,6 +12,7 @@ from .distillation import (
 from .supervised import dice_loss, supervised_loss
 
 __all__ = [
+    "PSEUDO_LABEL_THRESHOLD",
     "FeatureAdapter",
     "cross_pseudo_supervision_loss",
     "dice_loss",

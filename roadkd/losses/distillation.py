@@ -9,6 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+#: Fused teacher confidence a pixel needs to get a pseudo label (roadkd's default: no source
+#: we can read gives the authors' value). The SSLKD student, the diagnostics and the
+#: experiment runner share it.
+PSEUDO_LABEL_THRESHOLD = 0.9
+
 
 class FeatureAdapter(nn.Module):
     """A 1x1 convolution + batch norm mapping student features to a teacher's channels."""

@@ -2,23 +2,34 @@
 
 Every training task writes one into its Lightning checkpoints (under the key
 ``"roadkd_deploy"``), so inference, evaluation and export can rebuild the student from a
-checkpoint without importing the training code.
+checkpoint without importing the training code. A bundle is also written on its own, as a
+small PyTorch file or as ``.safetensors`` (weights that cannot carry code, the facts as
+JSON in the file's header metadata under the same key).
 """
 
+import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import RoadkdError
+from ..io import atomic_output, require_file
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
+from .checkpoint import brief_reason, read_checkpoint
 from .factory import ModelConfig, build_model
 
-#: Key of the deploy bundle inside a Lightning checkpoint.
+#: Key of the deploy bundle inside a Lightning checkpoint and in safetensors metadata.
 CHECKPOINT_KEY = "roadkd_deploy"
 FORMAT_VERSION = 1
+#: Extension of the pickle-free deploy format.
+SAFETENSORS_SUFFIX = ".safetensors"
 
 
 @dataclass
@@ -44,12 +55,11 @@ class DeployBundle:
     tile_size: int = 512
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_checkpoint_entry(self) -> dict[str, Any]:
-        """Return the plain-data form stored in a checkpoint."""
+    def facts(self) -> dict[str, Any]:
+        """Return everything but the weights, as JSON-ready plain data."""
         return {
             "format_version": FORMAT_VERSION,
             "config": self.config.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "mean": list(self.mean),
             "std": list(self.std),
             "resolution_m": self.resolution_m,
@@ -58,49 +68,192 @@ class DeployBundle:
             "extra": self.extra,
         }
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Return the network's weights, detached, on the CPU."""
+        return {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+
+    def to_checkpoint_entry(self) -> dict[str, Any]:
+        """Return the plain-data form stored in a checkpoint."""
+        return {**self.facts(), "state_dict": self.state_dict()}
+
     @classmethod
     def from_checkpoint_entry(cls, entry: dict[str, Any]) -> "DeployBundle":
-        """Rebuild a bundle from :meth:`to_checkpoint_entry` output."""
+        """Rebuild a bundle from :meth:`to_checkpoint_entry` output.
+
+        Raises:
+            RoadkdError, KeyError, TypeError, ValueError, RuntimeError: for a malformed
+                entry (:func:`bundle_from_checkpoint` names the file).
+        """
         config = ModelConfig(**{**entry["config"], "weights": None})
+        facts = DataFacts(
+            tuple(float(m) for m in entry["mean"]),
+            tuple(float(s) for s in entry["std"]),
+            int(entry["tile_size"]),
+            float(entry["resolution_m"]),
+        )
+        if len(facts.mean) != config.in_channels:
+            raise ValueError(f"mean/std do not have one value per band ({config.in_channels})")
         model = build_model(config)
         model.load_state_dict(entry["state_dict"])
         model.eval()
         return cls(
             model=model,
             config=config,
-            mean=tuple(entry["mean"]),
-            std=tuple(entry["std"]),
-            resolution_m=float(entry["resolution_m"]),
+            mean=facts.mean,
+            std=facts.std,
+            resolution_m=facts.resolution_m,
             class_names=tuple(entry["class_names"]),
-            tile_size=int(entry["tile_size"]),
+            tile_size=facts.tile_size,
             extra=dict(entry.get("extra", {})),
         )
 
 
 def save_bundle(bundle: DeployBundle, path: str | Path) -> None:
-    """Write a bundle on its own (a small file holding only the deployable network)."""
-    torch.save({CHECKPOINT_KEY: bundle.to_checkpoint_entry()}, path)
+    """Write a bundle on its own, atomically: ``.safetensors`` or a small PyTorch file.
+
+    Args:
+        bundle: the network and its facts.
+        path: output file; ``.safetensors`` writes the pickle-free format, anything else a
+            ``torch.save`` file holding ``{"roadkd_deploy": entry}``.
+    """
+    with atomic_output(path) as tmp:
+        if Path(path).suffix.lower() == SAFETENSORS_SUFFIX:
+            state = {k: v.contiguous() for k, v in bundle.state_dict().items()}
+            save_file(state, tmp, metadata={CHECKPOINT_KEY: json.dumps(bundle.facts())})
+        else:
+            torch.save({CHECKPOINT_KEY: bundle.to_checkpoint_entry()}, tmp)
 
 
 def load_bundle(path: str | Path) -> DeployBundle:
-    """Load the deployable network from a Lightning checkpoint or a saved bundle.
+    """Load the deployable network from a checkpoint, a saved bundle or a safetensors export.
+
+    Nothing in the file runs: checkpoints are read by
+    :func:`~roadkd.models.checkpoint.read_checkpoint`, safetensors hold only tensors.
 
     Args:
-        path: a ``.ckpt`` written by any roadkd task, or a file from :func:`save_bundle`.
+        path: a ``.ckpt`` written by any roadkd task, a file from :func:`save_bundle` or a
+            ``.safetensors`` from ``roadkd export --format safetensors``.
 
     Returns:
         The bundle, with the model in eval mode on the CPU.
 
     Raises:
-        RoadkdError: if the file is missing, unreadable or holds no roadkd model.
+        RoadkdError: if the file is missing, unreadable, holds objects outside the
+            allow-list or holds no roadkd model.
     """
     p = Path(path)
-    if not p.is_file():
-        raise RoadkdError(f"model not found: {p}")
+    if p.suffix.lower() == SAFETENSORS_SUFFIX:
+        return bundle_from_checkpoint(_read_safetensors(p), p)
+    return bundle_from_checkpoint(read_checkpoint(p, "model"), p)
+
+
+def bundle_from_checkpoint(checkpoint: Mapping[str, Any], source: Path) -> DeployBundle:
+    """Rebuild the deploy bundle of an already-read checkpoint.
+
+    Args:
+        checkpoint: the checkpoint's top-level dictionary.
+        source: the file it came from, for messages.
+
+    Returns:
+        The bundle, with the model in eval mode on the CPU.
+
+    Raises:
+        RoadkdError: if the checkpoint holds no bundle or a malformed one.
+    """
+    if CHECKPOINT_KEY not in checkpoint:
+        raise RoadkdError(
+            f"{source} is a checkpoint but holds no roadkd model (no {CHECKPOINT_KEY!r})"
+        )
     try:
-        checkpoint = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise RoadkdError(f"cannot read model {p}: not a PyTorch checkpoint ({err})") from err
-    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
-        raise RoadkdError(f"{p} is a checkpoint but holds no roadkd model (no {CHECKPOINT_KEY!r})")
-    return DeployBundle.from_checkpoint_entry(checkpoint[CHECKPOINT_KEY])
+        return DeployBundle.from_checkpoint_entry(checkpoint[CHECKPOINT_KEY])
+    except (RoadkdError, KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise RoadkdError(f"{source} holds a malformed roadkd model ({brief_reason(err)})") from err
+
+
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    """Read a safetensors bundle into the checkpoint form ``{"roadkd_deploy": entry}``."""
+    p = require_file(path, "model")
+    try:
+        with safe_open(p, framework="pt", device="cpu") as reader:
+            metadata = reader.metadata() or {}
+            state = {key: reader.get_tensor(key) for key in reader.keys()}
+    except (SafetensorError, OSError) as err:
+        raise RoadkdError(
+            f"cannot read model {p}: not a safetensors file ({brief_reason(err)})"
+        ) from err
+    if CHECKPOINT_KEY not in metadata:
+        raise RoadkdError(f"{p} is not a roadkd export: no {CHECKPOINT_KEY!r} metadata")
+    try:
+        facts = json.loads(metadata[CHECKPOINT_KEY])
+    except ValueError as err:
+        raise RoadkdError(
+            f"{p} is not a roadkd export: malformed metadata ({brief_reason(err)})"
+        ) from err
+    if not isinstance(facts, dict):
+        raise RoadkdError(f"{p} is not a roadkd export: malformed metadata")
+    return {CHECKPOINT_KEY: {**facts, "state_dict": state}}
+
+
+# -- what training data tells a bundle ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """What every deploy bundle records about the data its network was trained on.
+
+    Attributes:
+        mean: per-band mean applied after dividing pixels by 255.
+        std: per-band std applied after dividing pixels by 255.
+        tile_size: side of the training patches in pixels.
+        resolution_m: ground sampling distance of the training imagery, metres per pixel.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    tile_size: int
+    resolution_m: float
+
+    def __post_init__(self) -> None:
+        """Refuse facts that cannot be true.
+
+        Raises:
+            RoadkdError: for mismatched mean/std, a non-positive std, tile or resolution.
+        """
+        if not self.mean or len(self.mean) != len(self.std):
+            raise RoadkdError(f"mean {self.mean} and std {self.std} need one value per band")
+        if min(self.std) <= 0:
+            raise RoadkdError(f"std must be positive, got {self.std}")
+        if self.tile_size <= 0:
+            raise RoadkdError(f"tile size must be positive, got {self.tile_size}")
+        if not math.isfinite(self.resolution_m) or self.resolution_m <= 0:
+            raise RoadkdError(f"resolution must be a positive number, got {self.resolution_m}")
+
+
+@runtime_checkable
+class DescribesTrainingData(Protocol):
+    """A datamodule that states the facts a deploy bundle records (see :class:`DataFacts`)."""
+
+    def data_facts(self) -> DataFacts:
+        """Return the facts; raise RoadkdError if one cannot be known."""
+        ...
+
+
+def require_data_facts(datamodule: object) -> DataFacts:
+    """Ask a datamodule for its :class:`DataFacts`; training calls this when it starts.
+
+    Args:
+        datamodule: the trainer's datamodule (None when dataloaders were passed directly).
+
+    Returns:
+        The facts.
+
+    Raises:
+        RoadkdError: if the datamodule does not state them (or cannot know one).
+    """
+    if not isinstance(datamodule, DescribesTrainingData):
+        name = type(datamodule).__name__
+        raise RoadkdError(
+            f"roadkd tasks train from a datamodule that states its data facts (mean, std, "
+            f"tile size, resolution) with data_facts(); {name} does not"
+        )
+    return datamodule.data_facts()

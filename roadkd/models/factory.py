@@ -1,12 +1,11 @@
 """Build any segmentation-models-pytorch architecture/encoder pair and tap its features."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import segmentation_models_pytorch as smp
-import torch
 from torch import Tensor, nn
 
 from ..errors import RoadkdError
@@ -36,6 +35,26 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Return a plain dict (for checkpoints and JSON)."""
         return asdict(self)
+
+
+def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
+    """Return ``config`` as a :class:`ModelConfig` (configs and checkpoints may hold dicts).
+
+    Args:
+        config: a ModelConfig or a mapping of its fields.
+
+    Returns:
+        The ModelConfig.
+
+    Raises:
+        RoadkdError: if the mapping has unknown fields.
+    """
+    if isinstance(config, ModelConfig):
+        return config
+    try:
+        return ModelConfig(**dict(config))
+    except (TypeError, ValueError) as err:  # unknown fields, or not a mapping at all
+        raise RoadkdError(f"invalid model config {config!r}: {err}") from err
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -68,11 +87,17 @@ def build_model(config: ModelConfig) -> nn.Module:
         ) from err
     if path_weights:
         assert config.weights is not None
-        weights = Path(config.weights)
-        if not weights.is_file():
-            raise RoadkdError(f"encoder weights not found: {weights}")
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr,operator]
+        # Imported here: the checkpoint reader's allow-list names ModelConfig.
+        from .checkpoint import brief_reason, read_checkpoint
+
+        state = read_checkpoint(config.weights, "encoder weights")
+        try:
+            model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr,operator]
+        except RuntimeError as err:
+            raise RoadkdError(
+                f"encoder weights {config.weights} do not fit {config.encoder}"
+                f" ({brief_reason(err)})"
+            ) from err
     return model
 
 

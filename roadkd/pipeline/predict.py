@@ -1,7 +1,10 @@
 """``roadkd predict`` as a library call: scenes -> probability rasters -> road vectors."""
 
-import tempfile
+import contextlib
+import functools
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -9,7 +12,9 @@ import geopandas as gpd
 import pandas as pd
 
 from ..errors import RoadkdError
+from ..imagery import Log, ReadOptions, ScenePlan
 from ..inference import load_backend
+from ..inference.backends import Backend
 from ..inference.predict import (
     SceneSummary,
     check_scene,
@@ -17,10 +22,27 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..vectorize import VectorizeOptions, vectorize_raster, write_vectors
+from ..io import OutputPlan, reading, same_file, scratch_folder
+from ..vectorize import (
+    DEFAULT_BLOCK,
+    SUPPORTED,
+    RoadVectors,
+    VectorizeOptions,
+    layer_names,
+    vectorize_raster,
+    write_layers,
+)
+from ..vectorize.blocks import SceneGrid
+from ..vectorize.confidence import with_confidence
+from ..vectorize.mosaic import grids_align, vectorize_mosaic
+from ..vectorize.stream import StreamVectorizer
 from .preview import write_preview
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
+
+#: Formats of the probability raster and the preview roadkd writes.
+PROBABILITY_SUFFIXES = (".tif", ".tiff")
+PREVIEW_SUFFIXES = (".png",)
 
 
 @dataclass
@@ -31,11 +53,19 @@ class PredictResult:
     centerlines: gpd.GeoDataFrame | None = None
     surface: gpd.GeoDataFrame | None = None
     seconds: float = 0.0
+    repeats: list[Path] = field(default_factory=list)
+    blocks: int = 0
+    workers: int = 0
 
     @property
     def area_km2(self) -> float:
         """Area covered by all scenes."""
         return sum(s.area_km2 for s in self.scenes)
+
+    @property
+    def megapixels(self) -> float:
+        """Pixels in all scenes, in millions."""
+        return sum(s.width * s.height for s in self.scenes) / 1e6
 
     @property
     def n_lines(self) -> int:
@@ -68,13 +98,109 @@ def expand_scenes(inputs: list[str | Path]) -> list[Path]:
     return scenes
 
 
-def _probability_path(prob: Path | None, scene: Path, n_scenes: int, scratch: Path) -> Path:
+# --- output planning: every output checked before any work, nothing destroyed -------------
+
+
+def unique_scenes(scenes: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Drop scenes given more than once (the same file by any spelling or link).
+
+    A scene read twice would double every road in the merged output.
+
+    Returns:
+        The scenes to read, in the order given, and the repeats dropped.
+    """
+    kept: list[Path] = []
+    repeats: list[Path] = []
+    for scene in scenes:
+        if any(same_file(scene, seen) for seen in kept):
+            repeats.append(scene)
+        else:
+            kept.append(scene)
+    return kept, repeats
+
+
+def probability_names(scenes: list[Path]) -> list[str]:
+    """File names of the scenes' probability rasters, distinct for distinct scenes.
+
+    ``<stem>_probability.tif``; scenes sharing a stem (``a.tif`` and ``a.vrt``) keep their
+    extension in the name (``a_tif_probability.tif``, ``a_vrt_probability.tif``).
+
+    Raises:
+        RoadkdError: if two scenes still get the same name (the same file name in two
+            folders).
+    """
+    stems = Counter(scene.stem for scene in scenes)
+    names = [
+        f"{s.stem}_probability.tif"
+        if stems[s.stem] == 1
+        else f"{s.stem}_{s.suffix.lstrip('.').lower()}_probability.tif"
+        for s in scenes
+    ]
+    clashes = [n for n, count in Counter(names).items() if count > 1]
+    if clashes:
+        same = [str(s) for s, n in zip(scenes, names, strict=True) if n == clashes[0]]
+        raise RoadkdError(
+            f"scenes {', '.join(same)} would share the probability file {clashes[0]}; "
+            "rename one, or run them separately"
+        )
+    return names
+
+
+def plan_probabilities(
+    plan: OutputPlan, prob: Path | None, scenes: list[Path], scratch: Path
+) -> list[Path]:
+    """Where each scene's probability raster goes; the kept ones are added to ``plan``.
+
+    ``--prob`` is a ``.tif``/``.tiff`` file for one scene, a folder (existing, or a name
+    without extension) for one or more.
+
+    Raises:
+        RoadkdError: for a probability output of another format or a file for several
+            scenes.
+    """
+    names = probability_names(scenes)
     if prob is None:
-        return scratch / f"{scene.stem}_probability.tif"
-    if n_scenes == 1 and prob.suffix:
-        return prob
-    prob.mkdir(parents=True, exist_ok=True)
-    return prob / f"{scene.stem}_probability.tif"
+        return [scratch / name for name in names]
+    if prob.suffix and not prob.is_dir():
+        if len(scenes) > 1:
+            raise RoadkdError(
+                f"--prob {prob}: {len(scenes)} scenes need a folder for their probability "
+                "rasters, not one file"
+            )
+        return [plan.add(prob, "--prob", PROBABILITY_SUFFIXES)]
+    return [
+        plan.add(prob / name, "--prob", PROBABILITY_SUFFIXES, make_folder=True) for name in names
+    ]
+
+
+def plan_outputs(
+    scenes: list[Path],
+    model: Path,
+    out: Path,
+    prob: Path | None,
+    polygons: Path | None,
+    preview: Path | None,
+    scratch: Path,
+) -> tuple[OutputPlan, list[Path]]:
+    """Check every output of ``run_predict`` before any work.
+
+    Returns:
+        The plan and each scene's probability path (planned, or in ``scratch``).
+
+    Raises:
+        RoadkdError: for an output of a format roadkd does not write there, in a missing
+            or unwritable folder, or that is an input (a scene, the model) or another output.
+    """
+    plan = OutputPlan()
+    for scene in scenes:
+        plan.add_input(scene, "input scene")
+    plan.add_input(model, "model")
+    plan.add(out, "--out", SUPPORTED)
+    if polygons is not None:
+        plan.add(polygons, "--polygons", SUPPORTED)
+    if preview is not None:
+        plan.add(preview, "--preview", PREVIEW_SUFFIXES)
+    return plan, plan_probabilities(plan, prob, scenes, scratch)
 
 
 def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
@@ -82,6 +208,217 @@ def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     crs = frames[0].crs
     merged = pd.concat([f.to_crs(crs) for f in frames], ignore_index=True)
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=crs)
+
+
+def predict_and_vectorize(
+    scene: Path,
+    backend: Backend,
+    prob_path: Path,
+    tiling: tuple[int, int, int],
+    options: VectorizeOptions | None,
+    block: int | None,
+    workers: int,
+    progress: bool,
+    read_plan: ScenePlan,
+) -> tuple[SceneSummary, RoadVectors]:
+    """Predict one scene and vectorise its finished bands while inference goes on.
+
+    The network stays in this process; rows of blocks go to ``workers`` processes as
+    soon as their rows are final, and the pieces are stitched when the scene is done.
+
+    Args:
+        scene: the scene.
+        backend: the model.
+        prob_path: where the probability GeoTIFF goes.
+        tiling: (tile, overlap, batch size).
+        options: vectorisation settings.
+        block: vectorisation block side in pixels.
+        workers: vectorisation processes (1: in this process, between bands).
+        progress: show the tile progress bar.
+        read_plan: how the scene is read (its grid is the probability's).
+
+    Returns:
+        The scene's summary and its vectors.
+    """
+    start = time.perf_counter()
+    tile, overlap, batch_size = tiling
+    grid = SceneGrid.of(read_plan.transform, read_plan.crs, (read_plan.height, read_plan.width))
+    with StreamVectorizer(grid, options, block, workers) as stream:
+        summary = predict_scene(
+            scene,
+            backend,
+            prob_path,
+            tile,
+            overlap,
+            batch_size,
+            progress,
+            plan=read_plan,
+            on_rows=stream.push,
+        )
+        vectors = stream.finish()
+    vectors.work = stream.summary(time.perf_counter() - start)
+    return summary, vectors
+
+
+def predict_mosaic(
+    scenes: list[Path],
+    backend: Backend,
+    prob_paths: list[Path],
+    vrt: Path,
+    tiling: tuple[int, int, int],
+    options: VectorizeOptions | None,
+    block: int | None,
+    workers: int,
+    progress: bool,
+    read_plans: list[ScenePlan],
+) -> tuple[list[SceneSummary], RoadVectors]:
+    """Predict adjacent scenes on one grid, then vectorise them as one network.
+
+    Their probability rasters are mosaicked by a VRT (kept beside them as ``vrt``), whose
+    blocks read across scene borders, so roads that cross them are joined.
+
+    Returns:
+        Each scene's summary and the vectors of all of them.
+    """
+    tile, overlap, batch_size = tiling
+    summaries = [
+        predict_scene(scene, backend, prob_path, tile, overlap, batch_size, progress, plan=plan)
+        for scene, prob_path, plan in zip(scenes, prob_paths, read_plans, strict=True)
+    ]
+    vectors = vectorize_mosaic(prob_paths, options, block, workers, progress, vrt=vrt)
+    return summaries, vectors
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_backend(model: str, device: str) -> Backend:
+    """A worker's model, loaded once per worker process and kept for its next scenes."""
+    return load_backend(model, device)
+
+
+def _predict_scene_task(
+    scene: Path,
+    model: str,
+    device: str,
+    prob_path: Path,
+    tiling: tuple[int, int, int],
+    read_plan: ScenePlan,
+) -> SceneSummary:
+    """One scene on a Dask worker: the model and scene read from paths it can see."""
+    tile, overlap, batch_size = tiling
+    backend = _worker_backend(model, device)
+    return predict_scene(scene, backend, prob_path, tile, overlap, batch_size, plan=read_plan)
+
+
+def predict_on_cluster(
+    scenes: list[Path],
+    model: Path,
+    device: str,
+    prob_paths: list[Path],
+    vrt: Path,
+    tiling: tuple[int, int, int],
+    options: VectorizeOptions | None,
+    block: int | None,
+    scheduler: str,
+    progress: bool,
+    read_plans: list[ScenePlan],
+) -> tuple[list[SceneSummary], list[RoadVectors]]:
+    """Predict whole scenes on a Dask cluster, then vectorise their blocks there too.
+
+    Workers read the scenes and the model, and write the probability rasters, at the
+    same paths as this client (a shared filesystem). Scenes on one grid are vectorised
+    as one network through the ``vrt`` mosaic; others one by one.
+
+    Returns:
+        Each scene's summary, and the vectors (one entry, or one per scene).
+    """
+    from ..vectorize.cluster import connect
+
+    with connect(scheduler) as client:
+        futures = [
+            client.submit(
+                _predict_scene_task,
+                scene.resolve(),
+                str(model.resolve()),
+                device,
+                path,
+                tiling,
+                plan,
+            )
+            for scene, path, plan in zip(scenes, prob_paths, read_plans, strict=True)
+        ]
+        summaries: list[SceneSummary] = client.gather(futures)
+    if len(scenes) == 1 or plans_share_grid(read_plans):
+        mosaic = vectorize_mosaic(prob_paths, options, block, 1, progress, scheduler, vrt=vrt)
+        return summaries, [mosaic]
+    return summaries, [
+        vectorize_raster(path, options, block, 1, progress, scheduler) for path in prob_paths
+    ]
+
+
+def _count_work(result: PredictResult, vectors: RoadVectors) -> None:
+    """Add a vectorisation's blocks and workers to the result's summary."""
+    if vectors.work is not None:
+        result.blocks += vectors.work.blocks
+        result.workers = max(result.workers, vectors.work.workers)
+
+
+def plans_share_grid(read_plans: list[ScenePlan]) -> bool:
+    """Whether scenes are read onto one grid, so that their roads can be one network."""
+    return grids_align([(p.transform, p.crs, p.width, p.height) for p in read_plans])
+
+
+def _scenes_to_vectors(
+    scenes: list[Path],
+    backend: Backend,
+    model: str | Path,
+    device: str,
+    prob_paths: list[Path],
+    read_plans: list[ScenePlan],
+    tiling: tuple[int, int, int],
+    vectorize_args: tuple[VectorizeOptions | None, int | None, int, bool],
+    scheduler: str | None,
+    scratch: Path,
+    result: PredictResult,
+) -> Iterator[tuple[Path, RoadVectors, Path]]:
+    """Predict the scenes and vectorise them: on a cluster, as one mosaic, or one by one.
+
+    Appends each scene's summary to ``result`` and yields (scene, its vectors, the
+    probability raster they came from) for each network.
+    """
+    options, block, workers, progress = vectorize_args
+    if scheduler is not None:
+        vrt = prob_paths[0].parent / f".{scratch.name}.vrt"  # beside the rasters: shared
+        try:
+            summaries, parts = predict_on_cluster(
+                scenes, Path(model), device, prob_paths, vrt, tiling, options, block,
+                scheduler, progress, read_plans,
+            )  # fmt: skip
+            result.scenes.extend(summaries)
+            rasters = [vrt] if len(parts) == 1 and len(scenes) > 1 else prob_paths
+            for scene, vectors, raster in zip(scenes, parts, rasters, strict=False):
+                yield scene, vectors, raster
+        finally:
+            vrt.unlink(missing_ok=True)
+    elif len(scenes) > 1 and plans_share_grid(read_plans):
+        vrt = scratch / "probability.vrt"
+        with contextlib.ExitStack() as stack:
+            for scene in scenes:
+                stack.enter_context(reading(scene, "scene"))
+            summaries, vectors = predict_mosaic(
+                scenes, backend, prob_paths, vrt, tiling, options, block, workers, progress,
+                read_plans,
+            )  # fmt: skip
+        result.scenes.extend(summaries)
+        yield scenes[0], vectors, vrt
+    else:
+        for scene, prob_path, read_plan in zip(scenes, prob_paths, read_plans, strict=True):
+            with reading(scene, "scene"):
+                summary, vectors = predict_and_vectorize(
+                    scene, backend, prob_path, tiling, options, block, workers, progress,
+                    read_plan,
+                )  # fmt: skip
+            result.scenes.append(summary)
+            yield scene, vectors, prob_path
 
 
 def run_predict(
@@ -97,11 +434,19 @@ def run_predict(
     device: str = "auto",
     options: VectorizeOptions | None = None,
     progress: bool = False,
+    layer: str | None = None,
+    read_options: ReadOptions | None = None,
+    log: Log | None = None,
+    block: int | None = DEFAULT_BLOCK,
+    workers: int = 1,
+    scheduler: str | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
     Vectors of several scenes are merged into one output, in the first scene's CRS
-    (GeoJSON is always WGS84). Everything is checked before any work starts.
+    (GeoJSON is always WGS84). Everything is checked before any work starts; a scene
+    given twice is read once. Outputs are staged and moved into place only when all of
+    them are written: a failed run leaves every existing file as it was.
 
     Args:
         inputs: scene files or folders of scenes (any GDAL raster, e.g. GeoTIFF or VRT).
@@ -116,41 +461,71 @@ def run_predict(
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings.
         progress: show progress bars.
+        layer: GeoPackage layer name of the centrelines (surfaces: ``<layer>_surface``);
+            default ``centerlines`` and ``surface``. Other layers of an existing
+            GeoPackage are kept.
+        read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
+        log: receives how each scene is read (bands, scaling, resampling) and warnings.
+        block: vectorisation block side in pixels (None: a scene in one piece).
+        workers: processes vectorising finished bands while inference goes on.
+        scheduler: a Dask scheduler's address: scenes are predicted and vectorised on its
+            workers, which must see the scenes, the model and ``prob`` (required).
 
     Returns:
         Summaries and the merged layers.
     """
     start = time.perf_counter()
-    scenes = expand_scenes(inputs)
-    backend = load_backend(model, device)
-    tile_size = tile or backend.tile_size
-    overlap = default_overlap(tile_size) if overlap is None else overlap
-    check_tiling(tile_size, overlap)
-    for scene in scenes:
-        check_scene(scene, backend.in_channels)
-    for target in (out, polygons, preview):
-        if target is not None and not Path(target).parent.resolve().is_dir():
-            raise RoadkdError(f"cannot write {target}: folder {Path(target).parent} does not exist")
-    result = PredictResult()
-    lines, surfaces = [], []
-    with tempfile.TemporaryDirectory(prefix="roadkd-") as scratch:
-        for scene in scenes:
-            prob_path = _probability_path(
-                Path(prob) if prob else None, scene, len(scenes), Path(scratch)
-            )
-            summary = predict_scene(
-                scene, backend, prob_path, tile_size, overlap, batch_size, progress
-            )
-            result.scenes.append(summary)
-            vectors = vectorize_raster(prob_path, options)
-            lines.append(vectors.centerlines)
-            surfaces.append(vectors.surface)
-            if preview is not None and len(result.scenes) == 1:
-                write_preview(scene, vectors.centerlines, preview, prob_path)
-    result.centerlines = _merge(lines)
-    result.surface = _merge(surfaces)
-    write_vectors(out, {"centerlines": result.centerlines, "surface": result.surface})
-    if polygons is not None:
-        write_vectors(polygons, {"surface": result.surface})
+    scenes, repeats = unique_scenes(expand_scenes(inputs))
+    names = layer_names(layer)
+    with scratch_folder("predict") as scratch:
+        plan, prob_paths = plan_outputs(
+            scenes,
+            Path(model),
+            Path(out),
+            Path(prob) if prob is not None else None,
+            Path(polygons) if polygons is not None else None,
+            Path(preview) if preview is not None else None,
+            Path(scratch),
+        )
+        backend = load_backend(model, device)
+        tile_size = tile or backend.tile_size
+        overlap = default_overlap(tile_size) if overlap is None else overlap
+        check_tiling(tile_size, overlap)
+        if batch_size < 1:
+            raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
+        read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
+        result = PredictResult(repeats=repeats)
+        lines, surfaces = [], []
+        if scheduler is not None and prob is None:
+            raise RoadkdError("--scheduler needs --prob: a folder the Dask workers can see")
+        with plan:
+            staged_paths = [plan.stage(p) if p in plan.targets else p for p in prob_paths]
+            tiling = (tile_size, overlap, batch_size)
+            vectorize_args = (options, block, workers, progress)
+            for scene, vectors, probability in _scenes_to_vectors(
+                scenes, backend, model, device, staged_paths, read_plans, tiling,
+                vectorize_args, scheduler, Path(scratch), result,
+            ):  # fmt: skip
+                vectors = with_confidence(vectors, probability)
+                _count_work(result, vectors)
+                lines.append(vectors.centerlines)
+                surfaces.append(vectors.surface)
+                if preview is not None and len(lines) == 1:
+                    with reading(scene, "scene"):
+                        write_preview(
+                            scene,
+                            vectors.centerlines,
+                            plan.stage(Path(preview)),
+                            probability,
+                            plan=read_plans[0],
+                        )
+            for summary, prob_path in zip(result.scenes, prob_paths, strict=True):
+                summary.probability = prob_path
+            result.centerlines = _merge(lines)
+            result.surface = _merge(surfaces)
+            layers = {"centerlines": result.centerlines, "surface": result.surface}
+            write_layers(plan.stage(Path(out)), layers, names)
+            if polygons is not None:
+                write_layers(plan.stage(Path(polygons)), {"surface": result.surface}, names)
     result.seconds = time.perf_counter() - start
     return result

@@ -1,10 +1,10 @@
 """The base of every roadkd task: optimiser, poly schedule, metrics and the deploy bundle."""
 
 from abc import abstractmethod
-from collections.abc import Mapping
 from typing import Any
 
 import torch
+from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
 from torch.optim import SGD, AdamW, Optimizer
@@ -15,28 +15,7 @@ from ..errors import RoadkdError
 from ..losses import supervised_loss
 from ..metrics.pixel import RoadMetrics
 from ..models import DeployBundle, ModelConfig
-from ..models.deploy import CHECKPOINT_KEY
-from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
-
-
-def as_model_config(config: ModelConfig | Mapping[str, Any]) -> ModelConfig:
-    """Return ``config`` as a :class:`ModelConfig` (configs and checkpoints may hold dicts).
-
-    Args:
-        config: a ModelConfig or a mapping of its fields.
-
-    Returns:
-        The ModelConfig.
-
-    Raises:
-        RoadkdError: if the mapping has unknown fields.
-    """
-    if isinstance(config, ModelConfig):
-        return config
-    try:
-        return ModelConfig(**dict(config))
-    except TypeError as err:
-        raise RoadkdError(f"invalid model config {dict(config)}: {err}") from err
+from ..models.deploy import CHECKPOINT_KEY, DataFacts, require_data_facts
 
 
 def poly_factor(step: int, total: int, power: float) -> float:
@@ -53,6 +32,11 @@ def poly_factor(step: int, total: int, power: float) -> float:
     if total <= 0:
         return 1.0
     return float(max(0.0, 1.0 - min(step, total) / total) ** power)
+
+
+def _datamodule(trainer: Trainer | None) -> object:
+    """The trainer's datamodule (Lightning attaches it at run time), or None."""
+    return getattr(trainer, "datamodule", None)
 
 
 class RoadTask(BaseTask):
@@ -201,21 +185,30 @@ class RoadTask(BaseTask):
 
     # -- checkpoints ----------------------------------------------------------------------
 
+    #: The training data's facts, read from the datamodule when fitting starts.
+    data_facts: DataFacts | None = None
+
+    def on_fit_start(self) -> None:
+        """Read the datamodule's data facts now: a missing one fails before any training."""
+        self.data_facts = require_data_facts(_datamodule(self._trainer))
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Store the deploy bundle, with the datamodule's normalisation, in the checkpoint."""
+        """Store the deploy bundle, with the training data's facts, in the checkpoint.
+
+        Raises:
+            RoadkdError: if the facts are unknown (no fit started and none were set).
+        """
         model, config = self.deploy_network()
-        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
-        mean = tuple(getattr(datamodule, "mean", DEFAULT_MEAN))
-        std = tuple(getattr(datamodule, "std", DEFAULT_STD))
-        tile_size = int(getattr(datamodule, "patch_size", 512) or 512)
-        resolution = float(getattr(datamodule, "resolution_m", ROADNET_RESOLUTION_M))
+        if self.data_facts is None:
+            self.data_facts = require_data_facts(_datamodule(self._trainer))
+        facts = self.data_facts
         bundle = DeployBundle(
             model=model,
             config=config,
-            mean=tuple(float(m) for m in mean),
-            std=tuple(float(s) for s in std),
-            resolution_m=resolution,
-            tile_size=tile_size,
+            mean=facts.mean,
+            std=facts.std,
+            resolution_m=facts.resolution_m,
+            tile_size=facts.tile_size,
             extra={"task": type(self).__name__},
         )
         checkpoint[CHECKPOINT_KEY] = bundle.to_checkpoint_entry()

@@ -7,8 +7,8 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import probability_distillation_loss
-from ..models import ModelConfig, build_model
-from .base import RoadTask, as_model_config
+from ..models import ModelConfig, as_model_config, build_model
+from .base import RoadTask
 from .cross_supervision import cross_supervised_step
 from .student import DEFAULT_STUDENT
 

@@ -1,62 +1,29 @@
 """The SSLKD student stage: a light network distilled from two frozen teachers."""
 
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import RoadkdError
 from ..losses import (
+    PSEUDO_LABEL_THRESHOLD,
     FeatureAdapter,
     feature_distillation_loss,
     fuse_teacher_probabilities,
     probability_distillation_loss,
     pseudo_label_loss,
 )
-from ..models import ModelConfig, build_model, encoder_channels, forward_with_features
-from .base import RoadTask, as_model_config
+from ..models import (
+    ModelConfig,
+    as_model_config,
+    build_model,
+    encoder_channels,
+    forward_with_features,
+    load_frozen_teachers,
+)
+from .base import RoadTask
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
-#: Fused teacher confidence a pixel needs to get a pseudo label (roadkd's default: no source
-#: we can read gives the authors' value).
-PSEUDO_LABEL_THRESHOLD = 0.9
-
-
-def load_frozen_teachers(path: str | Path) -> list[tuple[nn.Module, ModelConfig]]:
-    """Rebuild the two teachers of a teachers-stage checkpoint, frozen and in eval mode.
-
-    Args:
-        path: a ``.ckpt`` written by :class:`CrossModelTeachers`.
-
-    Returns:
-        ``[(teacher_a, config_a), (teacher_b, config_b)]``.
-
-    Raises:
-        RoadkdError: if the file is missing or is not a teachers checkpoint.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise RoadkdError(f"teachers checkpoint not found: {p}")
-    try:
-        checkpoint = torch.load(p, map_location="cpu", weights_only=False)
-        hparams, state = checkpoint["hyper_parameters"], checkpoint["state_dict"]
-        names = [n for n in ("teacher_a", "teacher_b") if n in hparams]
-    except Exception as err:  # torch raises many types for a corrupt file
-        raise RoadkdError(f"cannot read teachers checkpoint {p}: {err}") from err
-    if len(names) != 2:
-        raise RoadkdError(f"{p} is not a teachers checkpoint (no teacher_a/teacher_b)")
-    teachers = []
-    for name in names:
-        config = ModelConfig(**{**as_model_config(hparams[name]).to_dict(), "weights": None})
-        model = build_model(config)
-        prefix = f"{name}."
-        model.load_state_dict(
-            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        )
-        model.eval().requires_grad_(False)
-        teachers.append((model, config))
-    return teachers
 
 
 def gradient_norm(loss: Tensor, params: list[nn.Parameter], scale: float = 1.0) -> Tensor:

@@ -5,8 +5,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from ..metrics.pixel import RoadMetrics
-from ..models import ModelConfig, build_model
-from .base import RoadTask, as_model_config
+from ..models import ModelConfig, as_model_config, build_model
+from .base import RoadTask
 from .cross_supervision import cross_supervised_step
 
 DEFAULT_TEACHER_A = ModelConfig(arch="DeepLabV3Plus", encoder="resnet50")

@@ -6,6 +6,7 @@ areas are converted to metres on the ground with the scene's pixel size in metre
 every option works at any ground sampling distance and in any CRS.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,17 +18,15 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import RasterioError
-from rasterio.features import shapes
+from rasterio.windows import Window
 from scipy import ndimage
-from shapely.affinity import affine_transform
-from shapely.geometry import LineString, Polygon, shape
-from skimage.morphology import remove_small_holes, remove_small_objects, skeletonize
+from shapely.geometry import LineString, Polygon
+from skimage.morphology import remove_small_objects, skeletonize
 
 from ..errors import RoadkdError
 from ..io import require_file
 from .graph import (
     bridge_gaps,
-    drop_small_networks,
     extend_dead_ends,
     merge_close_junctions,
     merge_degree_two,
@@ -35,7 +34,6 @@ from .graph import (
     skeleton_graph,
 )
 from .options import VectorizeOptions
-from .scale import pixel_size_m
 
 #: Gaussian smoothing (pixels) of skeleton paths before simplification: a pixel staircase
 #: is up to 8 % longer than the road it follows; smoothed, lengths are within ~0.2 %.
@@ -52,28 +50,98 @@ class RoadVectors:
         graph: the centreline network (a networkx MultiGraph: two roads may join the same
             junctions, and a ring road is a loop); node attribute ``xy`` (CRS units), edge
             attributes ``geometry`` (LineString), ``length_m`` and ``width_m``.
+        work: blocks, workers and time, when the vectors come from a raster.
     """
 
     centerlines: gpd.GeoDataFrame
     surface: gpd.GeoDataFrame
     graph: nx.MultiGraph
+    work: "WorkSummary | None" = None
 
 
-def road_mask(prob: np.ndarray, resolution_m: float, options: VectorizeOptions) -> np.ndarray:
+@dataclass(frozen=True)
+class WorkSummary:
+    """How a vectorisation ran.
+
+    Attributes:
+        blocks: blocks the scene was cut into.
+        workers: processes that vectorised them.
+        megapixels: pixels in the scene, in millions.
+        seconds: wall time.
+    """
+
+    blocks: int
+    workers: int
+    megapixels: float
+    seconds: float
+
+    @property
+    def megapixels_per_second(self) -> float:
+        """Throughput."""
+        return self.megapixels / self.seconds if self.seconds > 0 else float("inf")
+
+    def describe(self) -> str:
+        """One line for a summary: blocks, workers and throughput."""
+        blocks = "block" if self.blocks == 1 else "blocks"
+        workers = "worker" if self.workers == 1 else "workers"
+        speed = self.megapixels_per_second
+        return f"{self.blocks} {blocks}, {self.workers} {workers}, {speed:.3g} MP/s"
+
+
+#: Which sides of an array (top, bottom, left, right) continue into more of the scene.
+Sides = tuple[bool, bool, bool, bool]
+
+#: An array that is the whole scene: no side continues.
+CLOSED: Sides = (False, False, False, False)
+
+
+def road_pixels(prob: np.ndarray, threshold: float) -> np.ndarray:
+    """Pixels at or above ``threshold``; NaN (nodata) is never road."""
+    return np.nan_to_num(prob.astype(np.float32, copy=False), nan=0.0) >= threshold
+
+
+def _remove_small(mask: np.ndarray, max_size: int, open_sides: Sides) -> np.ndarray:
+    """Remove components of ``mask`` of ``max_size`` pixels or fewer.
+
+    A component that touches an open side may go on outside the array and is kept: the
+    array is padded there with a strip larger than ``max_size`` that joins everything it
+    touches into one large component.
+    """
+    if not any(open_sides):
+        return remove_small_objects(mask, max_size=max_size)
+    width = max(1, math.ceil((max_size + 1) / min(mask.shape)))
+    top, bottom, left, right = (width if side else 0 for side in open_sides)
+    padded = np.pad(mask, ((top, bottom), (left, right)), constant_values=True)
+    kept = remove_small_objects(padded, max_size=max_size)
+    return kept[top : top + mask.shape[0], left : left + mask.shape[1]]
+
+
+def road_mask(
+    prob: np.ndarray,
+    resolution_m: float,
+    options: VectorizeOptions,
+    open_sides: Sides = CLOSED,
+) -> np.ndarray:
     """Threshold and clean a probability map: drop specks, fill small holes.
 
     Args:
-        prob: (H, W) road probability or 0/1 mask; NaN (nodata) is never road.
+        prob: (H, W) road probability or 0/1 mask; NaN (nodata) is never road. A boolean
+            array is taken as already thresholded.
         resolution_m: ground size of a pixel in metres.
         options: vectorisation settings (``threshold``, ``min_blob_m2``, ``max_hole_m2``).
+        open_sides: for a block of a larger scene, the sides (top, bottom, left, right)
+            where the scene goes on: specks and holes that touch them are left alone,
+            because only the whole scene can tell their size.
 
     Returns:
         (H, W) boolean road mask.
     """
-    mask = np.nan_to_num(prob.astype(np.float32), nan=0.0) >= options.threshold
+    mask = prob if prob.dtype == bool else road_pixels(prob, options.threshold)
     pixel_area = resolution_m**2
-    mask = remove_small_objects(mask, max_size=max(1, int(options.min_blob_m2 / pixel_area)))
-    return remove_small_holes(mask, max_size=max(1, int(options.max_hole_m2 / pixel_area)))
+    blob_px = max(1, int(options.min_blob_m2 / pixel_area))
+    hole_px = max(1, int(options.max_hole_m2 / pixel_area))
+    mask = _remove_small(mask, blob_px, open_sides)
+    return ~_remove_small(~mask, hole_px, open_sides)
 
 
 def centreline_graph(
@@ -83,6 +151,11 @@ def centreline_graph(
     distance_px: np.ndarray | None = None,
 ) -> nx.MultiGraph:
     """Skeletonise a road mask and clean its graph (pixel coordinates).
+
+    Every step here looks at most a few road widths or metre settings away, so a block
+    read with a halo gives the whole scene's graph inside its core. Dropping small
+    networks needs the whole network and runs on the stitched graph
+    (``roadkd.vectorize.stitch``).
 
     The mask is extended past the raster edges before skeletonising, so roads that leave
     the scene keep their full length instead of stopping half a width short of the border.
@@ -96,23 +169,25 @@ def centreline_graph(
     Returns:
         A multigraph whose nodes carry ``rc`` (row, col) and edges ``coords`` (pixel paths).
     """
-    pad = 8
+    if distance_px is None:
+        distance_px = ndimage.distance_transform_edt(mask)
+    # Past the edges by more than the widest road's half width there, at any resolution:
+    # a fixed few pixels let wide roads at fine resolutions stop short of the border.
+    edges = (distance_px[0], distance_px[-1], distance_px[:, 0], distance_px[:, -1])
+    pad = int(np.ceil(max(float(e.max(initial=0.0)) for e in edges))) + 8
     padded = np.pad(mask, pad, mode="edge")
     skeleton = skeletonize(padded)[pad:-pad, pad:-pad]
     graph = skeleton_graph(skeleton)
     merge_degree_two(graph)
     prune_spurs(graph, options.min_spur_m / resolution_m)
-    if distance_px is None:
-        distance_px = ndimage.distance_transform_edt(mask)
     merge_close_junctions(graph, options.junction_m / resolution_m, distance_px)
     bridge_gaps(graph, options.bridge_m / resolution_m, options.bridge_angle_deg)
-    drop_small_networks(graph, options.min_network_m / resolution_m)
     if options.extend_ends:
         extend_dead_ends(graph, mask, distance_px)
     return graph
 
 
-def _smooth(coords: np.ndarray) -> np.ndarray:
+def smooth_path(coords: np.ndarray) -> np.ndarray:
     """Gaussian-smooth a pixel path, keeping its two ends where they are (on the nodes)."""
     if len(coords) < 3:
         return coords
@@ -121,19 +196,19 @@ def _smooth(coords: np.ndarray) -> np.ndarray:
     return smooth
 
 
-def _affine_params(transform: Affine) -> list[float]:
+def affine_params(transform: Affine) -> list[float]:
     """Shapely's affine parameters for a rasterio transform."""
     return [transform.a, transform.b, transform.d, transform.e, transform.xoff, transform.yoff]
 
 
-def _ground_length(line: LineString, size: tuple[float, float]) -> float:
+def ground_length(line: LineString, size: tuple[float, float]) -> float:
     """Length in metres of a pixel-space line, with (metres per column, per row)."""
     xy = np.asarray(line.coords)
     steps = np.diff(xy, axis=0) * np.asarray(size)
     return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
 
 
-def _polygonal(geometry: shapely.Geometry) -> list[Polygon]:
+def polygonal_parts(geometry: shapely.Geometry) -> list[Polygon]:
     """The non-empty polygons in a geometry (``make_valid`` may return a collection)."""
     polygons: list[Polygon] = []
     for part in shapely.get_parts(geometry):
@@ -141,94 +216,44 @@ def _polygonal(geometry: shapely.Geometry) -> list[Polygon]:
             if not part.is_empty:
                 polygons.append(part)
         elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
-            polygons.extend(_polygonal(part))
+            polygons.extend(polygonal_parts(part))
     return polygons
 
 
-def vectorize_array(
-    prob: np.ndarray,
-    transform: Affine,
-    crs: CRS | str | None,
-    options: VectorizeOptions | None = None,
-) -> RoadVectors:
-    """Vectorise a road probability (or 0/1 mask) array.
+@dataclass(frozen=True)
+class RoadRaster:
+    """A probability or mask raster, checked once and then read window by window.
 
-    Args:
-        prob: (H, W) road probability in [0, 1] (NaN = nodata) or a 0/1 mask.
-        transform: the raster's affine transform.
-        crs: the raster's CRS (None: units are taken as metres).
-        options: vectorisation settings.
-
-    Returns:
-        Centrelines, surface polygons and the centreline graph.
+    Attributes:
+        path: the raster file.
+        height: rows.
+        width: columns.
+        transform: its affine transform.
+        crs: its CRS.
+        scale: factor to [0, 1] (1/255 for a 0/255 mask or 0-255 probabilities).
     """
-    opts = options or VectorizeOptions()
-    if prob.ndim != 2:
-        raise RoadkdError(f"expected a single-band (H, W) raster, got shape {prob.shape}")
-    size = pixel_size_m(transform, crs, prob.shape)
-    resolution_m = float(np.sqrt(size[0] * size[1]))
-    tolerance_px = 1.0 if opts.simplify_m is None else opts.simplify_m / resolution_m
-    to_crs = _affine_params(transform)
 
-    mask = road_mask(prob, resolution_m, opts)
-    # distances in metres even when pixels are not square on the ground
-    distance_m = ndimage.distance_transform_edt(mask, sampling=(size[1], size[0]))
-    graph = centreline_graph(mask, resolution_m, opts, distance_m / resolution_m)
-
-    world = nx.MultiGraph()
-    for node, rc in graph.nodes(data="rc"):
-        x, y = transform @ (rc[1] + 0.5, rc[0] + 0.5)
-        world.add_node(node, xy=(float(x), float(y)))
-    lines, lengths, widths = [], [], []
-    for u, v, coords in graph.edges(data="coords"):
-        if len(coords) < 2:
-            continue
-        rows = np.clip(coords[:, 0].round().astype(int), 0, mask.shape[0] - 1)
-        cols = np.clip(coords[:, 1].round().astype(int), 0, mask.shape[1] - 1)
-        width_m = round(float(2 * np.median(distance_m[rows, cols])), 2)
-        pixel_line = LineString(_smooth(coords)[:, ::-1] + 0.5).simplify(tolerance_px)
-        length_m = round(_ground_length(pixel_line, size), 2)
-        line = affine_transform(pixel_line, to_crs)
-        lines.append(line)
-        lengths.append(length_m)
-        widths.append(width_m)
-        world.add_edge(u, v, geometry=line, length_m=length_m, width_m=width_m)
-    centerlines = gpd.GeoDataFrame(
-        {"length_m": np.asarray(lengths, float), "width_m": np.asarray(widths, float)},
-        geometry=gpd.GeoSeries(lines, crs=crs, dtype="geometry"),
-    )
-
-    polygons, areas = [], []
-    pixel_area_m2 = size[0] * size[1]
-    for geometry, _ in shapes(mask.astype(np.uint8), mask=mask, connectivity=8):
-        simple = shape(geometry).simplify(tolerance_px, preserve_topology=True)
-        for part in _polygonal(shapely.make_valid(simple)):
-            area_m2 = part.area * pixel_area_m2
-            if area_m2 >= opts.min_polygon_m2:
-                polygons.append(affine_transform(part, to_crs))
-                areas.append(round(area_m2, 2))
-    surface = gpd.GeoDataFrame(
-        {"area_m2": np.asarray(areas, float)},
-        geometry=gpd.GeoSeries(polygons, crs=crs, dtype="geometry"),
-    )
-    return RoadVectors(centerlines=centerlines, surface=surface, graph=world)
+    path: Path
+    height: int
+    width: int
+    transform: Affine
+    crs: CRS
+    scale: float
 
 
-def read_road_raster(path: str | Path) -> tuple[np.ndarray, Affine, CRS]:
-    """Read band 1 of a probability or mask raster as float32 in [0, 1], nodata as NaN.
+#: Pixels read at a time while a uint8 raster is scanned for values above 1.
+_SCAN_PIXELS = 1 << 24
+
+
+def open_road_raster(path: str | Path) -> RoadRaster:
+    """Check a probability or mask raster (band 1) without reading it whole.
 
     A uint8 raster with values above 1 (a 0/255 mask, or probabilities scaled to 0-255)
-    is divided by 255. Other rasters must already hold values in [0, 1].
-
-    Args:
-        path: raster file (GeoTIFF or anything GDAL reads).
-
-    Returns:
-        (values, transform, CRS).
+    is divided by 255; finding out reads it once, a strip at a time. Other rasters must
+    already hold values in [0, 1] (checked as each window is read).
 
     Raises:
-        RoadkdError: if the file is missing, unreadable, has no CRS or holds values that
-            are neither probabilities nor a 0/1 mask.
+        RoadkdError: if the file is missing, unreadable or has no CRS.
     """
     raster = require_file(path, "raster")
     try:
@@ -238,36 +263,62 @@ def read_road_raster(path: str | Path) -> tuple[np.ndarray, Affine, CRS]:
                     f"{raster} has no coordinate reference system; georeference it first "
                     "(e.g. gdal_edit.py -a_srs EPSG:XXXX)"
                 )
-            band = src.read(1, masked=True)
-            dtype, transform, crs = src.dtypes[0], src.transform, src.crs
+            scale = 1.0
+            if src.dtypes[0] == "uint8":
+                strip = max(1, _SCAN_PIXELS // src.width)
+                for row in range(0, src.height, strip):
+                    window = Window(0, row, src.width, min(strip, src.height - row))  # type: ignore[no-untyped-call]
+                    band = src.read(1, window=window, masked=True)
+                    if band.count() and band.max() > 1:
+                        scale = 1 / 255
+                        break
+            return RoadRaster(raster, src.height, src.width, src.transform, src.crs, scale)
     except RasterioError as err:
         raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
-    data = band.astype(np.float32).filled(np.nan)
-    if band.count() == 0:
-        return data, transform, crs
-    low, high = float(band.min()), float(band.max())
-    if dtype == "uint8" and high > 1:
-        data /= 255.0
-    elif low < 0 or high > 1 + 1e-6:
-        raise RoadkdError(
-            f"{raster} holds values from {low:g} to {high:g}: expected road probabilities "
-            "in [0, 1] or a 0/1 mask"
-        )
-    return data, transform, crs
 
 
-def vectorize_raster(path: str | Path, options: VectorizeOptions | None = None) -> RoadVectors:
-    """Vectorise a probability or mask GeoTIFF (band 1).
-
-    Args:
-        path: raster file.
-        options: vectorisation settings.
-
-    Returns:
-        Centrelines, surface polygons and the centreline graph, in the raster's CRS.
+def read_road_window(raster: RoadRaster, row: int, col: int, rows: int, cols: int) -> np.ndarray:
+    """Read a window of band 1 as float32 in [0, 1], nodata as NaN.
 
     Raises:
-        RoadkdError: for a missing, unreadable or ungeoreferenced raster.
+        RoadkdError: if the window cannot be read or holds values that are neither
+            probabilities nor a 0/1 mask.
     """
-    prob, transform, crs = read_road_raster(path)
-    return vectorize_array(prob, transform, crs, options)
+    try:
+        with rasterio.open(raster.path) as src:
+            band = src.read(1, window=Window(col, row, cols, rows), masked=True)  # type: ignore[no-untyped-call]
+    except RasterioError as err:
+        raise RoadkdError(f"cannot read {raster.path}: {err}") from err
+    data = band.astype(np.float32).filled(np.nan)
+    if band.count() == 0:
+        return data
+    if raster.scale != 1.0:
+        data *= np.float32(raster.scale)
+        return data
+    low, high = float(band.min()), float(band.max())
+    if low < 0 or high > 1 + 1e-6:
+        raise RoadkdError(
+            f"{raster.path} holds values from {low:g} to {high:g}: expected road probabilities "
+            "in [0, 1] or a 0/1 mask"
+        )
+    return data
+
+
+def read_road_raster(path: str | Path) -> tuple[np.ndarray, Affine, CRS]:
+    """Read band 1 of a small probability or mask raster whole (see ``open_road_raster``).
+
+    ``roadkd.vectorize.vectorize_raster`` never does this: it reads blocks.
+
+    Args:
+        path: raster file (GeoTIFF or anything GDAL reads).
+
+    Returns:
+        (values as float32 in [0, 1] with NaN for nodata, transform, CRS).
+
+    Raises:
+        RoadkdError: if the file is missing, unreadable, has no CRS or holds values that
+            are neither probabilities nor a 0/1 mask.
+    """
+    raster = open_road_raster(path)
+    values = read_road_window(raster, 0, 0, raster.height, raster.width)
+    return values, raster.transform, raster.crs

@@ -52,7 +52,11 @@ def _edge_coords_from(graph: nx.MultiGraph, u: int, v: int, key: int) -> np.ndar
 
 
 def merge_degree_two(graph: nx.MultiGraph) -> nx.MultiGraph:
-    """Join the two edges at every degree-2 node, so edges run junction to junction/end."""
+    """Join the two edges at every degree-2 node, so edges run junction to junction/end.
+
+    An edge's ``samples`` (per-pixel measurements in no particular order, such as the
+    road half-widths under a line) are pooled into the joined edge when both carry them.
+    """
     changed = True
     while changed:
         changed = False
@@ -62,8 +66,17 @@ def merge_degree_two(graph: nx.MultiGraph) -> nx.MultiGraph:
             (_, a, ka), (_, b, kb) = list(graph.edges(node, keys=True))
             first = _edge_coords_from(graph, a, node, ka)
             second = _edge_coords_from(graph, node, b, kb)
+            pooled = [
+                graph.edges[a, node, ka].get("samples"),
+                graph.edges[node, b, kb].get("samples"),
+            ]
             graph.remove_node(node)
-            graph.add_edge(a, b, coords=np.vstack([first, second[1:]]))
+            extra = (
+                {}
+                if pooled[0] is None or pooled[1] is None
+                else {"samples": np.concatenate(pooled)}
+            )
+            graph.add_edge(a, b, coords=np.vstack([first, second[1:]]), **extra)
             changed = True
     return graph
 

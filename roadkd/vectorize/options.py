@@ -27,6 +27,10 @@ class VectorizeOptions:
         extend_ends: extend dead ends along the road to the end of the road surface. By
             default a line stops where the skeleton stops, half a road width inside the
             paved end, which is where a centreline drawn with round caps ends.
+        max_road_width_m: the widest road (or paved area) that must vectorise exactly the
+            same in blocks as in one piece: it sets, with the other distances, the halo
+            each block is read with. Wider paved areas still vectorise, but their
+            skeleton may differ slightly where a block border cuts them.
     """
 
     threshold: float = 0.3
@@ -40,3 +44,4 @@ class VectorizeOptions:
     simplify_m: float | None = None
     min_polygon_m2: float = 20.0
     extend_ends: bool = False
+    max_road_width_m: float = 30.0

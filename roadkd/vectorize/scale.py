@@ -1,49 +1,5 @@
-"""Ground size of a pixel in metres, whatever the raster's CRS."""
+"""Ground size of a pixel in metres: the measure lives in :mod:`roadkd.ground`."""
 
-import math
+from ..ground import pixel_size_m
 
-from affine import Affine
-from pyproj import CRS, Geod, Transformer
-from pyproj.exceptions import ProjError
-
-
-def pixel_size_m(
-    transform: Affine, crs: object | None, shape: tuple[int, int]
-) -> tuple[float, float]:
-    """Metres on the ground per pixel step along columns and along rows.
-
-    Measured geodesically across the middle of the scene, so it holds for projected CRSs
-    in metres or feet, for Web Mercator (whose "metres" stretch with latitude) and for
-    geographic CRSs in degrees. Without a CRS, or if it cannot be converted to longitude
-    and latitude, the transform's units are taken as metres.
-
-    Args:
-        transform: the raster's affine transform.
-        crs: the raster's CRS (anything pyproj accepts, or a rasterio CRS), or None.
-        shape: (rows, cols) of the raster.
-
-    Returns:
-        (metres per column step, metres per row step).
-    """
-    planar = (math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
-    if crs is None:
-        return planar
-    rows, cols = shape
-    # Measure over half the scene, not one pixel, to stay clear of rounding.
-    half = max(1.0, min(rows, cols) / 2)
-    centre = (cols / 2, rows / 2)
-    samples = [centre, (centre[0] + half, centre[1]), (centre[0], centre[1] + half)]
-    try:
-        source = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-        to_lonlat = Transformer.from_crs(source, source.geodetic_crs, always_xy=True)
-        lonlat = [to_lonlat.transform(*(transform @ xy)) for xy in samples]
-        geod = Geod(ellps="WGS84")
-        sizes = []
-        for end in lonlat[1:]:
-            _, _, distance = geod.inv(*lonlat[0], *end)
-            sizes.append(distance / half)
-    except (ProjError, TypeError, ValueError):
-        return planar
-    if not all(math.isfinite(s) and s > 0 for s in sizes):
-        return planar
-    return sizes[0], sizes[1]
+__all__ = ["pixel_size_m"]

@@ -1,9 +1,12 @@
-"""Write road layers to GeoJSON (WGS84, RFC 7946), GeoPackage or Shapefile, atomically."""
+"""Write road layers to GeoJSON (WGS84, RFC 7946), GeoPackage, Shapefile or GeoParquet.
+
+A GeoPackage that exists already is updated, not replaced: roadkd's layers in it are
+replaced and every other layer stays (the file is copied, updated and moved back, so a
+failure leaves the old file as it was).
+"""
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,20 +14,36 @@ import geopandas as gpd
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from ..errors import RoadkdError
-from ..io import atomic_output
+from ..io import OutputPlan
 
 #: Extensions ``write_vectors`` understands.
-SUPPORTED = (".geojson", ".json", ".gpkg", ".shp")
+SUPPORTED = (".geojson", ".json", ".gpkg", ".shp", ".parquet")
 
-#: Geometry type of roadkd's own layers, declared even when a layer is empty (an
+#: roadkd's own layers, by role: the geometry type each declares even when empty (an
 #: empty GeoPackage or Shapefile layer of "Unknown" type confuses GIS tools).
 LAYER_GEOMETRY = {"centerlines": "LineString", "surface": "Polygon"}
 
-#: Shapefile sidecars that a previous file of the same name may have left and that would
-#: no longer match the new data (spatial indexes, encoding, projection).
-STALE_SIDECARS = (".qix", ".sbn", ".sbx", ".cpg", ".prj")
-
 _OGR_ERRORS = (OSError, DataSourceError, DataLayerError, FieldError, GeometryError)
+
+
+def layer_names(name: str | None = None) -> dict[str, str]:
+    """The GeoPackage layer name of each of roadkd's layers.
+
+    Args:
+        name: the user's ``--layer``: centrelines go to ``NAME``, surfaces to
+            ``NAME_surface``; None: ``centerlines`` and ``surface``.
+
+    Returns:
+        Role (``centerlines``, ``surface``) -> layer name.
+
+    Raises:
+        RoadkdError: for an empty name.
+    """
+    if name is None:
+        return {role: role for role in LAYER_GEOMETRY}
+    if not name.strip():
+        raise RoadkdError("--layer must not be empty")
+    return {"centerlines": name, "surface": f"{name}_surface"}
 
 
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
@@ -37,29 +56,15 @@ def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
     wgs84.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
 
 
-def _write_shapefile(name: str, gdf: gpd.GeoDataFrame, target: Path) -> None:
-    """Write a shapefile and its sidecars into a temporary folder, then move them in."""
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=folder))
+def _write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
+    """Write one layer as GeoParquet, native CRS (compact and fast for large networks)."""
     try:
-        gdf.to_file(
-            staging / target.name,
-            driver="ESRI Shapefile",
-            engine="pyogrio",
-            geometry_type=LAYER_GEOMETRY.get(name),
-        )
-        written = {part.suffix.lower() for part in staging.iterdir()}
-        # the .shp last: a reader never sees a new .shp with an old .dbf beside it
-        for part in sorted(staging.iterdir(), key=lambda p: p.suffix.lower() == ".shp"):
-            shutil.move(part, folder / part.name)
-        for suffix in STALE_SIDECARS:
-            stale = target.with_suffix(suffix)
-            if suffix not in written and stale.exists():
-                stale.unlink()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        import pyarrow  # noqa: F401
+    except ImportError as err:
+        raise RoadkdError(
+            f"cannot write {path.name}: GeoParquet needs pyarrow (pip install 'roadkd[parquet]')"
+        ) from err
+    gdf.to_parquet(path, index=False)
 
 
 def check_output_path(path: str | Path) -> Path:
@@ -88,42 +93,89 @@ def check_output_path(path: str | Path) -> Path:
     return target
 
 
-def write_vectors(path: str | Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
-    """Write one or more layers; the format follows the extension.
+#: roadkd's fields longer than a Shapefile's 10-character dBase names, and what they become
+#: there (rather than OGR's silent cut, e.g. ``min_confid``).
+SHAPEFILE_FIELDS = {"min_confidence": "min_conf"}
+
+
+def write_layers(
+    path: str | Path,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Write layers straight to ``path`` (a staged path of an :class:`OutputPlan`).
 
     ``.geojson`` (or ``.json``) holds the first layer in WGS84 longitude/latitude
     (RFC 7946), an empty layer as an empty FeatureCollection; ``.gpkg`` holds every layer
-    under its name in the native CRS; ``.shp`` holds the first layer in the native CRS
-    with its ``.prj`` and other sidecar files. Nothing is left half-written.
+    under its name in the native CRS, replacing a layer of that name in an existing file
+    and keeping the others; ``.shp`` holds the first layer in the native CRS with its
+    ``.prj`` and other sidecar files; ``.parquet`` holds the first layer as GeoParquet in
+    the native CRS.
+
+    Args:
+        path: output file (format by extension).
+        layers: role or layer name -> GeoDataFrame (roles ``centerlines`` and ``surface``
+            get their geometry type declared even when empty).
+        names: role -> layer name in a GeoPackage (see :func:`layer_names`); default:
+            the keys of ``layers``.
+
+    Raises:
+        RoadkdError: for no layers or a failed write.
+    """
+    target = Path(path)
+    if not layers:
+        raise RoadkdError(f"cannot write {target}: no layers given")
+    suffix = target.suffix.lower()
+    first = next(iter(layers))
+    try:
+        if suffix in (".geojson", ".json"):
+            _write_geojson(layers[first], target)
+        elif suffix == ".gpkg":
+            for role, gdf in layers.items():
+                gdf.to_file(
+                    target,
+                    layer=(names or {}).get(role, role),
+                    driver="GPKG",
+                    engine="pyogrio",
+                    geometry_type=LAYER_GEOMETRY.get(role),
+                )
+        elif suffix == ".shp":
+            layers[first].rename(columns=SHAPEFILE_FIELDS).to_file(
+                target,
+                driver="ESRI Shapefile",
+                engine="pyogrio",
+                geometry_type=LAYER_GEOMETRY.get(first),
+            )
+        elif suffix == ".parquet":
+            _write_parquet(layers[first], target)
+        else:
+            raise RoadkdError(f"cannot write {target}: use one of {', '.join(SUPPORTED)}")
+    except _OGR_ERRORS as err:
+        raise RoadkdError(f"cannot write {target.name}: {err}") from err
+
+
+def write_vectors(
+    path: str | Path,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Write one or more layers atomically; the format follows the extension.
+
+    See :func:`write_layers` for the formats. Nothing is left half-written, and a failed
+    write leaves an existing file as it was.
 
     Args:
         path: output file.
-        layers: layer name -> GeoDataFrame (``centerlines`` and ``surface`` get their
-            geometry type declared even when empty).
+        layers: role or layer name -> GeoDataFrame.
+        names: role -> GeoPackage layer name (default: the keys of ``layers``).
 
     Raises:
         RoadkdError: for an unsupported extension, no layers or an unwritable location.
     """
     target = check_output_path(path)
-    suffix = target.suffix.lower()
     if not layers:
         raise RoadkdError(f"cannot write {target}: no layers given")
-    name, first = next(iter(layers.items()))
-    try:
-        if suffix in (".geojson", ".json"):
-            with atomic_output(target) as tmp:
-                _write_geojson(first, tmp)
-        elif suffix == ".gpkg":
-            with atomic_output(target) as tmp:
-                for layer, gdf in layers.items():
-                    gdf.to_file(
-                        tmp,
-                        layer=layer,
-                        driver="GPKG",
-                        engine="pyogrio",
-                        geometry_type=LAYER_GEOMETRY.get(layer),
-                    )
-        else:
-            _write_shapefile(name, first, target)
-    except _OGR_ERRORS as err:
-        raise RoadkdError(f"cannot write {target}: {err}") from err
+    plan = OutputPlan()
+    plan.add(target, "output", SUPPORTED)
+    with plan:
+        write_layers(plan.stage(target), layers, names)

@@ -1,7 +1,6 @@
 """The "Detect roads" algorithm: runs ``roadkd predict`` and loads the road layers."""
 
 import os
-import subprocess
 
 from qgis.core import (
     QgsProcessing,
@@ -14,6 +13,8 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsProcessingParameterVectorDestination,
 )
+
+from .run import run_roadkd
 
 STYLE = os.path.join(os.path.dirname(__file__), "roads.qml")
 
@@ -48,9 +49,9 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     def shortHelpString(self):  # noqa: N802
         return (
-            "Runs a roadkd student (.ckpt or .onnx) over the raster with tiled, blended "
-            "inference and writes road centrelines (length_m, width_m) and, optionally, "
-            "road surface polygons."
+            "Runs a roadkd student (.ckpt, .safetensors or .onnx) over the raster with tiled, "
+            "blended inference and writes road centrelines (length_m, width_m, confidence, "
+            "min_confidence; styled by confidence) and, optionally, road surface polygons."
         )
 
     def createInstance(self):  # noqa: N802
@@ -58,7 +59,7 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Aerial image (RGB)"))
-        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt or .onnx)"))
+        self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt, .safetensors or .onnx)"))
         self.addParameter(QgsProcessingParameterNumber(self.TILE, "Tile size (px)", defaultValue=512, minValue=32))
         self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, "Tile overlap (px)", defaultValue=64, minValue=0))
         self.addParameter(
@@ -104,27 +105,8 @@ class DetectRoads(QgsProcessingAlgorithm):
         ]
         if surface:
             command += ["--polygons", surface]
-        feedback.pushInfo("Running: " + " ".join(command))
         feedback.setProgress(5)
-        try:
-            process = subprocess.Popen(
-                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-            )
-        except OSError as err:
-            raise QgsProcessingException(
-                f"cannot run {command[0]}: {err}. Install roadkd or set its path "
-                "in the algorithm's 'roadkd command' parameter."
-            ) from err
-        lines = []
-        for line in process.stdout:
-            lines.append(line.rstrip())
-            feedback.pushInfo(line.rstrip())
-            if feedback.isCanceled():
-                process.kill()
-                raise QgsProcessingException("cancelled")
-        if process.wait() != 0:
-            message = next((x for x in reversed(lines) if x.startswith("Error")), lines[-1] if lines else "")
-            raise QgsProcessingException(f"roadkd failed: {message}")
+        run_roadkd(command, feedback)
         feedback.setProgress(100)
         if context.willLoadLayerOnCompletion(output):
             details = context.layerToLoadOnCompletionDetails(output)

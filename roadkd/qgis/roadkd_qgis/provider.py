@@ -5,6 +5,7 @@ import shutil
 from qgis.core import QgsProcessingProvider, QgsSettings
 
 from .algorithm import DetectRoads
+from .compare_algorithm import CompareRoads
 
 SETTING = "roadkd/executable"
 
@@ -20,6 +21,7 @@ class RoadkdProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self):  # noqa: N802 (QGIS's name)
         self.addAlgorithm(DetectRoads())
+        self.addAlgorithm(CompareRoads())
 
     def id(self):
         return "roadkd"

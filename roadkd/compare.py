@@ -1,0 +1,333 @@
+"""Compare a proposed road layer with a reference road layer, in metres.
+
+``roadkd evaluate --truth ROADS --pred ROADS``: the two line layers (any format GDAL
+reads, any CRS) are reprojected to the local UTM zone of the data, limited to one area
+(an AOI polygon, the extent of the probability raster, or the prediction's convex hull)
+and scored with APLS (``roadkd.metrics.apls``), TOPO (``roadkd.metrics.topo``) and length
+precision/recall within a buffer (``roadkd.metrics.coverage``). The stretches outside the
+buffer (missed truth, false proposal) are kept as layers to look at.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import rasterio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS
+from rasterio.errors import RasterioError
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+
+from .errors import RoadkdError
+from .io import atomic_output, require_file
+from .metrics.apls import apls_scores
+from .metrics.coverage import match_lengths
+from .metrics.linegraph import lines_to_graph
+from .metrics.topo import TopoSettings, topo_scores
+from .vectorize.confidence import line_confidence
+
+LINE_TYPES = ("LineString", "MultiLineString")
+POLYGON_TYPES = ("Polygon", "MultiPolygon")
+#: Decimals of the scores in the report.
+DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """How two road layers are compared (every distance in metres).
+
+    Attributes:
+        buffer_m: tolerance of length precision/recall and of the error layers.
+        snap_m: line ends closer than this are one junction when building road graphs.
+        apls_control_m: spacing of APLS control points.
+        apls_snap_m: largest distance to snap an APLS control point to the other graph.
+        topo: TOPO parameters.
+    """
+
+    buffer_m: float = 2.0
+    snap_m: float = 1.0
+    apls_control_m: float = 50.0
+    apls_snap_m: float = 4.0
+    topo: TopoSettings = field(default_factory=TopoSettings)
+
+
+@dataclass
+class Comparison:
+    """Scores of a proposed road layer against a reference one, and where they differ.
+
+    Attributes:
+        scores: ``apls`` (and its two directions), ``topo_precision``, ``topo_recall``,
+            ``topo_f1``, ``length_precision``, ``length_recall``, ``length_f1`` in [0, 1];
+            ``truth_km``, ``pred_km``, ``missed_km``, ``false_km``.
+        inputs: the compared files, the working CRS and the area.
+        settings: the settings used.
+        missed: truth stretches with no prediction within the buffer (truth attributes).
+        false: predicted stretches with no truth within the buffer (prediction attributes).
+    """
+
+    scores: dict[str, float]
+    inputs: dict[str, Any]
+    settings: CompareSettings
+    missed: gpd.GeoDataFrame
+    false: gpd.GeoDataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON: the scores at the top, then inputs and settings."""
+        return {**self.scores, "inputs": self.inputs, "settings": asdict(self.settings)}
+
+    def table(self) -> str:
+        """A short readable summary."""
+        s = self.scores
+        return "\n".join(
+            [
+                f"APLS                     {s['apls']:.3f}",
+                "TOPO      P / R / F1     "
+                f"{s['topo_precision']:.3f} / {s['topo_recall']:.3f} / {s['topo_f1']:.3f}",
+                f"length    P / R / F1     {s['length_precision']:.3f} / "
+                f"{s['length_recall']:.3f} / {s['length_f1']:.3f}"
+                f"   (within {self.settings.buffer_m:g} m)",
+                f"truth {s['truth_km']:.2f} km, prediction {s['pred_km']:.2f} km, "
+                f"missed {s['missed_km']:.2f} km, false {s['false_km']:.2f} km "
+                f"({self.inputs['crs']}, area: {self.inputs['area']})",
+            ]
+        )
+
+
+def _pick_layer(path: Path, layer: str | None, what: str, types: tuple[str, ...]) -> str | None:
+    """The layer to read: the one asked for, else the file's first layer of ``types``."""
+    try:
+        layers = pyogrio.list_layers(path)
+    except (DataSourceError, OSError) as err:
+        raise RoadkdError(f"cannot read {what} {path}: not a vector file GDAL can open") from err
+    names = [str(name) for name, _ in layers]
+    if layer is not None:
+        if layer not in names:
+            raise RoadkdError(f"{what} {path} has no layer {layer!r} (it has {', '.join(names)})")
+        return layer
+    suitable = [str(name) for name, kind in layers if str(kind).split(" ")[0] in types]
+    return suitable[0] if suitable else (names[0] if names else None)
+
+
+def read_layer(
+    path: str | Path, layer: str | None, what: str, types: tuple[str, ...]
+) -> gpd.GeoDataFrame:
+    """Read a vector layer whose geometries must all be of ``types``.
+
+    Args:
+        path: any file GDAL reads (GeoPackage, Shapefile, GeoJSON, ...).
+        layer: the layer name; default: the first layer of a suitable type.
+        what: how to name the file in messages ("truth", "prediction", "AOI").
+        types: accepted geometry types.
+
+    Returns:
+        The non-empty features, in the file's CRS.
+
+    Raises:
+        RoadkdError: for a missing or unreadable file, a layer of another geometry type
+            or one without a CRS.
+    """
+    source = require_file(path, what)
+    name = _pick_layer(source, layer, what, types)
+    try:
+        frame = gpd.read_file(source, layer=name, engine="pyogrio")
+    except (DataSourceError, DataLayerError, OSError) as err:
+        raise RoadkdError(f"cannot read {what} {source}: {err}") from err
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
+        raise RoadkdError(f"{what} {source} has no geometry")
+    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    frame.geometry = shapely.force_2d(frame.geometry.values)  # heights play no part
+    found = sorted(set(frame.geom_type) - set(types))
+    if found:
+        kind = "line" if types == LINE_TYPES else "polygon"
+        raise RoadkdError(f"{what} {source} is not a {kind} layer (it holds {', '.join(found)})")
+    if frame.crs is None:
+        raise RoadkdError(
+            f"{what} {source} has no coordinate reference system; set one first "
+            "(e.g. ogr2ogr -a_srs EPSG:XXXX)"
+        )
+    return frame
+
+
+def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
+    """The UTM zone of the layers' data (from their bounding boxes in WGS84)."""
+    boxes = [
+        gpd.GeoSeries([box(*f.total_bounds)], crs=f.crs).to_crs("EPSG:4326")
+        for f in frames
+        if not f.empty
+    ]
+    if not boxes:
+        raise RoadkdError("the area to compare is empty (an AOI layer without polygons?)")
+    crs = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").estimate_utm_crs()
+    if crs is None:
+        raise RoadkdError("cannot find a UTM zone for the road layers")
+    return crs
+
+
+def raster_extent(path: str | Path) -> gpd.GeoDataFrame:
+    """The extent of a raster as a polygon in its CRS (edges densified for reprojecting).
+
+    Raises:
+        RoadkdError: for a missing or unreadable raster, or one without a CRS.
+    """
+    raster = require_file(path, "probability raster")
+    try:
+        with rasterio.open(raster) as src:
+            bounds, crs = src.bounds, src.crs
+    except RasterioError as err:
+        raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
+    if crs is None:
+        raise RoadkdError(f"{raster} has no coordinate reference system")
+    outline = shapely.segmentize(box(*bounds), max(bounds[2] - bounds[0], 1e-9) / 64)
+    return gpd.GeoDataFrame(geometry=[outline], crs=crs)
+
+
+def _line_rows(frame: gpd.GeoDataFrame, area: BaseGeometry) -> gpd.GeoDataFrame:
+    """The layer cut to ``area``, one LineString per row (attributes kept)."""
+    clipped = frame.copy()
+    clipped.geometry = shapely.intersection(frame.geometry.values, area)
+    parts = clipped.explode(index_parts=False).explode(index_parts=False)
+    parts = parts[parts.geom_type == "LineString"]
+    parts = parts[parts.geometry.length > 0]
+    return parts.reset_index(drop=True)
+
+
+def _errors(rows: gpd.GeoDataFrame, parts: list[BaseGeometry]) -> gpd.GeoDataFrame:
+    """The rows' unmatched parts as a LineString layer with ``length_m``."""
+    errors = rows.copy()
+    errors.geometry = parts
+    errors = errors[~errors.geometry.is_empty].explode(index_parts=False)
+    errors = errors[(errors.geom_type == "LineString") & (errors.geometry.length > 0)]
+    errors = errors.reset_index(drop=True)
+    errors["length_m"] = np.round(errors.geometry.length.to_numpy(), 2)
+    # attributes GeoPackage cannot hold (lists, dicts from GeoJSON) are kept as text
+    for column in errors.columns.drop(errors.geometry.name):
+        values = errors[column]
+        if (
+            values.dtype == object
+            and not values.map(lambda v: v is None or isinstance(v, str)).all()
+        ):
+            errors[column] = values.map(lambda v: v if v is None else str(v))
+    return errors
+
+
+def compare_layers(
+    truth: str | Path,
+    pred: str | Path,
+    truth_layer: str | None = None,
+    pred_layer: str | None = None,
+    aoi: str | Path | None = None,
+    prob: str | Path | None = None,
+    settings: CompareSettings | None = None,
+    aoi_layer: str | None = None,
+) -> Comparison:
+    """Score a predicted road layer against a reference road layer.
+
+    Args:
+        truth: reference road lines (any GDAL vector file, any CRS).
+        pred: predicted road lines (e.g. ``roadkd predict`` output).
+        truth_layer: layer of ``truth`` (default: its first line layer).
+        pred_layer: layer of ``pred`` (default: its first line layer).
+        aoi: polygon layer limiting both layers (truth outside it is not missed).
+        prob: the prediction's probability raster: its extent is the default area, and
+            the error layers get ``confidence`` sampled from it.
+        settings: tolerances and metric parameters.
+        aoi_layer: layer of ``aoi`` (default: its first polygon layer).
+
+    Returns:
+        Scores and error layers, in the UTM zone of the data.
+
+    Raises:
+        RoadkdError: for unreadable inputs, layers that are not lines, or no truth road
+            inside the area.
+    """
+    config = settings or CompareSettings()
+    truth_frame = read_layer(truth, truth_layer, "truth", LINE_TYPES)
+    pred_frame = read_layer(pred, pred_layer, "prediction", LINE_TYPES)
+    area_frame = read_layer(aoi, aoi_layer, "AOI", POLYGON_TYPES) if aoi is not None else None
+    if area_frame is not None:
+        area_name = str(aoi)
+    elif prob is not None:
+        area_frame, area_name = raster_extent(prob), f"extent of {prob}"
+    elif not pred_frame.empty:
+        area_name = "convex hull of the prediction"
+    else:
+        raise RoadkdError(
+            "the prediction is empty: give --aoi (or --prob) to say which area it covers"
+        )
+    # the UTM zone of the area compared (data far outside it must not pull the zone away)
+    crs = working_crs(area_frame if area_frame is not None else pred_frame)
+    truth_frame, pred_frame = truth_frame.to_crs(crs), pred_frame.to_crs(crs)
+    if area_frame is not None:
+        area = shapely.union_all(area_frame.to_crs(crs).geometry.values)
+    else:
+        hull = shapely.union_all(pred_frame.geometry.values).convex_hull
+        # a road on the hull's edge is found up to the buffer's width outside it
+        area = hull.buffer(config.buffer_m)
+    shapely.prepare(area)
+    truth_rows, pred_rows = _line_rows(truth_frame, area), _line_rows(pred_frame, area)
+    if truth_rows.empty:
+        raise RoadkdError(f"no truth road inside the area compared ({area_name})")
+    truth_lines, pred_lines = list(truth_rows.geometry), list(pred_rows.geometry)
+
+    lengths = match_lengths(truth_lines, pred_lines, config.buffer_m)
+    truth_graph = lines_to_graph(truth_lines, config.snap_m)
+    pred_graph = lines_to_graph(pred_lines, config.snap_m)
+    scores: dict[str, float] = {
+        **apls_scores(
+            truth_graph,
+            pred_graph,
+            control_m=config.apls_control_m,
+            snap_m=config.apls_snap_m,
+        ),
+        **topo_scores(truth_graph, pred_graph, config.topo),
+        **{k: v for k, v in lengths.scores.items() if k.startswith("length_")},
+    }
+    scores = {k: round(float(v), DECIMALS) for k, v in scores.items()}
+    for key in ("truth", "proposal", "missed", "false"):
+        name = "pred" if key == "proposal" else key
+        scores[f"{name}_km"] = round(lengths.scores[f"{key}_m"] / 1000, DECIMALS)
+    missed, false = _errors(truth_rows, lengths.missed), _errors(pred_rows, lengths.false)
+    if prob is not None:
+        missed, false = line_confidence(missed, prob), line_confidence(false, prob)
+    inputs = {
+        "truth": str(truth),
+        "pred": str(pred),
+        "crs": crs.to_string(),
+        "area": area_name,
+        "area_km2": round(area.area / 1e6, DECIMALS),
+    }
+    return Comparison(scores, inputs, config, missed, false)
+
+
+def write_report(comparison: Comparison, out: str | Path) -> None:
+    """Write the scores, inputs and settings as JSON, atomically."""
+    with atomic_output(out) as tmp:
+        tmp.write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
+
+
+def write_errors(comparison: Comparison, path: str | Path) -> None:
+    """Write the ``missed`` and ``false`` LineString layers to a GeoPackage.
+
+    Written straight to ``path`` (a staged path of an :class:`~roadkd.io.OutputPlan`):
+    layers of those names are replaced, the file's other layers stay.
+
+    Raises:
+        RoadkdError: for a path that is not a .gpkg or a failed write.
+    """
+    target = Path(path)
+    if target.suffix.lower() != ".gpkg":
+        raise RoadkdError(f"cannot write {target}: the error layers go to a .gpkg")
+    try:
+        for layer, frame in (("missed", comparison.missed), ("false", comparison.false)):
+            frame.to_file(
+                target, layer=layer, driver="GPKG", engine="pyogrio", geometry_type="LineString"
+            )
+    except (OSError, DataSourceError, DataLayerError) as err:
+        raise RoadkdError(f"cannot write {target.name}: {err}") from err

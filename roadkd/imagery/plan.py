@@ -1,0 +1,392 @@
+"""Deciding how a scene is read for a model: bands, scaling and the output grid."""
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from pyproj import CRS as ProjCRS
+from pyproj import Transformer
+from pyproj.aoi import AreaOfInterest
+from pyproj.database import query_utm_crs_info
+from rasterio.crs import CRS
+from rasterio.enums import ColorInterp, Resampling
+from rasterio.io import DatasetReader
+from rasterio.warp import transform_bounds
+
+from ..errors import RoadkdError
+from ..ground import area_km2, ground_resolution_m
+
+#: A scene whose resolution is within this share of the model's is read as it is.
+SAME_RESOLUTION_TOLERANCE = 0.01
+#: A scene this many times coarser than the model gets a warning.
+WARN_COARSER = 2.0
+#: A scene this many times coarser or finer than the model is refused (unless asked).
+REFUSE_FACTOR = 8.0
+#: Percentiles of the default stretch of non-uint8 imagery to 0-255.
+STRETCH_PERCENTILES = (2.0, 98.0)
+#: Longest side of the decimated read the stretch is computed from.
+STATS_SIDE = 1024
+
+RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How a user asked for a scene to be read (all optional).
+
+    Attributes:
+        bands: 1-based band numbers to feed the model, in order (None: R, G, B by colour
+            interpretation, else the first bands).
+        scale: (low, high) input values mapped to 0 and 255 for every band (None: uint8 as
+            it is, anything else by a per-band 2-98 % percentile stretch).
+        native_resolution: read the scene at its own resolution (geographic CRSs are still
+            reprojected to UTM, at the scene's own metres per pixel).
+        any_resolution: accept scenes more than 8x coarser or finer than the model.
+    """
+
+    bands: tuple[int, ...] | None = None
+    scale: tuple[float, float] | None = None
+    native_resolution: bool = False
+    any_resolution: bool = False
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """What the reader does with one scene; every field is decided before any pixel is read.
+
+    Attributes:
+        path: the scene.
+        bands: 1-based band numbers read, in model order.
+        band_names: colour interpretation of those bands.
+        band_choice: how the bands were chosen.
+        dtype: the scene's data type.
+        low: per-band input value mapped to 0 (None: pixels used as they are).
+        high: per-band input value mapped to 255 (None: pixels used as they are).
+        scale_choice: how the scaling was chosen.
+        source_crs: the scene's CRS.
+        source_resolution_m: the scene's metres per pixel.
+        area_km2: the ground area of the scene's grid.
+        crs: CRS of the grid the model sees (the scene's, or UTM for degrees).
+        transform: transform of that grid.
+        width: columns of that grid.
+        height: rows of that grid.
+        resolution_m: metres per pixel of that grid.
+        resampling: how pixels are resampled (None: read on the scene's own grid).
+        warnings: what the user should know (e.g. much coarser than the model).
+    """
+
+    path: Path
+    bands: tuple[int, ...]
+    band_names: tuple[str, ...]
+    band_choice: str
+    dtype: str
+    low: tuple[float, ...] | None
+    high: tuple[float, ...] | None
+    scale_choice: str
+    source_crs: CRS
+    source_resolution_m: float
+    area_km2: float
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    resolution_m: float
+    resampling: Resampling | None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def reprojected(self) -> bool:
+        """Whether the grid is in another CRS than the scene (degrees -> UTM)."""
+        return bool(self.crs != self.source_crs)
+
+    def describe(self) -> str:
+        """One line saying which bands, scaling and resampling were chosen."""
+        names = ", ".join(self.band_names)
+        bands = f"bands {','.join(map(str, self.bands))} ({names}; {self.band_choice})"
+        if self.low is None or self.high is None:
+            scaling = f"{self.dtype} used as is"
+        else:
+            ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high, strict=True))
+            scaling = f"{self.dtype} {ranges} -> 0-255 ({self.scale_choice})"
+        if self.resampling is None:
+            grid = f"read at its own {self.source_resolution_m:.3g} m/px"
+        else:
+            grid = (
+                f"resampled {self.source_resolution_m:.3g} -> {self.resolution_m:.3g} m/px "
+                f"({self.resampling.name})"
+            )
+        if self.reprojected:
+            grid += f", reprojected {_crs_name(self.source_crs)} -> {_crs_name(self.crs)}"
+        return f"{self.path.name}: {bands}; {scaling}; {grid}"
+
+
+def _crs_name(crs: CRS) -> str:
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_string()
+
+
+def parse_bands(text: str) -> tuple[int, ...]:
+    """Parse a band list such as ``"3,2,1"`` (1-based, comma-separated).
+
+    Raises:
+        RoadkdError: if an item is not a positive integer.
+    """
+    try:
+        bands = tuple(int(item) for item in text.split(","))
+    except ValueError:
+        bands = ()
+    if not bands or min(bands) < 1:
+        raise RoadkdError(f"bands must be 1-based numbers separated by commas, got {text!r}")
+    return bands
+
+
+# -- planning ---------------------------------------------------------------------------------
+
+
+def choose_bands(
+    src: DatasetReader, in_channels: int, bands: tuple[int, ...] | None
+) -> tuple[tuple[int, ...], str]:
+    """Pick the bands to feed a model.
+
+    Args:
+        src: the open scene.
+        in_channels: bands the model needs.
+        bands: the user's 1-based choice, or None.
+
+    Returns:
+        1-based band numbers in model order, and how they were chosen.
+
+    Raises:
+        RoadkdError: if the choice does not fit the scene or the model.
+    """
+    name = Path(src.name).name
+    if bands is not None:
+        if len(bands) != in_channels:
+            raise RoadkdError(
+                f"--bands gives {len(bands)} band(s) but the model needs {in_channels}"
+            )
+        wrong = [b for b in bands if not 1 <= b <= src.count]
+        if wrong:
+            raise RoadkdError(
+                f"--bands {','.join(map(str, bands))}: {name} has bands 1-{src.count} only"
+            )
+        return tuple(bands), "--bands"
+    if src.count < in_channels:
+        raise RoadkdError(f"{name} has {src.count} band(s) but the model needs {in_channels}")
+    interp = list(src.colorinterp)
+    if in_channels == len(RGB) and all(c in interp for c in RGB):
+        return tuple(interp.index(c) + 1 for c in RGB), "by colour interpretation"
+    return tuple(range(1, in_channels + 1)), "the first bands"
+
+
+def percentile_stretch(
+    src: DatasetReader, bands: tuple[int, ...]
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-band 2 and 98 percentiles of a scene's valid pixels, from a decimated read.
+
+    Args:
+        src: the open scene.
+        bands: 1-based bands to measure.
+
+    Returns:
+        (lows, highs), one value per band; a flat band gets high = low + 1.
+
+    Raises:
+        RoadkdError: if the scene holds no valid pixel.
+    """
+    step = max(1.0, max(src.width, src.height) / STATS_SIDE)
+    shape = (len(bands), max(1, round(src.height / step)), max(1, round(src.width / step)))
+    sample = src.read(list(bands), out_shape=shape, masked=True, resampling=Resampling.nearest)
+    lows, highs = [], []
+    for band in sample:
+        values = band.compressed().astype(np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            raise RoadkdError(f"{Path(src.name).name} holds no valid pixel (all nodata)")
+        low, high = np.percentile(values, STRETCH_PERCENTILES)
+        lows.append(float(low))
+        highs.append(float(high) if high > low else float(low) + 1.0)
+    return tuple(lows), tuple(highs)
+
+
+def utm_crs(src_crs: CRS, x: float, y: float) -> CRS:
+    """The WGS 84 UTM zone CRS of a point given in ``src_crs``.
+
+    Raises:
+        RoadkdError: if no UTM zone covers the point (e.g. near the poles).
+    """
+    to_lonlat = Transformer.from_crs(
+        ProjCRS.from_wkt(src_crs.to_wkt()), "EPSG:4326", always_xy=True
+    )
+    lon, lat = to_lonlat.transform(x, y)
+    zones = query_utm_crs_info(
+        datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat)
+    )
+    if not zones:
+        raise RoadkdError(
+            f"no UTM zone covers lon {lon:.4f}, lat {lat:.4f}: reproject the scene first"
+        )
+    return CRS.from_epsg(int(zones[0].code))
+
+
+def _envelope(transform: Affine, width: int, height: int) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) of a grid's four corners (rotated grids included)."""
+    corners = [transform @ (c, r) for c in (0, width) for r in (0, height)]
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _resolution_check(
+    name: str, source_m: float, model_m: float, options: ReadOptions
+) -> list[str]:
+    """Refuse a scene far from the model's resolution; warn for a much coarser one."""
+    ratio = source_m / model_m
+    factor = max(ratio, 1 / ratio)
+    side = "coarser" if ratio > 1 else "finer"
+    # Tolerance: a model's nominal 0.21 m and a scene's measured 0.2101 m are the same.
+    slack = 1 + SAME_RESOLUTION_TOLERANCE
+    if factor > REFUSE_FACTOR * slack and not options.any_resolution:
+        raise RoadkdError(
+            f"{name} is {source_m:.3g} m/px, {factor:.1f}x {side} than the model's "
+            f"{model_m:.3g} m/px (limit {REFUSE_FACTOR:g}x): use a model trained near this "
+            "resolution, or --any-resolution to run anyway"
+        )
+    if ratio > WARN_COARSER * slack:
+        return [
+            f"warning: {name} is {source_m:.3g} m/px, {ratio:.1f}x coarser than the model's "
+            f"{model_m:.3g} m/px: detail that is not in the imagery cannot come back, "
+            "expect missed and broken roads"
+        ]
+    return []
+
+
+class OnPlannedGrid:
+    """The output grid's facts, read from a :class:`ScenePlan` held as ``self.plan``."""
+
+    plan: ScenePlan
+
+    @property
+    def crs(self) -> CRS:
+        """CRS of the grid the model sees (the scene's; UTM for a scene in degrees)."""
+        return self.plan.crs
+
+    @property
+    def transform(self) -> Affine:
+        """Transform of the grid the model sees."""
+        return self.plan.transform
+
+    @property
+    def width(self) -> int:
+        """Columns of the grid the model sees."""
+        return self.plan.width
+
+    @property
+    def height(self) -> int:
+        """Rows of the grid the model sees."""
+        return self.plan.height
+
+
+def plan_scene(
+    src: DatasetReader, in_channels: int, resolution_m: float, options: ReadOptions | None = None
+) -> ScenePlan:
+    """Decide how to read a scene for a model: bands, scaling and output grid.
+
+    Args:
+        src: the open scene.
+        in_channels: bands the model needs.
+        resolution_m: the model's metres per pixel.
+        options: the user's choices.
+
+    Returns:
+        The plan.
+
+    Raises:
+        RoadkdError: if the scene has no CRS, too few bands, or a resolution too far from the
+            model's.
+    """
+    opts = options or ReadOptions()
+    path = Path(src.name)
+    if src.crs is None:
+        raise RoadkdError(
+            f"{path} has no coordinate reference system; assign one first "
+            "(e.g. gdal_edit.py -a_srs EPSG:32618 scene.tif)"
+        )
+    if not math.isfinite(resolution_m) or resolution_m <= 0:
+        raise RoadkdError(f"the model's resolution must be a positive number, got {resolution_m}")
+    bands, band_choice = choose_bands(src, in_channels, opts.bands)
+    dtype = src.dtypes[bands[0] - 1]
+    low: tuple[float, ...] | None
+    high: tuple[float, ...] | None
+    if opts.scale is not None:
+        lo, hi = opts.scale
+        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+            raise RoadkdError(f"--scale MIN MAX needs finite MIN < MAX, got {lo} {hi}")
+        low, high, scale_choice = (lo,) * len(bands), (hi,) * len(bands), "--scale"
+    elif all(src.dtypes[b - 1] == "uint8" for b in bands):
+        low, high, scale_choice = None, None, "as is"
+    else:
+        low, high = percentile_stretch(src, bands)
+        scale_choice = "per-band 2-98 % stretch"
+
+    shape = (src.height, src.width)
+    source_m = ground_resolution_m(src.transform, src.crs, shape)
+    warnings = _resolution_check(path.name, source_m, resolution_m, opts)
+    target_m = source_m if opts.native_resolution else resolution_m
+    geographic = bool(src.crs.is_geographic)
+    same = abs(source_m / target_m - 1) <= SAME_RESOLUTION_TOLERANCE
+    common: dict[str, Any] = {
+        "path": path,
+        "bands": bands,
+        "band_names": tuple(src.colorinterp[b - 1].name for b in bands),
+        "band_choice": band_choice,
+        "dtype": dtype,
+        "low": low,
+        "high": high,
+        "scale_choice": scale_choice,
+        "source_crs": src.crs,
+        "source_resolution_m": source_m,
+        "area_km2": area_km2(src.transform, src.crs, shape),
+        "warnings": tuple(warnings),
+    }
+    if same and not geographic:
+        return ScenePlan(
+            crs=src.crs,
+            transform=src.transform,
+            width=src.width,
+            height=src.height,
+            resolution_m=source_m,
+            resampling=None,
+            **common,
+        )
+    envelope = _envelope(src.transform, src.width, src.height)
+    if geographic:
+        centre = ((envelope[0] + envelope[2]) / 2, (envelope[1] + envelope[3]) / 2)
+        crs = utm_crs(src.crs, *centre)
+        envelope = transform_bounds(src.crs, crs, *envelope, densify_pts=21)
+        unit = target_m  # UTM units are metres
+    else:
+        crs = src.crs
+        # CRS units per ground metre, as measured on this grid (feet, Web Mercator, ...).
+        planar = math.sqrt(
+            math.hypot(src.transform.a, src.transform.d)
+            * math.hypot(src.transform.b, src.transform.e)
+        )
+        unit = target_m * planar / source_m
+    left, bottom, right, top = envelope
+    width = max(1, round((right - left) / unit))
+    height = max(1, round((top - bottom) / unit))
+    return ScenePlan(
+        crs=crs,
+        transform=Affine(unit, 0.0, left, 0.0, -unit, top),
+        width=width,
+        height=height,
+        resolution_m=target_m,
+        resampling=Resampling.average if target_m > source_m else Resampling.bilinear,
+        **common,
+    )

@@ -1,0 +1,272 @@
+"""The unit of vectorisation: a block of the scene, read with a halo, clipped to its core.
+
+A scene is cut into a grid of square cores (``block`` pixels). Each core is read with a
+halo wide enough for every metre-based setting (the widest road, spur pruning, gap
+bridging, junction merging), so that inside the core the block's skeleton and graph are
+the whole scene's. The block's lines are clipped to the core and its surface polygons
+built from the core alone; ``roadkd.vectorize.stitch`` joins the pieces of all blocks.
+
+Coordinates of the pieces are scene pixels: lines as (row, col) of pixel centres (as in
+``roadkd.vectorize.graph``), polygons as (x = col, y = row) of pixel corners.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio.features import shapes
+from scipy import ndimage
+from shapely.geometry import LineString, Polygon, shape
+
+from ..errors import RoadkdError
+from .core import Sides, centreline_graph, road_mask, smooth_path
+from .options import VectorizeOptions
+from .scale import pixel_size_m
+
+#: Default side of a block's core in pixels: at 0.21 m a block is 0.74 km2 and a worker
+#: needs about 1 GB for it.
+DEFAULT_BLOCK = 4096
+
+#: Halo pixels beyond the widest metre-based reach: the line smoothing (4 px), a dead
+#: end's direction (10 px) and rounding.
+HALO_MARGIN_PX = 24
+
+
+@dataclass(frozen=True)
+class SceneGrid:
+    """The pixel grid of a whole scene, as every block needs to know it.
+
+    Attributes:
+        height: rows.
+        width: columns.
+        transform: affine transform of pixel (col, row) corners to the CRS.
+        crs: the CRS as WKT (None: units are metres).
+        size_m: ground metres per column step and per row step, measured once for the
+            whole scene so that every block converts lengths alike.
+    """
+
+    height: int
+    width: int
+    transform: Affine
+    crs: str | None
+    size_m: tuple[float, float]
+
+    @classmethod
+    def of(cls, transform: Affine, crs: object | None, shape: tuple[int, int]) -> "SceneGrid":
+        """The grid of a raster with this transform, CRS and (rows, cols)."""
+        wkt = None if crs is None else crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+        size = pixel_size_m(transform, crs, shape)
+        return cls(shape[0], shape[1], transform, wkt, size)
+
+    @property
+    def resolution_m(self) -> float:
+        """Ground size of a pixel in metres (geometric mean of its two sides)."""
+        return float(np.sqrt(self.size_m[0] * self.size_m[1]))
+
+    @property
+    def megapixels(self) -> float:
+        """Pixels in the scene, in millions."""
+        return self.height * self.width / 1e6
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block: a core of the scene and the larger window it is read with.
+
+    Attributes:
+        index: position in the scene's block list (results are assembled in this order).
+        core: (row, col, rows, cols) of the core in scene pixels.
+        window: (row, col, rows, cols) of the core with its halo, inside the scene.
+    """
+
+    index: int
+    core: tuple[int, int, int, int]
+    window: tuple[int, int, int, int]
+
+    def open_sides(self, grid: SceneGrid) -> Sides:
+        """The window's sides (top, bottom, left, right) where the scene goes on."""
+        row, col, rows, cols = self.window
+        return (row > 0, row + rows < grid.height, col > 0, col + cols < grid.width)
+
+    def seams(self, grid: SceneGrid) -> Sides:
+        """The core's sides (top, bottom, left, right) that border another block."""
+        row, col, rows, cols = self.core
+        return (row > 0, row + rows < grid.height, col > 0, col + cols < grid.width)
+
+    @property
+    def window_slices(self) -> tuple[slice, slice]:
+        """The window as (rows, cols) slices of the scene."""
+        row, col, rows, cols = self.window
+        return slice(row, row + rows), slice(col, col + cols)
+
+
+def halo_px(options: VectorizeOptions, resolution_m: float) -> int:
+    """Halo in pixels that makes a block's core vectorise as in the whole scene."""
+    reach_m = max(
+        options.max_road_width_m, options.min_spur_m, options.bridge_m, options.junction_m
+    )
+    return math.ceil(reach_m / resolution_m) + HALO_MARGIN_PX
+
+
+def plan_blocks(grid: SceneGrid, block: int | None, options: VectorizeOptions) -> list[Block]:
+    """Cut a scene into blocks of ``block`` pixels (None: one block, the whole scene).
+
+    Raises:
+        RoadkdError: if ``block`` is not a positive number of pixels.
+    """
+    if block is not None and block <= 0:
+        raise RoadkdError(f"--block must be a positive number of pixels, got {block}")
+    side = max(grid.height, grid.width) if block is None else block
+    halo = halo_px(options, grid.resolution_m)
+    blocks: list[Block] = []
+    for row in range(0, grid.height, side):
+        for col in range(0, grid.width, side):
+            rows, cols = min(side, grid.height - row), min(side, grid.width - col)
+            top, left = max(0, row - halo), max(0, col - halo)
+            bottom = min(grid.height, row + rows + halo)
+            right = min(grid.width, col + cols + halo)
+            blocks.append(
+                Block(len(blocks), (row, col, rows, cols), (top, left, bottom - top, right - left))
+            )
+    return blocks
+
+
+@dataclass
+class LinePiece:
+    """A centreline, or the part of one inside a block's core.
+
+    Attributes:
+        coords: (N, 2) smoothed path, (row, col) of pixel centres in the scene.
+        samples: road half-widths in metres under the line's pixels in this core (for the
+            line's median width once its pieces are joined).
+    """
+
+    coords: np.ndarray
+    samples: np.ndarray
+
+
+@dataclass
+class BlockPieces:
+    """What one block contributes to the scene's vectors.
+
+    Attributes:
+        index: the block's index.
+        lines: centreline pieces clipped to the core.
+        polygons: road surface polygons (pixel corners, scene pixels) that lie inside the
+            core, final as they are.
+        seam_polygons: polygons that touch a seam, to be merged with their neighbours'.
+    """
+
+    index: int
+    lines: list[LinePiece] = field(default_factory=list)
+    polygons: list[Polygon] = field(default_factory=list)
+    seam_polygons: list[Polygon] = field(default_factory=list)
+
+
+#: Seams sit this far past the half-pixel line between two rows (or columns) of pixel
+#: centres. Paths run on pixel centres or halfway between two (a merged junction); a
+#: seam exactly there could keep a path running along it in both blocks.
+SEAM_OFFSET_PX = 2.0**-10
+
+
+def _core_bounds(block: Block, grid: SceneGrid) -> tuple[float, float, float, float]:
+    """The core as (row min, row max, col min, col max) of pixel-centre coordinates.
+
+    A side on the scene's edge is unbounded: lines may run past the last pixel centre.
+    """
+    row, col, rows, cols = block.core
+    top, bottom, left, right = block.seams(grid)
+    shift = SEAM_OFFSET_PX - 0.5
+    return (
+        row + shift if top else -math.inf,
+        row + rows + shift if bottom else math.inf,
+        col + shift if left else -math.inf,
+        col + cols + shift if right else math.inf,
+    )
+
+
+def clip_path(path: np.ndarray, bounds: tuple[float, float, float, float]) -> list[np.ndarray]:
+    """The parts of a (row, col) path inside ``bounds`` (row min, row max, col min, col max)."""
+    r0, r1, c0, c1 = bounds
+    rows, cols = path[:, 0], path[:, 1]
+    if rows.min() >= r0 and rows.max() <= r1 and cols.min() >= c0 and cols.max() <= c1:
+        return [path]
+    # infinite sides become finite just beyond the path
+    r0, r1 = max(r0, rows.min() - 1), min(r1, rows.max() + 1)
+    c0, c1 = max(c0, cols.min() - 1), min(c1, cols.max() + 1)
+    inside = shapely.line_merge(
+        shapely.intersection(LineString(path[:, ::-1]), shapely.box(c0, r0, c1, r1))
+    )
+    return [
+        np.asarray(part.coords)[:, ::-1]
+        for part in shapely.get_parts(inside)
+        if part.geom_type == "LineString" and part.length > 0
+    ]
+
+
+def _touches_seam(polygon: Polygon, block: Block, grid: SceneGrid) -> bool:
+    row, col, rows, cols = block.core
+    top, bottom, left, right = block.seams(grid)
+    x0, y0, x1, y1 = polygon.bounds
+    return (
+        (top and y0 <= row)
+        or (bottom and y1 >= row + rows)
+        or (left and x0 <= col)
+        or (right and x1 >= col + cols)
+    )
+
+
+def vectorize_block(
+    road: np.ndarray, block: Block, grid: SceneGrid, options: VectorizeOptions
+) -> BlockPieces:
+    """Vectorise one block and keep what lies in its core.
+
+    Args:
+        road: the block's window thresholded (boolean, True = road; see
+            ``roadkd.vectorize.core.road_pixels``).
+        block: the block.
+        grid: the whole scene's grid.
+        options: vectorisation settings.
+
+    Returns:
+        The block's centreline pieces and surface polygons.
+    """
+    size = grid.size_m
+    resolution_m = grid.resolution_m
+    mask = road_mask(road, resolution_m, options, block.open_sides(grid))
+    # distances in metres even when pixels are not square on the ground
+    distance_m = ndimage.distance_transform_edt(mask, sampling=(size[1], size[0]))
+    graph = centreline_graph(mask, resolution_m, options, distance_m / resolution_m)
+
+    pieces = BlockPieces(block.index)
+    origin = np.array(block.window[:2], float)
+    row, col, rows, cols = block.core
+    bounds = _core_bounds(block, grid)
+    for _, _, coords in graph.edges(data="coords"):
+        if len(coords) < 2:
+            continue
+        pixels = np.clip(np.rint(coords).astype(int), 0, np.array(mask.shape) - 1)
+        scene_rows, scene_cols = pixels[:, 0] + block.window[0], pixels[:, 1] + block.window[1]
+        mine = (
+            (scene_rows >= row)
+            & (scene_rows < row + rows)
+            & (scene_cols >= col)
+            & (scene_cols < col + cols)
+        )
+        samples = distance_m[pixels[mine, 0], pixels[mine, 1]]
+        for k, part in enumerate(clip_path(smooth_path(coords + origin), bounds)):
+            # each pixel's width is counted once, with the first piece of its line
+            pieces.lines.append(LinePiece(part, samples if k == 0 else samples[:0]))
+
+    core = mask[row - block.window[0] : row - block.window[0] + rows,
+                col - block.window[1] : col - block.window[1] + cols]  # fmt: skip
+    to_scene = Affine.translation(col, row)
+    for geometry, _ in shapes(core.astype(np.uint8), mask=core, connectivity=8, transform=to_scene):
+        polygon = shape(geometry)
+        if _touches_seam(polygon, block, grid):
+            pieces.seam_polygons.append(polygon)
+        else:
+            pieces.polygons.append(polygon)
+    return pieces

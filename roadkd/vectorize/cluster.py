@@ -1,0 +1,73 @@
+"""Blocks on a Dask distributed cluster (optional: ``pip install 'roadkd[distributed]'``).
+
+The client sends each block as a small task (the raster's path and the block's window);
+workers read the raster from a path they can see (a shared filesystem, or any GDAL path
+such as ``/vsis3/bucket/prob.tif``), vectorise the block and return its pieces, which the
+client stitches. A worker lost mid-run costs nothing but time: the scheduler reruns its
+blocks elsewhere, and the client assembles results in block order, whoever computed them.
+"""
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from tqdm import tqdm
+
+from ..errors import RoadkdError
+from .blocks import BlockPieces
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+#: Seconds to wait for the scheduler before giving up.
+CONNECT_TIMEOUT_S = 20
+
+
+def connect(scheduler: str) -> "Client":
+    """A Dask client connected to ``scheduler`` (``tcp://host:8786``, ``tls://...``).
+
+    Security settings (TLS certificates) come from Dask's own configuration
+    (``distributed.comm.tls.*``, e.g. in ``~/.config/dask/distributed.yaml``).
+
+    Raises:
+        RoadkdError: if Dask distributed is not installed or the scheduler cannot be
+            reached.
+    """
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise RoadkdError(
+            "--scheduler needs Dask distributed: pip install 'roadkd[distributed]'"
+        ) from err
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as err:
+        raise RoadkdError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
+
+
+def cluster_workers(client: "Client") -> int:
+    """Threads the cluster's workers run tasks on, in total."""
+    workers = client.scheduler_info().get("workers", {})
+    return sum(int(info.get("nthreads", 1)) for info in workers.values()) or 1
+
+
+def run_blocks_on_cluster(
+    client: "Client",
+    work: Callable[..., BlockPieces],
+    tasks: Iterable[tuple[Any, ...]],
+    progress: bool = False,
+    total: int | None = None,
+) -> Iterator[BlockPieces]:
+    """Run ``work(*task)`` for every task on the cluster, yielding results as they finish.
+
+    Tasks are pure (the same block gives the same pieces), so Dask may run one twice,
+    or again on another worker after a loss, without changing the result.
+    """
+    from distributed import as_completed
+
+    futures = [client.submit(work, *task, pure=True) for task in tasks]
+    with tqdm(total=total, unit="block", disable=not progress) as bar:
+        for future in as_completed(futures, loop=client.loop):
+            pieces: BlockPieces = future.result()
+            future.release()
+            bar.update()
+            yield pieces

@@ -1,0 +1,196 @@
+"""Vectorise a whole scene block by block, in this process or in parallel processes."""
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from tqdm import tqdm
+
+from ..errors import RoadkdError
+from .blocks import DEFAULT_BLOCK, Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
+from .core import (
+    RoadRaster,
+    RoadVectors,
+    WorkSummary,
+    open_road_raster,
+    read_road_window,
+    road_pixels,
+)
+from .options import VectorizeOptions
+from .stitch import assemble
+
+
+def default_workers() -> int:
+    """Worker processes used when none are asked for: one per core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def check_workers(workers: int) -> int:
+    """Validate a worker count.
+
+    Raises:
+        RoadkdError: if it is below one.
+    """
+    if workers < 1:
+        raise RoadkdError(f"--workers must be at least 1, got {workers}")
+    return workers
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of worker processes forked from a clean, warmed-up fork server.
+
+    Not forked from this process, which may run threads (torch, GDAL, a reader) that a
+    child would inherit in an unknown state; not spawned afresh either, which would make
+    every worker import the vectoriser and compile skan's kernels again
+    (``roadkd.vectorize.warm``).
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["roadkd.vectorize.warm"])
+    return ProcessPoolExecutor(workers, mp_context=context)
+
+
+def run_blocks(
+    work: Callable[..., BlockPieces],
+    tasks: Iterable[tuple[Any, ...]],
+    workers: int,
+    progress: bool = False,
+    total: int | None = None,
+) -> Iterator[BlockPieces]:
+    """Run ``work(*task)`` for every task, yielding results as they finish.
+
+    With one worker everything runs here, one block at a time; with more, in a pool of
+    that many processes, with at most two tasks per worker in flight so that neither
+    the tasks (which may hold arrays) nor the results pile up.
+    """
+    bar = tqdm(total=total, unit="block", disable=not progress)
+    with bar:
+        if workers == 1:
+            for task in tasks:
+                yield work(*task)
+                bar.update()
+            return
+        with worker_pool(workers) as pool:
+            running: set[Future[BlockPieces]] = set()
+            for task in tasks:
+                running.add(pool.submit(work, *task))
+                if len(running) >= 2 * workers:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        bar.update()
+                        yield future.result()
+            for future in _as_done(running):
+                bar.update()
+                yield future.result()
+
+
+def _as_done(running: set[Future[BlockPieces]]) -> Iterator[Future[BlockPieces]]:
+    while running:
+        done, running = wait(running, return_when=FIRST_COMPLETED)
+        yield from done
+
+
+def in_block_order(pieces: Iterable[BlockPieces]) -> list[BlockPieces]:
+    """Results sorted by block, so that the output never depends on which worker won."""
+    return sorted(pieces, key=lambda block: block.index)
+
+
+def vectorize_array(
+    prob: np.ndarray,
+    transform: Affine,
+    crs: CRS | str | None,
+    options: VectorizeOptions | None = None,
+    block: int | None = None,
+) -> RoadVectors:
+    """Vectorise a road probability (or 0/1 mask) array.
+
+    Args:
+        prob: (H, W) road probability in [0, 1] (NaN = nodata) or a 0/1 mask.
+        transform: the raster's affine transform.
+        crs: the raster's CRS (None: units are taken as metres).
+        options: vectorisation settings.
+        block: work in blocks of this many pixels and stitch them (None: in one piece;
+            the result is the same).
+
+    Returns:
+        Centrelines, surface polygons and the centreline graph.
+    """
+    opts = options or VectorizeOptions()
+    if prob.ndim != 2:
+        raise RoadkdError(f"expected a single-band (H, W) raster, got shape {prob.shape}")
+    grid = SceneGrid.of(transform, crs, prob.shape)
+    blocks = plan_blocks(grid, block, opts)
+    pieces = (
+        vectorize_block(road_pixels(prob[b.window_slices], opts.threshold), b, grid, opts)
+        for b in blocks
+    )
+    return assemble(pieces, grid, opts)
+
+
+def vectorize_raster_block(
+    raster: RoadRaster, block: Block, grid: SceneGrid, options: VectorizeOptions
+) -> BlockPieces:
+    """Read one block's window of a raster and vectorise it (a worker's task)."""
+    values = read_road_window(raster, *block.window)
+    return vectorize_block(road_pixels(values, options.threshold), block, grid, options)
+
+
+def vectorize_raster(
+    path: str | Path,
+    options: VectorizeOptions | None = None,
+    block: int | None = DEFAULT_BLOCK,
+    workers: int = 1,
+    progress: bool = False,
+    scheduler: str | None = None,
+) -> RoadVectors:
+    """Vectorise a probability or mask raster (band 1), block by block.
+
+    Memory holds one block per worker (and the vectors), whatever the raster's size.
+    With ``scheduler`` the blocks run on a Dask distributed cluster instead, whose
+    workers must see ``path`` (``roadkd.vectorize.cluster``).
+
+    Args:
+        path: raster file (GeoTIFF, VRT, anything GDAL reads).
+        options: vectorisation settings.
+        block: block side in pixels (None: the whole raster as one block).
+        workers: processes that vectorise blocks in parallel (1: this process).
+        progress: show a progress bar of blocks on stderr.
+        scheduler: address of a Dask scheduler (``tcp://host:8786``); ``workers`` is
+            then ignored.
+
+    Returns:
+        Centrelines, surface polygons and the centreline graph, in the raster's CRS.
+
+    Raises:
+        RoadkdError: for a missing, unreadable or ungeoreferenced raster, or bad values.
+    """
+    start = time.perf_counter()
+    opts = options or VectorizeOptions()
+    check_workers(workers)
+    raster = open_road_raster(path)
+    grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
+    blocks = plan_blocks(grid, block, opts)
+    tasks = ((raster, b, grid, opts) for b in blocks)
+    if scheduler is None:
+        used = min(workers, len(blocks))
+        pieces = in_block_order(
+            run_blocks(vectorize_raster_block, tasks, used, progress, len(blocks))
+        )
+    else:
+        from .cluster import cluster_workers, connect, run_blocks_on_cluster
+
+        with connect(scheduler) as client:
+            used = cluster_workers(client)
+            pieces = in_block_order(
+                run_blocks_on_cluster(client, vectorize_raster_block, tasks, progress, len(blocks))
+            )
+    vectors = assemble(pieces, grid, opts)
+    seconds = time.perf_counter() - start
+    vectors.work = WorkSummary(len(blocks), used, grid.megapixels, seconds)
+    return vectors

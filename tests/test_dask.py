@@ -1,0 +1,187 @@
+"""Vectorisation on a real Dask cluster (a scheduler and two workers on 127.0.0.1)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import torch
+from affine import Affine
+from scipy import ndimage
+from skimage.draw import line
+
+from roadkd.datasets.layout import write_geotiff
+from roadkd.errors import RoadkdError
+from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+from roadkd.pipeline import run_predict
+from roadkd.vectorize import RoadVectors, vectorize_raster
+
+distributed = pytest.importorskip("distributed")
+
+TRANSFORM = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
+STARTUP_S = 90
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dask_command(*args: str) -> list[str]:
+    """The ``dask`` command of this interpreter's environment."""
+    return [str(Path(sys.executable).with_name("dask")), *args]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """A scheduler and two single-threaded workers, all on 127.0.0.1, always stopped."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    port = address.rsplit(":", 1)[1]
+    common = ["--no-dashboard"]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        processes.append(
+            subprocess.Popen(
+                dask_command("scheduler", "--host", "127.0.0.1", "--port", port, *common),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        for _ in range(2):
+            processes.append(
+                subprocess.Popen(
+                    dask_command(
+                        "worker", address, "--host", "127.0.0.1", "--nthreads", "1", *common
+                    ),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        with distributed.Client(address, timeout=STARTUP_S) as client:
+            client.wait_for_workers(2, timeout=STARTUP_S)
+        yield address, processes
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+def road_raster(path: Path, size: int = 400) -> Path:
+    centre = np.zeros((size, size), bool)
+    for start, end in [((20, 0), (380, 399)), ((200, 0), (200, 399)), ((0, 300), (399, 260))]:
+        centre[line(*start, *end)] = True
+    prob = (ndimage.distance_transform_edt(~centre) <= 5).astype(np.float32)
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32"}
+    with rasterio.open(path, "w", crs="EPSG:32618", transform=TRANSFORM, **profile) as dst:
+        dst.write(prob[None])
+    return path
+
+
+def assert_same(remote: RoadVectors, local: RoadVectors) -> None:
+    assert list(remote.centerlines["length_m"]) == list(local.centerlines["length_m"])
+    assert remote.centerlines.geometry.geom_equals(local.centerlines.geometry).all()
+    assert list(remote.surface["area_m2"]) == list(local.surface["area_m2"])
+
+
+def test_vectorize_on_the_cluster_equals_the_local_result(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    raster = road_raster(tmp_path / "prob.tif")
+    local = vectorize_raster(raster, block=100)
+    remote = vectorize_raster(raster, block=100, scheduler=address)
+    assert remote.work is not None and remote.work.workers == 2 and remote.work.blocks == 16
+    assert_same(remote, local)
+
+
+def test_a_worker_killed_mid_run_does_not_change_the_result(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    raster = road_raster(tmp_path / "prob.tif")
+    local = vectorize_raster(raster, block=64)
+    result: list[RoadVectors] = []
+    run = threading.Thread(
+        target=lambda: result.append(vectorize_raster(raster, block=64, scheduler=address))
+    )
+    run.start()
+    with distributed.Client(address, timeout=STARTUP_S) as watcher:
+        pids = watcher.run(os.getpid)  # worker address -> its process
+        deadline = time.monotonic() + STARTUP_S
+        busy: list[str] = []
+        while not busy:
+            assert time.monotonic() < deadline, "the cluster never started the blocks"
+            busy = [worker for worker, keys in watcher.processing().items() if keys]
+            time.sleep(0.02)
+        os.kill(pids[busy[0]], signal.SIGKILL)  # a worker dies with blocks in hand
+    run.join(STARTUP_S * 2)
+    assert not run.is_alive() and len(result) == 1
+    assert_same(result[0], local)
+
+
+def test_scheduler_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raster = road_raster(tmp_path / "prob.tif")
+    monkeypatch.setattr("roadkd.vectorize.cluster.CONNECT_TIMEOUT_S", 2)
+    with pytest.raises(RoadkdError, match="cannot reach the Dask scheduler"):
+        vectorize_raster(raster, scheduler=f"tcp://127.0.0.1:{free_port()}")
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(RoadkdError, match=r"pip install 'roadkd\[distributed\]'"):
+        vectorize_raster(raster, scheduler="tcp://127.0.0.1:8786")
+
+
+def test_predict_on_the_cluster_equals_the_local_result(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    config = ModelConfig(
+        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
+    )
+    torch.manual_seed(0)
+    model = tmp_path / "student.pt"
+    save_bundle(DeployBundle(model=build_model(config).eval(), config=config, tile_size=64), model)
+    rng = np.random.default_rng(0)
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for k in range(2):  # two adjacent scenes on one grid
+        pixels = (rng.random((3, 96, 128)) * 255).astype(np.uint8)
+        write_geotiff(
+            scenes / f"s{k}.tif", pixels, TRANSFORM @ Affine.translation(128 * k, 0), "EPSG:32618"
+        )
+    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=64)
+    remote = run_predict(
+        [scenes],
+        model,
+        tmp_path / "remote.gpkg",
+        prob=tmp_path / "pr",
+        block=64,
+        scheduler=address,
+    )
+    for name in ("s0", "s1"):
+        with (
+            rasterio.open(tmp_path / "pl" / f"{name}_probability.tif") as a,
+            rasterio.open(tmp_path / "pr" / f"{name}_probability.tif") as b,
+        ):
+            np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-5)
+    assert remote.blocks == local.blocks and remote.workers == 2
+    assert remote.n_lines == local.n_lines > 0
+    assert remote.road_km == pytest.approx(local.road_km, rel=0.01)
+    with pytest.raises(RoadkdError, match="--scheduler needs --prob"):
+        run_predict([scenes], model, tmp_path / "x.gpkg", scheduler=address)

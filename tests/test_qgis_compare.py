@@ -1,0 +1,162 @@
+"""The "Compare road layers" Processing algorithm, run in a real QGIS (qgis_process).
+
+Skipped, with the reason, where QGIS is not installed.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from shapely.geometry import LineString, box
+
+PLUGIN = Path(__file__).parents[1] / "roadkd" / "qgis" / "roadkd_qgis"
+# Debian's qgis_process wrapper passes an option its 3.22 binary rejects; call the binary.
+QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
+ROADKD = Path(sys.executable).with_name("roadkd")
+X0, Y0 = 445000.0, 5030000.0
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(QGIS_PROCESS is None, reason="QGIS (qgis_process) is not installed"),
+]
+
+
+def qgis(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # QGIS's embedded Python finds its home through the first python3 on PATH: a
+    # virtualenv's (e.g. roadkd's own) would hide QGIS's modules from it.
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
+        "PATH": path,
+        "QT_QPA_PLATFORM": "offscreen",
+        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
+        "XDG_RUNTIME_DIR": str(profile),
+    }
+    assert QGIS_PROCESS is not None
+    return subprocess.run(
+        [QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Path:
+    """A temporary QGIS profile with the plugin installed and enabled."""
+    folder = tmp_path / "profile"
+    plugins = folder / "profiles" / "default" / "python" / "plugins"
+    plugins.mkdir(parents=True)
+    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
+    assert qgis(folder, "plugins", "enable", PLUGIN.name).returncode == 0
+    return folder
+
+
+def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
+    # truth: two 100 m roads in UTM; detected: one of them, in degrees, in a multi-layer file
+    both = [
+        LineString([(X0, Y0), (X0 + 100, Y0)]),
+        LineString([(X0, Y0 + 50), (X0 + 100, Y0 + 50)]),
+    ]
+    truth = tmp_path / "truth.shp"
+    gpd.GeoDataFrame(geometry=both, crs="EPSG:32618").to_file(truth)
+    detected = tmp_path / "detected.gpkg"
+    gpd.GeoDataFrame(geometry=[box(X0, Y0, X0 + 1, Y0 + 1)], crs="EPSG:32618").to_file(
+        detected, layer="surface"
+    )
+    gpd.GeoDataFrame(geometry=both[:1], crs="EPSG:32618").to_crs("EPSG:4326").to_file(
+        detected, layer="centerlines"
+    )
+    aoi = tmp_path / "aoi.geojson"
+    area = box(X0 - 10, Y0 - 10, X0 + 110, Y0 + 60)
+    gpd.GeoDataFrame(geometry=[area], crs="EPSG:32618").to_file(aoi)
+    errors = tmp_path / "errors.gpkg"
+    run = qgis(
+        profile,
+        "--json",
+        "run",
+        "roadkd:compareroads",
+        "--",
+        f"TRUTH={truth}",
+        f"PRED={detected}|layername=centerlines",
+        f"AOI={aoi}",
+        "BUFFER=2",
+        f"ROADKD={ROADKD}",
+        f"ERRORS={errors}",
+    )  # no REPORT: a temporary file
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(run.stdout)["results"]
+    assert results["LENGTH_RECALL"] == pytest.approx(0.5, abs=1e-3)
+    assert results["LENGTH_PRECISION"] == 1.0
+    assert results["MISSED"] == f"{errors}|layername=missed"
+    # the scores come from the report, written to a temporary file (gone with qgis_process)
+    assert results["REPORT"].endswith(".json")
+    missed = gpd.read_file(errors, layer="missed")
+    assert missed.geometry.length.sum() == pytest.approx(100, abs=0.01)
+    assert len(gpd.read_file(errors, layer="false")) == 0
+
+
+def test_compare_reports_roadkd_errors(profile: Path, tmp_path: Path) -> None:
+    roads = tmp_path / "roads.gpkg"
+    gpd.GeoDataFrame(geometry=[LineString([(X0, Y0), (X0 + 100, Y0)])], crs="EPSG:32618").to_file(
+        roads
+    )
+    far = tmp_path / "far.gpkg"
+    gpd.GeoDataFrame(geometry=[box(0, 0, 10, 10)], crs="EPSG:32618").to_file(far)
+    run = qgis(
+        profile,
+        "run",
+        "roadkd:compareroads",
+        "--",
+        f"TRUTH={roads}",
+        f"PRED={roads}",
+        f"AOI={far}",
+        f"ROADKD={ROADKD}",
+        f"REPORT={tmp_path / 'r.json'}",
+        f"ERRORS={tmp_path / 'e.gpkg'}",
+    )
+    assert run.returncode != 0
+    assert "no truth road inside the area" in run.stdout + run.stderr
+
+
+STYLE_CHECK = """
+import sys
+from qgis.core import (QgsApplication, QgsExpressionContextUtils, QgsFeature,
+                       QgsRenderContext, QgsVectorLayer)
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+layer = QgsVectorLayer("LineString?crs=EPSG:32618&field=confidence:double", "roads", "memory")
+message, ok = layer.loadNamedStyle(sys.argv[1])
+assert ok, message
+renderer, context = layer.renderer(), QgsRenderContext()
+context.expressionContext().appendScope(QgsExpressionContextUtils.layerScope(layer))
+renderer.startRender(context, layer.fields())
+for value in (0.1, 0.6, 0.95, None):
+    feature = QgsFeature(layer.fields())
+    feature.setAttribute(0, value)
+    context.expressionContext().setFeature(feature)
+    print(renderer.symbolForFeature(feature, context).symbolLayer(1).color().name())
+renderer.stopRender(context)
+print(renderer.type())
+"""
+
+
+def test_the_road_style_colours_lines_by_confidence(tmp_path: Path) -> None:
+    python = shutil.which("python3", path="/usr/bin")
+    script = tmp_path / "style.py"
+    script.write_text(STYLE_CHECK)
+    assert python is not None
+    run = subprocess.run(
+        [python, str(script), str(PLUGIN / "roads.qml")],
+        env={"PATH": "/usr/bin:/bin", "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    # red below 0.3, light green 0.5-0.7, green above 0.7; no confidence counts as 0
+    assert run.stdout.split() == ["#d7191c", "#a6d96a", "#1a9641", "#d7191c", "graduatedSymbol"]
