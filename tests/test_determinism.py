@@ -28,6 +28,7 @@ def _launch(data: Path, root: Path, seed: int) -> subprocess.Popen[str]:
         str(data),
         "--data.init_args.labeled_ratio=1.0",
         "--data.init_args.patch_size=64",
+        "--data.init_args.block_size=128",
         "--data.init_args.length=12",
         "--trainer.default_root_dir",
         str(root),

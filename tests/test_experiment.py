@@ -39,6 +39,7 @@ TOY = [
     "--trainer.max_steps=1",
     "--trainer.limit_val_batches=1",
     "--data.init_args.patch_size=64",
+    "--data.init_args.block_size=128",
     "--data.init_args.length=4",
 ]
 
