@@ -170,7 +170,13 @@ def test_command_line_choices_replace_the_file_and_are_recorded(tmp_path: Path) 
     )
     assert experiment.ratios == [0.125] and experiment.out == str(tmp_path / "b")
     assert experiment.seeds == [2]
-    assert experiment.rows_methods == ["supervised", "sslkd", "teachers"]
+    # Only the named methods are rows; sslkd still needs (and trains) its teachers.
+    assert experiment.rows_methods == ["supervised", "sslkd"]
+    assert experiment.needed_teachers == ["teachers"]
+    alone = Experiment.from_yaml(config, methods=["supervised"])
+    assert alone.rows_methods == ["supervised"] and alone.needed_teachers == []
+    named = Experiment.from_yaml(config, methods=["supervised", "teachers"])
+    assert named.methods == ["supervised"] and named.references == ["teachers"]
     assert experiment.command == (
         f"roadkd experiment --config {config} --ratio 0.125 --method supervised "
         f"--method sslkd --seed 2 --out {tmp_path / 'b'} --trainer.max_steps=9"

@@ -103,7 +103,8 @@ class Experiment:
             overrides: LightningCLI overrides passed to every training run.
             ratios: run only these labelled ratios instead of the file's.
             out: results folder instead of the file's (e.g. for a second seed).
-            methods: compare only these methods instead of the file's.
+            methods: compare only these methods instead of the file's (the file's
+                references too: they run only if named here).
             seeds: run only these seeds instead of the file's.
 
         Raises:
@@ -125,7 +126,10 @@ class Experiment:
             experiment.ratios = list(ratios)
             experiment.options += [a for r in ratios for a in ("--ratio", f"{r:g}")]
         if methods:
-            experiment.methods = list(methods)
+            # --method names every row: a reference (e.g. the teachers) runs only if named,
+            # so `--method supervised` trains the supervised student and nothing else.
+            experiment.references = [m for m in experiment.references if m in methods]
+            experiment.methods = [m for m in methods if m not in experiment.references]
             experiment.options += [a for m in methods for a in ("--method", m)]
         if seeds:
             experiment.seeds = list(seeds)
