@@ -180,7 +180,7 @@ def from_vectors(
     """
     from roadkd.datasets.from_vectors import write_dataset_from_vectors
     from roadkd.imagery import ReadOptions
-    from roadkd.pipeline.predict import expand_scenes
+    from roadkd.pipeline.outputs import expand_scenes
 
     summary = write_dataset_from_vectors(
         expand_scenes(list(scenes)),
