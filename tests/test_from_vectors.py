@@ -385,7 +385,7 @@ def test_cli_summary_and_provenance(tmp_path: Path) -> None:
         (
             lambda p: _layer(p / "poly.gpkg", [shapely.box(X0, Y0 - 5, X0 + 5, Y0)]),
             [],
-            "no line layer",
+            "is not a line layer",
         ),
         (
             lambda p: _layer(p / "far.gpkg", [shapely.LineString([(0, 0), (100, 0)])]),

@@ -27,16 +27,12 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyogrio
 import rasterio
 import shapely
 from affine import Affine
-from pyogrio.errors import DataLayerError, DataSourceError
-from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.features import rasterize
 from rasterio.transform import array_bounds
-from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
@@ -55,13 +51,9 @@ from ..imagery import (
 )
 from ..io import require_file
 from ..labels import IGNORE_INDEX
+from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .layout import staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
-
-#: Geometry types of a road layer (as pyogrio reports them).
-_LINE_TYPES = ("LineString", "MultiLineString")
-#: Geometry types of a labelled-area layer.
-_POLYGON_TYPES = ("Polygon", "MultiPolygon")
 
 #: Reminder printed with every summary and kept in ``splits.json``.
 COMPLETENESS_NOTE = (
@@ -141,85 +133,6 @@ class FromVectorsSummary:
         if self.dropped_overlapping:
             text += f" ({self.dropped_overlapping} left out: overlap held-out blocks)"
         return text + f". Note: {COMPLETENESS_NOTE}."
-
-
-# -- reading the user's layers ---------------------------------------------------------------
-
-
-def _pick_layer(path: Path, layer: str | None, types: Sequence[str], what: str) -> str:
-    """Name of the layer of ``path`` to read: ``layer``, or the first of geometry ``types``."""
-    try:
-        layers = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
-    except (DataSourceError, DataLayerError) as err:
-        raise RoadkdError(f"cannot read {path} as a vector layer: {err}") from err
-    names = [name for name, _ in layers]
-    if layer is not None:
-        if layer not in names:
-            raise RoadkdError(f"{path} has no layer {layer!r} (layers: {', '.join(names)})")
-        return layer
-    matching = [name for name, kind in layers if kind.removesuffix(" Z") in types]
-    if matching:
-        return matching[0]
-    if len(layers) == 1 and layers[0][1] in ("Unknown", "GeometryCollection"):
-        return layers[0][0]  # mixed geometries: checked feature by feature on read
-    found = ", ".join(f"{n} ({k})" for n, k in layers) or "none"
-    raise RoadkdError(f"{path} has no {what} layer (layers: {found})")
-
-
-def _bbox_near(grids: Sequence[SceneGrid], crs: CRS) -> tuple[float, float, float, float]:
-    """Bounds in ``crs`` of the scenes with a 10 % margin (roads reaching in from outside)."""
-    boxes = np.array([transform_bounds(g.crs, crs, *g.footprint.bounds) for g in grids])
-    left, bottom = boxes[:, :2].min(0)
-    right, top = boxes[:, 2:].max(0)
-    margin = 0.1 * max(right - left, top - bottom)
-    return (left - margin, bottom - margin, right + margin, top + margin)
-
-
-def read_layer(
-    path: str | Path,
-    types: Sequence[str],
-    what: str,
-    layer: str | None = None,
-    near: Sequence[SceneGrid] = (),
-) -> gpd.GeoDataFrame:
-    """Read the features of one geometry kind from a vector file GDAL reads.
-
-    Args:
-        path: vector file (GeoPackage, Shapefile, GeoJSON, OSM PBF, ...).
-        types: accepted geometry types, e.g. ``("LineString", "MultiLineString")``.
-        what: what the layer is, for messages ("line", "polygon").
-        layer: layer name (default: the first layer of an accepted type).
-        near: read only features near these scenes (a country-wide extract stays on disk).
-
-    Returns:
-        The features of an accepted type, single-part, 2D, with their attributes.
-
-    Raises:
-        RoadkdError: if the file cannot be read, has no such features (near the scenes)
-            or no CRS.
-    """
-    source = require_file(path, f"{what} layer")
-    name = _pick_layer(source, layer, types, what)
-    try:
-        crs = pyogrio.read_info(source, layer=name).get("crs")
-        if crs is None:
-            raise RoadkdError(f"{source} has no coordinate reference system; assign one first")
-        bbox = _bbox_near(near, CRS.from_user_input(crs)) if near else None
-        frame = gpd.read_file(source, layer=name, engine="pyogrio", bbox=bbox)
-    except (DataSourceError, DataLayerError, ValueError) as err:
-        raise RoadkdError(f"cannot read layer {name!r} of {source}: {err}") from err
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    frame = frame[frame.geometry.geom_type.isin(list(types))]
-    if frame.empty and bbox is not None:
-        raise RoadkdError(
-            f"no {what} of layer {name!r} of {source} lies on the scenes "
-            f"(it is in {crs}): check both places"
-        )
-    if frame.empty:
-        raise RoadkdError(f"layer {name!r} of {source} has no {what} features")
-    frame = frame.explode(index_parts=False, ignore_index=True)
-    frame.geometry = shapely.force_2d(frame.geometry.to_numpy())
-    return frame
 
 
 # -- masks ---------------------------------------------------------------------------------
@@ -562,10 +475,13 @@ def write_dataset_from_vectors(
             "give --resolution"
         )
 
-    lines = read_layer(roads, _LINE_TYPES, "line", roads_layer, near=grids)
+    near = [(grid.crs, grid.footprint.bounds) for grid in grids]
+    lines = read_layer(roads, LINE_TYPES, "road layer", roads_layer, near=near)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
     area = (
-        read_layer(labelled_area, _POLYGON_TYPES, "polygon", near=grids) if labelled_area else None
+        read_layer(labelled_area, POLYGON_TYPES, "labelled area", near=near)
+        if labelled_area
+        else None
     )
 
     scene_roads = {g.name: _scene_roads(g, lines, widths_m, keep, area, uncertain_m) for g in grids}
