@@ -23,7 +23,7 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-class TileSize(click.ParamType):
+class TileSize(click.ParamType[int]):
     """A tile side in pixels that the networks accept: a positive multiple of 32."""
 
     name = "pixels"

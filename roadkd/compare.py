@@ -110,7 +110,7 @@ def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
     crs = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").estimate_utm_crs()
     if crs is None:
         raise RoadkdError("cannot find a UTM zone for the road layers")
-    return crs
+    return CRS.from_user_input(crs)
 
 
 def raster_extent(path: str | Path) -> gpd.GeoDataFrame:

@@ -15,9 +15,9 @@ from rasterio.warp import calculate_default_transform, reproject
 from roadkd_cli.main import cli
 
 from roadkd.datasets.from_vectors import write_dataset_from_vectors
-from roadkd.datasets.vector_labels import road_masks
 from roadkd.datasets.layout import image_path, mask_path, read_splits
 from roadkd.datasets.road_widths import HIGHWAY_WIDTHS_M, LANE_WIDTH_M, road_widths
+from roadkd.datasets.vector_labels import road_masks
 from roadkd.errors import RoadkdError
 from roadkd.labels import IGNORE_INDEX
 

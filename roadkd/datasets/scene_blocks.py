@@ -73,7 +73,8 @@ class Block:
     @property
     def transform(self) -> Affine:
         """Affine transform of the block's own grid."""
-        return rasterio.windows.transform(self.window, self.scene.transform)
+        transform: Affine = rasterio.windows.transform(self.window, self.scene.transform)
+        return transform
 
     @property
     def shape(self) -> tuple[int, int]:
