@@ -18,6 +18,7 @@ job (``predict_and_vectorize`` with ``--workers``) and the ratios:
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from _common import write_repeated
 from vectorize_scale import mirrored_tile
+
+from roadkd.io import GDAL_DEFAULTS
 
 CHILD = """
 import json, sys, time
@@ -84,6 +87,7 @@ def measure(scene: Path, out: Path, mode: str, model: str, tile: int, workers: i
     args = [str(scene), str(out), mode, model, str(tile), str(workers)]
     result = subprocess.run(
         [sys.executable, "-c", CHILD, *args, str(Path(__file__).parent)],
+        env={**GDAL_DEFAULTS, **os.environ},  # as the roadkd command runs
         check=True,
         capture_output=True,
         text=True,
