@@ -1,5 +1,6 @@
 """Shared set-up for the benchmark scripts (not a test: they print, they never assert)."""
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,3 +80,19 @@ def write_repeated(path: Path, size: int, strip: np.ndarray) -> Path:
             height = min(rows, size - row)
             dst.write(strip[:, :height], window=Window(0, row, size, height))
     return path
+
+
+def synthetic_probability(description: str) -> tuple[argparse.Namespace, Any, np.ndarray]:
+    """Parse ``--size``/``--repeat`` and make a synthetic scene and its soft probability map.
+
+    Returns:
+        The arguments, the scene (labels included) and its probability map.
+    """
+    from roadkd.datasets.synthetic import generate_scene
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    scene = generate_scene(args.size, np.random.default_rng(0))
+    return args, scene, soft_probability(scene.surface)
