@@ -1,8 +1,10 @@
 """Shared set-up for the benchmark scripts (not a test: they print, they never assert)."""
 
+import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -44,23 +46,53 @@ def write_student(path: Path, tile_size: int = 512) -> Path:
 def write_scene(path: Path, size: int, block: int = 1024, seed: int = 0) -> Path:
     """Write a size x size RGB GeoTIFF block by block (never the whole scene in memory)."""
     rng = np.random.default_rng(seed)
-    profile = {
+    with rasterio.open(path, "w", **tiled_profile(size, 3, "uint8")) as dst:
+        for row in range(0, size, block):
+            h = min(block, size - row)
+            pixels = rng.integers(0, 256, (3, h, size), dtype=np.uint8)
+            dst.write(pixels, window=Window(0, row, size, h))
+    return path
+
+
+def tiled_profile(size: int, count: int, dtype: str) -> dict[str, Any]:
+    """A tiled, compressed GeoTIFF profile for a size x size scene on the synthetic grid."""
+    return {
         "driver": "GTiff",
         "width": size,
         "height": size,
-        "count": 3,
-        "dtype": "uint8",
-        "crs": "EPSG:32618",
-        "transform": Affine(0.21, 0, 445000, 0, -0.21, 5030000),
+        "count": count,
+        "dtype": dtype,
+        "crs": CRS,
+        "transform": TRANSFORM,
         "tiled": True,
         "blockxsize": 256,
         "blockysize": 256,
         "compress": "deflate",
         "BIGTIFF": "IF_SAFER",
     }
-    with rasterio.open(path, "w", **profile) as dst:
-        for row in range(0, size, block):
-            h = min(block, size - row)
-            pixels = rng.integers(0, 256, (3, h, size), dtype=np.uint8)
-            dst.write(pixels, window=Window(0, row, size, h))
+
+
+def write_repeated(path: Path, size: int, strip: np.ndarray) -> Path:
+    """Write a size x size GeoTIFF by repeating a (bands, rows, size) strip down the scene."""
+    rows = strip.shape[1]
+    with rasterio.open(path, "w", **tiled_profile(size, strip.shape[0], str(strip.dtype))) as dst:
+        for row in range(0, size, rows):
+            height = min(rows, size - row)
+            dst.write(strip[:, :height], window=Window(0, row, size, height))
     return path
+
+
+def synthetic_probability(description: str) -> tuple[argparse.Namespace, Any, np.ndarray]:
+    """Parse ``--size``/``--repeat`` and make a synthetic scene and its soft probability map.
+
+    Returns:
+        The arguments, the scene (labels included) and its probability map.
+    """
+    from roadkd.datasets.synthetic import generate_scene
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    scene = generate_scene(args.size, np.random.default_rng(0))
+    return args, scene, soft_probability(scene.surface)

@@ -18,16 +18,17 @@ job (``predict_and_vectorize`` with ``--workers``) and the ratios:
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.windows import Window
+from _common import write_repeated
 from vectorize_scale import mirrored_tile
+
+from roadkd.io import GDAL_DEFAULTS
 
 CHILD = """
 import json, sys, time
@@ -76,28 +77,9 @@ print(json.dumps({
 
 def write_road_scene(path: Path, size: int, tile: np.ndarray) -> Path:
     """An RGB scene, roads (probability x 255) in band 1, written a strip at a time."""
-    profile = {
-        "driver": "GTiff",
-        "width": size,
-        "height": size,
-        "count": 3,
-        "dtype": "uint8",
-        "crs": "EPSG:32618",
-        "transform": Affine(0.21, 0, 445000, 0, -0.21, 5030000),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "BIGTIFF": "IF_SAFER",
-    }
     tile = tile[:size, :size]
-    side = tile.shape[0]
-    band = (np.tile(tile, (1, -(-size // side)))[:, :size] * 255).astype(np.uint8)
-    strip = np.stack([band, band // 2, band // 2])
-    with rasterio.open(path, "w", **profile) as dst:
-        for row in range(0, size, side):
-            dst.write(strip, window=Window(0, row, size, side))  # type: ignore[no-untyped-call]
-    return path
+    band = (np.tile(tile, (1, -(-size // tile.shape[0])))[:, :size] * 255).astype(np.uint8)
+    return write_repeated(path, size, np.stack([band, band // 2, band // 2]))
 
 
 def measure(scene: Path, out: Path, mode: str, model: str, tile: int, workers: int) -> dict:
@@ -105,6 +87,7 @@ def measure(scene: Path, out: Path, mode: str, model: str, tile: int, workers: i
     args = [str(scene), str(out), mode, model, str(tile), str(workers)]
     result = subprocess.run(
         [sys.executable, "-c", CHILD, *args, str(Path(__file__).parent)],
+        env={**GDAL_DEFAULTS, **os.environ},  # as the roadkd command runs
         check=True,
         capture_output=True,
         text=True,

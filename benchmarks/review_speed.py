@@ -9,27 +9,20 @@ Nothing is asserted.
     python benchmarks/review_speed.py [--size 2048] [--repeat 3]
 """
 
-import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import rasterio
-from _common import CRS, TRANSFORM, best_of, soft_probability
+from _common import CRS, TRANSFORM, best_of, synthetic_probability
 
 from roadkd.compare import compare_layers
-from roadkd.datasets.synthetic import generate_scene
 from roadkd.vectorize import VectorizeOptions, vectorize_array, vectorize_raster, write_vectors
 from roadkd.vectorize.confidence import with_confidence
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    scene = generate_scene(args.size, np.random.default_rng(0))
-    prob = soft_probability(scene.surface)
+    args, scene, prob = synthetic_probability(__doc__)
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "prob.tif"
         with rasterio.open(

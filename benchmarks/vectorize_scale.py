@@ -22,9 +22,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import rasterio
-from affine import Affine
-from rasterio.windows import Window
+from _common import soft_probability, write_repeated
 
 from roadkd.datasets.synthetic import generate_scene
 
@@ -52,35 +50,15 @@ print(json.dumps({
 def mirrored_tile(size: int, seed: int = 0) -> np.ndarray:
     """A soft probability map of a road scene, mirrored into a seamless 2x2 tile."""
     scene = generate_scene(size // 2, np.random.default_rng(seed))
-    noise = np.random.default_rng(seed + 1).normal(0, 0.05, scene.surface.shape)
-    prob = np.clip(0.1 + 0.8 * scene.surface + noise, 0, 1).astype(np.float32)
+    prob = soft_probability(scene.surface, seed + 1)
     top = np.hstack([prob, prob[:, ::-1]])
     return np.vstack([top, top[::-1]])
 
 
 def write_probability(path: Path, size: int, tile: np.ndarray) -> Path:
     """Write a size x size probability GeoTIFF by repeating ``tile``, a strip at a time."""
-    profile = {
-        "driver": "GTiff",
-        "width": size,
-        "height": size,
-        "count": 1,
-        "dtype": "float32",
-        "crs": "EPSG:32618",
-        "transform": Affine(0.21, 0, 445000, 0, -0.21, 5030000),
-        "tiled": True,
-        "blockxsize": 256,
-        "blockysize": 256,
-        "compress": "deflate",
-        "BIGTIFF": "IF_SAFER",
-    }
     tile = tile[:size, :size]
-    side = tile.shape[0]
-    strip = np.tile(tile, (1, -(-size // side)))[:, :size]
-    with rasterio.open(path, "w", **profile) as dst:
-        for row in range(0, size, side):
-            dst.write(strip[None], window=Window(0, row, size, side))  # type: ignore[no-untyped-call]
-    return path
+    return write_repeated(path, size, np.tile(tile, (1, -(-size // tile.shape[0])))[None, :, :size])
 
 
 def measure(raster: Path, block: int, workers: int) -> dict[str, float]:

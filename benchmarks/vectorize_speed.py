@@ -9,27 +9,20 @@ graph against the labels' graph. Nothing is asserted.
     python benchmarks/vectorize_speed.py [--size 2048] [--repeat 3]
 """
 
-import argparse
 import time
 
 import numpy as np
-from _common import CRS, TRANSFORM, best_of, soft_probability
+from _common import CRS, TRANSFORM, best_of, synthetic_probability
 from rasterio.features import shapes
 from skimage.morphology import skeletonize
 
-from roadkd.datasets.synthetic import generate_scene
 from roadkd.metrics.apls import apls
 from roadkd.vectorize import VectorizeOptions, vectorize_array
 from roadkd.vectorize.core import centreline_graph, road_mask
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    scene = generate_scene(args.size, np.random.default_rng(0))
-    prob = soft_probability(scene.surface)
+    args, scene, prob = synthetic_probability(__doc__)
     opts = VectorizeOptions()
     megapixels = args.size**2 / 1e6
 

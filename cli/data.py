@@ -4,8 +4,7 @@ from pathlib import Path
 
 import click
 
-from .options import POSITIVE, FiniteFloatRange
-from .predict import _bands
+from .options import POSITIVE, FiniteFloatRange, pixel_options
 
 
 @click.group()
@@ -139,20 +138,7 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     type=FiniteFloatRange(min=0, min_open=True),
     help="Metres per pixel of the written images [default: the scenes' own].",
 )
-@click.option(
-    "--bands",
-    callback=_bands,
-    help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
-    "else the first three).",
-)
-@click.option(
-    "--scale",
-    type=(float, float),
-    default=None,
-    metavar="MIN MAX",
-    help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is, other types by a "
-    "per-band 2-98 % stretch).",
-)
+@pixel_options
 def from_vectors(
     scenes: tuple[Path, ...],
     roads: Path,
@@ -180,7 +166,7 @@ def from_vectors(
     """
     from roadkd.datasets.from_vectors import write_dataset_from_vectors
     from roadkd.imagery import ReadOptions
-    from roadkd.pipeline.predict import expand_scenes
+    from roadkd.pipeline.outputs import expand_scenes
 
     summary = write_dataset_from_vectors(
         expand_scenes(list(scenes)),

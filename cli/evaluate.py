@@ -6,12 +6,11 @@ import click
 
 from .options import (
     METRES,
-    OVERLAP,
     POSITIVE,
-    PROBABILITY,
-    TILE,
     FiniteFloatRange,
     check_tile_overlap,
+    inference_options,
+    threshold_option,
 )
 
 #: A tolerance or distance that must be more than zero.
@@ -48,20 +47,15 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 
 
 @click.command()
-@click.option("--model", type=click.Path(path_type=Path), help="Checkpoint or ONNX file.")
+@click.option(
+    "--model", type=click.Path(path_type=Path), help="Checkpoint, safetensors or ONNX file."
+)
 @click.option("--data", type=click.Path(path_type=Path), help="Dataset folder.")
 @click.option(
     "--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"])
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the scores as JSON here.")
-@click.option(
-    "--tile",
-    type=TILE,
-    default=None,
-    help="Tile size in px, a multiple of 32 (default: the model's).",
-)
-@click.option("--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8).")
-@click.option("--threshold", type=PROBABILITY, default=0.3, show_default=True)
+@threshold_option("Road probability threshold of the vectorised roads (graph scores).")
 @click.option(
     "--buffer-px",
     type=METRES,
@@ -69,9 +63,7 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Tolerance of relaxed precision/recall, in pixels.",
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
+@inference_options
 @click.option(
     "--truth",
     type=click.Path(path_type=Path),

@@ -10,7 +10,7 @@ import click
 
 from roadkd import __version__
 from roadkd.errors import RoadkdError
-from roadkd.io import remove_stale_scratch
+from roadkd.io import apply_gdal_defaults, remove_stale_scratch
 
 #: Exit status after SIGTERM, as a shell reports a process killed by it (128 + 15).
 SIGTERM_EXIT = 128 + signal.SIGTERM
@@ -100,6 +100,7 @@ def main() -> None:
     staged outputs and scratch folders are removed, existing outputs stay, exit 143.
     Scratch folders of earlier runs that were killed outright are removed first.
     """
+    apply_gdal_defaults()
     handle_sigterm()
     remove_stale_scratch()
     try:

@@ -1,10 +1,12 @@
 """Option types shared by the commands: every value is checked before any work starts.
 
 A bad value is a usage error: click prints one ``Error: Invalid value for '--x': ...``
-line and exits with status 2. Only click is imported here, so ``--help`` stays fast.
+line and exits with status 2. Only click and light modules (the vectoriser's settings) are
+imported here, so ``--help`` stays fast.
 """
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -21,7 +23,7 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-class TileSize(click.ParamType):
+class TileSize(click.ParamType[int]):
     """A tile side in pixels that the networks accept: a positive multiple of 32."""
 
     name = "pixels"
@@ -79,3 +81,117 @@ def check_gpkg_layer(layer: str | None, *outputs: Any) -> None:
         raise click.BadParameter(
             "it names GeoPackage layers, but no output is a .gpkg.", param_hint="'--layer'"
         )
+
+
+# --- options that several commands share: one declaration, one default --------------------
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(*decorators: Decorator) -> Decorator:
+    """Apply click option decorators in the order listed (as they would be written)."""
+
+    def apply(command: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return apply
+
+
+def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    from roadkd.errors import RoadkdError
+    from roadkd.imagery import parse_bands
+
+    try:
+        return parse_bands(value)
+    except RoadkdError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+#: --bands and --scale: how a scene's pixels become the model's (predict, from-vectors).
+pixel_options = _stack(
+    click.option(
+        "--bands",
+        callback=_bands,
+        help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
+        "else the first three).",
+    ),
+    click.option(
+        "--scale",
+        type=(float, float),
+        default=None,
+        metavar="MIN MAX",
+        help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is, other types by a "
+        "per-band 2-98 % stretch).",
+    ),
+)
+
+#: --tile, --overlap and --device of tiled inference (predict, evaluate).
+inference_options = _stack(
+    click.option(
+        "--tile",
+        type=TILE,
+        default=None,
+        help="Tile size in px, a multiple of 32 (default: the model's).",
+    ),
+    click.option(
+        "--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8)."
+    ),
+    click.option(
+        "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+    ),
+)
+
+#: --layer: the GeoPackage layer names roadkd writes (predict, vectorize).
+layer_option = click.option(
+    "--layer",
+    metavar="NAME",
+    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
+    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
+)
+
+quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+
+
+def threshold_option(help: str, min_open: bool = False) -> Decorator:
+    """--threshold with the vectoriser's default (:class:`VectorizeOptions`).
+
+    Args:
+        help: the option's help text.
+        min_open: refuse 0 (a mask raster's 0 must stay background).
+    """
+    from roadkd.vectorize.options import VectorizeOptions
+
+    return click.option(
+        "--threshold",
+        type=FiniteFloatRange(0, 1, min_open=min_open),
+        default=VectorizeOptions.threshold,
+        show_default=True,
+        help=help,
+    )
+
+
+def scale_options(workers_help: str, scheduler_help: str) -> Decorator:
+    """--block, --workers and --scheduler of blockwise, parallel work (predict, vectorize)."""
+    from roadkd.vectorize.options import DEFAULT_BLOCK
+
+    return _stack(
+        click.option(
+            "--block",
+            type=click.IntRange(min=256),
+            default=DEFAULT_BLOCK,
+            show_default=True,
+            help="Vectorise in blocks of this many pixels (each read with a halo, stitched "
+            "exactly).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help=f"{workers_help} [default: one per core].",
+        ),
+        click.option("--scheduler", default=None, metavar="ADDRESS", help=scheduler_help),
+    )

@@ -6,25 +6,16 @@ from pathlib import Path
 import click
 
 from .options import (
-    OVERLAP,
     POSITIVE,
-    PROBABILITY,
-    TILE,
     check_gpkg_layer,
     check_tile_overlap,
+    inference_options,
+    layer_option,
+    pixel_options,
+    quiet_option,
+    scale_options,
+    threshold_option,
 )
-
-
-def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    from roadkd.errors import RoadkdError
-    from roadkd.imagery import parse_bands
-
-    try:
-        return parse_bands(value)
-    except RoadkdError as err:
-        raise click.BadParameter(str(err)) from err
 
 
 @click.command()
@@ -39,7 +30,7 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     "--model",
     required=True,
     type=click.Path(path_type=Path),
-    help="Student checkpoint (.ckpt) or ONNX export (.onnx).",
+    help="Student checkpoint (.ckpt), safetensors or ONNX export (.safetensors, .onnx).",
 )
 @click.option(
     "--prob",
@@ -53,46 +44,13 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 @click.option(
     "--preview", type=click.Path(path_type=Path), help="PNG of the first scene with roads drawn."
 )
-@click.option(
-    "--layer",
-    metavar="NAME",
-    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
-    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
-)
-@click.option(
-    "--tile",
-    type=TILE,
-    default=None,
-    help="Tile size in px, a multiple of 32 (default: the model's).",
-)
-@click.option("--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8).")
+@layer_option
+@inference_options
 @click.option(
     "--batch-size", type=POSITIVE, default=4, show_default=True, help="Tiles per forward pass."
 )
-@click.option(
-    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
-)
-@click.option(
-    "--threshold",
-    type=PROBABILITY,
-    default=0.3,
-    show_default=True,
-    help="Road probability threshold.",
-)
-@click.option(
-    "--bands",
-    callback=_bands,
-    help="Bands to use, 1-based, e.g. 3,2,1 (default: R,G,B by colour interpretation, "
-    "else the first three).",
-)
-@click.option(
-    "--scale",
-    type=(float, float),
-    default=None,
-    metavar="MIN MAX",
-    help="Map pixel values MIN..MAX to the model's 0-255 (default: uint8 as is, other "
-    "types by a per-band 2-98 % stretch).",
-)
+@threshold_option("Road probability threshold.")
+@pixel_options
 @click.option(
     "--native-resolution",
     is_flag=True,
@@ -103,27 +61,12 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
     is_flag=True,
     help="Accept scenes more than 8x coarser or finer than the model.",
 )
-@click.option(
-    "--block",
-    type=click.IntRange(min=256),
-    default=4096,
-    show_default=True,
-    help="Vectorise in blocks of this many pixels (each read with a halo, stitched exactly).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes vectorising finished bands while inference goes on [default: one per core].",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="Predict and vectorise on a Dask cluster (tcp://HOST:8786 or tls://...); its "
+@scale_options(
+    "Processes vectorising finished bands while inference goes on",
+    "Predict and vectorise on a Dask cluster (tcp://HOST:8786 or tls://...); its "
     "workers must see the scenes, the model and --prob at the same paths.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def predict(
     scenes: tuple[Path, ...],
     out: Path,

@@ -5,7 +5,16 @@ from pathlib import Path
 
 import click
 
-from .options import METRES, FiniteFloatRange, check_gpkg_layer
+from roadkd.vectorize.options import VectorizeOptions
+
+from .options import (
+    METRES,
+    check_gpkg_layer,
+    layer_option,
+    quiet_option,
+    scale_options,
+    threshold_option,
+)
 
 
 @click.command()
@@ -22,30 +31,21 @@ from .options import METRES, FiniteFloatRange, check_gpkg_layer
     type=click.Path(path_type=Path),
     help="Also write road surface polygons (.geojson, .gpkg or .shp).",
 )
-@click.option(
-    "--layer",
-    metavar="NAME",
-    help="GeoPackage layer name of the centrelines (surfaces: NAME_surface) "
-    "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
-)
-@click.option(
-    "--threshold",
-    type=FiniteFloatRange(0, 1, min_open=True),
-    default=0.3,
-    show_default=True,
-    help="Road at or above this probability (0/1 and 0/255 masks work as they are).",
+@layer_option
+@threshold_option(
+    "Road at or above this probability (0/1 and 0/255 masks work as they are).", min_open=True
 )
 @click.option(
     "--min-spur-m",
     type=METRES,
-    default=10.0,
+    default=VectorizeOptions.min_spur_m,
     show_default=True,
     help="Prune dead-end branches shorter than this off junctions.",
 )
 @click.option(
     "--bridge-m",
     type=METRES,
-    default=12.0,
+    default=VectorizeOptions.bridge_m,
     show_default=True,
     help="Join facing dead ends closer than this (roads under trees, shadows).",
 )
@@ -58,7 +58,7 @@ from .options import METRES, FiniteFloatRange, check_gpkg_layer
 @click.option(
     "--min-area-m2",
     type=METRES,
-    default=20.0,
+    default=VectorizeOptions.min_polygon_m2,
     show_default=True,
     help="Drop surface polygons smaller than this.",
 )
@@ -67,27 +67,12 @@ from .options import METRES, FiniteFloatRange, check_gpkg_layer
     is_flag=True,
     help="Run dead ends on to the end of the road surface (default: half a width short).",
 )
-@click.option(
-    "--block",
-    type=click.IntRange(min=256),
-    default=4096,
-    show_default=True,
-    help="Work in blocks of this many pixels (each read with a halo, stitched exactly).",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes vectorising blocks in parallel [default: one per core].",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
+@scale_options(
+    "Processes vectorising blocks in parallel",
+    "Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
     "must see the rasters at the same paths.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option
 def vectorize(
     rasters: tuple[Path, ...],
     out: Path,

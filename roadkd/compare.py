@@ -16,7 +16,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import rasterio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
@@ -27,14 +26,13 @@ from shapely.geometry.base import BaseGeometry
 
 from .errors import RoadkdError
 from .io import atomic_output, require_file
+from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
 from .metrics.linegraph import lines_to_graph
 from .metrics.topo import TopoSettings, topo_scores
 from .vectorize.confidence import line_confidence
 
-LINE_TYPES = ("LineString", "MultiLineString")
-POLYGON_TYPES = ("Polygon", "MultiPolygon")
 #: Decimals of the scores in the report.
 DECIMALS = 4
 
@@ -100,61 +98,6 @@ class Comparison:
         )
 
 
-def _pick_layer(path: Path, layer: str | None, what: str, types: tuple[str, ...]) -> str | None:
-    """The layer to read: the one asked for, else the file's first layer of ``types``."""
-    try:
-        layers = pyogrio.list_layers(path)
-    except (DataSourceError, OSError) as err:
-        raise RoadkdError(f"cannot read {what} {path}: not a vector file GDAL can open") from err
-    names = [str(name) for name, _ in layers]
-    if layer is not None:
-        if layer not in names:
-            raise RoadkdError(f"{what} {path} has no layer {layer!r} (it has {', '.join(names)})")
-        return layer
-    suitable = [str(name) for name, kind in layers if str(kind).split(" ")[0] in types]
-    return suitable[0] if suitable else (names[0] if names else None)
-
-
-def read_layer(
-    path: str | Path, layer: str | None, what: str, types: tuple[str, ...]
-) -> gpd.GeoDataFrame:
-    """Read a vector layer whose geometries must all be of ``types``.
-
-    Args:
-        path: any file GDAL reads (GeoPackage, Shapefile, GeoJSON, ...).
-        layer: the layer name; default: the first layer of a suitable type.
-        what: how to name the file in messages ("truth", "prediction", "AOI").
-        types: accepted geometry types.
-
-    Returns:
-        The non-empty features, in the file's CRS.
-
-    Raises:
-        RoadkdError: for a missing or unreadable file, a layer of another geometry type
-            or one without a CRS.
-    """
-    source = require_file(path, what)
-    name = _pick_layer(source, layer, what, types)
-    try:
-        frame = gpd.read_file(source, layer=name, engine="pyogrio")
-    except (DataSourceError, DataLayerError, OSError) as err:
-        raise RoadkdError(f"cannot read {what} {source}: {err}") from err
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame:
-        raise RoadkdError(f"{what} {source} has no geometry")
-    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
-    frame.geometry = shapely.force_2d(frame.geometry.values)  # heights play no part
-    found = sorted(set(frame.geom_type) - set(types))
-    if found:
-        kind = "line" if types == LINE_TYPES else "polygon"
-        raise RoadkdError(f"{what} {source} is not a {kind} layer (it holds {', '.join(found)})")
-    if frame.crs is None:
-        raise RoadkdError(
-            f"{what} {source} has no coordinate reference system; set one first "
-            "(e.g. ogr2ogr -a_srs EPSG:XXXX)"
-        )
-    return frame
-
-
 def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
     """The UTM zone of the layers' data (from their bounding boxes in WGS84)."""
     boxes = [
@@ -167,7 +110,7 @@ def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
     crs = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").estimate_utm_crs()
     if crs is None:
         raise RoadkdError("cannot find a UTM zone for the road layers")
-    return crs
+    return CRS.from_user_input(crs)
 
 
 def raster_extent(path: str | Path) -> gpd.GeoDataFrame:
@@ -248,9 +191,9 @@ def compare_layers(
             inside the area.
     """
     config = settings or CompareSettings()
-    truth_frame = read_layer(truth, truth_layer, "truth", LINE_TYPES)
-    pred_frame = read_layer(pred, pred_layer, "prediction", LINE_TYPES)
-    area_frame = read_layer(aoi, aoi_layer, "AOI", POLYGON_TYPES) if aoi is not None else None
+    truth_frame = read_layer(truth, LINE_TYPES, "truth", truth_layer)
+    pred_frame = read_layer(pred, LINE_TYPES, "prediction", pred_layer)
+    area_frame = read_layer(aoi, POLYGON_TYPES, "AOI", aoi_layer) if aoi is not None else None
     if area_frame is not None:
         area_name = str(aoi)
     elif prob is not None:

@@ -213,7 +213,8 @@ def road_labels(mask: np.ndarray, encoding: str) -> np.ndarray:
         uint8 labels.
     """
     if encoding == "0/255":
-        return (mask == IGNORE_INDEX).astype(np.uint8)
+        road: np.ndarray = (mask == IGNORE_INDEX).astype(np.uint8)
+        return road
     return mask.astype(np.uint8)
 
 

@@ -418,3 +418,19 @@ def reading(path: str | os.PathLike[str], what: str = "raster") -> Iterator[None
         raise RoadkdError(
             f"cannot read {what} {path}: the file is damaged or incomplete ({err})"
         ) from err
+
+
+#: GDAL settings roadkd's commands start with unless the user set them: a block cache of
+#: 256 MB (GDAL's default, 5 % of the RAM, lets memory grow with the scene up to several GB
+#: when a large scene is streamed once).
+GDAL_DEFAULTS = {"GDAL_CACHEMAX": "256"}
+
+
+def apply_gdal_defaults() -> None:
+    """Set :data:`GDAL_DEFAULTS` in the environment where the user has not set them.
+
+    Call it before GDAL's first read; processes started later (vectorisation workers)
+    inherit the environment.
+    """
+    for name, value in GDAL_DEFAULTS.items():
+        os.environ.setdefault(name, value)

@@ -1,5 +1,6 @@
 """Tests for the shared core: CLI entry point, atomic outputs, model factory, deploy bundle."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,14 @@ def test_layout_datasets_name_what_is_missing(tmp_path: Path, dataset: str, what
 
     with pytest.raises(RoadkdError, match=f"no {what} found in {tmp_path}"):
         getattr(roadkd.datasets, dataset)(tmp_path)
+
+
+def test_gdal_defaults_never_override_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    from roadkd.io import GDAL_DEFAULTS, apply_gdal_defaults
+
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    apply_gdal_defaults()
+    assert os.environ["GDAL_CACHEMAX"] == GDAL_DEFAULTS["GDAL_CACHEMAX"]
+    monkeypatch.setenv("GDAL_CACHEMAX", "2048")
+    apply_gdal_defaults()
+    assert os.environ["GDAL_CACHEMAX"] == "2048"

@@ -14,9 +14,10 @@ from rasterio.crs import CRS
 from rasterio.warp import calculate_default_transform, reproject
 from roadkd_cli.main import cli
 
-from roadkd.datasets.from_vectors import road_masks, write_dataset_from_vectors
+from roadkd.datasets.from_vectors import write_dataset_from_vectors
 from roadkd.datasets.layout import image_path, mask_path, read_splits
 from roadkd.datasets.road_widths import HIGHWAY_WIDTHS_M, LANE_WIDTH_M, road_widths
+from roadkd.datasets.vector_labels import road_masks
 from roadkd.errors import RoadkdError
 from roadkd.labels import IGNORE_INDEX
 
@@ -385,7 +386,7 @@ def test_cli_summary_and_provenance(tmp_path: Path) -> None:
         (
             lambda p: _layer(p / "poly.gpkg", [shapely.box(X0, Y0 - 5, X0 + 5, Y0)]),
             [],
-            "no line layer",
+            "is not a line layer",
         ),
         (
             lambda p: _layer(p / "far.gpkg", [shapely.LineString([(0, 0), (100, 0)])]),

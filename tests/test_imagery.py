@@ -23,7 +23,8 @@ from rasterio.windows import Window
 from roadkd_cli.main import cli
 from shapely.geometry import LineString, MultiLineString
 
-from roadkd.datamodules.roads import RoadDataModule, dataset_resolution_m
+from roadkd.datamodules.roads import RoadDataModule
+from roadkd.datasets.layout import dataset_resolution_m
 from roadkd.errors import RoadkdError
 from roadkd.ground import area_km2, ground_resolution_m
 from roadkd.imagery import ReadOptions, SceneReader, parse_bands, read_on_grid

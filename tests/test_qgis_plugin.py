@@ -57,7 +57,8 @@ def profile(tmp_path: Path) -> Path:
 
 def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
 
-    # A model that calls every valid pixel road, on a scene whose only valid pixels form a
+    # TILE, OVERLAP and THRESHOLD are left empty: roadkd's defaults (the model's 128 px tile)
+    # apply. A model that calls every valid pixel road, on a scene whose only valid pixels form a
     # horizontal 10 m strip: the answer is one straight 100 m road, whatever the weights.
     config = ModelConfig(
         arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
@@ -94,8 +95,6 @@ def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
         "--",
         f"INPUT={scene}",
         f"MODEL={tmp_path / 'model.pt'}",
-        "TILE=128",
-        "OVERLAP=32",
         f"ROADKD={ROADKD}",
         f"OUTPUT={roads}",
         f"SURFACE={surface}",
@@ -152,3 +151,17 @@ def test_detect_roads_reports_roadkd_errors(profile: Path, tmp_path: Path) -> No
     )
     assert run.returncode != 0
     assert "model not found" in run.stdout + run.stderr
+    # A tile size that is given reaches roadkd, which checks it.
+    run = qgis(
+        profile,
+        "run",
+        "roadkd:detectroads",
+        "--",
+        f"INPUT={scene}",
+        f"MODEL={tmp_path / 'missing.ckpt'}",
+        "TILE=100",
+        f"ROADKD={ROADKD}",
+        f"OUTPUT={tmp_path / 'r.gpkg'}",
+    )
+    assert run.returncode != 0
+    assert "not a positive multiple of 32" in run.stdout + run.stderr

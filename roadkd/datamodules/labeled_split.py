@@ -9,12 +9,18 @@ close as it can be to the nominal share of the whole training area: the realised
 what :attr:`BlockSplit.labeled_share` reports.
 """
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
+
+#: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
+SPLIT_FILE = "data_split.json"
 
 Box = tuple[float, float, float, float]
 
@@ -198,3 +204,19 @@ def split_blocks(
     if count > 1 and abs(cumulative[count - 2] - target) <= abs(cumulative[count - 1] - target):
         count -= 1
     return BlockSplit(scenes, frozenset(cells[i] for i in order[:count].tolist()))
+
+
+def read_split_summary(run: str | Path) -> dict[str, Any] | None:
+    """The labelled split's facts a training run wrote (see :meth:`RoadDataModule.split_summary`).
+
+    Args:
+        run: the run folder (the trainer's ``default_root_dir``).
+
+    Returns:
+        The facts, or None if the run wrote none (it has not started, or predates them).
+    """
+    path = Path(run) / SPLIT_FILE
+    if not path.is_file():
+        return None
+    summary: dict[str, Any] = json.loads(path.read_text())
+    return summary

@@ -7,7 +7,6 @@ from typing import Any
 
 import kornia.augmentation as K
 import numpy as np
-import rasterio
 import torch
 from lightning.pytorch.utilities import rank_zero_info
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
@@ -17,21 +16,21 @@ from torchgeo.datamodules import GeoDataModule
 from torchgeo.datasets import GeoDataset, IntersectionDataset, stack_samples
 from torchgeo.samplers import GriddedPatchSampler
 
-from ..datasets.layout import MASK_KINDS, SPLITS, image_path, mask_path, read_splits
+from ..datasets.layout import MASK_KINDS, dataset_resolution_m, image_path, mask_path, read_splits
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
-from ..ground import ground_resolution_m
-from ..imagery import SAME_RESOLUTION_TOLERANCE
 from ..io import atomic_output
-from ..labels import IGNORE_INDEX
 from ..models.deploy import DataFacts
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
-from .labeled_split import BlockSplit, SceneGrid, split_blocks, tile_scene
-from .samplers import BlockPatchSampler, SceneGridSampler
-
-#: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
-SPLIT_FILE = "data_split.json"
+from .labeled_split import (
+    SPLIT_FILE,
+    BlockSplit,
+    SceneGrid,
+    split_blocks,
+    tile_scene,
+)
+from .samplers import BlockPatchSampler, SceneGridSampler, ScoreEachPixelOnce
 
 Batch = dict[str, Any]
 
@@ -39,94 +38,6 @@ Batch = dict[str, Any]
 def _bounds(dataset: GeoDataset) -> tuple[float, float, float, float]:
     x, y, _ = dataset.bounds
     return (float(x.start), float(y.start), float(x.stop), float(y.stop))
-
-
-def dataset_resolution_m(root: str | Path) -> float:
-    """Ground resolution of a dataset, in metres per pixel, measured on its rasters.
-
-    Every scene's imagery is measured on the ground (:func:`roadkd.ground.ground_resolution_m`,
-    right in feet and degrees too); they must agree within 1 %. If ``splits.json`` states
-    ``resolution_m`` it must agree with the rasters too, and is returned (the nominal value
-    rather than its geodesic measure, e.g. 0.21 for 0.2099 in UTM).
-
-    Args:
-        root: dataset folder.
-
-    Returns:
-        Metres per pixel.
-
-    Raises:
-        RoadkdError: if the scenes disagree, or disagree with ``splits.json``, or none exists.
-    """
-    splits = read_splits(root)
-    scenes = list(dict.fromkeys(s for split in SPLITS for s in splits[split]))
-    if not scenes:
-        raise RoadkdError(f"{Path(root) / 'splits.json'} names no scene: its resolution is unknown")
-    measured: dict[str, float] = {}
-    for scene in scenes:
-        with rasterio.open(image_path(Path(root), scene)) as src:
-            measured[scene] = ground_resolution_m(src.transform, src.crs, (src.height, src.width))
-    low, high = min(measured.values()), max(measured.values())
-    if high > low * (1 + SAME_RESOLUTION_TOLERANCE):
-        listing = ", ".join(f"{k} {v:.4g}" for k, v in measured.items())
-        raise RoadkdError(
-            f"the scenes of {root} differ in resolution ({listing} m/px): bring them to one "
-            "resolution first"
-        )
-    stated = splits.get("resolution_m")
-    if stated is None:
-        return round(float(np.median(list(measured.values()))), 4)
-    if abs(float(stated) / low - 1) > SAME_RESOLUTION_TOLERANCE:
-        raise RoadkdError(
-            f"{Path(root) / 'splits.json'} states resolution_m {stated} but its rasters are "
-            f"{low:.4g} m/px"
-        )
-    return float(stated)
-
-
-def read_split_summary(run: str | Path) -> dict[str, Any] | None:
-    """The labelled split's facts a training run wrote (see :meth:`RoadDataModule.split_summary`).
-
-    Args:
-        run: the run folder (the trainer's ``default_root_dir``).
-
-    Returns:
-        The facts, or None if the run wrote none (it has not started, or predates them).
-    """
-    path = Path(run) / SPLIT_FILE
-    if not path.is_file():
-        return None
-    summary: dict[str, Any] = json.loads(path.read_text())
-    return summary
-
-
-class ScoreEachPixelOnce:
-    """A labelled val/test dataset whose masks ignore pixels an earlier patch has scored.
-
-    Wraps a dataset read with a :class:`SceneGridSampler`: where that sampler's patches
-    overlap (a scene that is not a whole number of strides, or a stride below the patch
-    size), the later patch's overlap is labelled :data:`IGNORE_INDEX`, so validation and
-    test scores count every pixel of a scene exactly once.
-    """
-
-    def __init__(self, dataset: GeoDataset, sampler: SceneGridSampler) -> None:
-        """Wrap ``dataset`` read through ``sampler``."""
-        self.dataset, self.sampler = dataset, sampler
-
-    def __len__(self) -> int:
-        """The wrapped dataset's length."""
-        return len(self.dataset)
-
-    def __getitem__(self, query: Any) -> dict[str, Any]:
-        """Read a patch and mark its already-scored leading columns and rows as ignored."""
-        sample: dict[str, Any] = self.dataset[query]
-        cols, rows = self.sampler.seen(query)
-        if cols or rows:
-            mask = sample["mask"].clone()
-            mask[..., :rows, :] = IGNORE_INDEX
-            mask[..., :, :cols] = IGNORE_INDEX
-            sample["mask"] = mask
-        return sample
 
 
 def random_flip_rotate(image: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor | None]:

@@ -10,10 +10,13 @@ inside its scene.
 
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
+from torchgeo.datasets import GeoDataset
 from torchgeo.samplers import GeoSampler
 
+from ..labels import IGNORE_INDEX
 from .labeled_split import Box, SceneGrid
 
 
@@ -173,3 +176,32 @@ class SceneGridSampler(GeoSampler):
         """
         x, y = query[0], query[1]
         return self._seen.get((x.start, y.stop), (0, 0))
+
+
+class ScoreEachPixelOnce:
+    """A labelled val/test dataset whose masks ignore pixels an earlier patch has scored.
+
+    Wraps a dataset read with a :class:`SceneGridSampler`: where that sampler's patches
+    overlap (a scene that is not a whole number of strides, or a stride below the patch
+    size), the later patch's overlap is labelled :data:`IGNORE_INDEX`, so validation and
+    test scores count every pixel of a scene exactly once.
+    """
+
+    def __init__(self, dataset: GeoDataset, sampler: SceneGridSampler) -> None:
+        """Wrap ``dataset`` read through ``sampler``."""
+        self.dataset, self.sampler = dataset, sampler
+
+    def __len__(self) -> int:
+        """The wrapped dataset's length."""
+        return len(self.dataset)
+
+    def __getitem__(self, query: Any) -> dict[str, Any]:
+        """Read a patch and mark its already-scored leading columns and rows as ignored."""
+        sample: dict[str, Any] = self.dataset[query]
+        cols, rows = self.sampler.seen(query)
+        if cols or rows:
+            mask = sample["mask"].clone()
+            mask[..., :rows, :] = IGNORE_INDEX
+            mask[..., :, :cols] = IGNORE_INDEX
+            sample["mask"] = mask
+        return sample

@@ -19,103 +19,35 @@ Roads missing from the layer inside the labelled area are taught as background: 
 layer's completeness there is the user's responsibility.
 """
 
-import itertools
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyogrio
-import rasterio
 import shapely
-from affine import Affine
-from pyogrio.errors import DataLayerError, DataSourceError
-from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
-from rasterio.features import rasterize
-from rasterio.transform import array_bounds
-from rasterio.warp import transform_bounds
-from rasterio.windows import Window
-from scipy import ndimage
 from shapely.geometry.base import BaseGeometry
 
-from ..datamodules.labeled_split import block_edges
 from ..errors import RoadkdError
-from ..ground import area_km2, ground_resolution_m
+from ..ground import area_km2
 from ..imagery import (
     SAME_RESOLUTION_TOLERANCE,
     Log,
-    OnPlannedGrid,
     ReadOptions,
-    ScenePlan,
     SceneReader,
-    plan_scene,
 )
-from ..io import require_file
 from ..labels import IGNORE_INDEX
+from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .layout import staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
-
-#: Geometry types of a road layer (as pyogrio reports them).
-_LINE_TYPES = ("LineString", "MultiLineString")
-#: Geometry types of a labelled-area layer.
-_POLYGON_TYPES = ("Polygon", "MultiPolygon")
+from .scene_blocks import Block, SceneGrid, assign_splits, cut_blocks, open_scene_grid
+from .vector_labels import burn, road_masks
 
 #: Reminder printed with every summary and kept in ``splits.json``.
 COMPLETENESS_NOTE = (
     "roads missing from the road layer inside the labelled area are taught as background: "
     "check the layer is complete there"
 )
-
-
-@dataclass(frozen=True)
-class SceneGrid(OnPlannedGrid):
-    """A scene and the grid its training images are written on (the imagery reader's plan)."""
-
-    name: str
-    plan: ScenePlan
-
-    @property
-    def units_per_m(self) -> float:
-        """CRS units per ground metre (1 in UTM; feet and Web Mercator differ)."""
-        step = math.hypot(self.transform.a, self.transform.d)
-        return step / self.plan.resolution_m
-
-    @property
-    def footprint(self) -> BaseGeometry:
-        """The grid's outline in its CRS."""
-        return shapely.box(*array_bounds(self.height, self.width, self.transform))
-
-
-@dataclass(frozen=True)
-class Block:
-    """A piece of a scene written as a scene of its own.
-
-    Attributes:
-        scene: the scene it is cut from.
-        name: ``<scene>_r<row>_c<col>``.
-        window: its pixels in the scene's output grid.
-        footprint: its outline in the scene's CRS.
-        labelled_share: share of its area inside the labelled area (1 wholly, 0 not at all).
-    """
-
-    scene: SceneGrid
-    name: str
-    window: Window
-    footprint: BaseGeometry
-    labelled_share: float
-
-    @property
-    def transform(self) -> Affine:
-        """Affine transform of the block's own grid."""
-        return rasterio.windows.transform(self.window, self.scene.transform)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(height, width) in pixels."""
-        return int(self.window.height), int(self.window.width)
 
 
 @dataclass
@@ -141,291 +73,6 @@ class FromVectorsSummary:
         if self.dropped_overlapping:
             text += f" ({self.dropped_overlapping} left out: overlap held-out blocks)"
         return text + f". Note: {COMPLETENESS_NOTE}."
-
-
-# -- reading the user's layers ---------------------------------------------------------------
-
-
-def _pick_layer(path: Path, layer: str | None, types: Sequence[str], what: str) -> str:
-    """Name of the layer of ``path`` to read: ``layer``, or the first of geometry ``types``."""
-    try:
-        layers = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
-    except (DataSourceError, DataLayerError) as err:
-        raise RoadkdError(f"cannot read {path} as a vector layer: {err}") from err
-    names = [name for name, _ in layers]
-    if layer is not None:
-        if layer not in names:
-            raise RoadkdError(f"{path} has no layer {layer!r} (layers: {', '.join(names)})")
-        return layer
-    matching = [name for name, kind in layers if kind.removesuffix(" Z") in types]
-    if matching:
-        return matching[0]
-    if len(layers) == 1 and layers[0][1] in ("Unknown", "GeometryCollection"):
-        return layers[0][0]  # mixed geometries: checked feature by feature on read
-    found = ", ".join(f"{n} ({k})" for n, k in layers) or "none"
-    raise RoadkdError(f"{path} has no {what} layer (layers: {found})")
-
-
-def _bbox_near(grids: Sequence[SceneGrid], crs: CRS) -> tuple[float, float, float, float]:
-    """Bounds in ``crs`` of the scenes with a 10 % margin (roads reaching in from outside)."""
-    boxes = np.array([transform_bounds(g.crs, crs, *g.footprint.bounds) for g in grids])
-    left, bottom = boxes[:, :2].min(0)
-    right, top = boxes[:, 2:].max(0)
-    margin = 0.1 * max(right - left, top - bottom)
-    return (left - margin, bottom - margin, right + margin, top + margin)
-
-
-def read_layer(
-    path: str | Path,
-    types: Sequence[str],
-    what: str,
-    layer: str | None = None,
-    near: Sequence[SceneGrid] = (),
-) -> gpd.GeoDataFrame:
-    """Read the features of one geometry kind from a vector file GDAL reads.
-
-    Args:
-        path: vector file (GeoPackage, Shapefile, GeoJSON, OSM PBF, ...).
-        types: accepted geometry types, e.g. ``("LineString", "MultiLineString")``.
-        what: what the layer is, for messages ("line", "polygon").
-        layer: layer name (default: the first layer of an accepted type).
-        near: read only features near these scenes (a country-wide extract stays on disk).
-
-    Returns:
-        The features of an accepted type, single-part, 2D, with their attributes.
-
-    Raises:
-        RoadkdError: if the file cannot be read, has no such features (near the scenes)
-            or no CRS.
-    """
-    source = require_file(path, f"{what} layer")
-    name = _pick_layer(source, layer, types, what)
-    try:
-        crs = pyogrio.read_info(source, layer=name).get("crs")
-        if crs is None:
-            raise RoadkdError(f"{source} has no coordinate reference system; assign one first")
-        bbox = _bbox_near(near, CRS.from_user_input(crs)) if near else None
-        frame = gpd.read_file(source, layer=name, engine="pyogrio", bbox=bbox)
-    except (DataSourceError, DataLayerError, ValueError) as err:
-        raise RoadkdError(f"cannot read layer {name!r} of {source}: {err}") from err
-    frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
-    frame = frame[frame.geometry.geom_type.isin(list(types))]
-    if frame.empty and bbox is not None:
-        raise RoadkdError(
-            f"no {what} of layer {name!r} of {source} lies on the scenes "
-            f"(it is in {crs}): check both places"
-        )
-    if frame.empty:
-        raise RoadkdError(f"layer {name!r} of {source} has no {what} features")
-    frame = frame.explode(index_parts=False, ignore_index=True)
-    frame.geometry = shapely.force_2d(frame.geometry.to_numpy())
-    return frame
-
-
-# -- masks ---------------------------------------------------------------------------------
-
-
-def _burn(geometries: np.ndarray, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
-    """Pixels whose centre a geometry covers (lines: a one-pixel, 8-connected trace)."""
-    shapes = [(g, 1) for g in geometries if g is not None and not g.is_empty]
-    if not shapes:
-        return np.zeros(shape, bool)
-    burnt: np.ndarray = rasterize(
-        shapes, out_shape=shape, transform=transform, fill=0, dtype="uint8"
-    )
-    return burnt.astype(bool)
-
-
-def road_masks(
-    lines: np.ndarray,
-    widths_m: np.ndarray,
-    transform: Affine,
-    shape: tuple[int, int],
-    uncertain_m: float = 1.0,
-    units_per_m: float = 1.0,
-) -> dict[str, np.ndarray]:
-    """Surface, edge and centreline labels of road centrelines on a grid.
-
-    Args:
-        lines: shapely LineStrings in the grid's CRS.
-        widths_m: carriageway width of each line, in metres.
-        transform: affine transform of the grid.
-        shape: (height, width) of the grid.
-        uncertain_m: width in metres of the ignore band on each side of every surface edge.
-        units_per_m: CRS units per ground metre (1 for UTM).
-
-    Returns:
-        ``{"surface", "edge", "centerline"}`` uint8 arrays: surface 1 road, 0 background,
-        255 unknown (the band); edge and centreline 0/1.
-    """
-    half = np.asarray(widths_m, float) / 2 * units_per_m
-    band = uncertain_m * units_per_m
-    nominal = _burn(shapely.buffer(lines, half), transform, shape)
-    surface = nominal.astype(np.uint8)
-    if band > 0:
-        outer = _burn(shapely.buffer(lines, half + band), transform, shape)
-        inner_half = half - band
-        wide = inner_half > 0
-        core = _burn(shapely.buffer(lines[wide], inner_half[wide]), transform, shape)
-        surface = np.where(core, 1, np.where(outer, IGNORE_INDEX, 0)).astype(np.uint8)
-    edge = nominal & ~ndimage.binary_erosion(nominal, iterations=2, border_value=1)
-    return {
-        "surface": surface,
-        "edge": edge.astype(np.uint8),
-        "centerline": _burn(lines, transform, shape).astype(np.uint8),
-    }
-
-
-# -- scenes --------------------------------------------------------------------------------
-
-
-def open_scene_grid(
-    path: str | Path,
-    resolution: float | None = None,
-    options: ReadOptions | None = None,
-    log: Log | None = None,
-) -> SceneGrid:
-    """Plan how the imagery reader brings a scene to training images (nothing is read yet).
-
-    Args:
-        path: any raster ``roadkd predict`` reads.
-        resolution: metres per pixel of the written images (None: the scene's own).
-        options: bands and scaling (resolution choices are made here).
-        log: called with the reader's one-line description of the scene and any warning.
-
-    Returns:
-        The scene's output grid.
-
-    Raises:
-        RoadkdError: if the scene cannot be read or used.
-    """
-    scene = require_file(path, "scene")
-    opts = options or ReadOptions()
-    try:
-        with rasterio.open(scene) as src:
-            shape = (src.height, src.width)
-            native = ground_resolution_m(src.transform, src.crs, shape) if src.crs else 1.0
-            # Training data is made at the resolution the user asks for, whatever it is.
-            plan = plan_scene(
-                src,
-                in_channels=3,
-                resolution_m=resolution or native,
-                options=replace(opts, native_resolution=resolution is None, any_resolution=True),
-            )
-    except RasterioIOError as err:
-        raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
-    if log is not None:
-        log(plan.describe())
-        for warning in plan.warnings:
-            log(warning)
-    return SceneGrid(scene.stem, plan)
-
-
-# -- blocks and splits ---------------------------------------------------------------------
-
-
-def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | None) -> list[Block]:
-    """Cut a scene into blocks and measure how much of each the labelled area covers.
-
-    Args:
-        grid: the scene's output grid.
-        block_px: smallest side of a block in pixels (remainders are shared, as the
-            datamodule shares them).
-        labelled_area: the labelled area in the scene's CRS (None: nothing labelled).
-
-    Returns:
-        The blocks, row by row from the top.
-    """
-    blocks = []
-    rows, cols = block_edges(grid.height, block_px), block_edges(grid.width, block_px)
-    for r, (r0, r1) in enumerate(itertools.pairwise(rows)):
-        for c, (c0, c1) in enumerate(itertools.pairwise(cols)):
-            window = Window(c0, r0, c1 - c0, r1 - r0)
-            footprint = shapely.box(*rasterio.windows.bounds(window, grid.transform))
-            share = 0.0
-            if labelled_area is not None:
-                share = footprint.intersection(labelled_area).area / footprint.area
-                share = 1.0 if share > 1 - 1e-6 else (0.0 if share < 1e-6 else share)
-            blocks.append(Block(grid, f"{grid.name}_r{r}_c{c}", window, footprint, share))
-    return blocks
-
-
-def _held_out_count(fraction: float, candidates: int) -> int:
-    """Blocks to hold out for a split: a share of the candidates, at least one if asked."""
-    return 0 if fraction <= 0 or candidates == 0 else max(1, round(fraction * candidates))
-
-
-def assign_splits(
-    blocks: Sequence[Block], val: float, test: float, seed: int
-) -> tuple[dict[str, list[Block]], int]:
-    """Draw val and test blocks from the wholly labelled ones; the rest train or go unlabelled.
-
-    Blocks that overlap a held-out block (scenes that overlap each other) are left out, so
-    no training or unlabelled pixel is also a val or test pixel.
-
-    Args:
-        blocks: every block of every scene.
-        val: share of the wholly labelled blocks for validation.
-        test: share of the wholly labelled blocks for testing.
-        seed: seed of the draw.
-
-    Returns:
-        ``({"train", "val", "test", "unlabeled"}: blocks)`` and how many blocks were left out.
-
-    Raises:
-        RoadkdError: if the labelled area is too small for the requested splits.
-    """
-    if not any(b.labelled_share > 0 for b in blocks):
-        raise RoadkdError("the labelled area does not overlap the scenes")
-    whole = [b for b in blocks if b.labelled_share == 1.0]
-    n_val, n_test = _held_out_count(val, len(whole)), _held_out_count(test, len(whole))
-    if (val > 0 or test > 0) and not whole:
-        raise RoadkdError(
-            "no block lies wholly inside the labelled area, so no val/test block can be "
-            "drawn: enlarge the labelled area or lower --block-size"
-        )
-    trainable = sum(b.labelled_share > 0 for b in blocks)
-    if n_val + n_test >= trainable:
-        raise RoadkdError(
-            f"the labelled area holds {len(whole)} whole block(s): too few for val "
-            f"{n_val}, test {n_test} and training; lower --block-size, --val or --test"
-        )
-    common = blocks[0].scene.crs
-
-    def outline(block: Block) -> BaseGeometry:
-        if block.scene.crs == common:
-            return block.footprint
-        series = gpd.GeoSeries([block.footprint], crs=block.scene.crs)
-        return series.to_crs(common).iloc[0]
-
-    def overlaps(block: Block, others: list[BaseGeometry]) -> bool:
-        shape = outline(block)
-        return any(shape.intersection(o).area > 1e-6 * shape.area for o in others)
-
-    splits: dict[str, list[Block]] = {"train": [], "val": [], "test": [], "unlabeled": []}
-    held: list[BaseGeometry] = []
-    held_names: set[str] = set()
-    for index in np.random.default_rng(seed).permutation(len(whole)):
-        block = whole[int(index)]
-        split = "val" if len(splits["val"]) < n_val else "test"
-        if split == "test" and len(splits["test"]) >= n_test:
-            break
-        if overlaps(block, held):
-            continue
-        splits[split].append(block)
-        held.append(outline(block))
-        held_names.add(block.name)
-    dropped = 0
-    for block in blocks:
-        if block.name in held_names:
-            continue
-        if overlaps(block, held):
-            dropped += 1
-        else:
-            splits["train" if block.labelled_share > 0 else "unlabeled"].append(block)
-    if not splits["train"]:
-        raise RoadkdError("no labelled block is left for training: lower --val or --test")
-    return splits, dropped
 
 
 # -- the whole job -------------------------------------------------------------------------
@@ -492,7 +139,7 @@ def _block_labels(
     ignore = ~valid
     if block.labelled_share < 1.0 and roads.labelled_area is not None:
         labelled_part = block.footprint.intersection(roads.labelled_area)
-        ignore |= ~_burn(np.array([labelled_part]), block.transform, block.shape)
+        ignore |= ~burn(np.array([labelled_part]), block.transform, block.shape)
     for mask in masks.values():
         mask[ignore] = IGNORE_INDEX
     return masks, labelled_part
@@ -562,10 +209,13 @@ def write_dataset_from_vectors(
             "give --resolution"
         )
 
-    lines = read_layer(roads, _LINE_TYPES, "line", roads_layer, near=grids)
+    near = [(grid.crs, grid.footprint.bounds) for grid in grids]
+    lines = read_layer(roads, LINE_TYPES, "road layer", roads_layer, near=near)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
     area = (
-        read_layer(labelled_area, _POLYGON_TYPES, "polygon", near=grids) if labelled_area else None
+        read_layer(labelled_area, POLYGON_TYPES, "labelled area", near=near)
+        if labelled_area
+        else None
     )
 
     scene_roads = {g.name: _scene_roads(g, lines, widths_m, keep, area, uncertain_m) for g in grids}

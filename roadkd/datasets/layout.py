@@ -23,6 +23,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from ..errors import RoadkdError
+from ..ground import ground_resolution_m
+from ..imagery import SAME_RESOLUTION_TOLERANCE
 from ..io import PARTIAL_PREFIX, remove_stale
 from ..labels import IGNORE_INDEX
 
@@ -202,3 +204,46 @@ def staged_dataset(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def dataset_resolution_m(root: str | Path) -> float:
+    """Ground resolution of a dataset, in metres per pixel, measured on its rasters.
+
+    Every scene's imagery is measured on the ground (:func:`roadkd.ground.ground_resolution_m`,
+    right in feet and degrees too); they must agree within 1 %. If ``splits.json`` states
+    ``resolution_m`` it must agree with the rasters too, and is returned (the nominal value
+    rather than its geodesic measure, e.g. 0.21 for 0.2099 in UTM).
+
+    Args:
+        root: dataset folder.
+
+    Returns:
+        Metres per pixel.
+
+    Raises:
+        RoadkdError: if the scenes disagree, or disagree with ``splits.json``, or none exists.
+    """
+    splits = read_splits(root)
+    scenes = list(dict.fromkeys(s for split in SPLITS for s in splits[split]))
+    if not scenes:
+        raise RoadkdError(f"{Path(root) / 'splits.json'} names no scene: its resolution is unknown")
+    measured: dict[str, float] = {}
+    for scene in scenes:
+        with rasterio.open(image_path(Path(root), scene)) as src:
+            measured[scene] = ground_resolution_m(src.transform, src.crs, (src.height, src.width))
+    low, high = min(measured.values()), max(measured.values())
+    if high > low * (1 + SAME_RESOLUTION_TOLERANCE):
+        listing = ", ".join(f"{k} {v:.4g}" for k, v in measured.items())
+        raise RoadkdError(
+            f"the scenes of {root} differ in resolution ({listing} m/px): bring them to one "
+            "resolution first"
+        )
+    stated = splits.get("resolution_m")
+    if stated is None:
+        return round(float(np.median(list(measured.values()))), 4)
+    if abs(float(stated) / low - 1) > SAME_RESOLUTION_TOLERANCE:
+        raise RoadkdError(
+            f"{Path(root) / 'splits.json'} states resolution_m {stated} but its rasters are "
+            f"{low:.4g} m/px"
+        )
+    return float(stated)

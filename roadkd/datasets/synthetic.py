@@ -106,8 +106,10 @@ class SyntheticScene:
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
     """Low-frequency noise in [-1, 1] (textures of grass, soil, illumination)."""
-    noise = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
-    return noise / (np.abs(noise).max() + 1e-6)
+    noise: np.ndarray = ndimage.gaussian_filter(
+        rng.standard_normal(shape).astype(np.float32), sigma
+    )
+    return noise / np.float32(np.abs(noise).max() + 1e-6)
 
 
 def _shifted(mask: np.ndarray, rows: int, cols: int) -> np.ndarray:

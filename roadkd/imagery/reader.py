@@ -159,7 +159,7 @@ def block_windows(height: int, width: int, block: int) -> Iterator[Window]:
     """Windows of at most ``block`` x ``block`` pixels covering a grid, row by row."""
     for row in range(0, height, block):
         for col in range(0, width, block):
-            yield Window(col, row, min(block, width - col), min(block, height - row))  # type: ignore[no-untyped-call]
+            yield Window(col, row, min(block, width - col), min(block, height - row))
 
 
 def read_on_grid(

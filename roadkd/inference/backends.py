@@ -53,7 +53,8 @@ class TorchBackend:
         x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
             logits = self.model(x)
-        return logits.float().softmax(dim=1)[:, -1]
+        road: Tensor = logits.float().softmax(dim=1)[:, -1]
+        return road
 
 
 def load_backend(path: str | Path, device: str = "auto") -> Backend:

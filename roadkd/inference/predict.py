@@ -160,7 +160,7 @@ def predict_scene(
 
         def read_band(y0: int) -> tuple[np.ndarray, np.ndarray]:
             h = min(tile, height - y0)
-            pixels, valid = src.read(Window(0, y0, width, h))  # type: ignore[no-untyped-call]
+            pixels, valid = src.read(Window(0, y0, width, h))
             return pad_to(pixels, tile, padded_width), valid
 
         with (
@@ -190,7 +190,7 @@ def predict_scene(
                 done = min(stride if k + 1 < len(rows) else tile, height - y0)
                 blended = accumulated[:done, :width] / weights[:done, :width]
                 blended[~valid[:done]] = np.nan
-                dst.write(blended[None], window=Window(0, y0, width, done))  # type: ignore[no-untyped-call]
+                dst.write(blended[None], window=Window(0, y0, width, done))
                 if on_rows is not None:
                     on_rows(y0, blended)
                 accumulated = np.roll(accumulated, -stride, axis=0)

@@ -210,7 +210,8 @@ def _distances(graph: nx.Graph, nodes: list[Hashable], sources: np.ndarray) -> n
     # csgraph drops explicit zeros: a zero-length piece keeps a tiny positive weight
     weights = [max(float(w), 1e-9) for *_, w in edges]
     matrix = csr_array((weights, (rows, cols)), shape=(len(nodes), len(nodes)))
-    return dijkstra(matrix, directed=False, indices=sources)
+    distances: np.ndarray = dijkstra(matrix, directed=False, indices=sources)
+    return distances
 
 
 def apls_scores(

@@ -92,7 +92,7 @@ def build_model(config: ModelConfig) -> nn.Module:
 
         state = read_checkpoint(config.weights, "encoder weights")
         try:
-            model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr,operator]
+            model.encoder.load_state_dict(state.get("state_dict", state))  # type: ignore[union-attr]
         except RuntimeError as err:
             raise RoadkdError(
                 f"encoder weights {config.weights} do not fit {config.encoder}"

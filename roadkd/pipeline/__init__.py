@@ -4,7 +4,8 @@
 :mod:`roadkd.vectorize` from a probability raster to vectors; this package chains them.
 """
 
-from .predict import PredictResult, expand_scenes, run_predict
+from .outputs import expand_scenes
+from .predict import PredictResult, run_predict
 from .preview import write_preview
 
 __all__ = ["PredictResult", "expand_scenes", "run_predict", "write_preview"]

@@ -3,7 +3,6 @@
 import contextlib
 import functools
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..io import OutputPlan, reading, same_file, scratch_folder
+from ..io import reading, scratch_folder
 from ..vectorize import (
     DEFAULT_BLOCK,
-    SUPPORTED,
     RoadVectors,
     VectorizeOptions,
     layer_names,
@@ -36,13 +34,8 @@ from ..vectorize.blocks import SceneGrid
 from ..vectorize.confidence import with_confidence
 from ..vectorize.mosaic import grids_align, vectorize_mosaic
 from ..vectorize.stream import StreamVectorizer
+from .outputs import expand_scenes, plan_outputs, unique_scenes
 from .preview import write_preview
-
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
-
-#: Formats of the probability raster and the preview roadkd writes.
-PROBABILITY_SUFFIXES = (".tif", ".tiff")
-PREVIEW_SUFFIXES = (".png",)
 
 
 @dataclass
@@ -76,131 +69,6 @@ class PredictResult:
     def road_km(self) -> float:
         """Total centreline length."""
         return 0.0 if self.centerlines is None else float(self.centerlines["length_m"].sum()) / 1000
-
-
-def expand_scenes(inputs: list[str | Path]) -> list[Path]:
-    """Expand folders into the rasters they hold; keep files as given.
-
-    Raises:
-        RoadkdError: if nothing is given or a folder holds no raster.
-    """
-    scenes: list[Path] = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
-            if not found:
-                raise RoadkdError(f"folder {item} holds no raster ({', '.join(RASTER_SUFFIXES)})")
-            scenes.extend(found)
-        else:
-            scenes.append(item)
-    if not scenes:
-        raise RoadkdError("no scene given")
-    return scenes
-
-
-# --- output planning: every output checked before any work, nothing destroyed -------------
-
-
-def unique_scenes(scenes: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Drop scenes given more than once (the same file by any spelling or link).
-
-    A scene read twice would double every road in the merged output.
-
-    Returns:
-        The scenes to read, in the order given, and the repeats dropped.
-    """
-    kept: list[Path] = []
-    repeats: list[Path] = []
-    for scene in scenes:
-        if any(same_file(scene, seen) for seen in kept):
-            repeats.append(scene)
-        else:
-            kept.append(scene)
-    return kept, repeats
-
-
-def probability_names(scenes: list[Path]) -> list[str]:
-    """File names of the scenes' probability rasters, distinct for distinct scenes.
-
-    ``<stem>_probability.tif``; scenes sharing a stem (``a.tif`` and ``a.vrt``) keep their
-    extension in the name (``a_tif_probability.tif``, ``a_vrt_probability.tif``).
-
-    Raises:
-        RoadkdError: if two scenes still get the same name (the same file name in two
-            folders).
-    """
-    stems = Counter(scene.stem for scene in scenes)
-    names = [
-        f"{s.stem}_probability.tif"
-        if stems[s.stem] == 1
-        else f"{s.stem}_{s.suffix.lstrip('.').lower()}_probability.tif"
-        for s in scenes
-    ]
-    clashes = [n for n, count in Counter(names).items() if count > 1]
-    if clashes:
-        same = [str(s) for s, n in zip(scenes, names, strict=True) if n == clashes[0]]
-        raise RoadkdError(
-            f"scenes {', '.join(same)} would share the probability file {clashes[0]}; "
-            "rename one, or run them separately"
-        )
-    return names
-
-
-def plan_probabilities(
-    plan: OutputPlan, prob: Path | None, scenes: list[Path], scratch: Path
-) -> list[Path]:
-    """Where each scene's probability raster goes; the kept ones are added to ``plan``.
-
-    ``--prob`` is a ``.tif``/``.tiff`` file for one scene, a folder (existing, or a name
-    without extension) for one or more.
-
-    Raises:
-        RoadkdError: for a probability output of another format or a file for several
-            scenes.
-    """
-    names = probability_names(scenes)
-    if prob is None:
-        return [scratch / name for name in names]
-    if prob.suffix and not prob.is_dir():
-        if len(scenes) > 1:
-            raise RoadkdError(
-                f"--prob {prob}: {len(scenes)} scenes need a folder for their probability "
-                "rasters, not one file"
-            )
-        return [plan.add(prob, "--prob", PROBABILITY_SUFFIXES)]
-    return [
-        plan.add(prob / name, "--prob", PROBABILITY_SUFFIXES, make_folder=True) for name in names
-    ]
-
-
-def plan_outputs(
-    scenes: list[Path],
-    model: Path,
-    out: Path,
-    prob: Path | None,
-    polygons: Path | None,
-    preview: Path | None,
-    scratch: Path,
-) -> tuple[OutputPlan, list[Path]]:
-    """Check every output of ``run_predict`` before any work.
-
-    Returns:
-        The plan and each scene's probability path (planned, or in ``scratch``).
-
-    Raises:
-        RoadkdError: for an output of a format roadkd does not write there, in a missing
-            or unwritable folder, or that is an input (a scene, the model) or another output.
-    """
-    plan = OutputPlan()
-    for scene in scenes:
-        plan.add_input(scene, "input scene")
-    plan.add_input(model, "model")
-    plan.add(out, "--out", SUPPORTED)
-    if polygons is not None:
-        plan.add(polygons, "--polygons", SUPPORTED)
-    if preview is not None:
-        plan.add(preview, "--preview", PREVIEW_SUFFIXES)
-    return plan, plan_probabilities(plan, prob, scenes, scratch)
 
 
 def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:

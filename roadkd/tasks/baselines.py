@@ -130,7 +130,7 @@ class MeanTeacherStudent(SupervisedStudent):
         loss_cons = probability_distillation_loss(logits, [ema_logits])
         ramp = self.hparams["rampup_steps"]
         scale = min(1.0, self.global_step / ramp) if ramp > 0 else 1.0
-        loss = loss_sup + self.hparams["consistency_weight"] * scale * loss_cons
+        loss: Tensor = loss_sup + self.hparams["consistency_weight"] * scale * loss_cons
         self.log_dict(
             {"train/loss": loss, "train/loss_sup": loss_sup, "train/loss_consistency": loss_cons},
             batch_size=n,

@@ -187,7 +187,7 @@ class SSLKDStudent(RoadTask):
         """
         hp = self.hparams
         terms = self.loss_terms(batch)
-        loss = (
+        loss: Tensor = (
             hp["sup_weight"] * terms["sup"]
             + hp["feature_weight"] * terms["feat"]
             + hp["prob_weight"] * terms["prob"]

@@ -1,10 +1,41 @@
-"""Road vectorisation: probability/mask rasters to centreline and surface layers."""
+"""Road vectorisation: probability/mask rasters to centreline and surface layers.
 
-from .blocks import DEFAULT_BLOCK
-from .core import RoadVectors, WorkSummary, read_road_raster
-from .options import VectorizeOptions
-from .run import default_workers, vectorize_array, vectorize_raster
-from .writers import SUPPORTED, check_output_path, layer_names, write_layers, write_vectors
+The settings (:mod:`.options`) import nothing heavy, so the command line can show their
+defaults without loading the vectoriser; everything else is imported on first use.
+"""
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .options import DEFAULT_BLOCK, VectorizeOptions
+
+if TYPE_CHECKING:
+    from .core import RoadVectors, WorkSummary, read_road_raster
+    from .run import default_workers, vectorize_array, vectorize_raster
+    from .writers import SUPPORTED, check_output_path, layer_names, write_layers, write_vectors
+
+#: Public name -> the submodule that defines it (imported when the name is first used).
+_LAZY = {
+    "RoadVectors": "core",
+    "WorkSummary": "core",
+    "read_road_raster": "core",
+    "default_workers": "run",
+    "vectorize_array": "run",
+    "vectorize_raster": "run",
+    "SUPPORTED": "writers",
+    "check_output_path": "writers",
+    "layer_names": "writers",
+    "write_layers": "writers",
+    "write_vectors": "writers",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule behind a public name on first use."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BLOCK",

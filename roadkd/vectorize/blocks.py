@@ -25,10 +25,6 @@ from .core import Sides, centreline_graph, road_mask, smooth_path
 from .options import VectorizeOptions
 from .scale import pixel_size_m
 
-#: Default side of a block's core in pixels: at 0.21 m a block is 0.74 km2 and a worker
-#: needs about 1 GB for it.
-DEFAULT_BLOCK = 4096
-
 #: Halo pixels beyond the widest metre-based reach: the line smoothing (4 px), a dead
 #: end's direction (10 px) and rounding.
 HALO_MARGIN_PX = 24

@@ -108,11 +108,12 @@ def _remove_small(mask: np.ndarray, max_size: int, open_sides: Sides) -> np.ndar
     touches into one large component.
     """
     if not any(open_sides):
-        return remove_small_objects(mask, max_size=max_size)
+        cleaned: np.ndarray = remove_small_objects(mask, max_size=max_size)
+        return cleaned
     width = max(1, math.ceil((max_size + 1) / min(mask.shape)))
     top, bottom, left, right = (width if side else 0 for side in open_sides)
     padded = np.pad(mask, ((top, bottom), (left, right)), constant_values=True)
-    kept = remove_small_objects(padded, max_size=max_size)
+    kept: np.ndarray = remove_small_objects(padded, max_size=max_size)
     return kept[top : top + mask.shape[0], left : left + mask.shape[1]]
 
 
@@ -191,7 +192,7 @@ def smooth_path(coords: np.ndarray) -> np.ndarray:
     """Gaussian-smooth a pixel path, keeping its two ends where they are (on the nodes)."""
     if len(coords) < 3:
         return coords
-    smooth = ndimage.gaussian_filter1d(coords, SMOOTH_PX, axis=0, mode="nearest")
+    smooth: np.ndarray = ndimage.gaussian_filter1d(coords, SMOOTH_PX, axis=0, mode="nearest")
     smooth[0], smooth[-1] = coords[0], coords[-1]
     return smooth
 
@@ -267,7 +268,7 @@ def open_road_raster(path: str | Path) -> RoadRaster:
             if src.dtypes[0] == "uint8":
                 strip = max(1, _SCAN_PIXELS // src.width)
                 for row in range(0, src.height, strip):
-                    window = Window(0, row, src.width, min(strip, src.height - row))  # type: ignore[no-untyped-call]
+                    window = Window(0, row, src.width, min(strip, src.height - row))
                     band = src.read(1, window=window, masked=True)
                     if band.count() and band.max() > 1:
                         scale = 1 / 255
@@ -286,10 +287,10 @@ def read_road_window(raster: RoadRaster, row: int, col: int, rows: int, cols: in
     """
     try:
         with rasterio.open(raster.path) as src:
-            band = src.read(1, window=Window(col, row, cols, rows), masked=True)  # type: ignore[no-untyped-call]
+            band = src.read(1, window=Window(col, row, cols, rows), masked=True)
     except RasterioError as err:
         raise RoadkdError(f"cannot read {raster.path}: {err}") from err
-    data = band.astype(np.float32).filled(np.nan)
+    data: np.ndarray = band.astype(np.float32).filled(np.nan)
     if band.count() == 0:
         return data
     if raster.scale != 1.0:

@@ -115,7 +115,8 @@ def _dead_end_direction(graph: nx.MultiGraph, node: int, reach: int = 10) -> np.
     tail = coords[min(reach, len(coords) - 1)]
     vector = coords[0] - tail
     norm = float(np.hypot(*vector))
-    return vector / norm if norm else vector
+    direction: np.ndarray = vector / norm if norm else vector
+    return direction
 
 
 def bridge_gaps(graph: nx.MultiGraph, max_gap_px: float, max_angle_deg: float) -> nx.MultiGraph:

@@ -19,9 +19,8 @@ from rasterio.errors import RasterioError
 
 from ..errors import RoadkdError
 from ..io import atomic_output, require_file
-from .blocks import DEFAULT_BLOCK
 from .core import RoadVectors
-from .options import VectorizeOptions
+from .options import DEFAULT_BLOCK, VectorizeOptions
 from .run import vectorize_raster
 
 #: How far (in pixels) origins may be from a whole number of pixels apart.

@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass
 
+#: Default side of a block's core in pixels: at 0.21 m a block is 0.74 km2 and a worker
+#: needs about 1 GB for it.
+DEFAULT_BLOCK = 4096
+
 
 @dataclass(frozen=True)
 class VectorizeOptions:

@@ -14,7 +14,7 @@ from rasterio.crs import CRS
 from tqdm import tqdm
 
 from ..errors import RoadkdError
-from .blocks import DEFAULT_BLOCK, Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
+from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
 from .core import (
     RoadRaster,
     RoadVectors,
@@ -23,7 +23,7 @@ from .core import (
     read_road_window,
     road_pixels,
 )
-from .options import VectorizeOptions
+from .options import DEFAULT_BLOCK, VectorizeOptions
 from .stitch import assemble
 
 

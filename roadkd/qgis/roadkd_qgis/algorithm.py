@@ -60,12 +60,23 @@ class DetectRoads(QgsProcessingAlgorithm):
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Aerial image (RGB)"))
         self.addParameter(QgsProcessingParameterFile(self.MODEL, "roadkd model (.ckpt, .safetensors or .onnx)"))
-        self.addParameter(QgsProcessingParameterNumber(self.TILE, "Tile size (px)", defaultValue=512, minValue=32))
-        self.addParameter(QgsProcessingParameterNumber(self.OVERLAP, "Tile overlap (px)", defaultValue=64, minValue=0))
+        # Left empty, roadkd's own defaults apply: the model's tile, an eighth of it as
+        # overlap and the vectoriser's threshold (the plugin repeats none of them).
         self.addParameter(
             QgsProcessingParameterNumber(
-                self.THRESHOLD, "Road probability threshold",
-                QgsProcessingParameterNumber.Double, defaultValue=0.3, minValue=0.0, maxValue=1.0,
+                self.TILE, "Tile size (px; empty: the model's)", minValue=32, optional=True
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.OVERLAP, "Tile overlap (px; empty: an eighth of the tile)", minValue=0,
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.THRESHOLD, "Road probability threshold (empty: roadkd's default)",
+                QgsProcessingParameterNumber.Double, minValue=0.0, maxValue=1.0, optional=True,
             )
         )
         self.addParameter(
@@ -98,11 +109,15 @@ class DetectRoads(QgsProcessingAlgorithm):
             "predict", layer.source(),
             "--model", self.parameterAsFile(parameters, self.MODEL, context),
             "--out", output,
-            "--tile", str(self.parameterAsInt(parameters, self.TILE, context)),
-            "--overlap", str(self.parameterAsInt(parameters, self.OVERLAP, context)),
-            "--threshold", str(self.parameterAsDouble(parameters, self.THRESHOLD, context)),
             "--quiet",
         ]
+        for name, option, read in (
+            (self.TILE, "--tile", self.parameterAsInt),
+            (self.OVERLAP, "--overlap", self.parameterAsInt),
+            (self.THRESHOLD, "--threshold", self.parameterAsDouble),
+        ):
+            if parameters.get(name) not in (None, ""):
+                command += [option, str(read(parameters, name, context))]
         if surface:
             command += ["--polygons", surface]
         feedback.setProgress(5)

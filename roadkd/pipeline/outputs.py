@@ -1,0 +1,140 @@
+"""What ``roadkd predict`` reads and writes, decided before any work.
+
+Scenes are expanded and de-duplicated; every output is checked (format, folder, never an
+input or another output) and staged by an :class:`~roadkd.io.OutputPlan`.
+"""
+
+from collections import Counter
+from pathlib import Path
+
+from ..errors import RoadkdError
+from ..io import OutputPlan, same_file
+from ..vectorize import SUPPORTED
+
+RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
+
+#: Formats of the probability raster and the preview roadkd writes.
+PROBABILITY_SUFFIXES = (".tif", ".tiff")
+PREVIEW_SUFFIXES = (".png",)
+
+
+def expand_scenes(inputs: list[str | Path]) -> list[Path]:
+    """Expand folders into the rasters they hold; keep files as given.
+
+    Raises:
+        RoadkdError: if nothing is given or a folder holds no raster.
+    """
+    scenes: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+            if not found:
+                raise RoadkdError(f"folder {item} holds no raster ({', '.join(RASTER_SUFFIXES)})")
+            scenes.extend(found)
+        else:
+            scenes.append(item)
+    if not scenes:
+        raise RoadkdError("no scene given")
+    return scenes
+
+
+def unique_scenes(scenes: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Drop scenes given more than once (the same file by any spelling or link).
+
+    A scene read twice would double every road in the merged output.
+
+    Returns:
+        The scenes to read, in the order given, and the repeats dropped.
+    """
+    kept: list[Path] = []
+    repeats: list[Path] = []
+    for scene in scenes:
+        if any(same_file(scene, seen) for seen in kept):
+            repeats.append(scene)
+        else:
+            kept.append(scene)
+    return kept, repeats
+
+
+def probability_names(scenes: list[Path]) -> list[str]:
+    """File names of the scenes' probability rasters, distinct for distinct scenes.
+
+    ``<stem>_probability.tif``; scenes sharing a stem (``a.tif`` and ``a.vrt``) keep their
+    extension in the name (``a_tif_probability.tif``, ``a_vrt_probability.tif``).
+
+    Raises:
+        RoadkdError: if two scenes still get the same name (the same file name in two
+            folders).
+    """
+    stems = Counter(scene.stem for scene in scenes)
+    names = [
+        f"{s.stem}_probability.tif"
+        if stems[s.stem] == 1
+        else f"{s.stem}_{s.suffix.lstrip('.').lower()}_probability.tif"
+        for s in scenes
+    ]
+    clashes = [n for n, count in Counter(names).items() if count > 1]
+    if clashes:
+        same = [str(s) for s, n in zip(scenes, names, strict=True) if n == clashes[0]]
+        raise RoadkdError(
+            f"scenes {', '.join(same)} would share the probability file {clashes[0]}; "
+            "rename one, or run them separately"
+        )
+    return names
+
+
+def plan_probabilities(
+    plan: OutputPlan, prob: Path | None, scenes: list[Path], scratch: Path
+) -> list[Path]:
+    """Where each scene's probability raster goes; the kept ones are added to ``plan``.
+
+    ``--prob`` is a ``.tif``/``.tiff`` file for one scene, a folder (existing, or a name
+    without extension) for one or more.
+
+    Raises:
+        RoadkdError: for a probability output of another format or a file for several
+            scenes.
+    """
+    names = probability_names(scenes)
+    if prob is None:
+        return [scratch / name for name in names]
+    if prob.suffix and not prob.is_dir():
+        if len(scenes) > 1:
+            raise RoadkdError(
+                f"--prob {prob}: {len(scenes)} scenes need a folder for their probability "
+                "rasters, not one file"
+            )
+        return [plan.add(prob, "--prob", PROBABILITY_SUFFIXES)]
+    return [
+        plan.add(prob / name, "--prob", PROBABILITY_SUFFIXES, make_folder=True) for name in names
+    ]
+
+
+def plan_outputs(
+    scenes: list[Path],
+    model: Path,
+    out: Path,
+    prob: Path | None,
+    polygons: Path | None,
+    preview: Path | None,
+    scratch: Path,
+) -> tuple[OutputPlan, list[Path]]:
+    """Check every output of ``run_predict`` before any work.
+
+    Returns:
+        The plan and each scene's probability path (planned, or in ``scratch``).
+
+    Raises:
+        RoadkdError: for an output of a format roadkd does not write there, in a missing
+            or unwritable folder, or that is an input (a scene, the model) or another output.
+    """
+    plan = OutputPlan()
+    for scene in scenes:
+        plan.add_input(scene, "input scene")
+    plan.add_input(model, "model")
+    plan.add(out, "--out", SUPPORTED)
+    if polygons is not None:
+        plan.add(polygons, "--polygons", SUPPORTED)
+    if preview is not None:
+        plan.add(preview, "--preview", PREVIEW_SUFFIXES)
+    return plan, plan_probabilities(plan, prob, scenes, scratch)
