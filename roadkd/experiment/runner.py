@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..datamodules.roads import read_split_summary
+from ..datamodules.labeled_split import read_split_summary
 from ..datasets.synthetic import write_synthetic_dataset
 from ..diagnostics import pseudo_label_quality
 from ..errors import RoadkdError
