@@ -20,7 +20,7 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
         "seed_everything": 0,
         "model": {
             "class_path": "roadkd.tasks.SupervisedStudent",
-            "init_args": {"student": TINY, "optimizer": "adamw", "lr": 0.001},
+            "init_args": {"student": TINY, "optim": {"optimizer": "adamw", "lr": 0.001}},
         },
         "data": {"class_path": "test_tasks.TinyRoadDataModule"},
         "trainer": {

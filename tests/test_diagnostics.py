@@ -13,7 +13,7 @@ from roadkd.errors import RoadkdError
 from roadkd.models import ModelConfig
 from roadkd.models.deploy import DataFacts
 from roadkd.normalization import DEFAULT_MEAN, DEFAULT_STD
-from roadkd.tasks import CrossModelTeachers
+from roadkd.tasks import CrossModelTeachers, Optimization
 
 TINY_A = ModelConfig(
     arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 3, "decoder_channels": [16, 8, 4]}
@@ -26,7 +26,9 @@ TINY_B = ModelConfig(
 def _constant_teachers(path: Path, road_logit_a: float, road_logit_b: float) -> Path:
     """Teachers whose heads ignore the image: logits (0, road_logit) at every pixel."""
     task = CrossModelTeachers(
-        teacher_a=TINY_A, teacher_b=TINY_B, optimizer="adamw", lr=1e-3, backbone_lr=None
+        teacher_a=TINY_A,
+        teacher_b=TINY_B,
+        optim=Optimization(optimizer="adamw", lr=1e-3, backbone_lr=None),
     )
     for teacher, road_logit in ((task.teacher_a, road_logit_a), (task.teacher_b, road_logit_b)):
         head = teacher.segmentation_head[0]

@@ -194,7 +194,11 @@ def _student_config(tmp_path: Path, teachers: Path) -> Path:
         "seed_everything": 0,
         "model": {
             "class_path": "roadkd.tasks.SSLKDStudent",
-            "init_args": {**OPT, "student": TINY.to_dict(), "teachers_checkpoint": str(teachers)},
+            "init_args": {
+                "optim": OPT["optim"].to_dict(),
+                "student": TINY.to_dict(),
+                "teachers_checkpoint": str(teachers),
+            },
         },
         "data": {"class_path": "test_tasks.TinyRoadDataModule"},
         "trainer": {"accelerator": "cpu", "default_root_dir": str(tmp_path / "run")},

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 from lightning.pytorch import LightningDataModule, Trainer
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from roadkd.errors import RoadkdError
@@ -22,7 +23,7 @@ from roadkd.tasks import (
     SSLKDStudent,
     SupervisedStudent,
 )
-from roadkd.tasks.base import poly_factor
+from roadkd.tasks.optimization import Optimization, poly_factor
 
 TINY_A = ModelConfig(
     arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 3, "decoder_channels": [16, 8, 4]}
@@ -104,7 +105,7 @@ def _trainer(tmp_path: Path, steps: int, log_every_n_steps: int = 50) -> Trainer
     )
 
 
-OPT = {"optimizer": "adamw", "lr": 1e-3, "backbone_lr": None}
+OPT = {"optim": Optimization(optimizer="adamw", lr=1e-3, backbone_lr=None)}
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +123,29 @@ def test_poly_factor() -> None:
     assert poly_factor(10, 10, 0.9) == 0.0
     assert 0.5 < poly_factor(5, 10, 0.9) < 0.6
     assert poly_factor(3, 0, 0.9) == 1.0
+
+
+def test_optimization_builds_the_authors_recipe_and_stores_plain_data() -> None:
+    encoder, head = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(3))
+    optimizer, scheduler = Optimization().build([encoder], [head], total_steps=10)
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert [g["lr"] for g in optimizer.param_groups] == [0.01, 0.001]  # heads, encoders
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    for _ in range(5):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01 * poly_factor(5, 10, 0.9))
+    adamw, _ = Optimization(optimizer="adamw", backbone_lr=None).build([encoder], [head], 0)
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert [g["lr"] for g in adamw.param_groups] == [0.01, 0.01]
+    with pytest.raises(RoadkdError, match="unknown optimizer 'adam'"):
+        Optimization(optimizer="adam").build([encoder], [head], 0)
+    # Tasks keep their settings as plain data, so checkpoints unpickle no roadkd class.
+    task = SupervisedStudent(student=TINY_A, **OPT)
+    assert task.hparams["optim"] == {**Optimization().to_dict(), **OPT["optim"].to_dict()}
+    assert Optimization.of(task.hparams["optim"]) == OPT["optim"]
+    with pytest.raises(RoadkdError, match=r"unknown optimisation settings \['learning_rate'\]"):
+        Optimization.of({"learning_rate": 0.1})
 
 
 def test_teachers_checkpoint_holds_deploy_bundle(teachers_ckpt: Path) -> None:

@@ -16,7 +16,7 @@ TINY = {
     "kwargs": {"encoder_depth": 3, "decoder_channels": [16, 8, 4]},
 }
 TINY_B = {"arch": "Segformer", "encoder": "mit_b0", "kwargs": {"decoder_segmentation_channels": 16}}
-OPT = {"optimizer": "adamw", "lr": 0.001, "backbone_lr": None}
+OPT = {"optim": {"optimizer": "adamw", "lr": 0.001, "backbone_lr": None}}
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false"]
 
 

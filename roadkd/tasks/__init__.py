@@ -2,6 +2,7 @@
 
 from .base import RoadTask
 from .baselines import CPSStudents, MeanTeacherStudent, SupervisedStudent
+from .optimization import Optimization
 from .student import SSLKDStudent
 from .teachers import CrossModelTeachers
 
@@ -9,6 +10,7 @@ __all__ = [
     "CPSStudents",
     "CrossModelTeachers",
     "MeanTeacherStudent",
+    "Optimization",
     "RoadTask",
     "SSLKDStudent",
     "SupervisedStudent",

@@ -7,31 +7,16 @@ import torch
 from lightning.pytorch import Trainer
 from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor, nn
-from torch.optim import SGD, AdamW, Optimizer
-from torch.optim.lr_scheduler import LambdaLR
 from torchgeo.tasks import BaseTask
 
-from ..errors import RoadkdError
 from ..losses import supervised_loss
 from ..metrics.pixel import RoadMetrics
 from ..models import DeployBundle, ModelConfig
 from ..models.deploy import CHECKPOINT_KEY, DataFacts, require_data_facts
+from .optimization import Optimization
 
-
-def poly_factor(step: int, total: int, power: float) -> float:
-    """Return the poly learning-rate factor ``(1 - step / total) ** power``.
-
-    Args:
-        step: current optimiser step.
-        total: total number of steps; the factor reaches 0 there.
-        power: poly exponent (0.9 in the authors' code).
-
-    Returns:
-        The multiplier for the base learning rate, in [0, 1].
-    """
-    if total <= 0:
-        return 1.0
-    return float(max(0.0, 1.0 - min(step, total) / total) ** power)
+#: The authors' recipe (SGD, momentum 0.9, lr 0.01 heads / 0.001 encoders, poly 0.9).
+DEFAULT_OPTIMIZATION = Optimization()
 
 
 def _datamodule(trainer: Trainer | None) -> object:
@@ -53,31 +38,18 @@ class RoadTask(BaseTask):
     mode = "max"
 
     def __init__(
-        self,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        backbone_lr: float | None = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        poly_power: float = 0.9,
-        max_iterations: int | None = None,
-        dice_weight: float = 0.0,
+        self, optim: Optimization = DEFAULT_OPTIMIZATION, dice_weight: float = 0.0
     ) -> None:
         """Initialise the shared hyperparameters.
 
         Args:
-            optimizer: "sgd" (momentum, as the authors) or "adamw".
-            lr: learning rate of decoders, heads and adapters.
-            backbone_lr: learning rate of the encoders (None: same as ``lr``); the authors
-                use 10x less for backbones.
-            momentum: SGD momentum.
-            weight_decay: weight decay of both optimisers.
-            poly_power: exponent of the per-step poly schedule.
-            max_iterations: steps over which the poly schedule decays to 0 (None: the
-                trainer's estimated number of steps).
+            optim: optimiser settings (:class:`Optimization`; a mapping of its fields works
+                too, as checkpoints store them).
             dice_weight: weight of the Dice term added to the supervised cross-entropy.
         """
         super().__init__()
+        # Checkpoints keep plain data: no roadkd class has to be unpickled to read them.
+        self.hparams["optim"] = Optimization.of(self.hparams["optim"]).to_dict()
 
     @abstractmethod
     def deploy_network(self) -> tuple[nn.Module, ModelConfig]:
@@ -103,43 +75,20 @@ class RoadTask(BaseTask):
 
     # -- optimisation ---------------------------------------------------------------------
 
-    def _param_groups(self) -> list[dict[str, Any]]:
-        """Split trainable parameters into backbone (encoder) and head groups."""
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
+        """The task's :class:`Optimization` over backbone (encoder) and head parameters."""
         backbone: list[nn.Parameter] = []
         heads: list[nn.Parameter] = []
         for name, param in self.named_parameters():
             if not param.requires_grad:
                 continue  # frozen teachers and EMA copies are never optimised
             (backbone if ".encoder." in f".{name}" else heads).append(param)
-        lr = self.hparams["lr"]
-        backbone_lr = self.hparams["backbone_lr"] or lr
-        groups = [{"params": heads, "lr": lr}, {"params": backbone, "lr": backbone_lr}]
-        return [g for g in groups if g["params"]]
-
-    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        """SGD (or AdamW) with separate backbone/head learning rates and a poly schedule."""
-        name = self.hparams["optimizer"].lower()
-        groups = self._param_groups()
-        optimizer: Optimizer
-        if name == "sgd":
-            optimizer = SGD(
-                groups,
-                lr=self.hparams["lr"],
-                momentum=self.hparams["momentum"],
-                weight_decay=self.hparams["weight_decay"],
-            )
-        elif name == "adamw":
-            optimizer = AdamW(
-                groups, lr=self.hparams["lr"], weight_decay=self.hparams["weight_decay"]
-            )
-        else:
-            raise RoadkdError(f"unknown optimizer {name!r}: use 'sgd' or 'adamw'")
-        total = self.hparams["max_iterations"]
+        settings = Optimization.of(self.hparams["optim"])
+        total = settings.max_iterations
         if total is None:
             estimated = self.trainer.estimated_stepping_batches
             total = int(estimated) if estimated != float("inf") else 0
-        power = self.hparams["poly_power"]
-        scheduler = LambdaLR(optimizer, lambda step: poly_factor(step, total, power))
+        optimizer, scheduler = settings.build(backbone, heads, total)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

@@ -8,8 +8,9 @@ from torch import Tensor, nn
 
 from ..losses import probability_distillation_loss
 from ..models import ModelConfig, as_model_config, build_model
-from .base import RoadTask
+from .base import DEFAULT_OPTIMIZATION, RoadTask
 from .cross_supervision import cross_supervised_step
+from .optimization import Optimization
 from .student import DEFAULT_STUDENT
 
 
@@ -19,26 +20,14 @@ class SupervisedStudent(RoadTask):
     def __init__(
         self,
         student: ModelConfig = DEFAULT_STUDENT,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        backbone_lr: float | None = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        poly_power: float = 0.9,
-        max_iterations: int | None = None,
+        optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
     ) -> None:
         """Initialise the supervised baseline.
 
         Args:
             student: the network (default DeepLabV3+/MobileNetV2).
-            optimizer: see :class:`RoadTask`.
-            lr: see :class:`RoadTask`.
-            backbone_lr: see :class:`RoadTask`.
-            momentum: see :class:`RoadTask`.
-            weight_decay: see :class:`RoadTask`.
-            poly_power: see :class:`RoadTask`.
-            max_iterations: see :class:`RoadTask`.
+            optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
         """
         super().__init__()
@@ -76,13 +65,7 @@ class MeanTeacherStudent(SupervisedStudent):
         ema_decay: float = 0.99,
         consistency_weight: float = 1.0,
         rampup_steps: int = 0,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        backbone_lr: float | None = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        poly_power: float = 0.9,
-        max_iterations: int | None = None,
+        optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
     ) -> None:
         """Initialise the Mean Teacher baseline.
@@ -92,13 +75,7 @@ class MeanTeacherStudent(SupervisedStudent):
             ema_decay: EMA decay of the teacher copy per step.
             consistency_weight: weight of the consistency loss after the ramp-up.
             rampup_steps: steps of linear ramp-up of the consistency weight.
-            optimizer: see :class:`RoadTask`.
-            lr: see :class:`RoadTask`.
-            backbone_lr: see :class:`RoadTask`.
-            momentum: see :class:`RoadTask`.
-            weight_decay: see :class:`RoadTask`.
-            poly_power: see :class:`RoadTask`.
-            max_iterations: see :class:`RoadTask`.
+            optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
         """
         super().__init__()
@@ -161,13 +138,7 @@ class CPSStudents(RoadTask):
         cps_weight: float = 1.5,
         warmup_steps: int = 0,
         cps_threshold: float = 0.0,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        backbone_lr: float | None = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        poly_power: float = 0.9,
-        max_iterations: int | None = None,
+        optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
     ) -> None:
         """Initialise the CPS baseline.
@@ -177,13 +148,7 @@ class CPSStudents(RoadTask):
             cps_weight: weight of the cross pseudo supervision loss.
             warmup_steps: supervised-only steps before cross supervision starts.
             cps_threshold: confidence below which a pseudo label is ignored.
-            optimizer: see :class:`RoadTask`.
-            lr: see :class:`RoadTask`.
-            backbone_lr: see :class:`RoadTask`.
-            momentum: see :class:`RoadTask`.
-            weight_decay: see :class:`RoadTask`.
-            poly_power: see :class:`RoadTask`.
-            max_iterations: see :class:`RoadTask`.
+            optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
         """
         super().__init__()

@@ -21,7 +21,8 @@ from ..models import (
     forward_with_features,
     load_frozen_teachers,
 )
-from .base import RoadTask
+from .base import DEFAULT_OPTIMIZATION, RoadTask
+from .optimization import Optimization
 
 DEFAULT_STUDENT = ModelConfig(arch="DeepLabV3Plus", encoder="mobilenet_v2")
 
@@ -72,13 +73,7 @@ class SSLKDStudent(RoadTask):
         feature_layers: list[int] | None = None,
         use_unlabeled: bool = True,
         strong_view: bool = True,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        backbone_lr: float | None = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        poly_power: float = 0.9,
-        max_iterations: int | None = None,
+        optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
         log_grad_norms: bool = True,
     ) -> None:
@@ -98,13 +93,7 @@ class SSLKDStudent(RoadTask):
             use_unlabeled: use unlabelled tiles (False: distil on labelled tiles only).
             strong_view: the student sees the strong photometric view of unlabelled tiles
                 while the teachers see the weak one.
-            optimizer: see :class:`RoadTask`.
-            lr: see :class:`RoadTask`.
-            backbone_lr: see :class:`RoadTask`.
-            momentum: see :class:`RoadTask`.
-            weight_decay: see :class:`RoadTask`.
-            poly_power: see :class:`RoadTask`.
-            max_iterations: see :class:`RoadTask`.
+            optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
             log_grad_norms: every ``log_every_n_steps`` steps, log the gradient norms of
                 L_sup and L_dis^f on the student (``train/grad_norm_sup``,

@@ -6,8 +6,9 @@ from torch import Tensor, nn
 
 from ..metrics.pixel import RoadMetrics
 from ..models import ModelConfig, as_model_config, build_model
-from .base import RoadTask
+from .base import DEFAULT_OPTIMIZATION, RoadTask
 from .cross_supervision import cross_supervised_step
+from .optimization import Optimization
 
 DEFAULT_TEACHER_A = ModelConfig(arch="DeepLabV3Plus", encoder="resnet50")
 DEFAULT_TEACHER_B = ModelConfig(arch="Segformer", encoder="mit_b2")
@@ -32,13 +33,7 @@ class CrossModelTeachers(RoadTask):
         warmup_steps: int = 3500,
         cps_threshold: float = 0.0,
         use_unlabeled: bool = True,
-        optimizer: str = "sgd",
-        lr: float = 0.01,
-        backbone_lr: float | None = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        poly_power: float = 0.9,
-        max_iterations: int | None = None,
+        optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
     ) -> None:
         """Initialise the teachers task.
@@ -50,13 +45,7 @@ class CrossModelTeachers(RoadTask):
             warmup_steps: supervised-only steps before cross supervision starts.
             cps_threshold: confidence below which a pseudo label is ignored (0: keep all).
             use_unlabeled: learn from unlabelled tiles (False: labels only).
-            optimizer: see :class:`RoadTask`.
-            lr: see :class:`RoadTask`.
-            backbone_lr: see :class:`RoadTask`.
-            momentum: see :class:`RoadTask`.
-            weight_decay: see :class:`RoadTask`.
-            poly_power: see :class:`RoadTask`.
-            max_iterations: see :class:`RoadTask`.
+            optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
         """
         super().__init__()
