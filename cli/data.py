@@ -25,12 +25,19 @@ def data() -> None:
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Seed (same seed, same bytes)."
 )
-def synth(out: Path, scenes: int, size: int, seed: int) -> None:
+@click.option(
+    "--styles/--no-styles",
+    default=True,
+    show_default=True,
+    help="Draw each scene's look (road material, season, sun, density) from its seed; "
+    "--no-styles gives every scene the same green asphalt suburb.",
+)
+def synth(out: Path, scenes: int, size: int, seed: int, styles: bool) -> None:
     """Generate synthetic RoadNet-style scenes (0.21 m/px, EPSG:32618 near Ottawa)."""
     from roadkd.datasets.layout import read_splits
     from roadkd.datasets.synthetic import write_synthetic_dataset
 
-    root = write_synthetic_dataset(out, scenes=scenes, size=size, seed=seed)
+    root = write_synthetic_dataset(out, scenes=scenes, size=size, seed=seed, styles=styles)
     splits = read_splits(root)
     click.echo(
         f"wrote {scenes} scenes of {size}x{size} px to {root} "

@@ -19,6 +19,7 @@ from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
 from .metrics import apls, confusion_counts, scores_from_counts
 from .metrics.pixel import IGNORE_INDEX
+from .metrics.relaxed import relaxed_counts, relaxed_scores
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
 
@@ -138,10 +139,9 @@ def evaluate(
             scores = scores_from_counts(*counts)
 
             skeleton = skeletonize(road_mask(prob, resolution, opts))
-            hits = _relaxed_counts(skeleton, centerline, buffer_px)
+            hits = relaxed_counts(skeleton, centerline, buffer_px)
             relaxed_hits += hits
-            scores["relaxed_precision"] = hits[0] / hits[1] if hits[1] else 1.0
-            scores["relaxed_recall"] = hits[2] / hits[3] if hits[3] else 1.0
+            scores["relaxed_precision"], scores["relaxed_recall"] = relaxed_scores(hits)
 
             proposal = vectorize_array(prob, transform, crs, opts).graph
             # Centreline labels are a few pixels wide: keep every labelled piece.
@@ -290,24 +290,6 @@ def _read_labels(path: Path, encoding: str) -> np.ndarray:
     with reading(path, "mask"):
         with rasterio.open(path) as src:
             return road_labels(src.read(1), encoding)
-
-
-def _relaxed_counts(pred: np.ndarray, truth: np.ndarray, buffer_px: float) -> np.ndarray:
-    """Matched and total pixels for relaxed precision and recall (summable across scenes)."""
-    from scipy import ndimage
-
-    to_truth = (
-        ndimage.distance_transform_edt(~truth) if truth.any() else np.full(truth.shape, np.inf)
-    )
-    to_pred = ndimage.distance_transform_edt(~pred) if pred.any() else np.full(pred.shape, np.inf)
-    return np.array(
-        [
-            int((to_truth[pred] <= buffer_px).sum()),
-            int(pred.sum()),
-            int((to_pred[truth] <= buffer_px).sum()),
-            int(truth.sum()),
-        ]
-    )
 
 
 def write_evaluation(evaluation: Evaluation, out: str | Path) -> None:

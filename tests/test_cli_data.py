@@ -26,6 +26,19 @@ def test_synth(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "wrote 3 scenes" in result.output
     assert len(read_splits(out)["train"]) == 1
+    # --no-styles: the same seed gives other scenes, all in the default look.
+    plain = tmp_path / "plain"
+    result = CliRunner().invoke(cli, [*args[:3], str(plain), *args[4:], "--no-styles"])
+    assert result.exit_code == 0, result.output
+    import numpy as np
+    import rasterio
+
+    from roadkd.datasets.synthetic import SceneStyle, generate_scene
+
+    with rasterio.open(plain / "images" / "scene_000.tif") as src:
+        written = src.read()
+    default_look = generate_scene(128, np.random.default_rng([0, 0]), SceneStyle()).image
+    np.testing.assert_array_equal(written, default_look)
 
 
 def test_roadnet_prints_assigned_note(tmp_path: Path) -> None:

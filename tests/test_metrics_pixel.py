@@ -53,3 +53,19 @@ def test_relaxed_precision_recall_shifted_line() -> None:
     p, r = relaxed_precision_recall(half, target, buffer_px=3)
     # target columns 2..11 lie within 3 px of the prediction (2 px down, up to 2 px along)
     assert p == 1.0 and r == pytest.approx(10 / 16)
+
+
+def test_relaxed_counts_sum_across_scenes() -> None:
+    from roadkd.metrics.relaxed import relaxed_counts, relaxed_scores
+
+    target = np.zeros((20, 20), bool)
+    target[10, 2:18] = True  # 16 true pixels
+    pred = np.zeros((20, 20), bool)
+    pred[12, 2:10] = True  # 8 predicted, 2 px from the truth
+    pred[0, 10:18] = True  # 8 predicted, far away
+    counts = relaxed_counts(pred, target, buffer_px=3)
+    # truth columns 2-9 are 2 px from the prediction, 10 and 11 within 3 px diagonally
+    assert counts.tolist() == [8, 16, 10, 16]
+    empty = relaxed_counts(np.zeros_like(pred), np.zeros_like(target))
+    assert relaxed_scores(counts + empty) == (0.5, 0.625)
+    assert relaxed_scores(empty) == (1.0, 1.0)
