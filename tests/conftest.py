@@ -26,3 +26,11 @@ def road_dataset(tmp_path_factory: pytest.TempPathFactory):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.make(tmp_path_factory.mktemp("roads") / "data")
+
+
+@pytest.fixture
+def profile(tmp_path):
+    """A temporary QGIS profile with the roadkd plugin installed and enabled."""
+    from qgis_run import installed_profile
+
+    return installed_profile(tmp_path / "profile")

@@ -4,55 +4,18 @@ Skipped, with the reason, where QGIS is not installed.
 """
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
 import pytest
+from qgis_run import PLUGIN, QGIS_TESTS, ROADKD, qgis
 from shapely.geometry import LineString, box
 
-PLUGIN = Path(__file__).parents[1] / "roadkd" / "qgis" / "roadkd_qgis"
-# Debian's qgis_process wrapper passes an option its 3.22 binary rejects; call the binary.
-QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
-ROADKD = Path(sys.executable).with_name("roadkd")
 X0, Y0 = 445000.0, 5030000.0
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(QGIS_PROCESS is None, reason="QGIS (qgis_process) is not installed"),
-]
-
-
-def qgis(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # QGIS's embedded Python finds its home through the first python3 on PATH: a
-    # virtualenv's (e.g. roadkd's own) would hide QGIS's modules from it.
-    venv_bin = str(Path(sys.executable).parent)
-    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if p != venv_bin)
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"},
-        "PATH": path,
-        "QT_QPA_PLATFORM": "offscreen",
-        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
-        "XDG_RUNTIME_DIR": str(profile),
-    }
-    assert QGIS_PROCESS is not None
-    return subprocess.run(
-        [QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-@pytest.fixture
-def profile(tmp_path: Path) -> Path:
-    """A temporary QGIS profile with the plugin installed and enabled."""
-    folder = tmp_path / "profile"
-    plugins = folder / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True)
-    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
-    assert qgis(folder, "plugins", "enable", PLUGIN.name).returncode == 0
-    return folder
+pytestmark = QGIS_TESTS
 
 
 def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:

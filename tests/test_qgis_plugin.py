@@ -5,10 +5,6 @@ and python3-qgis so that CI runs it.
 """
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,42 +13,11 @@ import pytest
 import rasterio
 import torch
 from affine import Affine
+from qgis_run import QGIS_TESTS, ROADKD, qgis
 
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 
-PLUGIN = Path(__file__).parents[1] / "roadkd" / "qgis" / "roadkd_qgis"
-# Debian's qgis_process wrapper passes an option its 3.22 binary rejects; call the binary.
-QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
-ROADKD = Path(sys.executable).with_name("roadkd")
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(QGIS_PROCESS is None, reason="QGIS (qgis_process) is not installed"),
-]
-
-
-def qgis(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "QT_QPA_PLATFORM": "offscreen",
-        "QGIS_CUSTOM_CONFIG_PATH": str(profile),
-        "XDG_RUNTIME_DIR": str(profile),
-    }
-    assert QGIS_PROCESS is not None
-    return subprocess.run(
-        [QGIS_PROCESS, *args], env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-@pytest.fixture
-def profile(tmp_path: Path) -> Path:
-    """A temporary QGIS profile with the plugin installed and enabled."""
-    folder = tmp_path / "profile"
-    plugins = folder / "profiles" / "default" / "python" / "plugins"
-    plugins.mkdir(parents=True)
-    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
-    assert qgis(folder, "plugins", "enable", PLUGIN.name).returncode == 0
-    return folder
+pytestmark = QGIS_TESTS
 
 
 def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
