@@ -34,3 +34,18 @@ def profile(tmp_path):
     from qgis_run import installed_profile
 
     return installed_profile(tmp_path / "profile")
+
+
+def save_all_road_model(path, tile_size: int = 128):
+    """Save a tiny network that calls every (valid) pixel road with p = sigmoid(5)."""
+    from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+
+    config = ModelConfig(
+        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
+    )
+    model = build_model(config).eval()
+    with torch.no_grad():
+        model.segmentation_head[0].weight.zero_()
+        model.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
+    save_bundle(DeployBundle(model=model, config=config, tile_size=tile_size), path)
+    return path

@@ -171,20 +171,12 @@ def test_vectorize_writes_confidence(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_predict_writes_confidence(tmp_path: Path) -> None:
-    import torch
+    from conftest import save_all_road_model
 
-    from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
     from roadkd.pipeline.predict import run_predict
 
     # a model that calls every valid pixel road with p = sigmoid(5), on a 10 m strip
-    config = ModelConfig(
-        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
-    )
-    model = build_model(config).eval()
-    with torch.no_grad():
-        model.segmentation_head[0].weight.zero_()
-        model.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
-    save_bundle(DeployBundle(model=model, config=config, tile_size=128), tmp_path / "m.pt")
+    save_all_road_model(tmp_path / "m.pt")
     pixels = np.zeros((3, 200, 200), np.uint8)
     pixels[:, 90:110] = 120
     scene = tmp_path / "scene.tif"

@@ -4,8 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
+from conftest import save_all_road_model
 from roadkd_cli.main import cli
 
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
@@ -17,14 +17,8 @@ SHALLOW = ModelConfig(
 
 @pytest.mark.slow
 def test_evaluate_writes_table_and_json(road_dataset: Path, tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    model = build_model(SHALLOW).eval()
-    with torch.no_grad():  # a model that calls every pixel road: recall 1, precision = road share
-        head = model.segmentation_head[0]
-        head.weight.zero_()
-        head.bias.copy_(torch.tensor([0.0, 5.0]))
-    path = tmp_path / "all_road.pt"
-    save_bundle(DeployBundle(model=model, config=SHALLOW, tile_size=128), path)
+    # a model that calls every pixel road: recall 1, precision = road share
+    path = save_all_road_model(tmp_path / "all_road.pt")
     out = tmp_path / "metrics.json"
     args = [
         "evaluate",

@@ -11,11 +11,9 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import rasterio
-import torch
 from affine import Affine
+from conftest import save_all_road_model
 from qgis_run import QGIS_TESTS, ROADKD, qgis
-
-from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 
 pytestmark = QGIS_TESTS
 
@@ -25,14 +23,7 @@ def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
     # TILE, OVERLAP and THRESHOLD are left empty: roadkd's defaults (the model's 128 px tile)
     # apply. A model that calls every valid pixel road, on a scene whose only valid pixels form a
     # horizontal 10 m strip: the answer is one straight 100 m road, whatever the weights.
-    config = ModelConfig(
-        arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
-    )
-    model = build_model(config).eval()
-    with torch.no_grad():
-        model.segmentation_head[0].weight.zero_()
-        model.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
-    save_bundle(DeployBundle(model=model, config=config, tile_size=128), tmp_path / "model.pt")
+    save_all_road_model(tmp_path / "model.pt")
     pixels = np.full((3, 200, 200), 120, np.uint8)
     pixels[:, :90] = 0
     pixels[:, 110:] = 0

@@ -29,31 +29,21 @@ import torch
 import yaml
 from affine import Affine
 from click.testing import CliRunner
+from conftest import save_all_road_model
 from roadkd_cli.main import cli, main
 from shapely.geometry import Point
 
 from roadkd.datasets.layout import write_geotiff, write_scene, write_splits
 from roadkd.io import PARTIAL_PREFIX, SCRATCH_PREFIX
-from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 
 CRS = "EPSG:32618"
 TRANSFORM = Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0)
-SHALLOW = ModelConfig(
-    arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
-)
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny network that calls every pixel road (64 px tiles)."""
-    torch.manual_seed(0)
-    network = build_model(SHALLOW).eval()
-    with torch.no_grad():
-        network.segmentation_head[0].weight.zero_()
-        network.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
-    path = tmp_path_factory.mktemp("model") / "student.pt"
-    save_bundle(DeployBundle(model=network, config=SHALLOW, tile_size=64), path)
-    return path
+    return save_all_road_model(tmp_path_factory.mktemp("model") / "student.pt", tile_size=64)
 
 
 def scene(path: Path, size: int = 64, seed: int = 0) -> Path:
