@@ -36,16 +36,38 @@ def profile(tmp_path):
     return installed_profile(tmp_path / "profile")
 
 
-def save_all_road_model(path, tile_size: int = 128):
-    """Save a tiny network that calls every (valid) pixel road with p = sigmoid(5)."""
-    from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+def shallow_config():
+    """A shallow network: its small receptive field lets tiled and whole-scene passes agree."""
+    from roadkd.models import ModelConfig
 
-    config = ModelConfig(
+    return ModelConfig(
         arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
     )
-    model = build_model(config).eval()
+
+
+def save_all_road_model(path, tile_size: int = 128):
+    """Save a tiny network that calls every (valid) pixel road with p = sigmoid(5)."""
+    from roadkd.models import DeployBundle, build_model, save_bundle
+
+    model = build_model(shallow_config()).eval()
     with torch.no_grad():
         model.segmentation_head[0].weight.zero_()
         model.segmentation_head[0].bias.copy_(torch.tensor([0.0, 5.0]))
-    save_bundle(DeployBundle(model=model, config=config, tile_size=tile_size), path)
+    save_bundle(DeployBundle(model=model, config=shallow_config(), tile_size=tile_size), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny untrained network (seed 0, 64 px tiles) saved as a deploy bundle."""
+    from roadkd.models import DeployBundle, build_model, save_bundle
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "student.pt"
+    save_bundle(
+        DeployBundle(
+            model=build_model(shallow_config()).eval(), config=shallow_config(), tile_size=64
+        ),
+        path,
+    )
     return path

@@ -15,6 +15,7 @@ import rasterio
 import torch
 from affine import Affine
 from click.testing import CliRunner
+from conftest import shallow_config
 from PIL import Image
 from pyproj import Geod
 from rasterio.enums import ColorInterp
@@ -29,7 +30,7 @@ from roadkd.errors import RoadkdError
 from roadkd.ground import area_km2, ground_resolution_m
 from roadkd.imagery import ReadOptions, SceneReader, parse_bands, read_on_grid
 from roadkd.inference import predict_scene
-from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+from roadkd.models import DeployBundle, build_model, save_bundle
 from roadkd.vectorize import VectorizeOptions, vectorize_array
 
 UTM = "EPSG:32618"
@@ -360,19 +361,6 @@ def test_bands_are_picked_by_colour_interpretation(tmp_path: Path) -> None:
 
 # -- the command line and evaluation ---------------------------------------------------------
 
-SHALLOW = ModelConfig(
-    arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
-)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "student.pt"
-    bundle = DeployBundle(model=build_model(SHALLOW).eval(), config=SHALLOW, tile_size=64)
-    save_bundle(bundle, path)
-    return path
-
 
 def test_predict_cli_options(model_path: Path, tmp_path: Path) -> None:
     image = road_image(1.89, extent=30 * 1.89)  # 30 px, 9x coarser than the model
@@ -438,7 +426,10 @@ def test_evaluate_scores_on_the_label_grid(road_dataset: Path, tmp_path: Path) -
 
     coarse_model = tmp_path / "coarse.pt"
     bundle = DeployBundle(
-        model=build_model(SHALLOW).eval(), config=SHALLOW, tile_size=64, resolution_m=0.42
+        model=build_model(shallow_config()).eval(),
+        config=shallow_config(),
+        tile_size=64,
+        resolution_m=0.42,
     )
     save_bundle(bundle, coarse_model)
     result = evaluate(coarse_model, road_dataset, "test", device="cpu")

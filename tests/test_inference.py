@@ -16,21 +16,8 @@ from roadkd.datasets.layout import write_geotiff
 from roadkd.imagery import ReadOptions
 from roadkd.inference import load_backend, predict_scene
 from roadkd.inference.tiling import blend_window, tile_origins
-from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 
 TRANSFORM = Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0)
-# A shallow network: its small receptive field lets tiled and whole-scene passes agree.
-SHALLOW = ModelConfig(
-    arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
-)
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "student.pt"
-    save_bundle(DeployBundle(model=build_model(SHALLOW).eval(), config=SHALLOW, tile_size=64), path)
-    return path
 
 
 @pytest.fixture(scope="module")
