@@ -71,3 +71,15 @@ def run_blocks_on_cluster(
             future.release()
             bar.update()
             yield pieces
+
+
+def inference_resources(client: "Client") -> dict[str, float] | None:
+    """What a block of inference asks the scheduler for: one GPU, if workers declare GPUs.
+
+    Workers started with ``--resources GPU=1`` (one per GPU) then take all the inference,
+    and workers without that resource only vectorise.
+    """
+    workers = client.scheduler_info().get("workers", {})
+    if any(info.get("resources", {}).get("GPU") for info in workers.values()):
+        return {"GPU": 1}
+    return None
