@@ -6,11 +6,18 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from scipy import ndimage
+from skimage.draw import line
 
 from roadkd.datasets.layout import write_geotiff
+from roadkd.errors import RoadkdError
 from roadkd.imagery import SceneReader
 from roadkd.inference import load_backend, predict_scene
 from roadkd.inference.window import predict_region
+from roadkd.io import OutputPlan
+from roadkd.pipeline.outputs import block_file, check_block_folder
+from roadkd.vectorize.blocks import SceneGrid
+from roadkd.vectorize.mosaic import MosaicVectorizer, vectorize_mosaic
 
 TRANSFORM = Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0)
 
@@ -47,3 +54,55 @@ def test_regions_equal_the_whole_scene(
                     reader, backend, region, tile, overlap, batch_size=2
                 )
     np.testing.assert_allclose(pieces, expected, atol=1e-6, equal_nan=True)
+
+
+def test_mosaic_blocks_are_vectorised_as_their_rasters_are_finished(tmp_path: Path) -> None:
+    """Blocks over a finished scene go at once; the whole equals the mosaic's vectors."""
+    rows, cols = 300, 600
+    centre = np.zeros((rows, cols), bool)
+    for start, end in [((20, 0), (280, 599)), ((150, 0), (150, 599))]:
+        centre[line(*start, *end)] = True
+    prob = (ndimage.distance_transform_edt(~centre) <= 5).astype(np.float32)
+    transform = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
+    halves = []
+    for k, col in enumerate((0, 300)):  # two scenes side by side
+        path = tmp_path / f"half{k}.tif"
+        profile = {"driver": "GTiff", "width": 300, "height": rows, "count": 1, "dtype": "float32"}
+        with rasterio.open(
+            path, "w", crs="EPSG:32618", transform=transform @ Affine.translation(col, 0), **profile
+        ) as dst:
+            dst.write(prob[None, :, col : col + 300])
+        halves.append(path)
+    expected = vectorize_mosaic(halves, block=100)
+    grid = SceneGrid.of(transform, "EPSG:32618", (rows, cols))
+    places = [(0, 0, rows, 300), (0, 300, rows, 300)]
+    with MosaicVectorizer(grid, places, block=100, workers=2) as mosaic:
+        assert mosaic.waiting == 18
+        mosaic.finished(0, halves[0])
+        # the blocks whose windows (core and halo) lie in the first scene are sent
+        assert mosaic.waiting == 12
+        mosaic.finished(1, halves[1])
+        assert mosaic.waiting == 0
+        vectors = mosaic.finish()
+    assert vectors.work is not None and vectors.work.blocks == 18
+    assert list(vectors.centerlines["length_m"]) == list(expected.centerlines["length_m"])
+    assert list(vectors.surface["area_m2"]) == list(expected.surface["area_m2"])
+
+
+def test_a_folder_of_blocks_replaces_only_blocks(tmp_path: Path) -> None:
+    folder = tmp_path / "scene_probability"
+    folder.mkdir()
+    (folder / block_file(0, 512)).write_bytes(b"")
+    check_block_folder(folder)  # an earlier run's blocks may be replaced
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(RoadkdError, match=r"holds other files \(notes\.txt\)"):
+        check_block_folder(folder)
+    plan = OutputPlan()
+    (folder / "notes.txt").unlink()
+    target = plan.add(folder, "--prob", folder=True)
+    with plan:
+        staged = plan.stage(target)
+        staged.mkdir()
+        (staged / block_file(0, 0)).write_bytes(b"new")
+    assert [p.name for p in folder.iterdir()] == [block_file(0, 0)]
+    assert [p.name for p in tmp_path.iterdir()] == ["scene_probability"]

@@ -222,7 +222,7 @@ def _predict_block_task(
     target = Path(path)
     partial = target.with_name(f".{target.stem}-{uuid.uuid4().hex}.tif")
     try:
-        corner = read_plan.transform * Affine.translation(col, row)
+        corner = read_plan.transform @ Affine.translation(col, row)
         write_probability_block(str(partial), probability, corner, read_plan.crs)
         os.replace(partial, target)
     finally:

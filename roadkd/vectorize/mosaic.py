@@ -317,6 +317,11 @@ class MosaicVectorizer:
             self._pool.shutdown(wait=True, cancel_futures=error is not None)
             self._pool = None
 
+    @property
+    def waiting(self) -> int:
+        """Blocks not sent yet: some raster under them is not finished."""
+        return len(self._waiting)
+
     def finished(self, index: int, path: str | Path) -> None:
         """Raster ``index`` is written at ``path``: send the blocks that were waiting for it."""
         self._paths[index] = str(path)
