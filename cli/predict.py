@@ -36,7 +36,8 @@ from .options import (
     "--prob",
     type=click.Path(path_type=Path),
     help="Keep the road probability GeoTIFF here (a folder for several scenes): the scene's "
-    "CRS (UTM for a scene in degrees) and extent, at the model's resolution.",
+    "CRS (UTM for a scene in degrees) and extent, at the model's resolution. With "
+    "--scheduler: <scene>_probability.vrt over a folder of block GeoTIFFs beside it.",
 )
 @click.option(
     "--polygons", type=click.Path(path_type=Path), help="Also write road surface polygons."
@@ -63,8 +64,9 @@ from .options import (
 )
 @scale_options(
     "Processes vectorising finished bands while inference goes on",
-    "Predict and vectorise on a Dask cluster (tcp://HOST:8786 or tls://...); its "
-    "workers must see the scenes, the model and --prob at the same paths.",
+    "Predict and vectorise block by block on a Dask cluster (tcp://HOST:8786 or "
+    "tls://...); its workers must see the scenes and the model, and write --prob (or the "
+    "folder of --out), at the same paths.",
 )
 @quiet_option
 def predict(

@@ -24,6 +24,7 @@ from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 from roadkd.pipeline import run_predict
 from roadkd.pipeline.predict import PredictResult
 from roadkd.vectorize import RoadVectors, vectorize_raster
+from roadkd.vectorize.cluster import placement
 
 distributed = pytest.importorskip("distributed")
 
@@ -252,3 +253,20 @@ def test_predict_survives_a_worker_killed_mid_run(
     assert_same_network(result[0], local)
     with pytest.raises(RoadkdError, match=r"give --prob a folder or a \.vrt file"):
         run_predict([scene], model, tmp_path / "x.gpkg", prob=tmp_path / "x.tif", scheduler=address)
+
+
+class StubClient:
+    """What ``placement`` asks a client: the scheduler's view of its workers."""
+
+    def __init__(self, resources: dict[str, dict[str, float]]) -> None:
+        self.resources = resources
+
+    def scheduler_info(self) -> dict[str, object]:
+        return {"workers": {a: {"resources": r} for a, r in self.resources.items()}}
+
+
+def test_inference_goes_to_gpu_workers_and_vectorising_to_the_others() -> None:
+    assert placement(StubClient({"tcp://a:1": {}, "tcp://b:1": {}})) == (None, None)  # type: ignore[arg-type]
+    mixed = StubClient({"tcp://gpu:1": {"GPU": 1}, "tcp://cpu:2": {}, "tcp://cpu:1": {}})
+    assert placement(mixed) == ({"GPU": 1}, ["tcp://cpu:1", "tcp://cpu:2"])  # type: ignore[arg-type]
+    assert placement(StubClient({"tcp://gpu:1": {"GPU": 1}})) == ({"GPU": 1}, None)  # type: ignore[arg-type]

@@ -283,7 +283,7 @@ def predict_on_cluster(
     from ..vectorize.cluster import (
         cluster_workers,
         connect,
-        inference_resources,
+        placement,
         run_blocks_on_cluster,
     )
 
@@ -293,7 +293,7 @@ def predict_on_cluster(
     tiles: list[list[tuple[Block, Path]]] = []
     networks: list[ClusterNetwork] = []
     with connect(scheduler) as client:
-        resources = inference_resources(client)
+        resources, vectorizers = placement(client)
         futures: list[list[Any]] = []
         for scene, vrt, plan in zip(scenes, vrts, read_plans, strict=True):
             folder = block_folder(vrt)
@@ -334,7 +334,9 @@ def predict_on_cluster(
                 (b, grid, opts, [s for s in sources if overlaps(b.window, s[1:])]) for b in blocks
             )
             pieces = in_block_order(
-                run_blocks_on_cluster(client, vectorize_sources, tasks, progress, len(blocks))
+                run_blocks_on_cluster(
+                    client, vectorize_sources, tasks, progress, len(blocks), vectorizers
+                )
             )
             vectors = assemble(pieces, grid, opts)
             vectors.work = WorkSummary(

@@ -56,15 +56,18 @@ def run_blocks_on_cluster(
     tasks: Iterable[tuple[Any, ...]],
     progress: bool = False,
     total: int | None = None,
+    workers: list[str] | None = None,
 ) -> Iterator[BlockPieces]:
     """Run ``work(*task)`` for every task on the cluster, yielding results as they finish.
 
     Tasks are pure (the same block gives the same pieces), so Dask may run one twice,
-    or again on another worker after a loss, without changing the result.
+    or again on another worker after a loss, without changing the result. ``workers``
+    (addresses) are preferred, others used when none of them is left.
     """
     from distributed import as_completed
 
-    futures = [client.submit(work, *task, pure=True) for task in tasks]
+    where: dict[str, Any] = {"workers": workers, "allow_other_workers": True} if workers else {}
+    futures = [client.submit(work, *task, pure=True, **where) for task in tasks]
     with tqdm(total=total, unit="block", disable=not progress) as bar:
         for future in as_completed(futures, loop=client.loop):
             pieces: BlockPieces = future.result()
@@ -73,13 +76,16 @@ def run_blocks_on_cluster(
             yield pieces
 
 
-def inference_resources(client: "Client") -> dict[str, float] | None:
-    """What a block of inference asks the scheduler for: one GPU, if workers declare GPUs.
+def placement(client: "Client") -> tuple[dict[str, float] | None, list[str] | None]:
+    """Where ``predict``'s tasks go when some workers declare GPUs (``--resources GPU=1``).
 
-    Workers started with ``--resources GPU=1`` (one per GPU) then take all the inference,
-    and workers without that resource only vectorise.
+    Returns:
+        The resources a block of inference asks for (one GPU, so that only those workers
+        run the model, one block at a time per GPU; None without GPU workers), and the
+        workers preferred for vectorising (those without a GPU, if any; else None: any).
     """
     workers = client.scheduler_info().get("workers", {})
-    if any(info.get("resources", {}).get("GPU") for info in workers.values()):
-        return {"GPU": 1}
-    return None
+    gpu = {address for address, info in workers.items() if info.get("resources", {}).get("GPU")}
+    if not gpu:
+        return None, None
+    return {"GPU": 1}, sorted(set(workers) - gpu) or None
