@@ -67,6 +67,8 @@ from .options import (
     "Predict and vectorise block by block on a Dask cluster (tcp://HOST:8786 or "
     "tls://...); its workers must see the scenes and the model, and write --prob (or the "
     "folder of --out), at the same paths.",
+    workers_default="one per core with a GPU; on the CPU 1, between batches, as the model "
+    "uses every core",
 )
 @quiet_option
 def predict(
@@ -102,7 +104,7 @@ def predict(
     """
     from roadkd.imagery import ReadOptions
     from roadkd.pipeline import run_predict
-    from roadkd.vectorize import VectorizeOptions, default_workers
+    from roadkd.vectorize import VectorizeOptions
 
     check_tile_overlap(tile, overlap)
     check_gpkg_layer(layer, out, polygons)
@@ -123,7 +125,7 @@ def predict(
         read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),
         block=block,
-        workers=workers or default_workers(),
+        workers=workers,
         scheduler=scheduler,
     )
     for repeat in result.repeats:

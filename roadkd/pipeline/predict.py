@@ -31,6 +31,7 @@ from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
     VectorizeOptions,
+    default_workers,
     layer_names,
     write_layers,
 )
@@ -39,7 +40,7 @@ from ..vectorize.confidence import with_confidence
 from ..vectorize.core import WorkSummary
 from ..vectorize.mosaic import (
     MosaicVectorizer,
-    Window4,
+    PixelWindow,
     grids_align,
     overlaps,
     place_grids,
@@ -182,7 +183,7 @@ def predict_mosaic(
     return summaries, vectors
 
 
-def mosaic_grid(read_plans: list[ScenePlan]) -> tuple[SceneGrid, list[Window4]]:
+def mosaic_grid(read_plans: list[ScenePlan]) -> tuple[SceneGrid, list[PixelWindow]]:
     """The grid of the mosaic of scenes read onto one grid, and each scene's place in it."""
     transform, places = place_grids([(p.transform, p.crs, p.width, p.height) for p in read_plans])
     height = max(row + rows for row, _, rows, _ in places)
@@ -202,7 +203,7 @@ def _predict_block_task(
     device: str,
     read_plan: ScenePlan,
     tiling: tuple[int, int, int],
-    core: Window4,
+    core: PixelWindow,
     path: str,
 ) -> str:
     """One block of a scene on a Dask worker: its probability, written at ``path``.
@@ -420,6 +421,19 @@ def _scenes_to_vectors(
             yield scene, vectors, prob_path
 
 
+def default_predict_workers(backend: Backend) -> int:
+    """Vectorising processes of ``predict`` when none are asked for.
+
+    On a GPU, one per core, so that vectorisation keeps up with the device. On the CPU the
+    model's threads already use every core: processes vectorising beside them slow the
+    model down more than they add (oversubscribed threads wait for each other at every
+    parallel step), so bands are vectorised in this process between batches
+    (``benchmarks/predict_throughput.py``: 0.92x the bare forward pass, 0.75x with two
+    processes on two cores).
+    """
+    return 1 if backend.device.type == "cpu" else default_workers()
+
+
 def _stage_probabilities(
     plan: OutputPlan, prob_paths: list[Path], out: Path, scheduler: str | None
 ) -> list[Path]:
@@ -455,7 +469,7 @@ def run_predict(
     read_options: ReadOptions | None = None,
     log: Log | None = None,
     block: int | None = DEFAULT_BLOCK,
-    workers: int = 1,
+    workers: int | None = None,
     scheduler: str | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
@@ -486,7 +500,9 @@ def run_predict(
         read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
         log: receives how each scene is read (bands, scaling, resampling) and warnings.
         block: vectorisation block side in pixels (None: a scene in one piece).
-        workers: processes vectorising finished bands while inference goes on.
+        workers: processes vectorising finished bands while inference goes on (default:
+            one per core when the model runs on a GPU; 1, in this process between bands,
+            when it runs on the CPU, whose every core its threads already use).
         scheduler: a Dask scheduler's address: scenes are predicted and vectorised block
             by block on its workers, which must see the scenes and the model, and write
             the probability blocks (under ``prob``, a folder or ``.vrt`` file, else beside
@@ -510,6 +526,8 @@ def run_predict(
             blocks=scheduler is not None,
         )
         backend = load_backend(model, device)
+        if workers is None:
+            workers = default_predict_workers(backend)
         tile_size = tile or backend.tile_size
         overlap = default_overlap(tile_size) if overlap is None else overlap
         check_tiling(tile_size, overlap)

@@ -224,16 +224,16 @@ def vectorize_mosaic(
 Source = tuple[str, int, int, int, int]
 """A raster placed in a mosaic: (path, row, col, rows, cols) of its pixels in the mosaic."""
 
-Window4 = tuple[int, int, int, int]
+PixelWindow = tuple[int, int, int, int]
 """(row, col, rows, cols) of pixels."""
 
 
-def overlaps(a: Window4, b: Window4) -> bool:
+def overlaps(a: PixelWindow, b: PixelWindow) -> bool:
     """Whether two pixel windows share a pixel."""
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
-def read_sources(window: Window4, sources: list[Source]) -> np.ndarray:
+def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
     """Read a window of a mosaic from the rasters it is made of (NaN where none is).
 
     Raises:
@@ -276,7 +276,7 @@ class MosaicVectorizer:
     def __init__(
         self,
         grid: SceneGrid,
-        places: list[Window4],
+        places: list[PixelWindow],
         options: VectorizeOptions | None = None,
         block: int | None = DEFAULT_BLOCK,
         workers: int = 1,
