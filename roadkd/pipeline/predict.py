@@ -428,7 +428,7 @@ def default_predict_workers(backend: Backend) -> int:
     model's threads already use every core: processes vectorising beside them slow the
     model down more than they add (oversubscribed threads wait for each other at every
     parallel step), so bands are vectorised in this process between batches
-    (``benchmarks/predict_throughput.py``: 0.92x the bare forward pass, 0.75x with two
+    (``benchmarks/predict_throughput.py``: 0.93x the bare forward pass, 0.68x with two
     processes on two cores).
     """
     return 1 if backend.device.type == "cpu" else default_workers()
