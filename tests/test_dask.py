@@ -196,11 +196,16 @@ def test_predict_on_the_cluster_equals_the_local_result(
         write_geotiff(
             scenes / f"s{k}.tif", pixels, TRANSFORM @ Affine.translation(128 * k, 0), "EPSG:32618"
         )
-    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=64)
+    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=128)
     (tmp_path / "pr" / "s1_probability").mkdir(parents=True)
     (tmp_path / "pr" / "s1_probability" / "row000000_col000999.tif").write_text("old")
     remote = run_predict(
-        [scenes], model, tmp_path / "remote.gpkg", prob=tmp_path / "pr", block=64, scheduler=address
+        [scenes],
+        model,
+        tmp_path / "remote.gpkg",
+        prob=tmp_path / "pr",
+        block=128,
+        scheduler=address,
     )
     for name in ("s0", "s1"):
         assert_same_probability(
@@ -218,7 +223,9 @@ def test_predict_on_the_cluster_equals_the_local_result(
     assert remote.workers == 2 and remote.n_lines == local.n_lines
     # without --prob the blocks go into a staged folder beside --out, removed at the end
     (tmp_path / "out").mkdir()
-    bare = run_predict([scenes], model, tmp_path / "out" / "bare.gpkg", block=64, scheduler=address)
+    bare = run_predict(
+        [scenes], model, tmp_path / "out" / "bare.gpkg", block=128, scheduler=address
+    )
     assert bare.road_km == pytest.approx(local.road_km, rel=0.005)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["bare.gpkg"]
 
