@@ -14,6 +14,7 @@ import yaml
 from click.testing import CliRunner
 from roadkd_cli.main import cli
 
+from roadkd.datasets.synthetic import synthetic_settings, write_synthetic_dataset
 from roadkd.errors import RoadkdError
 from roadkd.experiment import (
     COLUMNS,
@@ -366,3 +367,19 @@ def test_every_training_runs_with_the_experiments_thread_count(
     assert [env[THREADS_ENV] for env in seen] == ["1"]
     with pytest.raises(RoadkdError, match="threads must be a positive integer"):
         Experiment.from_yaml(_experiment_file(tmp_path, threads=0))
+
+
+def test_existing_synthetic_data_must_match_the_experiments_synth(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_synthetic_dataset(data, scenes=3, size=128, val_scenes=1, test_scenes=1)
+    before = (data / "splits.json").read_bytes()
+    asked = {"scenes": 4, "size": 128, "val_scenes": 1, "test_scenes": 1}
+    config = _experiment_file(tmp_path, data=str(data), synth=asked, out=str(tmp_path / "out"))
+    with pytest.raises(RoadkdError, match=r"generated with .*'scenes': 3.*asks for .*'scenes': 4"):
+        run_experiment(Experiment.from_yaml(config), log=lambda message: None)
+    assert (data / "splits.json").read_bytes() == before  # the folder is left as it was
+    assert not (tmp_path / "out").exists()  # refused before any training
+
+    # the same settings, spelled with defaults left out, are the same data
+    same = {"scenes": 3, "size": 128, "val_scenes": 1, "test_scenes": 1, "seed": 0}
+    assert synthetic_settings(**same) == json.loads(before)["generator"]

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from ..datamodules.labeled_split import read_split_summary
-from ..datasets.synthetic import write_synthetic_dataset
+from ..datasets.layout import read_splits
+from ..datasets.synthetic import synthetic_settings, write_synthetic_dataset
 from ..diagnostics import pseudo_label_quality
 from ..errors import RoadkdError
 from ..evaluation import evaluate
@@ -195,6 +196,22 @@ def _pseudo_labels(experiment: Experiment, ratio: float, seed: int, log: Any) ->
     return row
 
 
+def _require_synthetic_data(data: Path, synth: dict[str, Any]) -> None:
+    """Refuse an existing folder that was not generated with the experiment's ``synth``.
+
+    Raises:
+        RoadkdError: if ``splits.json`` records other generator settings, or none.
+    """
+    wanted = synthetic_settings(**synth)
+    recorded = read_splits(data).get("generator")
+    if recorded != wanted:
+        made = f"with {recorded}" if recorded else "by another tool or an older roadkd"
+        raise RoadkdError(
+            f"{data} was generated {made}, but the experiment asks for synth {wanted}: "
+            "remove the folder to generate it again, or set `data` to another folder"
+        )
+
+
 def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, Any]]:
     """Train, evaluate and report every method at every ratio and seed (resuming runs).
 
@@ -214,6 +231,8 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
             )
         log(f"generate synthetic data in {data}")
         write_synthetic_dataset(data, **experiment.synth)
+    elif experiment.synth is not None:
+        _require_synthetic_data(data, experiment.synth)
     rows = [
         _score(experiment, method, ratio, seed, log)
         for seed in experiment.seeds
