@@ -10,8 +10,6 @@ blocks elsewhere, and the client assembles results in block order, whoever compu
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
 from ..errors import RoadkdError
 from .blocks import BlockPieces
 
@@ -54,8 +52,6 @@ def run_blocks_on_cluster(
     client: "Client",
     work: Callable[..., BlockPieces],
     tasks: Iterable[tuple[Any, ...]],
-    progress: bool = False,
-    total: int | None = None,
 ) -> Iterator[BlockPieces]:
     """Run ``work(*task)`` for every task on the cluster, yielding results as they finish.
 
@@ -65,9 +61,7 @@ def run_blocks_on_cluster(
     from distributed import as_completed
 
     futures = [client.submit(work, *task, pure=True) for task in tasks]
-    with tqdm(total=total, unit="block", disable=not progress) as bar:
-        for future in as_completed(futures, loop=client.loop):
-            pieces: BlockPieces = future.result()
-            future.release()
-            bar.update()
-            yield pieces
+    for future in as_completed(futures, loop=client.loop):
+        pieces: BlockPieces = future.result()
+        future.release()
+        yield pieces

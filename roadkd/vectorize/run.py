@@ -5,6 +5,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,38 +57,53 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context)
 
 
+def block_progress(total: int, progress: bool) -> tqdm:
+    """The one progress bar of a vectorisation: blocks done, by any worker, on stderr."""
+    return tqdm(total=total, unit="block", desc="vectorize", disable=not progress)
+
+
+def counted(pieces: Iterable[BlockPieces], bar: tqdm) -> Iterator[BlockPieces]:
+    """Pass results through, counting each on ``bar``."""
+    for block in pieces:
+        bar.update()
+        yield block
+
+
+@contextmanager
+def local_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A pool of ``workers`` processes (``worker_pool``), or None for one worker: this process."""
+    if workers == 1:
+        yield None
+        return
+    with worker_pool(workers) as pool:
+        yield pool
+
+
 def run_blocks(
     work: Callable[..., BlockPieces],
     tasks: Iterable[tuple[Any, ...]],
-    workers: int,
-    progress: bool = False,
-    total: int | None = None,
+    pool: ProcessPoolExecutor | None,
+    workers: int = 1,
 ) -> Iterator[BlockPieces]:
     """Run ``work(*task)`` for every task, yielding results as they finish.
 
-    With one worker everything runs here, one block at a time; with more, in a pool of
-    that many processes, with at most two tasks per worker in flight so that neither
+    Without a pool everything runs here, one block at a time; with one, in its
+    ``workers`` processes, with at most two tasks per worker in flight so that neither
     the tasks (which may hold arrays) nor the results pile up.
     """
-    bar = tqdm(total=total, unit="block", disable=not progress)
-    with bar:
-        if workers == 1:
-            for task in tasks:
-                yield work(*task)
-                bar.update()
-            return
-        with worker_pool(workers) as pool:
-            running: set[Future[BlockPieces]] = set()
-            for task in tasks:
-                running.add(pool.submit(work, *task))
-                if len(running) >= 2 * workers:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        bar.update()
-                        yield future.result()
-            for future in _as_done(running):
-                bar.update()
+    if pool is None:
+        for task in tasks:
+            yield work(*task)
+        return
+    running: set[Future[BlockPieces]] = set()
+    for task in tasks:
+        running.add(pool.submit(work, *task))
+        if len(running) >= 2 * workers:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
                 yield future.result()
+    for future in _as_done(running):
+        yield future.result()
 
 
 def _as_done(running: set[Future[BlockPieces]]) -> Iterator[Future[BlockPieces]]:
@@ -177,20 +193,22 @@ def vectorize_raster(
     grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
     blocks = plan_blocks(grid, block, opts)
     tasks = ((raster, b, grid, opts) for b in blocks)
-    if scheduler is None:
-        used = min(workers, len(blocks))
-        pieces = in_block_order(
-            run_blocks(vectorize_raster_block, tasks, used, progress, len(blocks))
-        )
-    else:
-        from .cluster import cluster_workers, connect, run_blocks_on_cluster
+    with block_progress(len(blocks), progress) as bar:
+        if scheduler is None:
+            used = min(workers, len(blocks))
+            with local_pool(used) as pool:
+                done = run_blocks(vectorize_raster_block, tasks, pool, used)
+                pieces = in_block_order(counted(done, bar))
+                # a worker merges the seam polygons while this process stitches lines
+                vectors = assemble(pieces, grid, opts, pool)
+        else:
+            from .cluster import cluster_workers, connect, run_blocks_on_cluster
 
-        with connect(scheduler) as client:
-            used = cluster_workers(client)
-            pieces = in_block_order(
-                run_blocks_on_cluster(client, vectorize_raster_block, tasks, progress, len(blocks))
-            )
-    vectors = assemble(pieces, grid, opts)
+            with connect(scheduler) as client:
+                used = cluster_workers(client)
+                done = run_blocks_on_cluster(client, vectorize_raster_block, tasks)
+                pieces = in_block_order(counted(done, bar))
+            vectors = assemble(pieces, grid, opts)
     seconds = time.perf_counter() - start
     vectors.work = WorkSummary(len(blocks), used, grid.megapixels, seconds)
     return vectors
