@@ -354,7 +354,12 @@ def _touches_seam(polygon: Polygon, block: Block, grid: SceneGrid) -> bool:
 
 
 def vectorize_block(
-    road: np.ndarray, block: Block, grid: SceneGrid, options: VectorizeOptions
+    road: np.ndarray,
+    block: Block,
+    grid: SceneGrid,
+    options: VectorizeOptions,
+    lines: bool = True,
+    surfaces: bool = True,
 ) -> BlockPieces:
     """Vectorise one block and keep what lies in its core.
 
@@ -364,19 +369,33 @@ def vectorize_block(
         block: the block.
         grid: the whole scene's grid.
         options: vectorisation settings.
+        lines: make the block's centreline pieces.
+        surfaces: make its surface polygons (the two halves of a block may run as two
+            tasks, so that the seams can be merged before the last blocks' lines are done).
 
     Returns:
         The block's centreline pieces and surface polygons, finished where stitching
         cannot change them.
     """
+    mask = road_mask(road, grid.resolution_m, options, block.open_sides(grid))
+    pieces = BlockPieces(block.index)
+    if lines:
+        pieces.lines = _block_lines(mask, block, grid, options)
+    if surfaces:
+        _block_surfaces(mask, block, grid, options, pieces)
+    return pieces
+
+
+def _block_lines(
+    mask: np.ndarray, block: Block, grid: SceneGrid, options: VectorizeOptions
+) -> list[LinePiece]:
+    """The centreline pieces in a block's core (finished where no seam can change them)."""
     size = grid.size_m
     resolution_m = grid.resolution_m
-    mask = road_mask(road, resolution_m, options, block.open_sides(grid))
     # distances in metres even when pixels are not square on the ground
     distance_m = ndimage.distance_transform_edt(mask, sampling=(size[1], size[0]))
     graph = centreline_graph(mask, resolution_m, options, distance_m / resolution_m)
-
-    pieces = BlockPieces(block.index)
+    lines: list[LinePiece] = []
     origin = np.array(block.window[:2], float)
     row, col, rows, cols = block.core
     bounds = _core_bounds(block, grid)
@@ -394,9 +413,20 @@ def vectorize_block(
         samples = distance_m[pixels[mine, 0], pixels[mine, 1]]
         for k, part in enumerate(clip_path(smooth_path(coords + origin), bounds)):
             # each pixel's width is counted once, with the first piece of its line
-            pieces.lines.append(LinePiece(part, samples if k == 0 else samples[:0]))
-    finish_interior_lines(pieces.lines, block, grid, options)
+            lines.append(LinePiece(part, samples if k == 0 else samples[:0]))
+    finish_interior_lines(lines, block, grid, options)
+    return lines
 
+
+def _block_surfaces(
+    mask: np.ndarray,
+    block: Block,
+    grid: SceneGrid,
+    options: VectorizeOptions,
+    pieces: BlockPieces,
+) -> None:
+    """Add the core's surface polygons to ``pieces``: finished, or to merge across seams."""
+    row, col, rows, cols = block.core
     core = mask[row - block.window[0] : row - block.window[0] + rows,
                 col - block.window[1] : col - block.window[1] + cols]  # fmt: skip
     to_scene = Affine.translation(col, row)
@@ -406,4 +436,3 @@ def vectorize_block(
             pieces.seam_polygons.append(polygon)
         else:
             pieces.surfaces.extend(surface_parts(polygon, grid, options))
-    return pieces

@@ -5,13 +5,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
+from shapely.geometry import Polygon
 from tqdm import tqdm
 
 from ..errors import RoadkdError
@@ -25,7 +25,7 @@ from .core import (
     road_pixels,
 )
 from .options import DEFAULT_BLOCK, VectorizeOptions
-from .stitch import assemble
+from .stitch import assemble, merge_seam_polygons
 
 
 def default_workers() -> int:
@@ -69,20 +69,10 @@ def counted(pieces: Iterable[BlockPieces], bar: tqdm) -> Iterator[BlockPieces]:
         yield block
 
 
-@contextmanager
-def local_pool(workers: int) -> Iterator[ProcessPoolExecutor | None]:
-    """A pool of ``workers`` processes (``worker_pool``), or None for one worker: this process."""
-    if workers == 1:
-        yield None
-        return
-    with worker_pool(workers) as pool:
-        yield pool
-
-
 def run_blocks(
     work: Callable[..., BlockPieces],
     tasks: Iterable[tuple[Any, ...]],
-    pool: ProcessPoolExecutor | None,
+    pool: ProcessPoolExecutor | None = None,
     workers: int = 1,
 ) -> Iterator[BlockPieces]:
     """Run ``work(*task)`` for every task, yielding results as they finish.
@@ -150,11 +140,54 @@ def vectorize_array(
 
 
 def vectorize_raster_block(
-    raster: RoadRaster, block: Block, grid: SceneGrid, options: VectorizeOptions
+    raster: RoadRaster,
+    block: Block,
+    grid: SceneGrid,
+    options: VectorizeOptions,
+    lines: bool = True,
+    surfaces: bool = True,
 ) -> BlockPieces:
     """Read one block's window of a raster and vectorise it (a worker's task)."""
     values = read_road_window(raster, *block.window)
-    return vectorize_block(road_pixels(values, options.threshold), block, grid, options)
+    road = road_pixels(values, options.threshold)
+    return vectorize_block(road, block, grid, options, lines, surfaces)
+
+
+def seam_polygons_of(pieces: Iterable[BlockPieces]) -> list[Polygon]:
+    """The polygons of every block that touch a seam, in block order."""
+    return [polygon for block in in_block_order(pieces) for polygon in block.seam_polygons]
+
+
+def vectorize_in_pool(
+    pool: ProcessPoolExecutor,
+    workers: int,
+    raster: RoadRaster,
+    blocks: list[Block],
+    grid: SceneGrid,
+    options: VectorizeOptions,
+    bar: tqdm,
+) -> RoadVectors:
+    """Vectorise a raster's blocks in a pool and stitch them, keeping every worker busy.
+
+    Merging the surface polygons across seams needs every block's polygons and runs in one
+    process, after the blocks. So the last ``workers`` blocks run as two tasks each: their
+    surfaces first, then (once every block's surfaces are in) the seam merge goes to one
+    worker while the others make those blocks' lines. Only joining the lines waits here.
+    """
+    late = blocks[-workers:] if len(blocks) > workers else []
+    early = blocks[: len(blocks) - len(late)]
+    first = [(raster, b, grid, options) for b in early] + [
+        (raster, b, grid, options, False) for b in late
+    ]
+    done: list[BlockPieces] = []
+    for pieces in run_blocks(vectorize_raster_block, first, pool, workers):
+        done.append(pieces)
+        if pieces.index < len(early):  # a late block counts once its lines are done
+            bar.update()
+    seams = pool.submit(merge_seam_polygons, seam_polygons_of(done), grid, options)
+    rest = [(raster, b, grid, options, True, False) for b in late]
+    done += counted(run_blocks(vectorize_raster_block, rest, pool, workers), bar)
+    return assemble(in_block_order(done), grid, options, seams)
 
 
 def vectorize_raster(
@@ -196,11 +229,12 @@ def vectorize_raster(
     with block_progress(len(blocks), progress) as bar:
         if scheduler is None:
             used = min(workers, len(blocks))
-            with local_pool(used) as pool:
-                done = run_blocks(vectorize_raster_block, tasks, pool, used)
-                pieces = in_block_order(counted(done, bar))
-                # a worker merges the seam polygons while this process stitches lines
-                vectors = assemble(pieces, grid, opts, pool)
+            if used == 1:
+                pieces = in_block_order(counted(run_blocks(vectorize_raster_block, tasks), bar))
+                vectors = assemble(pieces, grid, opts)
+            else:
+                with worker_pool(used) as pool:
+                    vectors = vectorize_in_pool(pool, used, raster, blocks, grid, opts, bar)
         else:
             from .cluster import cluster_workers, connect, run_blocks_on_cluster
 

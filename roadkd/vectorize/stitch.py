@@ -11,7 +11,7 @@ others here once joined, the same way, so a result does not depend on the block 
 """
 
 from collections.abc import Iterable
-from concurrent.futures import Executor
+from concurrent.futures import Future
 
 import geopandas as gpd
 import networkx as nx
@@ -113,7 +113,7 @@ def assemble(
     pieces: Iterable[BlockPieces],
     grid: SceneGrid,
     options: VectorizeOptions,
-    pool: Executor | None = None,
+    seams: "Future[list[SurfacePart]] | None" = None,
 ) -> RoadVectors:
     """Stitch every block's pieces into the scene's centrelines, surfaces and graph.
 
@@ -122,8 +122,8 @@ def assemble(
             order of the features, not their geometry).
         grid: the scene's grid.
         options: vectorisation settings.
-        pool: worker processes: one of them merges the seam polygons while this
-            process stitches the lines (None: both here).
+        seams: the merge of the seam polygons (``merge_seam_polygons``), under way in a
+            worker while this process stitches the lines; None: merged here, after them.
 
     Returns:
         The scene's road vectors in its CRS.
@@ -135,16 +135,11 @@ def assemble(
         lines.extend(block.lines)
         surfaces.extend(block.surfaces)
         seam_polygons.extend(block.seam_polygons)
-    merging = (
-        pool.submit(merge_seam_polygons, seam_polygons, grid, options)
-        if pool is not None and seam_polygons
-        else None
-    )
     graph = stitch_lines(lines)
     drop_small_networks(graph, options.min_network_m / grid.resolution_m)
     centerlines, world = _centreline_layers(graph, grid, options)
     seam_surfaces = (
-        merge_seam_polygons(seam_polygons, grid, options) if merging is None else merging.result()
+        merge_seam_polygons(seam_polygons, grid, options) if seams is None else seams.result()
     )
     surface = _surface_layer(surfaces + seam_surfaces, grid)
     return RoadVectors(centerlines=centerlines, surface=surface, graph=world)
