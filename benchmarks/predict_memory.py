@@ -46,6 +46,7 @@ from roadkd.pipeline.predict import predict_and_vectorize
 class StandIn:
     in_channels, tile_size, resolution_m = 3, 512, 0.21
     mean, std, device = (0.0,) * 3, (1.0,) * 3, torch.device("cpu")
+    input_percentiles = None
 
     def predict(self, batch):
         return batch[:, 0] / 255

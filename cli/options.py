@@ -124,8 +124,9 @@ pixel_options = _stack(
         type=(float, float),
         default=None,
         metavar="MIN MAX",
-        help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is, other types by a "
-        "per-band 2-98 % stretch).",
+        help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is; other types stretched "
+        "per band, their 2-98 % percentiles onto those the model recorded of its training "
+        "data, or onto 0-255 where there are none).",
     ),
 )
 

@@ -249,6 +249,7 @@ class RoadBand:
     resolution_m = RES
     mean = (0.0, 0.0, 0.0)
     std = (1.0, 1.0, 1.0)
+    input_percentiles = None
     device = torch.device("cpu")
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from roadkd.datamodules.roads import RoadDataModule
 from roadkd.datasets.layout import dataset_resolution_m
 from roadkd.errors import RoadkdError
 from roadkd.ground import area_km2, ground_resolution_m
-from roadkd.imagery import ReadOptions, SceneReader, parse_bands, read_on_grid
+from roadkd.imagery import BandPercentiles, ReadOptions, SceneReader, parse_bands, read_on_grid
 from roadkd.inference import predict_scene
 from roadkd.models import DeployBundle, build_model, save_bundle
 from roadkd.vectorize import VectorizeOptions, vectorize_array
@@ -47,6 +47,7 @@ class BrightnessBackend:
     tile_size: int = 64
     mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    input_percentiles: BandPercentiles | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:

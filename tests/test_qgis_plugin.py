@@ -121,3 +121,53 @@ def test_detect_roads_reports_roadkd_errors(profile: Path, tmp_path: Path) -> No
     )
     assert run.returncode != 0
     assert "not a positive multiple of 32" in run.stdout + run.stderr
+
+
+def test_detect_roads_passes_bands_scale_and_native_resolution(
+    profile: Path, tmp_path: Path
+) -> None:
+    # A 4-band uint16 scene: bands 1-3 valid everywhere, band 4 (nodata 0) only on a
+    # horizontal 10 m strip. With --bands 4,2,1 the valid pixels, and so the all-road
+    # model's road, are the strip: one straight 100 m road, on the scene's own 0.5 m grid.
+    save_all_road_model(tmp_path / "model.pt")
+    pixels = np.full((4, 200, 200), 1920, np.uint16)
+    pixels[3, :90] = 0
+    pixels[3, 110:] = 0
+    scene = tmp_path / "scene4.tif"
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=200,
+        count=4,
+        dtype="uint16",
+        crs="EPSG:32618",
+        transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
+        nodata=0,
+    ) as dst:
+        dst.write(pixels)
+    roads = tmp_path / "roads.gpkg"
+    common = [
+        "run",
+        "roadkd:detectroads",
+        "--",
+        f"INPUT={scene}",
+        f"MODEL={tmp_path / 'model.pt'}",
+        f"ROADKD={ROADKD}",
+        f"OUTPUT={roads}",
+    ]
+    run = qgis(
+        profile, *common, "BANDS=4,2,1", "SCALE_MIN=0", "SCALE_MAX=4080", "NATIVE_RESOLUTION=true"
+    )
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log[-3000:]
+    assert "--bands 4,2,1 --scale 0.0 4080.0 --native-resolution" in log
+    assert "uint16 0-4080, 0-4080, 0-4080 -> 0-255 (--scale)" in log
+    assert "read at its own 0.5 m/px" in log
+    lines = gpd.read_file(roads, layer="centerlines")
+    assert len(lines) == 1 and lines.iloc[0]["length_m"] == pytest.approx(100, rel=0.02)
+    # Half a scale is refused by the plugin; an empty field is left to roadkd.
+    half = qgis(profile, *common, "SCALE_MIN=0")
+    assert half.returncode != 0
+    assert "give both pixel values of the scale" in half.stdout + half.stderr

@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from roadkd.errors import RoadkdError
+from roadkd.imagery import BandPercentiles
 from roadkd.models import ModelConfig, load_bundle
 from roadkd.models.deploy import DataFacts
 from roadkd.tasks import (
@@ -76,7 +77,8 @@ class TinyRoadDataModule(LightningDataModule):
         self.std = (0.25, 0.25, 0.25)
 
     def data_facts(self) -> DataFacts:
-        return DataFacts(self.mean, self.std, self.patch_size, resolution_m=0.3)
+        percentiles = BandPercentiles((10.0, 20.0, 30.0), (200.0, 210.0, 220.0))
+        return DataFacts(self.mean, self.std, self.patch_size, 0.3, percentiles)
 
     def train_dataloader(self) -> DataLoader[dict[str, Any]]:
         return DataLoader(
@@ -154,6 +156,7 @@ def test_teachers_checkpoint_holds_deploy_bundle(teachers_ckpt: Path) -> None:
     assert bundle.mean == (0.5, 0.5, 0.5)
     assert bundle.tile_size == 32
     assert bundle.resolution_m == 0.3  # the datamodule's, not a default
+    assert bundle.input_percentiles == BandPercentiles((10.0, 20.0, 30.0), (200.0, 210.0, 220.0))
     out = bundle.model(torch.zeros(1, 3, 32, 32))
     assert out.shape == (1, 2, 32, 32)
 

@@ -20,6 +20,7 @@ from ..datasets.layout import MASK_KINDS, dataset_resolution_m, image_path, mask
 from ..datasets.road_imagery import RoadImagery
 from ..datasets.road_mask import RoadMask
 from ..errors import RoadkdError
+from ..imagery import BandPercentiles, pooled_band_percentiles
 from ..io import atomic_output
 from ..models.deploy import DataFacts
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
@@ -155,14 +156,35 @@ class RoadDataModule(GeoDataModule):
         """Metres per pixel of the dataset's imagery (see :func:`dataset_resolution_m`)."""
         return dataset_resolution_m(self.root)
 
+    @cached_property
+    def input_percentiles(self) -> BandPercentiles:
+        """Per-band 2 and 98 percentiles of the training imagery, as the network sees it.
+
+        Pooled over the training and imagery-only scenes (what the training streams read)
+        from decimated reads. The layout's images are read raw, values as they are in the
+        files, which is what the network gets before /255 and mean/std; the layout holds
+        0-255 pixels (``data from-vectors`` stretches other bit depths when it writes them).
+        """
+        splits = read_splits(self.root)
+        scenes = [image_path(self.root, s) for s in splits["train"] + splits["unlabeled"]]
+        bands = tuple(range(1, len(self.mean) + 1))
+        return pooled_band_percentiles(scenes, bands, f"the training imagery of {self.root}")
+
     def data_facts(self) -> DataFacts:
-        """Normalisation, patch size and resolution for every checkpoint's deploy bundle.
+        """Normalisation, patch size, resolution and input percentiles for deploy bundles.
 
         Raises:
-            RoadkdError: if the dataset's resolution cannot be known or is not one value.
+            RoadkdError: if the dataset's resolution cannot be known or is not one value,
+                or its training imagery cannot be measured.
         """
         patch = self.patch_size if isinstance(self.patch_size, int) else max(self.patch_size)
-        return DataFacts(self.mean, self.std, int(patch), self.resolution_m)  # type: ignore[arg-type]
+        return DataFacts(
+            self.mean,  # type: ignore[arg-type]
+            self.std,  # type: ignore[arg-type]
+            int(patch),
+            self.resolution_m,
+            self.input_percentiles,
+        )
 
     # -- datasets --------------------------------------------------------------------------
 

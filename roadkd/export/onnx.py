@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..errors import RoadkdError
 from ..io import atomic_output
-from ..models.deploy import DeployBundle, load_bundle
+from ..models.deploy import INPUT_PERCENTILES_KEY, DeployBundle, load_bundle
 
 OPSET = 17
 
@@ -40,6 +40,10 @@ def deepness_metadata(
     """Deepness's ``custom_metadata_map``, every value JSON-encoded.
 
     Deepness's code reads ``tile_size`` while its docs say ``tiles_size``: both are written.
+    roadkd's own keys (Deepness ignores them): ``roadkd_model`` (the architecture) and, when
+    the model records them, ``roadkd_input_percentiles`` (the training imagery's per-band
+    2 and 98 percentiles in 0-255 input units, which roadkd stretches 16-bit and float
+    scenes onto).
     """
     values: dict[str, Any] = {
         "model_type": "Segmentor",
@@ -53,6 +57,8 @@ def deepness_metadata(
         "seg_thresh": threshold,
         "roadkd_model": bundle.config.to_dict(),
     }
+    if bundle.input_percentiles is not None:
+        values[INPUT_PERCENTILES_KEY] = bundle.input_percentiles.to_dict()
     return {key: json.dumps(value) for key, value in values.items()}
 
 

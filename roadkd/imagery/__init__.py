@@ -16,9 +16,13 @@ memory stays bounded whatever the scene size:
   (WGS 84); a projected CRS is kept. The output grid is north-up and covers the scene's
   extent.
 - **Bit depth.** uint8 pixels are used as they are. uint16, int16, float and other types get a
-  per-band 2-98 % percentile stretch to 0-255, computed once per scene from a decimated read
-  (GDAL uses overviews when the file has them). ``ReadOptions(scale=(low, high))`` maps
-  ``low`` -> 0 and ``high`` -> 255 for every band instead (uint8 included).
+  per-band linear stretch computed once per scene from a decimated read (GDAL uses overviews
+  when the file has them): the scene's 2 and 98 percentiles become those the model recorded
+  of its training imagery (:class:`BandPercentiles`, in the network's 0-255 input units), so
+  a 16-bit copy of a scene reaches the network as the 8-bit original did; a model that
+  records none gets 0 and 255 instead, and the printed line says which.
+  ``ReadOptions(scale=(low, high))`` maps ``low`` -> 0 and ``high`` -> 255 for every band
+  instead (uint8 included).
 - **Bands.** ``ReadOptions(bands=(3, 2, 1))`` picks bands (1-based). By default red, green,
   blue are found by the raster's colour interpretation, else the first bands are used.
 
@@ -40,14 +44,17 @@ from .plan import (
     SAME_RESOLUTION_TOLERANCE,
     STRETCH_PERCENTILES,
     WARN_COARSER,
+    BandPercentiles,
     Log,
     OnPlannedGrid,
     ReadOptions,
     ScenePlan,
+    band_percentiles,
     choose_bands,
     parse_bands,
-    percentile_stretch,
     plan_scene,
+    pooled_band_percentiles,
+    stretch_onto,
     utm_crs,
 )
 from .reader import SceneReader, block_windows, read_on_grid
@@ -57,16 +64,19 @@ __all__ = [
     "SAME_RESOLUTION_TOLERANCE",
     "STRETCH_PERCENTILES",
     "WARN_COARSER",
+    "BandPercentiles",
     "Log",
     "OnPlannedGrid",
     "ReadOptions",
     "ScenePlan",
     "SceneReader",
+    "band_percentiles",
     "block_windows",
     "choose_bands",
     "parse_bands",
-    "percentile_stretch",
     "plan_scene",
+    "pooled_band_percentiles",
     "read_on_grid",
+    "stretch_onto",
     "utm_crs",
 ]

@@ -1,12 +1,13 @@
 """Deciding how a scene is read for a model: bands, scaling and the output grid."""
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 from affine import Affine
 from pyproj import CRS as ProjCRS
 from pyproj import Transformer
@@ -19,6 +20,7 @@ from rasterio.warp import transform_bounds
 
 from ..errors import RoadkdError
 from ..ground import area_km2, ground_resolution_m
+from ..io import reading
 
 #: A scene whose resolution is within this share of the model's is read as it is.
 SAME_RESOLUTION_TOLERANCE = 0.01
@@ -26,10 +28,10 @@ SAME_RESOLUTION_TOLERANCE = 0.01
 WARN_COARSER = 2.0
 #: A scene this many times coarser or finer than the model is refused (unless asked).
 REFUSE_FACTOR = 8.0
-#: Percentiles of the default stretch of non-uint8 imagery to 0-255.
+#: Percentiles of the default stretch of non-uint8 imagery (and recorded from training data).
 STRETCH_PERCENTILES = (2.0, 98.0)
-#: Longest side of the decimated read the stretch is computed from.
-STATS_SIDE = 1024
+#: Most pixels per band the percentiles are computed from (decimated reads, whatever the size).
+STATS_PIXELS = 1024 * 1024
 
 RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
@@ -44,7 +46,8 @@ class ReadOptions:
         bands: 1-based band numbers to feed the model, in order (None: R, G, B by colour
             interpretation, else the first bands).
         scale: (low, high) input values mapped to 0 and 255 for every band (None: uint8 as
-            it is, anything else by a per-band 2-98 % percentile stretch).
+            it is, anything else by a per-band 2-98 % percentile stretch onto the model's
+            training range, see :func:`plan_scene`).
         native_resolution: read the scene at its own resolution (geographic CRSs are still
             reprojected to UTM, at the scene's own metres per pixel).
         any_resolution: accept scenes more than 8x coarser or finer than the model.
@@ -54,6 +57,60 @@ class ReadOptions:
     scale: tuple[float, float] | None = None
     native_resolution: bool = False
     any_resolution: bool = False
+
+
+@dataclass(frozen=True)
+class BandPercentiles:
+    """Per-band 2 and 98 percentiles (:data:`STRETCH_PERCENTILES`) of imagery's valid pixels.
+
+    A model records those of its training imagery in its input units (the 0-255 pixels the
+    network sees before /255 and mean/std), so that other imagery can be stretched onto them.
+
+    Attributes:
+        low: per-band 2nd percentile.
+        high: per-band 98th percentile, above ``low`` (a flat band gets ``low + 1``).
+    """
+
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        """Refuse percentiles that cannot be true.
+
+        Raises:
+            RoadkdError: for no band, mismatched lengths, a non-finite value or high <= low.
+        """
+        if not self.low or len(self.low) != len(self.high):
+            raise RoadkdError(f"percentiles {self.low} and {self.high} need one value per band")
+        pairs = zip(self.low, self.high, strict=True)
+        if not all(math.isfinite(lo) and math.isfinite(hi) and hi > lo for lo, hi in pairs):
+            raise RoadkdError(f"percentiles need finite low < high, got {self.low} {self.high}")
+
+    def ranges(self) -> str:
+        """The per-band ranges as text, e.g. ``"40-220, 32-176"``."""
+        return ", ".join(f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(self.low, self.high, strict=True))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-ready form, naming which percentiles these are."""
+        return {
+            "percentiles": list(STRETCH_PERCENTILES),
+            "low": list(self.low),
+            "high": list(self.high),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "BandPercentiles":
+        """Read :meth:`to_dict` output.
+
+        Raises:
+            RoadkdError, TypeError, ValueError: for a malformed or foreign entry (e.g. other
+                percentiles than :data:`STRETCH_PERCENTILES`).
+        """
+        if not isinstance(data, Mapping) or not {"percentiles", "low", "high"} <= data.keys():
+            raise ValueError(f"input percentiles {data!r} lack percentiles, low or high")
+        if tuple(float(p) for p in data["percentiles"]) != STRETCH_PERCENTILES:
+            raise ValueError(f"percentiles {data['percentiles']} are not {STRETCH_PERCENTILES}")
+        return cls(tuple(float(v) for v in data["low"]), tuple(float(v) for v in data["high"]))
 
 
 @dataclass(frozen=True)
@@ -79,6 +136,9 @@ class ScenePlan:
         resolution_m: metres per pixel of that grid.
         resampling: how pixels are resampled (None: read on the scene's own grid).
         warnings: what the user should know (e.g. much coarser than the model).
+        scene_percentiles: the scene's own percentiles when it is stretched by them.
+        target_percentiles: the model's training percentiles they are mapped onto (None
+            with ``scene_percentiles``: onto 0-255).
     """
 
     path: Path
@@ -99,6 +159,8 @@ class ScenePlan:
     resolution_m: float
     resampling: Resampling | None
     warnings: tuple[str, ...] = ()
+    scene_percentiles: BandPercentiles | None = None
+    target_percentiles: BandPercentiles | None = None
 
     @property
     def reprojected(self) -> bool:
@@ -111,6 +173,13 @@ class ScenePlan:
         bands = f"bands {','.join(map(str, self.bands))} ({names}; {self.band_choice})"
         if self.low is None or self.high is None:
             scaling = f"{self.dtype} used as is"
+        elif self.scene_percentiles is not None:
+            target = self.target_percentiles
+            into = "0-255" if target is None else target.ranges()
+            scaling = (
+                f"{self.dtype} 2-98 % {self.scene_percentiles.ranges()} -> {into} "
+                f"({self.scale_choice})"
+            )
         else:
             ranges = ", ".join(f"{lo:g}-{hi:g}" for lo, hi in zip(self.low, self.high, strict=True))
             scaling = f"{self.dtype} {ranges} -> 0-255 ({self.scale_choice})"
@@ -185,33 +254,129 @@ def choose_bands(
     return tuple(range(1, in_channels + 1)), "the first bands"
 
 
-def percentile_stretch(
-    src: DatasetReader, bands: tuple[int, ...]
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-band 2 and 98 percentiles of a scene's valid pixels, from a decimated read.
+def stats_step(pixels: int) -> float:
+    """Decimation step (1 of step x step pixels) that keeps ~:data:`STATS_PIXELS` of ``pixels``."""
+    return max(1.0, math.sqrt(pixels / STATS_PIXELS))
+
+
+def decimated_values(src: DatasetReader, bands: tuple[int, ...], step: float) -> list[np.ndarray]:
+    """Valid, finite values of each band from a nearest-decimated read of a scene.
+
+    GDAL uses the file's overviews when it has them.
 
     Args:
         src: the open scene.
-        bands: 1-based bands to measure.
+        bands: 1-based bands to read.
+        step: decimation (see :func:`stats_step`).
 
     Returns:
-        (lows, highs), one value per band; a flat band gets high = low + 1.
+        One float64 array per band (nodata and non-finite pixels left out).
+    """
+    shape = (len(bands), max(1, round(src.height / step)), max(1, round(src.width / step)))
+    sample = src.read(list(bands), out_shape=shape, masked=True, resampling=Resampling.nearest)
+    values = []
+    for band in sample:
+        pixels = band.compressed().astype(np.float64)
+        values.append(pixels[np.isfinite(pixels)])
+    return values
+
+
+def percentiles_of(values: Sequence[np.ndarray], what: str) -> BandPercentiles:
+    """Per-band :data:`STRETCH_PERCENTILES` of sampled values.
+
+    Args:
+        values: one array of values per band.
+        what: the imagery they come from, for the message.
+
+    Returns:
+        The percentiles; a flat band gets high = low + 1.
+
+    Raises:
+        RoadkdError: if a band has no value.
+    """
+    lows, highs = [], []
+    for band in values:
+        if band.size == 0:
+            raise RoadkdError(f"{what} holds no valid pixel (all nodata)")
+        low, high = np.percentile(band, STRETCH_PERCENTILES)
+        lows.append(float(low))
+        highs.append(float(high) if high > low else float(low) + 1.0)
+    return BandPercentiles(tuple(lows), tuple(highs))
+
+
+def band_percentiles(src: DatasetReader, bands: tuple[int, ...]) -> BandPercentiles:
+    """Per-band 2 and 98 percentiles of a scene's valid pixels, from a decimated read.
 
     Raises:
         RoadkdError: if the scene holds no valid pixel.
     """
-    step = max(1.0, max(src.width, src.height) / STATS_SIDE)
-    shape = (len(bands), max(1, round(src.height / step)), max(1, round(src.width / step)))
-    sample = src.read(list(bands), out_shape=shape, masked=True, resampling=Resampling.nearest)
+    step = stats_step(src.width * src.height)
+    return percentiles_of(decimated_values(src, bands, step), Path(src.name).name)
+
+
+def pooled_band_percentiles(
+    paths: Sequence[Path], bands: tuple[int, ...], what: str
+) -> BandPercentiles:
+    """Per-band 2 and 98 percentiles of several rasters' valid pixels, pooled.
+
+    Every raster is read with the same decimation, so each counts by its area, and all
+    together give about :data:`STATS_PIXELS` values per band whatever their number and size;
+    one file is open at a time.
+
+    Args:
+        paths: the rasters.
+        bands: 1-based bands to measure in each.
+        what: how to name the rasters together in messages.
+
+    Returns:
+        The percentiles.
+
+    Raises:
+        RoadkdError: if there is no raster, one cannot be read or has too few bands, or
+            they hold no valid pixel.
+    """
+    if not paths:
+        raise RoadkdError(f"{what}: no raster to measure")
+    pixels = 0
+    for path in paths:
+        with reading(path, "image"), rasterio.open(path) as src:
+            if src.count < max(bands):
+                raise RoadkdError(f"{path} has {src.count} band(s), {max(bands)} are needed")
+            pixels += src.width * src.height
+    step = stats_step(pixels)
+    pooled: list[list[np.ndarray]] = [[] for _ in bands]
+    for path in paths:
+        with reading(path, "image"), rasterio.open(path) as src:
+            for parts, values in zip(pooled, decimated_values(src, bands, step), strict=True):
+                parts.append(values)
+    return percentiles_of([np.concatenate(parts) for parts in pooled], what)
+
+
+def stretch_onto(
+    scene: BandPercentiles, target: BandPercentiles
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-band linear map taking a scene's percentiles onto a target's, as 0 and 255.
+
+    Args:
+        scene: the scene's percentiles, in its own units.
+        target: the percentiles they should become, in 0-255 model input units.
+
+    Returns:
+        (lows, highs): per band, the scene values the map takes to 0 and to 255.
+
+    Raises:
+        RoadkdError: if the two do not have the same number of bands.
+    """
+    if len(scene.low) != len(target.low):
+        raise RoadkdError(
+            f"the model records percentiles of {len(target.low)} band(s), "
+            f"the scene gives {len(scene.low)}"
+        )
     lows, highs = [], []
-    for band in sample:
-        values = band.compressed().astype(np.float64)
-        values = values[np.isfinite(values)]
-        if values.size == 0:
-            raise RoadkdError(f"{Path(src.name).name} holds no valid pixel (all nodata)")
-        low, high = np.percentile(values, STRETCH_PERCENTILES)
-        lows.append(float(low))
-        highs.append(float(high) if high > low else float(low) + 1.0)
+    for s_lo, s_hi, t_lo, t_hi in zip(scene.low, scene.high, target.low, target.high, strict=True):
+        per_model_unit = (s_hi - s_lo) / (t_hi - t_lo)
+        lows.append(s_lo - t_lo * per_model_unit)
+        highs.append(s_lo + (255.0 - t_lo) * per_model_unit)
     return tuple(lows), tuple(highs)
 
 
@@ -293,15 +458,25 @@ class OnPlannedGrid:
 
 
 def plan_scene(
-    src: DatasetReader, in_channels: int, resolution_m: float, options: ReadOptions | None = None
+    src: DatasetReader,
+    in_channels: int,
+    resolution_m: float,
+    options: ReadOptions | None = None,
+    training_percentiles: BandPercentiles | None = None,
 ) -> ScenePlan:
     """Decide how to read a scene for a model: bands, scaling and output grid.
+
+    Scaling: uint8 is used as it is. Other types (uint16, int16, float, ...) are stretched
+    per band, linearly, so that the scene's 2 and 98 percentiles become the training
+    imagery's (``training_percentiles``), or 0 and 255 when the model records none; values
+    beyond clip to 0-255. ``options.scale`` maps MIN -> 0 and MAX -> 255 instead.
 
     Args:
         src: the open scene.
         in_channels: bands the model needs.
         resolution_m: the model's metres per pixel.
         options: the user's choices.
+        training_percentiles: the model's recorded training percentiles (None: unknown).
 
     Returns:
         The plan.
@@ -323,6 +498,8 @@ def plan_scene(
     dtype = src.dtypes[bands[0] - 1]
     low: tuple[float, ...] | None
     high: tuple[float, ...] | None
+    scene_percentiles: BandPercentiles | None = None
+    target_percentiles: BandPercentiles | None = None
     if opts.scale is not None:
         lo, hi = opts.scale
         if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
@@ -331,8 +508,14 @@ def plan_scene(
     elif all(src.dtypes[b - 1] == "uint8" for b in bands):
         low, high, scale_choice = None, None, "as is"
     else:
-        low, high = percentile_stretch(src, bands)
-        scale_choice = "per-band 2-98 % stretch"
+        scene_percentiles = band_percentiles(src, bands)
+        if training_percentiles is None:
+            low, high = scene_percentiles.low, scene_percentiles.high
+            scale_choice = "per band; no training range recorded"
+        else:
+            target_percentiles = training_percentiles
+            low, high = stretch_onto(scene_percentiles, training_percentiles)
+            scale_choice = "per band, onto the training data's recorded 2-98 %"
 
     shape = (src.height, src.width)
     source_m = ground_resolution_m(src.transform, src.crs, shape)
@@ -353,6 +536,8 @@ def plan_scene(
         "source_resolution_m": source_m,
         "area_km2": area_km2(src.transform, src.crs, shape),
         "warnings": tuple(warnings),
+        "scene_percentiles": scene_percentiles,
+        "target_percentiles": target_percentiles,
     }
     if same and not geographic:
         return ScenePlan(

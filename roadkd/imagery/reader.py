@@ -16,7 +16,7 @@ from rasterio.windows import Window
 
 from ..errors import RoadkdError
 from ..io import reading, require_file
-from .plan import Log, OnPlannedGrid, ReadOptions, ScenePlan, plan_scene
+from .plan import BandPercentiles, Log, OnPlannedGrid, ReadOptions, ScenePlan, plan_scene
 
 
 class SceneReader(OnPlannedGrid):
@@ -36,6 +36,7 @@ class SceneReader(OnPlannedGrid):
         options: ReadOptions | None = None,
         log: Log | None = None,
         plan: ScenePlan | None = None,
+        training_percentiles: BandPercentiles | None = None,
     ) -> None:
         """Open a scene and plan its reading; the plan and warnings go to ``log`` once.
 
@@ -48,6 +49,8 @@ class SceneReader(OnPlannedGrid):
             plan: a plan made earlier for this scene (e.g. when all scenes are checked
                 before work starts); ``in_channels``, ``resolution_m`` and ``options`` are
                 then not looked at again, and the percentile stretch is not recomputed.
+            training_percentiles: the model's recorded training percentiles, which a
+                non-uint8 scene's percentiles are stretched onto (None: onto 0-255).
 
         Raises:
             RoadkdError: if the scene cannot be read or used with this model.
@@ -60,7 +63,9 @@ class SceneReader(OnPlannedGrid):
         self._dataset: DatasetReader | WarpedVRT = self._src
         try:
             with reading(scene, "scene"):  # the stretch reads pixels: a damaged file fails here
-                self.plan = plan or plan_scene(self._src, in_channels, resolution_m, options)
+                self.plan = plan or plan_scene(
+                    self._src, in_channels, resolution_m, options, training_percentiles
+                )
                 if self.plan.resampling is not None:
                     self._dataset = WarpedVRT(
                         self._src,

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..device import select_device
 from ..errors import RoadkdError
+from ..imagery import BandPercentiles
 from ..models.deploy import load_bundle
 from ..normalization import normalize
 
@@ -20,6 +21,9 @@ class Backend(Protocol):
     resolution_m: float
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    #: The training imagery's 2 and 98 percentiles (None: not recorded), which 16-bit and
+    #: float scenes are stretched onto.
+    input_percentiles: BandPercentiles | None
     device: torch.device
 
     def predict(self, batch: Tensor) -> Tensor:
@@ -46,6 +50,7 @@ class TorchBackend:
         self.resolution_m = bundle.resolution_m
         self.mean = bundle.mean
         self.std = bundle.std
+        self.input_percentiles = bundle.input_percentiles
 
     @torch.inference_mode()
     def predict(self, batch: Tensor) -> Tensor:

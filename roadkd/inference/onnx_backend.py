@@ -20,9 +20,10 @@ from torch import Tensor
 
 from ..device import select_device
 from ..errors import RoadkdError
+from ..imagery import BandPercentiles
 from ..io import require_file
 from ..models.checkpoint import brief_reason
-from ..models.deploy import DataFacts
+from ..models.deploy import INPUT_PERCENTILES_KEY, DataFacts
 from ..models.factory import ModelConfig, as_model_config
 from ..normalization import normalize
 
@@ -33,7 +34,8 @@ class OnnxFacts:
 
     Attributes:
         config: the exported network's architecture (``roadkd_model``).
-        data: normalisation, tile size and resolution it was trained and exported with.
+        data: normalisation, tile size, resolution and input percentiles it was trained
+            and exported with.
     """
 
     config: ModelConfig
@@ -102,11 +104,13 @@ def roadkd_onnx_facts(metadata: Mapping[str, str], source: Path) -> OnnxFacts:
         tile_size = values["tile_size"]
         if not isinstance(tile_size, int):
             raise ValueError(f"tile size {tile_size!r} is not a whole number")
+        percentiles = values.get(INPUT_PERCENTILES_KEY)  # absent from older exports
         facts = DataFacts(
             tuple(float(m) for m in values["standardization_mean"]),
             tuple(float(s) for s in values["standardization_std"]),
             tile_size,
             float(values["resolution"]) / 100,
+            None if percentiles is None else BandPercentiles.from_dict(percentiles),
         )
         if len(facts.mean) != config.in_channels:
             raise ValueError(f"mean/std do not have one value per band ({config.in_channels})")
@@ -171,6 +175,7 @@ class OnnxBackend:
         self.mean, self.std = facts.data.mean, facts.data.std
         self.tile_size = facts.data.tile_size
         self.resolution_m = facts.data.resolution_m
+        self.input_percentiles = facts.data.input_percentiles
         self.in_channels = facts.config.in_channels
         self.input_name = self.session.get_inputs()[0].name
 

@@ -80,7 +80,14 @@ def check_scene(
         RoadkdError: with the reason, if the scene cannot be used (no CRS, too few bands,
             a resolution more than 8x from the model's, ...).
     """
-    with SceneReader(path, backend.in_channels, backend.resolution_m, options, log) as reader:
+    with SceneReader(
+        path,
+        backend.in_channels,
+        backend.resolution_m,
+        options,
+        log,
+        training_percentiles=backend.input_percentiles,
+    ) as reader:
         return reader.plan
 
 
@@ -150,7 +157,15 @@ def predict_scene(
     stride = tile - overlap
     window = blend_window(tile)
     pin = backend.device.type == "cuda"
-    reader = SceneReader(scene, backend.in_channels, backend.resolution_m, options, log, plan)
+    reader = SceneReader(
+        scene,
+        backend.in_channels,
+        backend.resolution_m,
+        options,
+        log,
+        plan,
+        training_percentiles=backend.input_percentiles,
+    )
     with reader as src, atomic_output(out) as tmp:
         height, width = src.height, src.width
         rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import RoadkdError
+from ..imagery.plan import BandPercentiles
 from ..io import atomic_output, require_file
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
 from .checkpoint import brief_reason, read_checkpoint
@@ -28,6 +29,8 @@ from .factory import ModelConfig, build_model
 #: Key of the deploy bundle inside a Lightning checkpoint and in safetensors metadata.
 CHECKPOINT_KEY = "roadkd_deploy"
 FORMAT_VERSION = 1
+#: Key of the training imagery's input percentiles in ONNX metadata (JSON-encoded).
+INPUT_PERCENTILES_KEY = "roadkd_input_percentiles"
 #: Extension of the pickle-free deploy format.
 SAFETENSORS_SUFFIX = ".safetensors"
 
@@ -44,6 +47,10 @@ class DeployBundle:
         resolution_m: ground sampling distance the model was trained at, metres per pixel.
         class_names: one name per output class; the last is "road".
         tile_size: tile size used in training, a sensible default for inference.
+        input_percentiles: per-band 2 and 98 percentiles of the training imagery in the
+            network's 0-255 input units, what 16-bit and float scenes are stretched onto
+            (None: not recorded, e.g. a bundle from before they were).
+        extra: anything else worth keeping (the task's name, an exported threshold).
     """
 
     model: nn.Module
@@ -53,6 +60,7 @@ class DeployBundle:
     resolution_m: float = ROADNET_RESOLUTION_M
     class_names: tuple[str, ...] = ("background", "road")
     tile_size: int = 512
+    input_percentiles: BandPercentiles | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def facts(self) -> dict[str, Any]:
@@ -65,6 +73,9 @@ class DeployBundle:
             "resolution_m": self.resolution_m,
             "class_names": list(self.class_names),
             "tile_size": self.tile_size,
+            "input_percentiles": (
+                None if self.input_percentiles is None else self.input_percentiles.to_dict()
+            ),
             "extra": self.extra,
         }
 
@@ -85,11 +96,13 @@ class DeployBundle:
                 entry (:func:`bundle_from_checkpoint` names the file).
         """
         config = ModelConfig(**{**entry["config"], "weights": None})
+        percentiles = entry.get("input_percentiles")  # absent from older bundles
         facts = DataFacts(
             tuple(float(m) for m in entry["mean"]),
             tuple(float(s) for s in entry["std"]),
             int(entry["tile_size"]),
             float(entry["resolution_m"]),
+            None if percentiles is None else BandPercentiles.from_dict(percentiles),
         )
         if len(facts.mean) != config.in_channels:
             raise ValueError(f"mean/std do not have one value per band ({config.in_channels})")
@@ -104,6 +117,7 @@ class DeployBundle:
             resolution_m=facts.resolution_m,
             class_names=tuple(entry["class_names"]),
             tile_size=facts.tile_size,
+            input_percentiles=facts.input_percentiles,
             extra=dict(entry.get("extra", {})),
         )
 
@@ -206,18 +220,22 @@ class DataFacts:
         std: per-band std applied after dividing pixels by 255.
         tile_size: side of the training patches in pixels.
         resolution_m: ground sampling distance of the training imagery, metres per pixel.
+        input_percentiles: per-band 2 and 98 percentiles of the training imagery, in the
+            network's input units (pixels before /255 and mean/std); None when unknown.
     """
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
     tile_size: int
     resolution_m: float
+    input_percentiles: BandPercentiles | None = None
 
     def __post_init__(self) -> None:
         """Refuse facts that cannot be true.
 
         Raises:
-            RoadkdError: for mismatched mean/std, a non-positive std, tile or resolution.
+            RoadkdError: for mismatched mean/std, a non-positive std, tile or resolution,
+                percentiles of another band count.
         """
         if not self.mean or len(self.mean) != len(self.std):
             raise RoadkdError(f"mean {self.mean} and std {self.std} need one value per band")
@@ -227,6 +245,10 @@ class DataFacts:
             raise RoadkdError(f"tile size must be positive, got {self.tile_size}")
         if not math.isfinite(self.resolution_m) or self.resolution_m <= 0:
             raise RoadkdError(f"resolution must be a positive number, got {self.resolution_m}")
+        if self.input_percentiles is not None and len(self.input_percentiles.low) != len(self.mean):
+            raise RoadkdError(
+                f"input percentiles {self.input_percentiles.ranges()} need one range per band"
+            )
 
 
 @runtime_checkable
@@ -254,6 +276,6 @@ def require_data_facts(datamodule: object) -> DataFacts:
         name = type(datamodule).__name__
         raise RoadkdError(
             f"roadkd tasks train from a datamodule that states its data facts (mean, std, "
-            f"tile size, resolution) with data_facts(); {name} does not"
+            f"tile size, resolution, input percentiles) with data_facts(); {name} does not"
         )
     return datamodule.data_facts()

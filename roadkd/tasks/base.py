@@ -158,6 +158,7 @@ class RoadTask(BaseTask):
             std=facts.std,
             resolution_m=facts.resolution_m,
             tile_size=facts.tile_size,
+            input_percentiles=facts.input_percentiles,
             extra={"task": type(self).__name__},
         )
         checkpoint[CHECKPOINT_KEY] = bundle.to_checkpoint_entry()

@@ -7,6 +7,8 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingLayerPostProcessorInterface,
+    QgsProcessingParameterBoolean,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
@@ -40,6 +42,8 @@ class DetectRoads(QgsProcessingAlgorithm):
 
     INPUT, MODEL, TILE, OVERLAP, THRESHOLD = "INPUT", "MODEL", "TILE", "OVERLAP", "THRESHOLD"
     ROADKD, OUTPUT, SURFACE = "ROADKD", "OUTPUT", "SURFACE"
+    BANDS, SCALE_MIN, SCALE_MAX = "BANDS", "SCALE_MIN", "SCALE_MAX"
+    NATIVE_RESOLUTION = "NATIVE_RESOLUTION"
 
     def name(self):
         return "detectroads"
@@ -51,7 +55,10 @@ class DetectRoads(QgsProcessingAlgorithm):
         return (
             "Runs a roadkd student (.ckpt, .safetensors or .onnx) over the raster with tiled, "
             "blended inference and writes road centrelines (length_m, width_m, confidence, "
-            "min_confidence; styled by confidence) and, optionally, road surface polygons."
+            "min_confidence; styled by confidence) and, optionally, road surface polygons. "
+            "Advanced: the bands to use, the pixel values mapped to 0 and 255 (by default "
+            "16-bit and float rasters are stretched onto the model's training range) and "
+            "keeping the raster's own resolution; each reaches roadkd only when set."
         )
 
     def createInstance(self):  # noqa: N802
@@ -79,6 +86,36 @@ class DetectRoads(QgsProcessingAlgorithm):
                 QgsProcessingParameterNumber.Double, minValue=0.0, maxValue=1.0, optional=True,
             )
         )
+        # How the raster's pixels reach the model; left empty, roadkd decides (and says how
+        # in the log): R,G,B by colour interpretation, 16-bit and float stretched onto the
+        # model's training range, resampled to the model's metres per pixel.
+        pixels = [
+            QgsProcessingParameterString(
+                self.BANDS,
+                "Bands, 1-based, e.g. 3,2,1 (empty: R,G,B by colour interpretation)",
+                optional=True,
+            ),
+            QgsProcessingParameterNumber(
+                self.SCALE_MIN,
+                "Pixel value mapped to 0 (with the next; empty: stretched to the model)",
+                QgsProcessingParameterNumber.Double,
+                optional=True,
+            ),
+            QgsProcessingParameterNumber(
+                self.SCALE_MAX,
+                "Pixel value mapped to 255 (with the previous)",
+                QgsProcessingParameterNumber.Double,
+                optional=True,
+            ),
+            QgsProcessingParameterBoolean(
+                self.NATIVE_RESOLUTION,
+                "Keep the raster's own resolution (no resampling to the model's)",
+                defaultValue=False,
+            ),
+        ]
+        for parameter in pixels:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(parameter)
         self.addParameter(
             QgsProcessingParameterString(
                 self.ROADKD, "roadkd command (empty: provider setting or PATH)", optional=True
@@ -118,6 +155,7 @@ class DetectRoads(QgsProcessingAlgorithm):
         ):
             if parameters.get(name) not in (None, ""):
                 command += [option, str(read(parameters, name, context))]
+        command += self._pixel_options(parameters, context)
         if surface:
             command += ["--polygons", surface]
         feedback.setProgress(5)
@@ -130,3 +168,23 @@ class DetectRoads(QgsProcessingAlgorithm):
         if surface:
             results[self.SURFACE] = surface
         return results
+
+    def _pixel_options(self, parameters, context):
+        """``--bands``, ``--scale`` and ``--native-resolution``, each only when set."""
+        options = []
+        bands = self.parameterAsString(parameters, self.BANDS, context).strip()
+        if bands:
+            options += ["--bands", bands]  # roadkd checks it
+        scale = (self.SCALE_MIN, self.SCALE_MAX)
+        given = [parameters.get(name) not in (None, "") for name in scale]
+        if any(given) and not all(given):
+            raise QgsProcessingException(
+                "give both pixel values of the scale (mapped to 0 and to 255), or neither"
+            )
+        if all(given):
+            low = self.parameterAsDouble(parameters, self.SCALE_MIN, context)
+            high = self.parameterAsDouble(parameters, self.SCALE_MAX, context)
+            options += ["--scale", repr(low), repr(high)]
+        if self.parameterAsBoolean(parameters, self.NATIVE_RESOLUTION, context):
+            options.append("--native-resolution")
+        return options
