@@ -4,7 +4,13 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from pathlib import Path
 from typing import Any
 
@@ -173,17 +179,20 @@ def vectorize_in_pool(
     process, after the blocks. So the last ``workers`` blocks run as two tasks each: their
     surfaces first, then (once every block's surfaces are in) the seam merge goes to one
     worker while the others make those blocks' lines. Only joining the lines waits here.
+    The late blocks' surfaces are made here, in a thread, while the workers start (a fork
+    server imports the vectoriser and compiles its kernels, seconds during which this
+    process would only wait); surfaces need neither.
     """
     late = blocks[-workers:] if len(blocks) > workers else []
     early = blocks[: len(blocks) - len(late)]
-    first = [(raster, b, grid, options) for b in early] + [
-        (raster, b, grid, options, False) for b in late
-    ]
     done: list[BlockPieces] = []
-    for pieces in run_blocks(vectorize_raster_block, first, pool, workers):
-        done.append(pieces)
-        if pieces.index < len(early):  # a late block counts once its lines are done
-            bar.update()
+    with ThreadPoolExecutor(1) as here:
+        late_surfaces = here.submit(
+            lambda: [vectorize_raster_block(raster, b, grid, options, False) for b in late]
+        )
+        tasks = [(raster, b, grid, options) for b in early]
+        done += counted(run_blocks(vectorize_raster_block, tasks, pool, workers), bar)
+        done += late_surfaces.result()
     seams = pool.submit(merge_seam_polygons, seam_polygons_of(done), grid, options)
     rest = [(raster, b, grid, options, True, False) for b in late]
     done += counted(run_blocks(vectorize_raster_block, rest, pool, workers), bar)
