@@ -212,6 +212,9 @@ def test_geojson_is_streamed_a_chunk_at_a_time(
     lon, lat = features[0]["geometry"]["coordinates"][0][0]
     assert -75.71 < lon < -75.69 and 45.41 < lat < 45.43
     assert all(len(str(c).split(".")[1]) <= 7 for c in (lon, lat))
+    lost = gpd.GeoDataFrame({"area_m2": [1.0]}, geometry=[None], crs="EPSG:32618")
+    write_vectors(tmp_path / "lost.geojson", {"surface": lost})
+    assert json.loads((tmp_path / "lost.geojson").read_text())["features"][0]["geometry"] is None
     back = gpd.read_file(out).to_crs("EPSG:32618")
     assert back.geometry.iloc[0].hausdorff_distance(shapes[0]) < 0.02  # a centimetre or so
     assert not leftovers(tmp_path)

@@ -100,7 +100,8 @@ def _geojson_features(gdf: gpd.GeoDataFrame) -> Iterator[str]:
         texts = shapely.to_geojson(shapely.orient_polygons(rounded))
         for text, properties in zip(texts, _properties(chunk[columns]), strict=True):
             props = json.dumps(properties, allow_nan=False)
-            yield f'{{"type": "Feature", "properties": {props}, "geometry": {text}}}'
+            geometry_text = "null" if text is None else text  # a feature without geometry
+            yield f'{{"type": "Feature", "properties": {props}, "geometry": {geometry_text}}}'
 
 
 class _CrossesAntimeridian(Exception):
