@@ -1,22 +1,88 @@
-"""End-to-end `predict` throughput as a ratio of the bare student forward pass.
+"""Whole-job `predict` throughput on the CPU against the bare forward pass of the student.
 
-Both are measured in this run on the same tiles: the bare pass only runs the network on
-tiles already in memory; the end-to-end pass reads, pads, blends and writes the GeoTIFF.
-Target: ratio >= 0.75.
+The student is the demo config's (``configs/demo/student.yaml``: DeepLabV3+/MobileNetV2),
+built by ``roadkd.models.factory`` with random weights (its speed does not depend on
+training). An untrained network sees no roads, which would leave the vectoriser idle, so
+the job's model runs the student on every batch and answers with the scene's roads
+(probability x 255 in band 1): inference costs what the student costs, and vectorisation
+has a city's roads to trace.
 
-    python benchmarks/predict_throughput.py [--size 2048] [--tile 512] [--overlap 64]
+Printed, all measured in this run on the same scene:
+- bare forward: the student on as many tiles as the job runs, already in memory;
+- whole job: ``run_predict`` (read, tile, blend and write the probability, vectorise
+  finished bands while inference goes on (on the CPU in this process, between batches,
+  unless ``--workers`` asks for processes), confidence, write the GeoPackage) and its
+  throughput over the bare pass (goal >= 0.85);
+- stand-in instant model: the same job with a model that answers at no cost, as a device
+  fast enough never to wait, vectorising in one process per core as ``predict`` does with
+  a GPU; its rate is what vectorisation keeps up with: a device delivering less is never
+  held back.
+
+    python benchmarks/predict_throughput.py [--size 2048] [--tile 512] [--workers N] [--repeat 2]
 """
 
 import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import torch
-from _common import write_scene, write_student
+import yaml
+from _common import best_of
+from predict_memory import write_road_scene
+from vectorize_scale import mirrored_tile
 
-from roadkd.inference import load_backend, predict_scene
+import roadkd.pipeline.predict as pipeline
+from roadkd.inference import load_backend
+from roadkd.inference.backends import Backend
 from roadkd.inference.tiling import tile_origins
+from roadkd.models import DeployBundle, ModelConfig, save_bundle
+from roadkd.models.factory import build_model
+from roadkd.vectorize import default_workers
+
+DEMO_STUDENT = Path(__file__).parents[1] / "configs" / "demo" / "student.yaml"
+
+
+def demo_student() -> ModelConfig:
+    """The student architecture of the demo configuration."""
+    config = yaml.safe_load(DEMO_STUDENT.read_text())
+    return ModelConfig(**config["model"]["init_args"]["student"])
+
+
+class RoadsAtStudentCost:
+    """Runs the student on every batch, answers with the roads in band 1 (or instantly)."""
+
+    def __init__(self, student: Backend, run_student: bool) -> None:
+        self.student = student
+        self.run_student = run_student
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.student, name)
+
+    def predict(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.run_student:
+            self.student.predict(batch)
+        return batch[:, 0] / 255
+
+
+def whole_job(
+    scene: Path, model: Path, folder: Path, args: argparse.Namespace, workers: int | None
+) -> float:
+    """Seconds of ``run_predict`` (probability and vectors) on ``scene``."""
+    start = time.perf_counter()
+    pipeline.run_predict(
+        [scene],
+        model,
+        folder / "roads.gpkg",
+        tile=args.tile,
+        overlap=args.overlap,
+        batch_size=args.batch_size,
+        device="cpu",
+        workers=workers,
+    )
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -25,27 +91,55 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="vectorising processes [default: predict's]"
+    )
+    parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    config = demo_student()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        backend = load_backend(write_student(folder / "student.pt", args.tile), "auto")
-        scene = write_scene(folder / "scene.tif", args.size)
-        stride = args.tile - args.overlap
-        n_tiles = len(tile_origins(args.size, args.tile, stride)) ** 2
+        model = folder / "student.pt"
+        torch.manual_seed(0)
+        bundle = DeployBundle(model=build_model(config).eval(), config=config, tile_size=args.tile)
+        save_bundle(bundle, model)
+        student = load_backend(model, "cpu")
+        scene = write_road_scene(folder / "scene.tif", args.size, mirrored_tile(2048))
+        n_tiles = len(tile_origins(args.size, args.tile, args.tile - args.overlap)) ** 2
         batch = torch.rand(args.batch_size, 3, args.tile, args.tile) * 255
-        backend.predict(batch)  # warm-up
-        start = time.perf_counter()
-        for first in range(0, n_tiles, args.batch_size):
-            backend.predict(batch[: min(args.batch_size, n_tiles - first)])
-        bare = time.perf_counter() - start
-        start = time.perf_counter()
-        predict_scene(scene, backend, folder / "prob.tif", args.tile, args.overlap, args.batch_size)
-        end_to_end = time.perf_counter() - start
+        student.predict(batch)  # warm-up
+
+        def forward() -> None:
+            for first in range(0, n_tiles, args.batch_size):
+                student.predict(batch[: min(args.batch_size, n_tiles - first)])
+
+        def run_job(run_student: bool, workers: int | None) -> float:
+            model_for_job = RoadsAtStudentCost(student, run_student)
+            with patch.object(pipeline, "load_backend", lambda path, device: model_for_job):
+                return whole_job(scene, model, folder, args, workers)
+
+        # alternated, best of each: the runs least disturbed by other processes
+        bare, job, instant = (float("inf"),) * 3
+        for _ in range(args.repeat):
+            bare = min(bare, best_of(1, forward))
+            job = min(job, run_job(True, args.workers))
+            # as predict runs with a GPU: a process per core vectorising
+            instant = min(instant, run_job(False, args.workers or default_workers()))
     megapixels = args.size**2 / 1e6
-    print(f"scene {args.size} px, {n_tiles} tiles of {args.tile} px, device {backend.device}")
-    print(f"bare forward : {bare:7.2f} s  ({megapixels / bare:.3f} MP/s)")
-    print(f"end to end   : {end_to_end:7.2f} s  ({megapixels / end_to_end:.3f} MP/s)")
-    print(f"ratio (end-to-end / bare throughput): {bare / end_to_end:.2f}  (target >= 0.75)")
+    print(
+        f"scene {args.size} px, {n_tiles} tiles of {args.tile} px, "
+        f"student {config.arch}/{config.encoder} on the CPU ({torch.get_num_threads()} threads), "
+        f"{args.workers or pipeline.default_predict_workers(student)} vectorising workers"
+    )
+    print(f"bare forward   : {bare:7.2f} s  ({megapixels / bare:6.3f} MP/s)")
+    print(f"whole job      : {job:7.2f} s  ({megapixels / job:6.3f} MP/s)")
+    print(f"ratio (whole job / bare forward throughput): {bare / job:.2f}  (goal >= 0.85)")
+    print(
+        f"stand-in instant model, {args.workers or default_workers()} vectorising workers, "
+        f"whole job: {instant:7.2f} s ({megapixels / instant:6.3f} MP/s "
+        f"= {bare / instant:.1f}x the student's CPU forward pass): a device delivering less "
+        "than this is never held back by vectorisation"
+    )
 
 
 if __name__ == "__main__":

@@ -175,7 +175,9 @@ def threshold_option(help: str, min_open: bool = False) -> Decorator:
     )
 
 
-def scale_options(workers_help: str, scheduler_help: str) -> Decorator:
+def scale_options(
+    workers_help: str, scheduler_help: str, workers_default: str = "one per core"
+) -> Decorator:
     """--block, --workers and --scheduler of blockwise, parallel work (predict, vectorize)."""
     from roadkd.vectorize.options import DEFAULT_BLOCK
 
@@ -192,7 +194,7 @@ def scale_options(workers_help: str, scheduler_help: str) -> Decorator:
             "--workers",
             type=click.IntRange(min=1),
             default=None,
-            help=f"{workers_help} [default: one per core].",
+            help=f"{workers_help} [default: {workers_default}].",
         ),
         click.option("--scheduler", default=None, metavar="ADDRESS", help=scheduler_help),
     )

@@ -36,7 +36,8 @@ from .options import (
     "--prob",
     type=click.Path(path_type=Path),
     help="Keep the road probability GeoTIFF here (a folder for several scenes): the scene's "
-    "CRS (UTM for a scene in degrees) and extent, at the model's resolution.",
+    "CRS (UTM for a scene in degrees) and extent, at the model's resolution. With "
+    "--scheduler: <scene>_probability.vrt over a folder of block GeoTIFFs beside it.",
 )
 @click.option(
     "--polygons", type=click.Path(path_type=Path), help="Also write road surface polygons."
@@ -63,8 +64,11 @@ from .options import (
 )
 @scale_options(
     "Processes vectorising finished bands while inference goes on",
-    "Predict and vectorise on a Dask cluster (tcp://HOST:8786 or tls://...); its "
-    "workers must see the scenes, the model and --prob at the same paths.",
+    "Predict and vectorise block by block on a Dask cluster (tcp://HOST:8786 or "
+    "tls://...); its workers must see the scenes and the model, and write --prob (or the "
+    "folder of --out), at the same paths.",
+    workers_default="one per core with a GPU; on the CPU 1, between batches, as the model "
+    "uses every core",
 )
 @quiet_option
 def predict(
@@ -100,7 +104,7 @@ def predict(
     """
     from roadkd.imagery import ReadOptions
     from roadkd.pipeline import run_predict
-    from roadkd.vectorize import VectorizeOptions, default_workers
+    from roadkd.vectorize import VectorizeOptions
 
     check_tile_overlap(tile, overlap)
     check_gpkg_layer(layer, out, polygons)
@@ -121,7 +125,7 @@ def predict(
         read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),
         block=block,
-        workers=workers or default_workers(),
+        workers=workers,
         scheduler=scheduler,
     )
     for repeat in result.repeats:

@@ -233,6 +233,7 @@ class OutputPlan:
         option: str,
         suffixes: Iterable[str] | None = None,
         make_folder: bool = False,
+        folder: bool = False,
     ) -> Path:
         """Plan an output: check its format, folder and that it destroys nothing.
 
@@ -242,6 +243,8 @@ class OutputPlan:
             suffixes: accepted extensions (lower case, with the dot); None: any.
             make_folder: the folder may be missing (it is made when the output is staged,
                 and removed again if the run fails).
+            folder: the output is a folder of files written together (an existing one is
+                replaced whole on success; the caller checks that it may be).
 
         Returns:
             The path.
@@ -260,8 +263,10 @@ class OutputPlan:
                 f"{option} {target}: {found} is not an output format roadkd writes here; "
                 f"use {choices}"
             )
-        if target.is_dir():
+        if target.is_dir() and not folder:
             raise RoadkdError(f"{option} {target} is a folder; give a file name")
+        if folder and target.exists() and not target.is_dir():
+            raise RoadkdError(f"{option} {target} is a file; roadkd writes a folder there")
         if not (make_folder and not _folder_of(target).exists()):
             check_output_folder(target)
         self._check_not_input(target, option)
@@ -363,7 +368,10 @@ class OutputPlan:
 
 
 def _move_into_place(staged: Path, target: Path) -> None:
-    """Rename a staged file (with its Shapefile sidecars) onto the target."""
+    """Rename a staged file (with its Shapefile sidecars) or folder onto the target."""
+    if staged.is_dir() and target.is_dir():
+        # the old folder goes into the staging folder, which is removed after the commit
+        os.replace(target, staged.with_name(f"{staged.name}.replaced"))
     if staged.suffix.lower() != ".shp":
         os.replace(staged, target)
         return

@@ -22,7 +22,9 @@ from roadkd.datasets.layout import write_geotiff
 from roadkd.errors import RoadkdError
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 from roadkd.pipeline import run_predict
+from roadkd.pipeline.predict import PredictResult
 from roadkd.vectorize import RoadVectors, vectorize_raster
+from roadkd.vectorize.cluster import placement
 
 distributed = pytest.importorskip("distributed")
 
@@ -84,6 +86,21 @@ def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
             stop(process)
 
 
+def kill_a_busy_worker(address: str) -> None:
+    """Kill a worker (SIGKILL) as soon as one has blocks in hand (its nanny restarts it)."""
+    with distributed.Client(address, timeout=STARTUP_S) as watcher:
+        pids = watcher.run(os.getpid)  # worker address -> its process
+        deadline = time.monotonic() + STARTUP_S
+        busy: list[str] = []
+        while not busy:
+            assert time.monotonic() < deadline, "the cluster never started the blocks"
+            busy = [worker for worker, keys in watcher.processing().items() if keys]
+            time.sleep(0.02)
+        os.kill(pids[busy[0]], signal.SIGKILL)
+        # wait for the nanny's new worker, so that the next test has two again
+        watcher.wait_for_workers(2, timeout=STARTUP_S)
+
+
 def road_raster(path: Path, size: int = 400) -> Path:
     centre = np.zeros((size, size), bool)
     for start, end in [((20, 0), (380, 399)), ((200, 0), (200, 399)), ((0, 300), (399, 260))]:
@@ -123,15 +140,7 @@ def test_a_worker_killed_mid_run_does_not_change_the_result(
         target=lambda: result.append(vectorize_raster(raster, block=64, scheduler=address))
     )
     run.start()
-    with distributed.Client(address, timeout=STARTUP_S) as watcher:
-        pids = watcher.run(os.getpid)  # worker address -> its process
-        deadline = time.monotonic() + STARTUP_S
-        busy: list[str] = []
-        while not busy:
-            assert time.monotonic() < deadline, "the cluster never started the blocks"
-            busy = [worker for worker, keys in watcher.processing().items() if keys]
-            time.sleep(0.02)
-        os.kill(pids[busy[0]], signal.SIGKILL)  # a worker dies with blocks in hand
+    kill_a_busy_worker(address)
     run.join(STARTUP_S * 2)
     assert not run.is_alive() and len(result) == 1
     assert_same(result[0], local)
@@ -147,41 +156,124 @@ def test_scheduler_errors_are_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         vectorize_raster(raster, scheduler="tcp://127.0.0.1:8786")
 
 
-def test_predict_on_the_cluster_equals_the_local_result(
-    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
-) -> None:
-    address, _ = cluster
+def student(path: Path) -> Path:
+    """A small untrained student (seed 0, 64 px tiles)."""
     config = ModelConfig(
         arch="Unet", encoder="resnet18", kwargs={"encoder_depth": 1, "decoder_channels": (8,)}
     )
     torch.manual_seed(0)
-    model = tmp_path / "student.pt"
-    save_bundle(DeployBundle(model=build_model(config).eval(), config=config, tile_size=64), model)
+    save_bundle(DeployBundle(model=build_model(config).eval(), config=config, tile_size=64), path)
+    return path
+
+
+def assert_same_probability(remote_vrt: Path, local_tif: Path) -> None:
+    """The VRT over the cluster's blocks holds the local raster's grid and values."""
+    with rasterio.open(remote_vrt) as remote, rasterio.open(local_tif) as local:
+        assert (remote.transform, remote.crs, remote.shape) == (
+            local.transform,
+            local.crs,
+            local.shape,
+        )
+        np.testing.assert_allclose(remote.read(1), local.read(1), atol=1e-5, equal_nan=True)
+
+
+def assert_same_network(remote: PredictResult, local: PredictResult) -> None:
+    assert remote.blocks == local.blocks > 1
+    assert local.n_lines > 0
+    assert remote.road_km == pytest.approx(local.road_km, rel=0.005)
+
+
+def test_predict_on_the_cluster_equals_the_local_result(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    model = student(tmp_path / "student.pt")
     rng = np.random.default_rng(0)
     scenes = tmp_path / "scenes"
     scenes.mkdir()
-    for k in range(2):  # two adjacent scenes on one grid
+    for k in range(2):  # two adjacent scenes on one grid: one network
         pixels = (rng.random((3, 96, 128)) * 255).astype(np.uint8)
         write_geotiff(
             scenes / f"s{k}.tif", pixels, TRANSFORM @ Affine.translation(128 * k, 0), "EPSG:32618"
         )
-    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=64)
+    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=128)
+    (tmp_path / "pr" / "s1_probability").mkdir(parents=True)
+    (tmp_path / "pr" / "s1_probability" / "row000000_col000999.tif").write_text("old")
     remote = run_predict(
         [scenes],
         model,
         tmp_path / "remote.gpkg",
         prob=tmp_path / "pr",
-        block=64,
+        block=128,
         scheduler=address,
     )
     for name in ("s0", "s1"):
-        with (
-            rasterio.open(tmp_path / "pl" / f"{name}_probability.tif") as a,
-            rasterio.open(tmp_path / "pr" / f"{name}_probability.tif") as b,
-        ):
-            np.testing.assert_allclose(a.read(1), b.read(1), atol=1e-5)
-    assert remote.blocks == local.blocks and remote.workers == 2
-    assert remote.n_lines == local.n_lines > 0
-    assert remote.road_km == pytest.approx(local.road_km, rel=0.01)
-    with pytest.raises(RoadkdError, match="--scheduler needs --prob"):
-        run_predict([scenes], model, tmp_path / "x.gpkg", scheduler=address)
+        assert_same_probability(
+            tmp_path / "pr" / f"{name}_probability.vrt", tmp_path / "pl" / f"{name}_probability.tif"
+        )
+    blocks = sorted(p.name for p in (tmp_path / "pr" / "s1_probability").iterdir())
+    assert len(blocks) > 1 and "row000000_col000999.tif" not in blocks  # the old folder replaced
+    assert sorted(p.name for p in (tmp_path / "pr").iterdir()) == [
+        "s0_probability",
+        "s0_probability.vrt",
+        "s1_probability",
+        "s1_probability.vrt",
+    ]
+    assert_same_network(remote, local)
+    assert remote.workers == 2
+    # without --prob the blocks go into a staged folder beside --out, removed at the end
+    (tmp_path / "out").mkdir()
+    bare = run_predict(
+        [scenes], model, tmp_path / "out" / "bare.gpkg", block=128, scheduler=address
+    )
+    assert bare.road_km == pytest.approx(local.road_km, rel=0.005)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["bare.gpkg"]
+
+
+def test_predict_survives_a_worker_killed_mid_run(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    address, _ = cluster
+    model = student(tmp_path / "student.pt")
+    scene = tmp_path / "scene.tif"
+    pixels = (np.random.default_rng(1).random((3, 128, 160)) * 255).astype(np.uint8)
+    write_geotiff(scene, pixels, TRANSFORM, "EPSG:32618")
+    local = run_predict([scene], model, tmp_path / "local.gpkg", prob=tmp_path / "l.tif", block=96)
+    result: list[PredictResult] = []
+    run = threading.Thread(
+        target=lambda: result.append(
+            run_predict(
+                [scene],
+                model,
+                tmp_path / "remote.gpkg",
+                prob=tmp_path / "r.vrt",
+                block=96,
+                scheduler=address,
+            )
+        )
+    )
+    run.start()
+    kill_a_busy_worker(address)
+    run.join(STARTUP_S * 2)
+    assert not run.is_alive() and len(result) == 1
+    assert_same_probability(tmp_path / "r.vrt", tmp_path / "l.tif")
+    assert_same_network(result[0], local)
+    with pytest.raises(RoadkdError, match=r"give --prob a folder or a \.vrt file"):
+        run_predict([scene], model, tmp_path / "x.gpkg", prob=tmp_path / "x.tif", scheduler=address)
+
+
+class StubClient:
+    """What ``placement`` asks a client: the scheduler's view of its workers."""
+
+    def __init__(self, resources: dict[str, dict[str, float]]) -> None:
+        self.resources = resources
+
+    def scheduler_info(self) -> dict[str, object]:
+        return {"workers": {a: {"resources": r} for a, r in self.resources.items()}}
+
+
+def test_inference_goes_to_gpu_workers_and_vectorising_to_the_others() -> None:
+    assert placement(StubClient({"tcp://a:1": {}, "tcp://b:1": {}})) == (None, None)  # type: ignore[arg-type]
+    mixed = StubClient({"tcp://gpu:1": {"GPU": 1}, "tcp://cpu:2": {}, "tcp://cpu:1": {}})
+    assert placement(mixed) == ({"GPU": 1}, ["tcp://cpu:1", "tcp://cpu:2"])  # type: ignore[arg-type]
+    assert placement(StubClient({"tcp://gpu:1": {"GPU": 1}})) == ({"GPU": 1}, None)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ Scenes are expanded and de-duplicated; every output is checked (format, folder, 
 input or another output) and staged by an :class:`~roadkd.io.OutputPlan`.
 """
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +17,38 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 #: Formats of the probability raster and the preview roadkd writes.
 PROBABILITY_SUFFIXES = (".tif", ".tiff")
 PREVIEW_SUFFIXES = (".png",)
+
+#: A probability predicted block by block (on a cluster) is a VRT over a folder of blocks.
+BLOCKS_SUFFIXES = (".vrt",)
+
+#: File names of probability blocks: the block's top-left pixel in the scene.
+BLOCK_FILE = re.compile(r"row\d+_col\d+\.tif(\.aux\.xml)?")
+
+
+def block_folder(vrt: Path) -> Path:
+    """The folder holding the blocks of a probability VRT: its name without ``.vrt``."""
+    return vrt.with_suffix("")
+
+
+def block_file(row: int, col: int) -> str:
+    """File name of the probability block whose top-left pixel is (row, col)."""
+    return f"row{row:06d}_col{col:06d}.tif"
+
+
+def check_block_folder(folder: Path) -> None:
+    """Refuse to replace a folder that holds anything but probability blocks.
+
+    Raises:
+        RoadkdError: if ``folder`` exists and holds other files.
+    """
+    if not folder.is_dir():
+        return
+    others = [p.name for p in folder.iterdir() if not BLOCK_FILE.fullmatch(p.name)]
+    if others:
+        raise RoadkdError(
+            f"--prob: {folder} would be replaced by probability blocks but holds other "
+            f"files ({', '.join(sorted(others)[:3])}); move them or choose another --prob"
+        )
 
 
 def expand_scenes(inputs: list[str | Path]) -> list[Path]:
@@ -84,18 +117,24 @@ def probability_names(scenes: list[Path]) -> list[str]:
 
 
 def plan_probabilities(
-    plan: OutputPlan, prob: Path | None, scenes: list[Path], scratch: Path
+    plan: OutputPlan, prob: Path | None, scenes: list[Path], scratch: Path, blocks: bool = False
 ) -> list[Path]:
     """Where each scene's probability raster goes; the kept ones are added to ``plan``.
 
     ``--prob`` is a ``.tif``/``.tiff`` file for one scene, a folder (existing, or a name
-    without extension) for one or more.
+    without extension) for one or more. With ``blocks`` (predicted on a cluster) each
+    scene's probability is a VRT (``<stem>_probability.vrt``, or ``--prob`` a ``.vrt``
+    file for one scene) over the folder of its blocks beside it (the same name without
+    ``.vrt``), both planned.
 
     Raises:
-        RoadkdError: for a probability output of another format or a file for several
-            scenes.
+        RoadkdError: for a probability output of another format, a file for several
+            scenes, or a folder of blocks that would replace other files.
     """
     names = probability_names(scenes)
+    suffixes = BLOCKS_SUFFIXES if blocks else PROBABILITY_SUFFIXES
+    if blocks:
+        names = [str(Path(name).with_suffix(".vrt")) for name in names]
     if prob is None:
         return [scratch / name for name in names]
     if prob.suffix and not prob.is_dir():
@@ -104,10 +143,19 @@ def plan_probabilities(
                 f"--prob {prob}: {len(scenes)} scenes need a folder for their probability "
                 "rasters, not one file"
             )
-        return [plan.add(prob, "--prob", PROBABILITY_SUFFIXES)]
-    return [
-        plan.add(prob / name, "--prob", PROBABILITY_SUFFIXES, make_folder=True) for name in names
-    ]
+        if blocks and prob.suffix.lower() != ".vrt":
+            raise RoadkdError(
+                f"--prob {prob}: on a cluster the probability is a VRT over a folder of "
+                "blocks; give --prob a folder or a .vrt file"
+            )
+        paths = [plan.add(prob, "--prob", suffixes)]
+    else:
+        paths = [plan.add(prob / name, "--prob", suffixes, make_folder=True) for name in names]
+    if blocks:
+        for path in paths:
+            check_block_folder(block_folder(path))
+            plan.add(block_folder(path), "--prob", make_folder=True, folder=True)
+    return paths
 
 
 def plan_outputs(
@@ -118,8 +166,12 @@ def plan_outputs(
     polygons: Path | None,
     preview: Path | None,
     scratch: Path,
+    blocks: bool = False,
 ) -> tuple[OutputPlan, list[Path]]:
     """Check every output of ``run_predict`` before any work.
+
+    ``blocks``: the probability is predicted block by block on a cluster
+    (:func:`plan_probabilities`).
 
     Returns:
         The plan and each scene's probability path (planned, or in ``scratch``).
@@ -137,4 +189,4 @@ def plan_outputs(
         plan.add(polygons, "--polygons", SUPPORTED)
     if preview is not None:
         plan.add(preview, "--preview", PREVIEW_SUFFIXES)
-    return plan, plan_probabilities(plan, prob, scenes, scratch)
+    return plan, plan_probabilities(plan, prob, scenes, scratch, blocks)

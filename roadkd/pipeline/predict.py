@@ -2,16 +2,20 @@
 
 import contextlib
 import functools
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from affine import Affine
 
 from ..errors import RoadkdError
-from ..imagery import Log, ReadOptions, ScenePlan
+from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
 from ..inference import load_backend
 from ..inference.backends import Backend
 from ..inference.predict import (
@@ -21,20 +25,32 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..io import reading, scratch_folder
+from ..inference.window import predict_region, write_probability_block
+from ..io import OutputPlan, reading, scratch_folder
 from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
     VectorizeOptions,
+    default_workers,
     layer_names,
-    vectorize_raster,
     write_layers,
 )
-from ..vectorize.blocks import SceneGrid
+from ..vectorize.blocks import Block, SceneGrid, plan_blocks
 from ..vectorize.confidence import with_confidence
-from ..vectorize.mosaic import grids_align, vectorize_mosaic
+from ..vectorize.core import WorkSummary
+from ..vectorize.mosaic import (
+    MosaicVectorizer,
+    PixelWindow,
+    grids_align,
+    overlaps,
+    place_grids,
+    vectorize_sources,
+    write_mosaic,
+)
+from ..vectorize.run import in_block_order
+from ..vectorize.stitch import assemble
 from ..vectorize.stream import StreamVectorizer
-from .outputs import expand_scenes, plan_outputs, unique_scenes
+from .outputs import block_file, block_folder, expand_scenes, plan_outputs, unique_scenes
 from .preview import write_preview
 
 
@@ -140,87 +156,203 @@ def predict_mosaic(
     progress: bool,
     read_plans: list[ScenePlan],
 ) -> tuple[list[SceneSummary], RoadVectors]:
-    """Predict adjacent scenes on one grid, then vectorise them as one network.
+    """Predict adjacent scenes on one grid and vectorise them as one network.
 
-    Their probability rasters are mosaicked by a VRT (kept beside them as ``vrt``), whose
-    blocks read across scene borders, so roads that cross them are joined.
+    Scenes are predicted one after another; each block of their mosaic is vectorised by
+    the ``workers`` as soon as the scenes under it are written, while the next scene is
+    predicted. The probability rasters are mosaicked by a VRT (kept as ``vrt``).
 
     Returns:
         Each scene's summary and the vectors of all of them.
     """
     tile, overlap, batch_size = tiling
-    summaries = [
-        predict_scene(scene, backend, prob_path, tile, overlap, batch_size, progress, plan=plan)
-        for scene, prob_path, plan in zip(scenes, prob_paths, read_plans, strict=True)
-    ]
-    vectors = vectorize_mosaic(prob_paths, options, block, workers, progress, vrt=vrt)
+    grid, places = mosaic_grid(read_plans)
+    summaries = []
+    with MosaicVectorizer(grid, places, options, block, workers) as mosaic:
+        for k, (scene, prob_path, plan) in enumerate(
+            zip(scenes, prob_paths, read_plans, strict=True)
+        ):
+            summaries.append(
+                predict_scene(
+                    scene, backend, prob_path, tile, overlap, batch_size, progress, plan=plan
+                )
+            )
+            mosaic.finished(k, prob_path)
+        vectors = mosaic.finish()
+    write_mosaic(prob_paths, vrt)
     return summaries, vectors
+
+
+def mosaic_grid(read_plans: list[ScenePlan]) -> tuple[SceneGrid, list[PixelWindow]]:
+    """The grid of the mosaic of scenes read onto one grid, and each scene's place in it."""
+    transform, places = place_grids([(p.transform, p.crs, p.width, p.height) for p in read_plans])
+    height = max(row + rows for row, _, rows, _ in places)
+    width = max(col + cols for _, col, _, cols in places)
+    return SceneGrid.of(transform, read_plans[0].crs, (height, width)), places
 
 
 @functools.lru_cache(maxsize=2)
 def _worker_backend(model: str, device: str) -> Backend:
-    """A worker's model, loaded once per worker process and kept for its next scenes."""
+    """A worker's model, loaded once per worker process and kept for its next blocks."""
     return load_backend(model, device)
 
 
-def _predict_scene_task(
-    scene: Path,
+def _predict_block_task(
+    scene: str,
     model: str,
     device: str,
-    prob_path: Path,
-    tiling: tuple[int, int, int],
     read_plan: ScenePlan,
-) -> SceneSummary:
-    """One scene on a Dask worker: the model and scene read from paths it can see."""
+    tiling: tuple[int, int, int],
+    core: PixelWindow,
+    path: str,
+) -> str:
+    """One block of a scene on a Dask worker: its probability, written at ``path``.
+
+    The worker reads the block (with the halo its tiles reach) and the model from paths it
+    can see. The block is written under a name of its own and renamed into place, so a
+    block computed twice (a worker thought lost) is never seen half-written.
+
+    Returns:
+        ``path``.
+    """
     tile, overlap, batch_size = tiling
     backend = _worker_backend(model, device)
-    return predict_scene(scene, backend, prob_path, tile, overlap, batch_size, plan=read_plan)
+    with SceneReader(scene, backend.in_channels, backend.resolution_m, plan=read_plan) as reader:
+        probability = predict_region(reader, backend, core, tile, overlap, batch_size)
+    row, col, _, _ = core
+    target = Path(path)
+    partial = target.with_name(f".{target.stem}-{uuid.uuid4().hex}.tif")
+    try:
+        corner = read_plan.transform @ Affine.translation(col, row)
+        write_probability_block(str(partial), probability, corner, read_plan.crs)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+@dataclass
+class ClusterNetwork:
+    """Vectors of scenes predicted on a cluster that form one network.
+
+    Attributes:
+        scenes: indices of the scenes (one, or all when they share a grid).
+        vectors: their vectors.
+    """
+
+    scenes: list[int]
+    vectors: RoadVectors
 
 
 def predict_on_cluster(
     scenes: list[Path],
     model: Path,
     device: str,
-    prob_paths: list[Path],
-    vrt: Path,
+    vrts: list[Path],
     tiling: tuple[int, int, int],
     options: VectorizeOptions | None,
     block: int | None,
     scheduler: str,
     progress: bool,
     read_plans: list[ScenePlan],
-) -> tuple[list[SceneSummary], list[RoadVectors]]:
-    """Predict whole scenes on a Dask cluster, then vectorise their blocks there too.
+) -> tuple[list[SceneSummary], list[ClusterNetwork]]:
+    """Predict and vectorise scenes block by block on a Dask cluster.
 
-    Workers read the scenes and the model, and write the probability rasters, at the
-    same paths as this client (a shared filesystem). Scenes on one grid are vectorised
-    as one network through the ``vrt`` mosaic; others one by one.
+    Each block of each scene (the vectoriser's block grid) is predicted by a worker, which
+    writes it as a GeoTIFF into the folder beside the scene's VRT (``block_folder``);
+    each block of the network (one scene, or the mosaic of scenes on one grid) is
+    vectorised by a worker as soon as the probability blocks under its window are
+    written, and the pieces are stitched here. Workers read the scenes and the model, and
+    write the blocks, at the same paths as this client (a shared filesystem, or GDAL paths
+    such as ``/vsis3/...`` for the scenes). A lost worker's blocks are computed again.
+
+    Args:
+        scenes: the scenes.
+        model: the model file.
+        device: the workers' device ("auto": a GPU if the worker has one).
+        vrts: where each scene's probability VRT goes (its blocks beside it).
+        tiling: (tile, overlap, batch size).
+        options: vectorisation settings.
+        block: block side in pixels (None: a scene in one block).
+        scheduler: the Dask scheduler's address.
+        progress: show a progress bar of vectorised blocks.
+        read_plans: how each scene is read.
 
     Returns:
-        Each scene's summary, and the vectors (one entry, or one per scene).
+        Each scene's summary, and the networks.
     """
-    from ..vectorize.cluster import connect
+    from ..vectorize.cluster import (
+        cluster_workers,
+        connect,
+        placement,
+        run_blocks_on_cluster,
+    )
 
+    start = time.perf_counter()
+    opts = options or VectorizeOptions()
+    model_path = str(model.resolve())
+    tiles: list[list[tuple[Block, Path]]] = []
+    networks: list[ClusterNetwork] = []
     with connect(scheduler) as client:
-        futures = [
-            client.submit(
-                _predict_scene_task,
-                scene.resolve(),
-                str(model.resolve()),
-                device,
-                path,
-                tiling,
-                plan,
+        resources, vectorizers = placement(client)
+        futures: list[list[Any]] = []
+        for scene, vrt, plan in zip(scenes, vrts, read_plans, strict=True):
+            folder = block_folder(vrt)
+            folder.mkdir(parents=True, exist_ok=True)
+            grid = SceneGrid.of(plan.transform, plan.crs, (plan.height, plan.width))
+            scene_tiles = [
+                (b, folder / block_file(*b.core[:2])) for b in plan_blocks(grid, block, opts)
+            ]
+            tiles.append(scene_tiles)
+            futures.append(
+                [
+                    client.submit(
+                        _predict_block_task,
+                        str(scene.resolve()),
+                        model_path,
+                        device,
+                        plan,
+                        tiling,
+                        b.core,
+                        str(path.resolve()),
+                        pure=True,
+                        resources=resources,
+                    )
+                    for b, path in scene_tiles
+                ]
             )
-            for scene, path, plan in zip(scenes, prob_paths, read_plans, strict=True)
-        ]
-        summaries: list[SceneSummary] = client.gather(futures)
-    if len(scenes) == 1 or plans_share_grid(read_plans):
-        mosaic = vectorize_mosaic(prob_paths, options, block, 1, progress, scheduler, vrt=vrt)
-        return summaries, [mosaic]
-    return summaries, [
-        vectorize_raster(path, options, block, 1, progress, scheduler) for path in prob_paths
-    ]
+        one_network = len(scenes) > 1 and plans_share_grid(read_plans)
+        groups = [list(range(len(scenes)))] if one_network else [[k] for k in range(len(scenes))]
+        for group in groups:
+            grid, places = mosaic_grid([read_plans[k] for k in group])
+            sources = [
+                (future, top + b.core[0], left + b.core[1], b.core[2], b.core[3])
+                for k, (top, left, _, _) in zip(group, places, strict=True)
+                for (b, _), future in zip(tiles[k], futures[k], strict=True)
+            ]
+            blocks = plan_blocks(grid, block, opts)
+            tasks = (
+                (b, grid, opts, [s for s in sources if overlaps(b.window, s[1:])]) for b in blocks
+            )
+            pieces = in_block_order(
+                run_blocks_on_cluster(
+                    client, vectorize_sources, tasks, progress, len(blocks), vectorizers
+                )
+            )
+            vectors = assemble(pieces, grid, opts)
+            vectors.work = WorkSummary(
+                len(blocks), cluster_workers(client), grid.megapixels, time.perf_counter() - start
+            )
+            networks.append(ClusterNetwork(group, vectors))
+    # Every probability block is written: each lies under some block that was vectorised.
+    seconds = time.perf_counter() - start
+    summaries = []
+    for scene, vrt, plan, scene_tiles in zip(scenes, vrts, read_plans, tiles, strict=True):
+        write_mosaic([path for _, path in scene_tiles], vrt, relative=True)
+        summaries.append(
+            SceneSummary(scene, vrt, plan.width, plan.height, plan.area_km2, seconds, plan)
+        )
+    return summaries, networks
 
 
 def _count_work(result: PredictResult, vectors: RoadVectors) -> None:
@@ -255,18 +387,18 @@ def _scenes_to_vectors(
     """
     options, block, workers, progress = vectorize_args
     if scheduler is not None:
-        vrt = prob_paths[0].parent / f".{scratch.name}.vrt"  # beside the rasters: shared
-        try:
-            summaries, parts = predict_on_cluster(
-                scenes, Path(model), device, prob_paths, vrt, tiling, options, block,
-                scheduler, progress, read_plans,
-            )  # fmt: skip
-            result.scenes.extend(summaries)
-            rasters = [vrt] if len(parts) == 1 and len(scenes) > 1 else prob_paths
-            for scene, vectors, raster in zip(scenes, parts, rasters, strict=False):
-                yield scene, vectors, raster
-        finally:
-            vrt.unlink(missing_ok=True)
+        summaries, networks = predict_on_cluster(
+            scenes, Path(model), device, prob_paths, tiling, options, block, scheduler,
+            progress, read_plans,
+        )  # fmt: skip
+        result.scenes.extend(summaries)
+        for network in networks:
+            if len(network.scenes) == 1:
+                k = network.scenes[0]
+                yield scenes[k], network.vectors, prob_paths[k]
+            else:
+                vrt = write_mosaic(prob_paths, scratch / "probability.vrt")
+                yield scenes[0], network.vectors, vrt
     elif len(scenes) > 1 and plans_share_grid(read_plans):
         vrt = scratch / "probability.vrt"
         with contextlib.ExitStack() as stack:
@@ -289,6 +421,37 @@ def _scenes_to_vectors(
             yield scene, vectors, prob_path
 
 
+def default_predict_workers(backend: Backend) -> int:
+    """Vectorising processes of ``predict`` when none are asked for.
+
+    On a GPU, one per core, so that vectorisation keeps up with the device. On the CPU the
+    model's threads already use every core: processes vectorising beside them slow the
+    model down more than they add (oversubscribed threads wait for each other at every
+    parallel step), so bands are vectorised in this process between batches
+    (``benchmarks/predict_throughput.py``: 0.93x the bare forward pass, 0.68x with two
+    processes on two cores).
+    """
+    return 1 if backend.device.type == "cpu" else default_workers()
+
+
+def _stage_probabilities(
+    plan: OutputPlan, prob_paths: list[Path], out: Path, scheduler: str | None
+) -> list[Path]:
+    """Where the probability rasters are written until the outputs are moved into place.
+
+    On a cluster, the blocks of each scene's VRT go into the folder beside it; without
+    ``--prob``, into a staged folder beside ``out`` (removed at the end), which the
+    workers must be able to write, as they must ``--prob``.
+    """
+    if scheduler is None:
+        return [plan.stage(p) if p in plan.targets else p for p in prob_paths]
+    if not any(p in plan.targets for p in prob_paths):
+        return [plan.stage(out).parent / "probability" / p.name for p in prob_paths]
+    for path in prob_paths:
+        plan.stage(block_folder(path))
+    return [plan.stage(p) for p in prob_paths]
+
+
 def run_predict(
     inputs: list[str | Path],
     model: str | Path,
@@ -306,7 +469,7 @@ def run_predict(
     read_options: ReadOptions | None = None,
     log: Log | None = None,
     block: int | None = DEFAULT_BLOCK,
-    workers: int = 1,
+    workers: int | None = None,
     scheduler: str | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
@@ -320,7 +483,9 @@ def run_predict(
         inputs: scene files or folders of scenes (any GDAL raster, e.g. GeoTIFF or VRT).
         model: a roadkd checkpoint or ONNX export.
         out: centreline output (.geojson, .gpkg or .shp).
-        prob: probability GeoTIFF (one scene) or folder (several); default: not kept.
+        prob: probability GeoTIFF (one scene) or folder (several); default: not kept. With
+            ``scheduler``: each scene's ``<stem>_probability.vrt`` over its folder of
+            block GeoTIFFs (``<stem>_probability/``), or a ``.vrt`` for one scene.
         polygons: optional road surface output.
         preview: optional PNG of the first scene with the roads drawn over it.
         tile: tile side in pixels (default: the model's training tile).
@@ -335,9 +500,13 @@ def run_predict(
         read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
         log: receives how each scene is read (bands, scaling, resampling) and warnings.
         block: vectorisation block side in pixels (None: a scene in one piece).
-        workers: processes vectorising finished bands while inference goes on.
-        scheduler: a Dask scheduler's address: scenes are predicted and vectorised on its
-            workers, which must see the scenes, the model and ``prob`` (required).
+        workers: processes vectorising finished bands while inference goes on (default:
+            one per core when the model runs on a GPU; 1, in this process between bands,
+            when it runs on the CPU, whose every core its threads already use).
+        scheduler: a Dask scheduler's address: scenes are predicted and vectorised block
+            by block on its workers, which must see the scenes and the model, and write
+            the probability blocks (under ``prob``, a folder or ``.vrt`` file, else beside
+            ``out``) at the same paths as this process.
 
     Returns:
         Summaries and the merged layers.
@@ -354,8 +523,11 @@ def run_predict(
             Path(polygons) if polygons is not None else None,
             Path(preview) if preview is not None else None,
             Path(scratch),
+            blocks=scheduler is not None,
         )
         backend = load_backend(model, device)
+        if workers is None:
+            workers = default_predict_workers(backend)
         tile_size = tile or backend.tile_size
         overlap = default_overlap(tile_size) if overlap is None else overlap
         check_tiling(tile_size, overlap)
@@ -364,10 +536,8 @@ def run_predict(
         read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
         result = PredictResult(repeats=repeats)
         lines, surfaces = [], []
-        if scheduler is not None and prob is None:
-            raise RoadkdError("--scheduler needs --prob: a folder the Dask workers can see")
         with plan:
-            staged_paths = [plan.stage(p) if p in plan.targets else p for p in prob_paths]
+            staged_paths = _stage_probabilities(plan, prob_paths, Path(out), scheduler)
             tiling = (tile_size, overlap, batch_size)
             vectorize_args = (options, block, workers, progress)
             for scene, vectors, probability in _scenes_to_vectors(

@@ -10,6 +10,8 @@ blocks elsewhere, and the client assembles results in block order, whoever compu
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from tqdm import tqdm
+
 from ..errors import RoadkdError
 from .blocks import BlockPieces
 
@@ -52,16 +54,38 @@ def run_blocks_on_cluster(
     client: "Client",
     work: Callable[..., BlockPieces],
     tasks: Iterable[tuple[Any, ...]],
+    progress: bool = False,
+    total: int | None = None,
+    workers: list[str] | None = None,
 ) -> Iterator[BlockPieces]:
     """Run ``work(*task)`` for every task on the cluster, yielding results as they finish.
 
     Tasks are pure (the same block gives the same pieces), so Dask may run one twice,
-    or again on another worker after a loss, without changing the result.
+    or again on another worker after a loss, without changing the result. ``workers``
+    (addresses) are preferred, others used when none of them is left.
     """
     from distributed import as_completed
 
-    futures = [client.submit(work, *task, pure=True) for task in tasks]
-    for future in as_completed(futures, loop=client.loop):
-        pieces: BlockPieces = future.result()
-        future.release()
-        yield pieces
+    where: dict[str, Any] = {"workers": workers, "allow_other_workers": True} if workers else {}
+    futures = [client.submit(work, *task, pure=True, **where) for task in tasks]
+    with tqdm(total=total, unit="block", disable=not progress) as bar:
+        for future in as_completed(futures, loop=client.loop):
+            pieces: BlockPieces = future.result()
+            future.release()
+            bar.update()
+            yield pieces
+
+
+def placement(client: "Client") -> tuple[dict[str, float] | None, list[str] | None]:
+    """Where ``predict``'s tasks go when some workers declare GPUs (``--resources GPU=1``).
+
+    Returns:
+        The resources a block of inference asks for (one GPU, so that only those workers
+        run the model, one block at a time per GPU; None without GPU workers), and the
+        workers preferred for vectorising (those without a GPU, if any; else None: any).
+    """
+    workers = client.scheduler_info().get("workers", {})
+    gpu = {address for address, info in workers.items() if info.get("resources", {}).get("GPU")}
+    if not gpu:
+        return None, None
+    return {"GPU": 1}, sorted(set(workers) - gpu) or None

@@ -8,23 +8,57 @@ apart), as tiles of one orthomosaic or scenes predicted by roadkd from such tile
 
 import contextlib
 import math
+import os
 import tempfile
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Self
 from xml.sax.saxutils import escape
 
+import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.errors import RasterioError
 
 from ..errors import RoadkdError
 from ..io import atomic_output, require_file
-from .core import RoadVectors
+from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
+from .core import RoadVectors, WorkSummary, open_road_raster, read_road_window, road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
-from .run import vectorize_raster
+from .run import check_workers, in_block_order, vectorize_raster, worker_pool
+from .stitch import assemble
 
 #: How far (in pixels) origins may be from a whole number of pixels apart.
 ALIGN_TOLERANCE_PX = 1e-3
+
+
+def place_grids(
+    grids: list[tuple[Affine, object, int, int]],
+) -> tuple[Affine, list[tuple[int, int, int, int]]]:
+    """The mosaic of grids (transform, CRS, width, height) on one pixel grid.
+
+    Returns:
+        The mosaic's transform and each grid's (row, col, rows, cols) in it.
+
+    Raises:
+        RoadkdError: if the grids are rotated or do not share a CRS and a pixel grid.
+    """
+    first = grids[0][0]
+    if first.b or first.d:
+        raise RoadkdError("a raster is rotated: warp the rasters to a north-up grid first")
+    if not grids_align(grids):
+        raise RoadkdError("the rasters are not on one grid")
+    places = [
+        (round((t.f - first.f) / first.e), round((t.c - first.c) / first.a), h, w)
+        for t, _, w, h in grids
+    ]
+    top = min(row for row, _, _, _ in places)
+    left = min(col for _, col, _, _ in places)
+    origin = first @ (left, top)
+    transform = Affine(first.a, 0, origin[0], 0, first.e, origin[1])
+    return transform, [(row - top, col - left, h, w) for row, col, h, w in places]
 
 
 def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[tuple[Path, int, int, int, int]]]:
@@ -45,7 +79,6 @@ def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[tuple[Path, in
         raise RoadkdError(f"{paths[0]} has no coordinate reference system; georeference it first")
     if first.b or first.d:
         raise RoadkdError(f"{paths[0]} is rotated: warp the rasters to a north-up grid first")
-    placements = []
     for path, transform, other_crs, _, width, height in grids:
         if not grids_align([(first, crs, 0, 0), (transform, other_crs, width, height)]):
             raise RoadkdError(
@@ -53,15 +86,12 @@ def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[tuple[Path, in
                 "origins must match to join roads across them); warp it first, e.g. with "
                 "gdalwarp -tap -tr"
             )
-        col = round((transform.c - first.c) / first.a)
-        row = round((transform.f - first.f) / first.e)
-        placements.append((path, col, row, width, height))
-    left = min(col for _, col, _, _, _ in placements)
-    top = min(row for _, _, row, _, _ in placements)
-    origin = first @ (left, top)
-    transform = Affine(first.a, 0, origin[0], 0, first.e, origin[1])
-    shifted = [(p, col - left, row - top, w, h) for p, col, row, w, h in placements]
-    return transform, crs.to_wkt(), dtype, shifted
+    transform, windows = place_grids([(t, c, w, h) for _, t, c, _, w, h in grids])
+    placed = [
+        (path, col, row, width, height)
+        for path, (row, col, height, width) in zip(paths, windows, strict=True)
+    ]
+    return transform, crs.to_wkt(), dtype, placed
 
 
 def grids_align(grids: list[tuple[Affine, object, int, int]]) -> bool:
@@ -94,11 +124,13 @@ def share_grid(paths: list[Path]) -> bool:
     return True
 
 
-def write_mosaic(paths: list[Path], out: Path) -> Path:
+def write_mosaic(paths: list[Path], out: Path, relative: bool = False) -> Path:
     """Write a VRT that mosaics band 1 of ``paths`` on their common grid.
 
     Pixels no raster covers are nodata (NaN for float rasters, 0 otherwise). Sources are
-    referenced by absolute path, so the VRT may live anywhere the readers can see them.
+    referenced by absolute path, so the VRT may live anywhere the readers can see them,
+    or with ``relative`` by their path from the VRT's folder, so that the VRT and its
+    rasters may be moved together (the probability blocks of ``roadkd predict``).
 
     Raises:
         RoadkdError: if the rasters do not share a grid, or the VRT cannot be written.
@@ -110,10 +142,16 @@ def write_mosaic(paths: list[Path], out: Path) -> Path:
     if data_type is None:
         raise RoadkdError(f"{paths[0]} is {dtype}: expected float32/float64 probability or uint8")
     nodata = "nan" if dtype.startswith("float") else "0"
+
+    def reference(path: Path) -> str:
+        if relative:
+            return escape(os.path.relpath(path.resolve(), out.parent.resolve()))
+        return escape(str(path.resolve()))
+
     sources = "".join(
         f"""
     <ComplexSource>
-      <SourceFilename relativeToVRT="0">{escape(str(path.resolve()))}</SourceFilename>
+      <SourceFilename relativeToVRT="{int(relative)}">{reference(path)}</SourceFilename>
       <SourceBand>1</SourceBand>
       <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>
       <DstRect xOff="{col}" yOff="{row}" xSize="{w}" ySize="{h}"/>
@@ -181,3 +219,141 @@ def vectorize_mosaic(
     """
     with mosaic_of(paths, vrt) as raster:
         return vectorize_raster(raster, options, block, workers, progress, scheduler)
+
+
+Source = tuple[str, int, int, int, int]
+"""A raster placed in a mosaic: (path, row, col, rows, cols) of its pixels in the mosaic."""
+
+PixelWindow = tuple[int, int, int, int]
+"""(row, col, rows, cols) of pixels."""
+
+
+def overlaps(a: PixelWindow, b: PixelWindow) -> bool:
+    """Whether two pixel windows share a pixel."""
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
+    """Read a window of a mosaic from the rasters it is made of (NaN where none is).
+
+    Raises:
+        RoadkdError: if a raster cannot be read or holds no probabilities.
+    """
+    row, col, rows, cols = window
+    values = np.full((rows, cols), np.nan, np.float32)
+    for path, top, left, height, width in sources:
+        r0, c0 = max(row, top), max(col, left)
+        r1, c1 = min(row + rows, top + height), min(col + cols, left + width)
+        if r0 < r1 and c0 < c1:
+            part = read_road_window(open_road_raster(path), r0 - top, c0 - left, r1 - r0, c1 - c0)
+            values[r0 - row : r1 - row, c0 - col : c1 - col] = part
+    return values
+
+
+def vectorize_sources(
+    block: Block, grid: SceneGrid, options: VectorizeOptions, sources: list[Source]
+) -> BlockPieces:
+    """Read one block's window from the rasters under it and vectorise it (a worker's task)."""
+    values = read_sources(block.window, sources)
+    return vectorize_block(road_pixels(values, options.threshold), block, grid, options)
+
+
+class MosaicVectorizer:
+    """Vectorises the blocks of a mosaic as soon as the rasters under them are finished.
+
+    Adjacent scenes are predicted one after another; each block of their mosaic goes to
+    the workers once every scene under its window (with its halo) is written, while the
+    next scene is being predicted. Use as a context manager (it owns a pool of worker
+    processes when ``workers > 1``)::
+
+        with MosaicVectorizer(grid, places, options, block, workers) as mosaic:
+            for k, path in enumerate(rasters):
+                write(path)
+                mosaic.finished(k, path)
+            vectors = mosaic.finish()
+    """
+
+    def __init__(
+        self,
+        grid: SceneGrid,
+        places: list[PixelWindow],
+        options: VectorizeOptions | None = None,
+        block: int | None = DEFAULT_BLOCK,
+        workers: int = 1,
+    ) -> None:
+        """Plan the mosaic's blocks and the rasters each needs.
+
+        Args:
+            grid: the mosaic's grid.
+            places: each raster's (row, col, rows, cols) in the mosaic.
+            options: vectorisation settings.
+            block: block side in pixels (None: the whole mosaic as one block).
+            workers: processes that vectorise blocks (1: in the calling thread).
+        """
+        self.grid = grid
+        self.places = places
+        self.options = options or VectorizeOptions()
+        self.blocks = plan_blocks(grid, block, self.options)
+        self.needs = [
+            [k for k, place in enumerate(places) if overlaps(b.window, place)] for b in self.blocks
+        ]
+        self.workers = min(check_workers(workers), len(self.blocks))
+        self._paths: dict[int, str] = {}
+        self._waiting = list(range(len(self.blocks)))
+        self._pool: ProcessPoolExecutor | None = None
+        self._running: list[Future[BlockPieces]] = []
+        self._done: list[BlockPieces] = []
+        self._start = time.perf_counter()
+
+    def __enter__(self) -> Self:
+        """Start the worker processes, if any."""
+        if self.workers > 1:
+            self._pool = worker_pool(self.workers)
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        """Stop the workers (cancelling what has not started, after an error)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=error is not None)
+            self._pool = None
+
+    @property
+    def waiting(self) -> int:
+        """Blocks not sent yet: some raster under them is not finished."""
+        return len(self._waiting)
+
+    def finished(self, index: int, path: str | Path) -> None:
+        """Raster ``index`` is written at ``path``: send the blocks that were waiting for it."""
+        self._paths[index] = str(path)
+        waiting = []
+        for b in self._waiting:
+            if all(k in self._paths for k in self.needs[b]):
+                self._send(self.blocks[b])
+            else:
+                waiting.append(b)
+        self._waiting = waiting
+
+    def finish(self) -> RoadVectors:
+        """Wait for every block and stitch the mosaic.
+
+        Raises:
+            ValueError: if a raster was never finished.
+        """
+        if self._waiting:
+            raise ValueError(f"{len(self._waiting)} blocks still wait for their rasters")
+        self._done.extend(future.result() for future in self._running)
+        self._running = []
+        vectors = assemble(in_block_order(self._done), self.grid, self.options)
+        vectors.work = WorkSummary(
+            len(self.blocks), self.workers, self.grid.megapixels, time.perf_counter() - self._start
+        )
+        return vectors
+
+    def _send(self, block: Block) -> None:
+        sources = [(self._paths[k], *self.places[k]) for k in self.needs[block.index]]
+        if self._pool is None:
+            self._done.append(vectorize_sources(block, self.grid, self.options, sources))
+        else:
+            self._running.append(
+                self._pool.submit(vectorize_sources, block, self.grid, self.options, sources)
+            )
