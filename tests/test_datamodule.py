@@ -68,8 +68,8 @@ def _layout(sizes: list[tuple[int, int]], res: float = 0.21) -> list[tuple[float
     return scenes
 
 
-#: configs/bench: 12 synthetic scenes of 1024 px (8 train), 128 px patches, blocks of 256.
-BENCH = (_layout([(1024, 1024)] * 8), 256)
+#: configs/bench: 24 synthetic scenes of 768 px (16 train), labelled by whole scene.
+BENCH = (_layout([(768, 768)] * 16), 768)
 #: RoadNet: 14 official training scenes less 1 for validation, a few thousand px each
 #: (odd sizes), 512 px patches and blocks (configs/roadnet).
 ROADNET = (

@@ -83,7 +83,7 @@ def provenance(experiment: Experiment) -> dict[str, str]:
         "command": experiment.command,
         "commit": commit or f"roadkd {__version__}",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        "machine": f"{platform.machine()}, {experiment.threads} CPU thread(s) per training, "
         + (torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"),
         "torch": torch.__version__,
     }
