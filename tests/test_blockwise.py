@@ -20,7 +20,8 @@ from roadkd.errors import RoadkdError
 from roadkd.inference.predict import check_scene
 from roadkd.pipeline.predict import predict_and_vectorize, predict_mosaic
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
-from roadkd.vectorize.blocks import SceneGrid, halo_px, plan_blocks
+from roadkd.vectorize.blocks import SceneGrid, halo_px, plan_blocks, vectorize_block
+from roadkd.vectorize.core import road_pixels
 from roadkd.vectorize.mosaic import vectorize_mosaic
 from roadkd.vectorize.stream import StreamVectorizer
 
@@ -179,6 +180,48 @@ def test_raster_in_blocks_and_in_worker_processes(tmp_path: Path) -> None:
     assert list(parallel.centerlines["length_m"]) == list(local.centerlines["length_m"])
     with pytest.raises(RoadkdError, match="--workers"):
         vectorize_raster(path, workers=0)
+
+
+def test_blocks_finish_what_no_seam_cuts() -> None:
+    # a crossroads inside one block, a road across a seam, a blob inside a block
+    prob = drawn(300, [((50, 10), (50, 90)), ((10, 50), (90, 50)), ((150, 0), (150, 299))], 10)
+    prob[220:260, 220:260] = 1
+    grid = SceneGrid.of(TRANSFORM, CRS, prob.shape)
+    blocks = plan_blocks(grid, 100, VectorizeOptions())
+    pieces = [
+        vectorize_block(road_pixels(prob[b.window_slices], 0.5), b, grid, VectorizeOptions())
+        for b in blocks
+    ]
+    first = pieces[0]  # the crossroads' four arms end inside the first block
+    assert len(first.lines) == 4 and all(line.feature is not None for line in first.lines)
+    assert all(len(line.coords) == 2 for line in first.lines)
+    # the road across the seams is left to stitching, and so are its polygons
+    across = [line for b in pieces[3:6] for line in b.lines]
+    assert across and all(line.feature is None for line in across)
+    assert len(pieces[8].surfaces) == 1 and not pieces[8].seam_polygons
+    whole = vectorize_array(prob, TRANSFORM, CRS)
+    stitched = vectorize_array(prob, TRANSFORM, CRS, block=100)
+    # the crossroads' lines are exactly the whole scene's, finished in their block or not
+    crossroads = stitched.centerlines.geometry.iloc[:4]
+    assert crossroads.geom_equals_exact(whole.centerlines.geometry.iloc[:4], 0).all()
+    assert len(stitched.centerlines) == len(whole.centerlines) == 5
+    assert sorted(stitched.surface["area_m2"]) == sorted(whole.surface["area_m2"])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_one_progress_bar_counts_every_block(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], workers: int
+) -> None:
+    prob = drawn(300, [((20, 0), (280, 299))], 10)
+    path = tmp_path / "prob.tif"
+    profile = {"driver": "GTiff", "width": 300, "height": 300, "count": 1, "dtype": "float32"}
+    with rasterio.open(path, "w", crs=CRS, transform=TRANSFORM, **profile) as dst:
+        dst.write(prob[None])
+    vectorize_raster(path, block=100, workers=workers, progress=True)
+    bar = capsys.readouterr().err
+    assert "vectorize" in bar and "9/9" in bar and "block" in bar
+    vectorize_raster(path, block=100, workers=workers)
+    assert capsys.readouterr().err == ""
 
 
 def test_rows_streamed_in_bands_give_the_whole_scene_result() -> None:

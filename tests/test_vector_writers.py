@@ -9,7 +9,8 @@ import numpy as np
 import pyogrio
 import pytest
 from affine import Affine
-from shapely.geometry import LineString
+from shapely import affinity
+from shapely.geometry import LinearRing, LineString, Polygon
 
 from roadkd.errors import RoadkdError
 from roadkd.vectorize import RoadVectors, check_output_path, vectorize_array, write_vectors
@@ -172,4 +173,88 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(
     with pytest.raises(NotImplementedError):
         write_vectors(gpkg, {"centerlines": road.centerlines, "bad": bad})
     assert gpkg.read_bytes() == before
+    assert not leftovers(tmp_path)
+
+
+def test_geojson_is_streamed_a_chunk_at_a_time(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from roadkd.vectorize import writers
+
+    ring = [(0, 0), (30, 0), (30, 30), (0, 30)]
+    hole = [(10, 10), (10, 20), (20, 20), (20, 10)]
+    # a clockwise shell and a counterclockwise hole: RFC 7946 wants them the other way
+    plaza = Polygon(ring[::-1], [hole[::-1]])
+    shapes = [plaza] + [Polygon([(x, 0), (x + 5, 0), (x + 5, 5)]) for x in range(100, 170, 10)]
+    shapes = [affinity.translate(s, 445000, 5030000) for s in shapes]
+    areas = [float(k) for k in range(len(shapes))]
+    areas[3] = float("nan")
+    surface = gpd.GeoDataFrame({"area_m2": areas}, geometry=shapes, crs="EPSG:32618")
+    reprojected: list[int] = []
+    original = gpd.GeoSeries.to_crs
+
+    def spy(self: gpd.GeoSeries, *args: object, **kwargs: object) -> gpd.GeoSeries:
+        reprojected.append(len(self))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(writers, "GEOJSON_CHUNK", 3)
+    monkeypatch.setattr(gpd.GeoSeries, "to_crs", spy)
+    out = tmp_path / "surface.geojson"
+    write_vectors(out, {"surface": surface})
+    assert reprojected == [3, 3, 2]  # never the whole layer at once
+    raw = json.loads(out.read_text())
+    assert raw["type"] == "FeatureCollection" and "crs" not in raw
+    features = raw["features"]
+    assert len(features) == 8
+    assert [f["properties"]["area_m2"] for f in features][:4] == [0.0, 1.0, 2.0, None]
+    shell, inner = (LinearRing(r) for r in features[0]["geometry"]["coordinates"])
+    assert shell.is_ccw and not inner.is_ccw
+    lon, lat = features[0]["geometry"]["coordinates"][0][0]
+    assert -75.71 < lon < -75.69 and 45.41 < lat < 45.43
+    assert all(len(str(c).split(".")[1]) <= 7 for c in (lon, lat))
+    lost = gpd.GeoDataFrame({"area_m2": [1.0]}, geometry=[None], crs="EPSG:32618")
+    write_vectors(tmp_path / "lost.geojson", {"surface": lost})
+    assert json.loads((tmp_path / "lost.geojson").read_text())["features"][0]["geometry"] is None
+    back = gpd.read_file(out).to_crs("EPSG:32618")
+    assert back.geometry.iloc[0].hausdorff_distance(shapes[0]) < 0.02  # a centimetre or so
+    assert not leftovers(tmp_path)
+
+
+def test_geojson_across_the_antimeridian_is_cut_there(tmp_path: Path) -> None:
+    # UTM zone 60 north, a road running east across 180 degrees longitude near Fiji's latitude
+    crossing = LineString([(780000, 1900000), (860000, 1900000)])
+    lines = gpd.GeoDataFrame({"length_m": [80000.0]}, geometry=[crossing], crs="EPSG:32660")
+    west, _, east, _ = lines.to_crs("EPSG:4326").total_bounds
+    assert east - west > 180  # naively in lon/lat it goes the long way round
+    out = tmp_path / "roads.geojson"
+    write_vectors(out, {"centerlines": lines})
+    geometry = json.loads(out.read_text())["features"][0]["geometry"]
+    assert geometry["type"] == "MultiLineString"
+    lons = [lon for part in geometry["coordinates"] for lon, _ in part]
+    assert max(lons) <= 180 and min(lons) >= -180 and {180, -180} <= set(map(round, lons))
+
+
+def test_gpkg_layers_are_complete_and_other_layers_stay(road: RoadVectors, tmp_path: Path) -> None:
+    gpkg = tmp_path / "roads.gpkg"
+    survey = gpd.GeoDataFrame(
+        {"note": ["kerb"]}, geometry=[LineString([(445000, 5030000), (445010, 5030000)])]
+    ).set_crs("EPSG:32618")
+    survey.to_file(gpkg, layer="my_survey", engine="pyogrio")
+    many = gpd.GeoDataFrame(
+        {"length_m": np.arange(5000.0), "width_m": np.ones(5000)},
+        geometry=[LineString([(445000 + k, 5030000), (445000 + k, 5030010)]) for k in range(5000)],
+        crs="EPSG:32618",
+    )
+    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    write_vectors(gpkg, {"centerlines": many, "surface": road.surface})
+    assert pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS") == before
+    layers = dict(pyogrio.list_layers(gpkg))
+    assert set(layers) == {"my_survey", "centerlines", "surface"}
+    assert pyogrio.read_info(gpkg, layer="centerlines")["features"] == 5000
+    assert pyogrio.read_info(gpkg, layer="surface")["features"] == len(road.surface)
+    assert list(gpd.read_file(gpkg, layer="my_survey")["note"]) == ["kerb"]
+    # written again, roadkd's layers are replaced, not appended to
+    write_vectors(gpkg, {"centerlines": many.iloc[:10], "surface": road.surface})
+    assert pyogrio.read_info(gpkg, layer="centerlines")["features"] == 10
+    assert "my_survey" in dict(pyogrio.list_layers(gpkg))
     assert not leftovers(tmp_path)

@@ -100,10 +100,18 @@ def prune_spurs(graph: nx.MultiGraph, min_spur_px: float) -> nx.MultiGraph:
 
 
 def drop_small_networks(graph: nx.MultiGraph, min_length_px: float) -> nx.MultiGraph:
-    """Remove connected networks whose total length is below ``min_length_px``."""
+    """Remove connected networks whose total length is below ``min_length_px``.
+
+    An edge's length is its ``length_px`` if it has one (an edge whose path was measured
+    and dropped already), else its ``coords`` path's length.
+    """
     for component in list(nx.connected_components(graph)):
         sub = graph.subgraph(component)
-        if sum(path_length(c) for _, _, c in sub.edges(data="coords")) < min_length_px:
+        lengths = (
+            data["length_px"] if "length_px" in data else path_length(data["coords"])
+            for _, _, data in sub.edges(data=True)
+        )
+        if sum(lengths) < min_length_px:
             graph.remove_nodes_from(component)
     return graph
 

@@ -4,13 +4,20 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
+from shapely.geometry import Polygon
 from tqdm import tqdm
 
 from ..errors import RoadkdError
@@ -24,7 +31,7 @@ from .core import (
     road_pixels,
 )
 from .options import DEFAULT_BLOCK, VectorizeOptions
-from .stitch import assemble
+from .stitch import assemble, merge_seam_polygons
 
 
 def default_workers() -> int:
@@ -56,38 +63,43 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(workers, mp_context=context)
 
 
+def block_progress(total: int, progress: bool) -> tqdm:
+    """The one progress bar of a vectorisation: blocks done, by any worker, on stderr."""
+    return tqdm(total=total, unit="block", desc="vectorize", disable=not progress)
+
+
+def counted(pieces: Iterable[BlockPieces], bar: tqdm) -> Iterator[BlockPieces]:
+    """Pass results through, counting each on ``bar``."""
+    for block in pieces:
+        bar.update()
+        yield block
+
+
 def run_blocks(
     work: Callable[..., BlockPieces],
     tasks: Iterable[tuple[Any, ...]],
-    workers: int,
-    progress: bool = False,
-    total: int | None = None,
+    pool: ProcessPoolExecutor | None = None,
+    workers: int = 1,
 ) -> Iterator[BlockPieces]:
     """Run ``work(*task)`` for every task, yielding results as they finish.
 
-    With one worker everything runs here, one block at a time; with more, in a pool of
-    that many processes, with at most two tasks per worker in flight so that neither
+    Without a pool everything runs here, one block at a time; with one, in its
+    ``workers`` processes, with at most two tasks per worker in flight so that neither
     the tasks (which may hold arrays) nor the results pile up.
     """
-    bar = tqdm(total=total, unit="block", disable=not progress)
-    with bar:
-        if workers == 1:
-            for task in tasks:
-                yield work(*task)
-                bar.update()
-            return
-        with worker_pool(workers) as pool:
-            running: set[Future[BlockPieces]] = set()
-            for task in tasks:
-                running.add(pool.submit(work, *task))
-                if len(running) >= 2 * workers:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        bar.update()
-                        yield future.result()
-            for future in _as_done(running):
-                bar.update()
+    if pool is None:
+        for task in tasks:
+            yield work(*task)
+        return
+    running: set[Future[BlockPieces]] = set()
+    for task in tasks:
+        running.add(pool.submit(work, *task))
+        if len(running) >= 2 * workers:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
                 yield future.result()
+    for future in _as_done(running):
+        yield future.result()
 
 
 def _as_done(running: set[Future[BlockPieces]]) -> Iterator[Future[BlockPieces]]:
@@ -134,11 +146,57 @@ def vectorize_array(
 
 
 def vectorize_raster_block(
-    raster: RoadRaster, block: Block, grid: SceneGrid, options: VectorizeOptions
+    raster: RoadRaster,
+    block: Block,
+    grid: SceneGrid,
+    options: VectorizeOptions,
+    lines: bool = True,
+    surfaces: bool = True,
 ) -> BlockPieces:
     """Read one block's window of a raster and vectorise it (a worker's task)."""
     values = read_road_window(raster, *block.window)
-    return vectorize_block(road_pixels(values, options.threshold), block, grid, options)
+    road = road_pixels(values, options.threshold)
+    return vectorize_block(road, block, grid, options, lines, surfaces)
+
+
+def seam_polygons_of(pieces: Iterable[BlockPieces]) -> list[Polygon]:
+    """The polygons of every block that touch a seam, in block order."""
+    return [polygon for block in in_block_order(pieces) for polygon in block.seam_polygons]
+
+
+def vectorize_in_pool(
+    pool: ProcessPoolExecutor,
+    workers: int,
+    raster: RoadRaster,
+    blocks: list[Block],
+    grid: SceneGrid,
+    options: VectorizeOptions,
+    bar: tqdm,
+) -> RoadVectors:
+    """Vectorise a raster's blocks in a pool and stitch them, keeping every worker busy.
+
+    Merging the surface polygons across seams needs every block's polygons and runs in one
+    process, after the blocks. So the last ``workers`` blocks run as two tasks each: their
+    surfaces first, then (once every block's surfaces are in) the seam merge goes to one
+    worker while the others make those blocks' lines. Only joining the lines waits here.
+    The late blocks' surfaces are made here, in a thread, while the workers start (a fork
+    server imports the vectoriser and compiles its kernels, seconds during which this
+    process would only wait); surfaces need neither.
+    """
+    late = blocks[-workers:] if len(blocks) > workers else []
+    early = blocks[: len(blocks) - len(late)]
+    done: list[BlockPieces] = []
+    with ThreadPoolExecutor(1) as here:
+        late_surfaces = here.submit(
+            lambda: [vectorize_raster_block(raster, b, grid, options, False) for b in late]
+        )
+        tasks = [(raster, b, grid, options) for b in early]
+        done += counted(run_blocks(vectorize_raster_block, tasks, pool, workers), bar)
+        done += late_surfaces.result()
+    seams = pool.submit(merge_seam_polygons, seam_polygons_of(done), grid, options)
+    rest = [(raster, b, grid, options, True, False) for b in late]
+    done += counted(run_blocks(vectorize_raster_block, rest, pool, workers), bar)
+    return assemble(in_block_order(done), grid, options, seams)
 
 
 def vectorize_raster(
@@ -177,20 +235,23 @@ def vectorize_raster(
     grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
     blocks = plan_blocks(grid, block, opts)
     tasks = ((raster, b, grid, opts) for b in blocks)
-    if scheduler is None:
-        used = min(workers, len(blocks))
-        pieces = in_block_order(
-            run_blocks(vectorize_raster_block, tasks, used, progress, len(blocks))
-        )
-    else:
-        from .cluster import cluster_workers, connect, run_blocks_on_cluster
+    with block_progress(len(blocks), progress) as bar:
+        if scheduler is None:
+            used = min(workers, len(blocks))
+            if used == 1:
+                pieces = in_block_order(counted(run_blocks(vectorize_raster_block, tasks), bar))
+                vectors = assemble(pieces, grid, opts)
+            else:
+                with worker_pool(used) as pool:
+                    vectors = vectorize_in_pool(pool, used, raster, blocks, grid, opts, bar)
+        else:
+            from .cluster import cluster_workers, connect, run_blocks_on_cluster
 
-        with connect(scheduler) as client:
-            used = cluster_workers(client)
-            pieces = in_block_order(
-                run_blocks_on_cluster(client, vectorize_raster_block, tasks, progress, len(blocks))
-            )
-    vectors = assemble(pieces, grid, opts)
+            with connect(scheduler) as client:
+                used = cluster_workers(client)
+                done = run_blocks_on_cluster(client, vectorize_raster_block, tasks)
+                pieces = in_block_order(counted(done, bar))
+            vectors = assemble(pieces, grid, opts)
     seconds = time.perf_counter() - start
     vectors.work = WorkSummary(len(blocks), used, grid.megapixels, seconds)
     return vectors

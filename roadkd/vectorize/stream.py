@@ -16,8 +16,8 @@ import numpy as np
 from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
 from .core import RoadVectors, WorkSummary, road_pixels
 from .options import VectorizeOptions
-from .run import check_workers, in_block_order, worker_pool
-from .stitch import assemble
+from .run import check_workers, in_block_order, seam_polygons_of, worker_pool
+from .stitch import assemble, merge_seam_polygons
 
 
 class StreamVectorizer:
@@ -101,7 +101,15 @@ class StreamVectorizer:
         self._send_ready()
         while self._running:
             self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
-        return assemble(in_block_order(self._done), self.grid, self.options)
+        seams = (
+            None
+            if self._pool is None
+            else self._pool.submit(
+                merge_seam_polygons, seam_polygons_of(self._done), self.grid, self.options
+            )
+        )
+        # a worker merges the seam polygons while this process joins the lines
+        return assemble(in_block_order(self._done), self.grid, self.options, seams)
 
     def summary(self, seconds: float) -> WorkSummary:
         """Blocks, workers and throughput of this scene over ``seconds``."""

@@ -3,14 +3,25 @@
 A GeoPackage that exists already is updated, not replaced: roadkd's layers in it are
 replaced and every other layer stays (the file is copied, updated and moved back, so a
 failure leaves the old file as it was).
+
+Written for city-sized networks: GeoJSON is streamed a chunk of features at a time (only
+a chunk is ever reprojected or turned into text), and each GeoPackage layer's features
+go in one SQLite transaction (pyogrio's writer) without a disk sync per commit, since
+the file is a staged copy that only replaces the target once complete.
 """
 
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO
 
 import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from ..errors import RoadkdError
@@ -46,14 +57,80 @@ def layer_names(name: str | None = None) -> dict[str, str]:
     return {"centerlines": name, "surface": f"{name}_surface"}
 
 
+#: Features reprojected and written at a time when streaming GeoJSON.
+GEOJSON_CHUNK = 10_000
+
+#: Decimals of a degree in GeoJSON coordinates: about a centimetre (as GDAL's RFC 7946).
+GEOJSON_DECIMALS = 7
+
+
+def _properties(frame: Any) -> list[dict[str, Any]]:
+    """A chunk's attributes as JSON-ready dicts (NaN and missing values as null)."""
+    plain = frame.astype(object).where(frame.notna(), None)
+    records: list[dict[str, Any]] = plain.to_dict("records")
+    return [{key: _json_value(value) for key, value in record.items()} for record in records]
+
+
+def _json_value(value: Any) -> Any:
+    """A value ``json`` can write: numpy scalars as Python ones, non-finite numbers as null."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _geojson_features(gdf: gpd.GeoDataFrame) -> Iterator[str]:
+    """Each feature of a layer as RFC 7946 GeoJSON text, a chunk at a time.
+
+    Raises:
+        _CrossesAntimeridian: if a geometry crosses the antimeridian (RFC 7946 wants
+            it cut there, which GDAL's writer does).
+    """
+    columns = [c for c in gdf.columns if c != gdf.geometry.name]
+    for start in range(0, len(gdf), GEOJSON_CHUNK):
+        chunk = gdf.iloc[start : start + GEOJSON_CHUNK]
+        geometry = chunk.geometry if chunk.crs is None else chunk.geometry.to_crs("EPSG:4326")
+        shapes = np.asarray(geometry.values, dtype=object)
+        bounds = shapely.bounds(shapes)
+        if np.any(bounds[:, 2] - bounds[:, 0] > 180):
+            raise _CrossesAntimeridian
+        rounded = shapely.transform(shapes, lambda xy: np.round(xy, GEOJSON_DECIMALS))
+        # RFC 7946: exterior rings counterclockwise, holes clockwise
+        texts = shapely.to_geojson(shapely.orient_polygons(rounded))
+        for text, properties in zip(texts, _properties(chunk[columns]), strict=True):
+            props = json.dumps(properties, allow_nan=False)
+            geometry_text = "null" if text is None else text  # a feature without geometry
+            yield f'{{"type": "Feature", "properties": {props}, "geometry": {geometry_text}}}'
+
+
+class _CrossesAntimeridian(Exception):
+    """A geometry crosses the antimeridian: left to GDAL's writer, which cuts it there."""
+
+
+def _stream_geojson(gdf: gpd.GeoDataFrame, out: TextIO) -> None:
+    """Write a FeatureCollection feature by feature."""
+    out.write('{"type": "FeatureCollection", "features": [')
+    for k, feature in enumerate(_geojson_features(gdf)):
+        out.write(",\n" if k else "\n")
+        out.write(feature)
+    out.write("\n]}\n" if len(gdf) else "]}")
+
+
 def _write_geojson(gdf: gpd.GeoDataFrame, path: Path) -> None:
-    """Write one layer as an RFC 7946 FeatureCollection (longitude, latitude in WGS84)."""
-    wgs84 = gdf.to_crs("EPSG:4326") if gdf.crs is not None else gdf
-    if wgs84.empty:
-        # GDAL would write a "crs" member and no geometry type; keep it plain and valid.
-        path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
-        return
-    wgs84.to_file(path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"})
+    """Write one layer as an RFC 7946 FeatureCollection (longitude, latitude in WGS84).
+
+    Features are streamed to the file a chunk at a time. A layer with a line or polygon
+    across the antimeridian goes through GDAL's writer instead, which cuts it there.
+    """
+    try:
+        with path.open("w", encoding="utf-8") as out:
+            _stream_geojson(gdf, out)
+    except _CrossesAntimeridian:
+        path.unlink()
+        gdf.to_crs("EPSG:4326").to_file(
+            path, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES"}
+        )
 
 
 def _write_parquet(gdf: gpd.GeoDataFrame, path: Path) -> None:
@@ -91,6 +168,22 @@ def check_output_path(path: str | Path) -> Path:
     if target.is_dir():
         raise RoadkdError(f"cannot write {target}: it is a folder")
     return target
+
+
+@contextmanager
+def _no_sync_per_commit() -> Iterator[None]:
+    """SQLite without a disk sync at each commit, for a GeoPackage being staged.
+
+    The staged copy replaces its target only once complete (``OutputPlan``), so a
+    sync per commit would buy nothing but time. GDAL's setting is restored afterwards.
+    """
+    option = "OGR_SQLITE_SYNCHRONOUS"
+    before = pyogrio.get_gdal_config_option(option)
+    pyogrio.set_gdal_config_options({option: "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({option: before})
 
 
 #: roadkd's fields longer than a Shapefile's 10-character dBase names, and what they become
@@ -131,14 +224,16 @@ def write_layers(
         if suffix in (".geojson", ".json"):
             _write_geojson(layers[first], target)
         elif suffix == ".gpkg":
-            for role, gdf in layers.items():
-                gdf.to_file(
-                    target,
-                    layer=(names or {}).get(role, role),
-                    driver="GPKG",
-                    engine="pyogrio",
-                    geometry_type=LAYER_GEOMETRY.get(role),
-                )
+            with _no_sync_per_commit():
+                for role, gdf in layers.items():
+                    # pyogrio writes a layer's features in one transaction
+                    gdf.to_file(
+                        target,
+                        layer=(names or {}).get(role, role),
+                        driver="GPKG",
+                        engine="pyogrio",
+                        geometry_type=LAYER_GEOMETRY.get(role),
+                    )
         elif suffix == ".shp":
             layers[first].rename(columns=SHAPEFILE_FIELDS).to_file(
                 target,
