@@ -280,6 +280,26 @@ def test_skeleton_graph_of_nothing_is_empty() -> None:
     assert skeleton_graph(np.zeros((10, 10), bool)).number_of_nodes() == 0
 
 
+def test_skeleton_graph_of_lone_pixels_is_empty_and_keeps_the_lines() -> None:
+    specks = np.zeros((10, 10), bool)
+    specks[1, 1] = specks[5, 5] = True  # no pixel has a neighbour: skan alone fails here
+    assert skeleton_graph(specks).number_of_nodes() == 0
+    specks[8, 2:7] = True  # a five-pixel line beside them
+    graph = skeleton_graph(specks)
+    assert graph.number_of_edges() == 1
+    ((_, _, coords),) = graph.edges(data="coords")
+    assert len(coords) == 5
+
+
+def test_a_round_blob_alone_gives_no_line_and_no_error() -> None:
+    # a disc thins to one pixel: a surface polygon, but no centreline
+    rows, cols = np.mgrid[:64, :64]
+    disc = ((rows - 32) ** 2 + (cols - 32) ** 2 <= 15**2).astype(np.uint8)
+    vectors = vectorize_array(disc, TRANSFORM, CRS)
+    assert len(vectors.centerlines) == 0
+    assert len(vectors.surface) == 1
+
+
 def _write(
     path: Path, array: np.ndarray, crs: str | None = CRS, nodata: float | None = None
 ) -> Path:

@@ -25,9 +25,16 @@ def skeleton_graph(skeleton: np.ndarray) -> nx.MultiGraph:
         A multigraph whose nodes are junctions and ends, edges the paths between them.
     """
     graph = nx.MultiGraph()
-    if not skeleton.any():
+    # A pixel with no neighbour is no path; skan leaves such pixels out, but fails on a
+    # skeleton made of nothing else (e.g. a block whose only road is a one-pixel speck).
+    pixels = skeleton.astype(bool)
+    neighbours = ndimage.convolve(
+        pixels.astype(np.uint8), np.ones((3, 3), np.uint8), mode="constant"
+    )
+    pixels &= neighbours > 1
+    if not pixels.any():
         return graph
-    skel = Skeleton(skeleton.astype(bool))
+    skel = Skeleton(pixels)
     for i in range(skel.n_paths):
         pixels = skel.path(i)
         coords = skel.path_coordinates(i).astype(float)
