@@ -18,6 +18,25 @@ from qgis_run import QGIS_TESTS, ROADKD, qgis
 pytestmark = QGIS_TESTS
 
 
+def _write_scene(path: Path, pixels: np.ndarray) -> Path:
+    """A 0.5 m scene of ``pixels`` (bands, rows, cols) in UTM 18N, 0 as nodata."""
+    bands, height, width = pixels.shape
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=bands,
+        dtype=pixels.dtype.name,
+        crs="EPSG:32618",
+        transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
+        nodata=0,
+    ) as dst:
+        dst.write(pixels)
+    return path
+
+
 def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
 
     # TILE, OVERLAP and THRESHOLD are left empty: roadkd's defaults (the model's 128 px tile)
@@ -27,20 +46,7 @@ def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
     pixels = np.full((3, 200, 200), 120, np.uint8)
     pixels[:, :90] = 0
     pixels[:, 110:] = 0
-    scene = tmp_path / "scene.tif"
-    with rasterio.open(
-        scene,
-        "w",
-        driver="GTiff",
-        width=200,
-        height=200,
-        count=3,
-        dtype="uint8",
-        crs="EPSG:32618",
-        transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
-        nodata=0,
-    ) as dst:
-        dst.write(pixels)
+    scene = _write_scene(tmp_path / "scene.tif", pixels)
 
     roads, surface = tmp_path / "roads.gpkg", tmp_path / "surface.gpkg"
     run = qgis(
@@ -133,20 +139,7 @@ def test_detect_roads_passes_bands_scale_and_native_resolution(
     pixels = np.full((4, 200, 200), 1920, np.uint16)
     pixels[3, :90] = 0
     pixels[3, 110:] = 0
-    scene = tmp_path / "scene4.tif"
-    with rasterio.open(
-        scene,
-        "w",
-        driver="GTiff",
-        width=200,
-        height=200,
-        count=4,
-        dtype="uint16",
-        crs="EPSG:32618",
-        transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
-        nodata=0,
-    ) as dst:
-        dst.write(pixels)
+    scene = _write_scene(tmp_path / "scene4.tif", pixels)
     roads = tmp_path / "roads.gpkg"
     common = [
         "run",
