@@ -48,7 +48,8 @@ class Experiment:
         name: the benchmark's name.
         data: dataset folder in roadkd's layout.
         synth: settings of :func:`write_synthetic_dataset` to create ``data`` when it is
-            missing; None for a real dataset, which must already exist.
+            missing (an existing folder must have been made with them); None (the
+            default) for a dataset that must already exist, real or synthetic.
         configs: folder with one training config per method.
         ratios: labelled ratios, each in (0, 1].
         seeds: training seeds; every (method, ratio) runs once per seed. A seed sets both
@@ -69,9 +70,7 @@ class Experiment:
 
     name: str = "bench"
     data: str = "bench/data"
-    synth: dict[str, Any] | None = field(
-        default_factory=lambda: {"scenes": 12, "size": 1024, "seed": 0}
-    )
+    synth: dict[str, Any] | None = None
     configs: str = "configs/bench"
     ratios: list[float] = field(default_factory=lambda: [0.125, 0.25, 0.5, 1.0])
     seeds: list[int] = field(default_factory=lambda: [0])
