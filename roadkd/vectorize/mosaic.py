@@ -12,9 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Self
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -27,7 +25,7 @@ from ..io import atomic_output, require_file
 from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
 from .core import RoadVectors, WorkSummary, open_road_raster, read_road_window, road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
-from .run import check_workers, in_block_order, vectorize_raster, worker_pool
+from .run import BlockWorkers, in_block_order, vectorize_raster
 from .stitch import assemble
 
 #: How far (in pixels) origins may be from a whole number of pixels apart.
@@ -258,7 +256,7 @@ def vectorize_sources(
     return vectorize_block(road_pixels(values, options.threshold), block, grid, options)
 
 
-class MosaicVectorizer:
+class MosaicVectorizer(BlockWorkers):
     """Vectorises the blocks of a mosaic as soon as the rasters under them are finished.
 
     Adjacent scenes are predicted one after another; each block of their mosaic goes to
@@ -297,25 +295,10 @@ class MosaicVectorizer:
         self.needs = [
             [k for k, place in enumerate(places) if overlaps(b.window, place)] for b in self.blocks
         ]
-        self.workers = min(check_workers(workers), len(self.blocks))
+        super().__init__(workers, len(self.blocks))
         self._paths: dict[int, str] = {}
         self._waiting = list(range(len(self.blocks)))
-        self._pool: ProcessPoolExecutor | None = None
-        self._running: list[Future[BlockPieces]] = []
-        self._done: list[BlockPieces] = []
         self._start = time.perf_counter()
-
-    def __enter__(self) -> Self:
-        """Start the worker processes, if any."""
-        if self.workers > 1:
-            self._pool = worker_pool(self.workers)
-        return self
-
-    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
-        """Stop the workers (cancelling what has not started, after an error)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=error is not None)
-            self._pool = None
 
     @property
     def waiting(self) -> int:
@@ -341,8 +324,7 @@ class MosaicVectorizer:
         """
         if self._waiting:
             raise ValueError(f"{len(self._waiting)} blocks still wait for their rasters")
-        self._done.extend(future.result() for future in self._running)
-        self._running = []
+        self._wait_all()
         vectors = assemble(in_block_order(self._done), self.grid, self.options)
         vectors.work = WorkSummary(
             len(self.blocks), self.workers, self.grid.megapixels, time.perf_counter() - self._start
@@ -351,9 +333,4 @@ class MosaicVectorizer:
 
     def _send(self, block: Block) -> None:
         sources = [(self._paths[k], *self.places[k]) for k in self.needs[block.index]]
-        if self._pool is None:
-            self._done.append(vectorize_sources(block, self.grid, self.options, sources))
-        else:
-            self._running.append(
-                self._pool.submit(vectorize_sources, block, self.grid, self.options, sources)
-            )
+        self._run(vectorize_sources, block, self.grid, self.options, sources)

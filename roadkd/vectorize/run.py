@@ -12,7 +12,7 @@ from concurrent.futures import (
     wait,
 )
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from affine import Affine
@@ -61,6 +61,63 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["roadkd.vectorize.warm"])
     return ProcessPoolExecutor(workers, mp_context=context)
+
+
+class BlockWorkers:
+    """Runs block tasks in worker processes, or in the calling thread with one worker.
+
+    The base of the vectorisers that send blocks as their inputs become ready
+    (:class:`~roadkd.vectorize.stream.StreamVectorizer`,
+    :class:`~roadkd.vectorize.mosaic.MosaicVectorizer`). Use as a context manager: the
+    pool lives while the ``with`` block runs.
+    """
+
+    def __init__(self, workers: int, n_blocks: int) -> None:
+        """Use at most ``workers`` processes, and never more than there are blocks.
+
+        Raises:
+            RoadkdError: if ``workers`` is below one.
+        """
+        self.workers = min(check_workers(workers), n_blocks)
+        self._pool: ProcessPoolExecutor | None = None
+        self._running: set[Future[BlockPieces]] = set()
+        self._done: list[BlockPieces] = []
+
+    def __enter__(self) -> Self:
+        """Start the worker processes, if any."""
+        if self.workers > 1:
+            self._pool = worker_pool(self.workers)
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
+        """Stop the workers (cancelling what has not started, after an error)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=error is not None)
+            self._pool = None
+
+    def _run(
+        self, task: Callable[..., BlockPieces], *args: Any, in_flight: int | None = None
+    ) -> None:
+        """Run ``task(*args)`` here, or send it to a worker.
+
+        With ``in_flight``, first wait until fewer than that many tasks are running.
+        """
+        if self._pool is None:
+            self._done.append(task(*args))
+            return
+        while in_flight is not None and len(self._running) >= in_flight:
+            self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
+        self._running.add(self._pool.submit(task, *args))
+
+    def _collect(self, done: set[Future[BlockPieces]]) -> None:
+        for future in done:
+            self._running.discard(future)
+            self._done.append(future.result())
+
+    def _wait_all(self) -> None:
+        """Wait for every task sent."""
+        while self._running:
+            self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
 
 
 def block_progress(total: int, progress: bool) -> tqdm:

@@ -6,21 +6,18 @@ goes on with the next rows. Memory holds the rows of one row of blocks as a bool
 mask (one byte a pixel), not the scene.
 """
 
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from itertools import groupby
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 
-from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
+from .blocks import Block, SceneGrid, plan_blocks, vectorize_block
 from .core import RoadVectors, WorkSummary, road_pixels
 from .options import VectorizeOptions
-from .run import check_workers, in_block_order, seam_polygons_of, worker_pool
+from .run import BlockWorkers, in_block_order, seam_polygons_of
 from .stitch import assemble, merge_seam_polygons
 
 
-class StreamVectorizer:
+class StreamVectorizer(BlockWorkers):
     """Takes probability rows in order, vectorises finished blocks, stitches at the end.
 
     Use as a context manager (it owns a pool of worker processes when ``workers > 1``)::
@@ -51,31 +48,11 @@ class StreamVectorizer:
         blocks = plan_blocks(grid, block, self.options)
         self.block_rows = [list(row) for _, row in groupby(blocks, key=lambda b: b.core[0])]
         self.n_blocks = len(blocks)
-        self.workers = min(check_workers(workers), self.n_blocks)
+        super().__init__(workers, self.n_blocks)
         self._next = 0  # index of the next row of blocks to send
         self._rows = np.zeros((0, grid.width), bool)  # road mask rows kept, from _top
         self._top = 0
         self._end = 0  # rows received so far
-        self._pool: ProcessPoolExecutor | None = None
-        self._running: set[Future[BlockPieces]] = set()
-        self._done: list[BlockPieces] = []
-
-    def __enter__(self) -> Self:
-        """Start the worker processes, if any."""
-        if self.workers > 1:
-            self._pool = worker_pool(self.workers)
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        """Stop the workers (cancelling what has not started, after an error)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=error is not None)
-            self._pool = None
 
     def push(self, row: int, values: np.ndarray) -> None:
         """Take the next rows of probability (NaN = nodata), starting at scene row ``row``.
@@ -99,8 +76,7 @@ class StreamVectorizer:
         if self._end != self.grid.height:
             raise ValueError(f"got {self._end} of {self.grid.height} rows")
         self._send_ready()
-        while self._running:
-            self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
+        self._wait_all()
         seams = (
             None
             if self._pool is None
@@ -136,17 +112,7 @@ class StreamVectorizer:
     def _send(self, block: Block) -> None:
         top, left, rows, cols = block.window
         road = self._rows[top - self._top : top - self._top + rows, left : left + cols]
-        if self._pool is None:
-            self._done.append(vectorize_block(road, block, self.grid, self.options))
-            return
+        # A worker gets its own copy: the kept rows are cut away once sent.
+        road = road if self._pool is None else road.copy()
         # at most two blocks per worker in flight: inference waits rather than memory grows
-        while len(self._running) >= 2 * self.workers:
-            self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
-        self._running.add(
-            self._pool.submit(vectorize_block, road.copy(), block, self.grid, self.options)
-        )
-
-    def _collect(self, done: set[Future[BlockPieces]]) -> None:
-        for future in done:
-            self._running.discard(future)
-            self._done.append(future.result())
+        self._run(vectorize_block, road, block, self.grid, self.options, in_flight=2 * self.workers)
