@@ -429,9 +429,10 @@ def reading(path: str | os.PathLike[str], what: str = "raster") -> Iterator[None
 
 
 #: GDAL settings roadkd's commands start with unless the user set them: a block cache of
-#: 256 MB (GDAL's default, 5 % of the RAM, lets memory grow with the scene up to several GB
-#: when a large scene is streamed once).
-GDAL_DEFAULTS = {"GDAL_CACHEMAX": "256"}
+#: 64 MB. GDAL's default (5 % of the RAM) lets memory grow with the scene up to several GB
+#: when a large scene is streamed once; roadkd reads each band of tiles once and writes
+#: whole rows of blocks, so the cache only needs the blocks that neighbouring tiles share.
+GDAL_DEFAULTS = {"GDAL_CACHEMAX": "64"}
 
 
 def apply_gdal_defaults() -> None:

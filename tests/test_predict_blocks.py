@@ -7,6 +7,7 @@ import pytest
 import rasterio
 import torch
 from affine import Affine
+from rasterio.windows import Window
 from scipy import ndimage
 from skimage.draw import line
 
@@ -14,6 +15,8 @@ from roadkd.datasets.layout import write_geotiff
 from roadkd.errors import RoadkdError
 from roadkd.imagery import SceneReader
 from roadkd.inference import load_backend, predict_scene
+from roadkd.inference.predict import PROBABILITY_PROFILE, BlockRowWriter
+from roadkd.inference.tiling import blend_window, pad_to, tile_origins
 from roadkd.inference.window import predict_region
 from roadkd.io import OutputPlan
 from roadkd.pipeline.outputs import block_file, check_block_folder
@@ -81,6 +84,71 @@ def test_regions_equal_the_whole_scene(
                     batch_size=2,
                 )
     np.testing.assert_allclose(pieces, expected, atol=1e-6, equal_nan=True)
+
+
+def whole_band_reference(scene: Path, backend: TileMean, tile: int, overlap: int) -> np.ndarray:
+    """The tiled prediction computed the plain way: each band read whole, padded, blended."""
+    with rasterio.open(scene) as src:
+        pixels = src.read().astype(np.float32)
+    _, height, width = pixels.shape
+    stride = tile - overlap
+    rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
+    accumulated = np.zeros((rows[-1] + tile, cols[-1] + tile), np.float32)
+    weights = np.zeros_like(accumulated)
+    window = blend_window(tile)
+    for y0 in rows:
+        band = pad_to(pixels[:, y0 : y0 + tile], tile, cols[-1] + tile)
+        for x0 in cols:
+            tile_pixels = torch.from_numpy(band[None, :, :, x0 : x0 + tile].copy())
+            prob = backend.predict(tile_pixels)[0].numpy()
+            accumulated[y0 : y0 + tile, x0 : x0 + tile] += prob * window
+            weights[y0 : y0 + tile, x0 : x0 + tile] += window
+    return (accumulated / weights)[:height, :width]
+
+
+@pytest.mark.parametrize(("width", "tile", "overlap"), [(660, 32, 8), (870, 32, 0), (1000, 64, 16)])
+def test_a_few_tiles_at_a_time_equal_whole_bands(
+    tmp_path: Path, width: int, tile: int, overlap: int
+) -> None:
+    """Bands are read a few tiles at a time, as if read whole.
+
+    At widths 660 and 870 the last read is one tile holding 12 and 6 columns of the scene:
+    its reflection past the right edge reaches columns left of it.
+    """
+    scene = tmp_path / "wide.tif"
+    pixels = np.random.default_rng(2).integers(0, 256, (3, 70, width), dtype=np.uint8)
+    write_geotiff(scene, pixels, TRANSFORM, "EPSG:32618")
+    backend = TileMean()
+    out = tmp_path / "prob.tif"
+    predict_scene(scene, backend, out, tile=tile, overlap=overlap, batch_size=3)  # type: ignore[arg-type]
+    with rasterio.open(out) as src:
+        probability = src.read(1)
+    expected = whole_band_reference(scene, backend, tile, overlap)
+    np.testing.assert_allclose(probability, expected, atol=1e-6)
+
+
+def test_rows_are_written_in_whole_rows_of_blocks(tmp_path: Path) -> None:
+    values = np.random.default_rng(3).random((300, 100)).astype(np.float32)
+    profile = {**PROBABILITY_PROFILE, "width": 100, "height": 300, "blockysize": 64}
+    profile.update(blockxsize=64)
+    written: list[tuple[int, int]] = []
+    with rasterio.open(tmp_path / "p.tif", "w", **profile) as dst:
+        write = dst.write
+
+        def spy(array: np.ndarray, window: Window) -> None:
+            written.append((window.row_off, window.height))
+            write(array, window=window)
+
+        dst.write = spy
+        writer = BlockRowWriter(dst)
+        for row in range(0, 300, 45):
+            writer.write(row, values[row : row + 45])
+        with pytest.raises(ValueError, match="in order"):
+            writer.write(0, values[:45])
+    # each write ends on a row of blocks (64 rows), the last one at the raster's end
+    assert written == [(0, 64), (64, 64), (128, 64), (192, 64), (256, 44)]
+    with rasterio.open(tmp_path / "p.tif") as src:
+        np.testing.assert_array_equal(src.read(1), values)
 
 
 def test_mosaic_blocks_are_vectorised_as_their_rasters_are_finished(tmp_path: Path) -> None:

@@ -5,13 +5,14 @@ metres per pixel, reprojected from degrees to UTM, scaled to 0-255 and its bands
 the probability raster keeps the scene's CRS (UTM for a geographic scene) and extent at the
 model's resolution.
 
-The scene is processed in horizontal bands of tiles. Overlapping tile predictions are
-blended with a smooth window; rows are written as soon as no later tile can touch them, so
-memory holds one band of tiles (plus the next band being read ahead), whatever the scene size.
+The scene is processed in horizontal bands of tiles, each band read a few tiles at a time
+(the next few read ahead while the model runs). Overlapping tile predictions are blended
+with a smooth window; rows are written as soon as no later tile can touch them, so memory
+holds the blended rows of one band and a few tiles, whatever the scene size.
 """
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from ..errors import RoadkdError
 from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
 from ..io import atomic_output
 from .backends import Backend
-from .tiling import blend_window, pad_to, tile_origins
+from .tiling import blend_window, read_tiles, tile_origins
 
 #: Tile sides must be multiples of the networks' output stride.
 TILE_MULTIPLE = 32
@@ -109,9 +110,77 @@ def default_overlap(tile: int) -> int:
     return tile // 8
 
 
-def _batches(tiles: list[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+#: Tiles read at a time along a band: bounds memory by the tiles, not the scene's width.
+TILES_PER_READ = 8
+
+
+def blend_tiles(
+    backend: Backend,
+    tiles: np.ndarray,
+    at: list[tuple[int, int]],
+    accumulated: np.ndarray,
+    weights: np.ndarray,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> None:
+    """Predict tiles in batches and add them, weighted by the blending window, in place.
+
+    Args:
+        backend: the model.
+        tiles: float32 (tiles, bands, tile, tile) pixels.
+        at: (row, column) of each tile in ``accumulated``.
+        accumulated: sum of weighted probabilities, updated in place.
+        weights: sum of the windows, updated in place.
+        batch_size: tiles per forward pass.
+        on_batch: called with the number of tiles of each batch done (progress).
+    """
+    tile = tiles.shape[-1]
+    window = blend_window(tile)
+    pin = backend.device.type == "cuda"
     for i in range(0, len(tiles), batch_size):
-        yield np.stack(tiles[i : i + batch_size])
+        batch = torch.from_numpy(tiles[i : i + batch_size])
+        if pin:
+            batch = batch.pin_memory()
+        probs = backend.predict(batch).float().cpu().numpy()
+        for (y, x), prob in zip(at[i : i + batch_size], probs, strict=True):
+            accumulated[y : y + tile, x : x + tile] += prob * window
+            weights[y : y + tile, x : x + tile] += window
+        if on_batch is not None:
+            on_batch(len(probs))
+
+
+class BlockRowWriter:
+    """Writes rows of a raster in order, whole rows of its blocks at a time.
+
+    A window that ends inside a row of compressed blocks leaves those blocks half written in
+    GDAL's cache; once the cache is full they are compressed, read back and rewritten (the
+    file grows with every rewrite). Rows are held here until they complete a row of blocks,
+    so each block is written once, whatever the cache size and the scene's width.
+    """
+
+    def __init__(self, dst: rasterio.io.DatasetWriter) -> None:
+        """Write into ``dst`` (one band), whose blocks all have the same height."""
+        self.dst = dst
+        self.block_rows = dst.block_shapes[0][0]
+        self.held = np.zeros((0, dst.width), np.float32)
+        self.top = 0  # first row of ``held``
+
+    def write(self, row: int, values: np.ndarray) -> None:
+        """Take ``values`` for the rows from ``row`` on (the rows after the last ones taken).
+
+        Raises:
+            ValueError: if rows arrive out of order.
+        """
+        if row != self.top + len(self.held):
+            raise ValueError(f"rows must arrive in order: expected {self.top + len(self.held)}")
+        rows = np.concatenate([self.held, values]) if len(self.held) else values
+        end = self.top + len(rows)
+        complete = end if end == self.dst.height else end - end % self.block_rows
+        if complete > self.top:
+            count = complete - self.top
+            self.dst.write(rows[None, :count], window=Window(0, self.top, self.dst.width, count))
+            rows, self.top = rows[count:], complete
+        self.held = rows.copy()
 
 
 def predict_scene(
@@ -155,8 +224,6 @@ def predict_scene(
     check_tiling(tile, overlap)
     start = time.perf_counter()
     stride = tile - overlap
-    window = blend_window(tile)
-    pin = backend.device.type == "cuda"
     reader = SceneReader(
         scene,
         backend.in_channels,
@@ -169,49 +236,43 @@ def predict_scene(
     with reader as src, atomic_output(out) as tmp:
         height, width = src.height, src.width
         rows, cols = tile_origins(height, tile, stride), tile_origins(width, tile, stride)
-        padded_width = cols[-1] + tile
+        # a multiple of the batch size, so that batches are as full as reading whole bands
+        per_read = batch_size * -(-TILES_PER_READ // batch_size)
+        reads = [(y0, cols[i : i + per_read]) for y0 in rows for i in range(0, len(cols), per_read)]
         profile = {**PROBABILITY_PROFILE, "width": width, "height": height}
         profile.update(crs=src.crs, transform=src.transform)
-
-        def read_band(y0: int) -> tuple[np.ndarray, np.ndarray]:
-            h = min(tile, height - y0)
-            pixels, valid = src.read(Window(0, y0, width, h))
-            return pad_to(pixels, tile, padded_width), valid
-
         with (
             rasterio.open(tmp, "w", **profile) as dst,
             ThreadPoolExecutor(max_workers=1) as prefetch,
             tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress) as bar,
         ):
+            writer = BlockRowWriter(dst)
+            padded_width = cols[-1] + tile
             accumulated = np.zeros((tile, padded_width), np.float32)
             weights = np.zeros((tile, padded_width), np.float32)
-            pending = prefetch.submit(read_band, rows[0])
-            for k, y0 in enumerate(rows):
-                pixels, valid = pending.result()
-                if k + 1 < len(rows):  # read the next band while the model runs
-                    pending = prefetch.submit(read_band, rows[k + 1])
-                tiles = [pixels[:, :, x0 : x0 + tile] for x0 in cols]
-                probs: list[np.ndarray] = []
-                for batch in _batches(tiles, batch_size):
-                    tensor = torch.from_numpy(batch)
-                    if pin:
-                        tensor = tensor.pin_memory()
-                    probs.extend(backend.predict(tensor).float().cpu().numpy())
-                    bar.update(len(batch))
-                for x0, prob in zip(cols, probs, strict=True):
-                    accumulated[:, x0 : x0 + tile] += prob * window
-                    weights[:, x0 : x0 + tile] += window
-                # Rows above the next band's start are final: write them, then slide.
-                done = min(stride if k + 1 < len(rows) else tile, height - y0)
+            valid = np.zeros((tile, width), bool)
+            pending = prefetch.submit(read_tiles, src, *reads[0], tile)
+            for k, (y0, origins) in enumerate(reads):
+                tiles, read_valid, left = pending.result()
+                if k + 1 < len(reads):  # read the next tiles while the model runs
+                    pending = prefetch.submit(read_tiles, src, *reads[k + 1], tile)
+                at = [(0, x0) for x0 in origins]
+                blend_tiles(backend, tiles, at, accumulated, weights, batch_size, bar.update)
+                valid[: len(read_valid), left : left + read_valid.shape[1]] = read_valid
+                if origins[-1] != cols[-1]:
+                    continue
+                # The band is complete. Rows above the next band's start are final: write
+                # them, then slide the rows the next band shares up to the top.
+                done = min(stride if y0 != rows[-1] else tile, height - y0)
                 blended = accumulated[:done, :width] / weights[:done, :width]
                 blended[~valid[:done]] = np.nan
-                dst.write(blended[None], window=Window(0, y0, width, done))
+                writer.write(y0, blended)
                 if on_rows is not None:
                     on_rows(y0, blended)
-                accumulated = np.roll(accumulated, -stride, axis=0)
-                weights = np.roll(weights, -stride, axis=0)
-                accumulated[-stride:] = 0
-                weights[-stride:] = 0
+                for array in (accumulated, weights):
+                    array[:overlap] = array[stride:]
+                    array[overlap:] = 0
+                valid[:] = False
     plan = reader.plan
     seconds = time.perf_counter() - start
     return SceneSummary(plan.path, Path(out), width, height, plan.area_km2, seconds, plan)

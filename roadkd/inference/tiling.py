@@ -1,6 +1,9 @@
-"""Tile layout and blending windows for seamless whole-scene inference."""
+"""Tile layout, tile reading and blending windows for seamless whole-scene inference."""
 
 import numpy as np
+from rasterio.windows import Window
+
+from ..imagery import SceneReader
 
 
 def blend_window(size: int) -> np.ndarray:
@@ -49,3 +52,45 @@ def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
     mode = "reflect" if h > 1 and w > 1 else "edge"
     padded: np.ndarray = np.pad(array, ((0, 0), (0, height - h), (0, width - w)), mode=mode)  # type: ignore[call-overload]
     return padded
+
+
+def read_columns(first: int, end: int, width: int) -> tuple[int, int]:
+    """Columns to read for tiles spanning ``first .. end`` (padded) of a ``width`` scene.
+
+    Past the scene's right edge tiles are padded by reflecting the band; the columns read
+    reach far enough left for the same reflection as if the whole band had been read.
+    """
+    right = min(end, width)
+    pad = end - right
+    if pad == 0:
+        return first, right
+    return (min(first, width - 1 - pad) if pad <= width - 1 else 0), right
+
+
+def read_tiles(
+    reader: SceneReader, y0: int, origins: list[int], tile: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Read the tiles at row ``y0`` and consecutive column ``origins`` of a scene's tiling.
+
+    Only the columns under these tiles are read, yet each tile holds exactly the pixels it
+    would hold if the whole band of the scene had been read and padded, so a prediction
+    does not depend on which tiles were read together (memory is bounded by the tiles,
+    not by the scene's width).
+
+    Args:
+        reader: the open scene.
+        y0: first row of the tiles.
+        origins: first columns of the tiles, increasing.
+        tile: tile side in pixels.
+
+    Returns:
+        float32 (tiles, bands, tile, tile) pixels, the (rows, columns) valid mask of the
+        scene's pixels that were read, and the first column read.
+    """
+    rows = min(tile, reader.height - y0)
+    end = origins[-1] + tile
+    left, right = read_columns(origins[0], end, reader.width)
+    pixels, valid = reader.read(Window(left, y0, right - left, rows))
+    padded = pad_to(pixels, tile, end - left)
+    tiles = np.stack([padded[:, :, x0 - left : x0 - left + tile] for x0 in origins])
+    return tiles, valid, left

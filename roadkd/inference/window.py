@@ -9,14 +9,12 @@ overlapping predictions blended in the same order.
 
 import numpy as np
 import rasterio
-import torch
 from affine import Affine
-from rasterio.windows import Window
 
 from ..imagery import SceneReader
 from .backends import Backend
-from .predict import PROBABILITY_PROFILE, check_tiling
-from .tiling import blend_window, pad_to, tile_origins
+from .predict import PROBABILITY_PROFILE, blend_tiles, check_tiling
+from .tiling import read_tiles, tile_origins
 
 Region = tuple[int, int, int, int]
 """(row, col, rows, cols) of pixels on the model's grid of a scene."""
@@ -25,19 +23,6 @@ Region = tuple[int, int, int, int]
 def touching(origins: list[int], tile: int, start: int, length: int) -> list[int]:
     """The tile origins whose tiles overlap the pixels ``start .. start + length``."""
     return [o for o in origins if o < start + length and o + tile > start]
-
-
-def _read_columns(first: int, end: int, width: int) -> tuple[int, int]:
-    """Columns to read for tiles spanning ``first .. end`` (padded) of a ``width`` scene.
-
-    Past the scene's right edge the whole-scene pass reflects its full-width band; the
-    columns read here reach far enough left for the same reflection.
-    """
-    right = min(end, width)
-    pad = end - right
-    if pad == 0:
-        return first, right
-    return (min(first, width - 1 - pad) if pad <= width - 1 else 0), right
 
 
 def predict_region(
@@ -67,29 +52,15 @@ def predict_region(
     tile_rows = touching(tile_origins(reader.height, tile, stride), tile, row, rows)
     tile_cols = touching(tile_origins(reader.width, tile, stride), tile, col, cols)
     top, left = tile_rows[0], tile_cols[0]
-    span = tile_cols[-1] + tile
-    read_left, read_right = _read_columns(left, span, reader.width)
-    accumulated = np.zeros((tile_rows[-1] + tile - top, span - left), np.float32)
+    accumulated = np.zeros((tile_rows[-1] + tile - top, tile_cols[-1] + tile - left), np.float32)
     weights = np.zeros_like(accumulated)
     valid = np.zeros((rows, cols), bool)
-    window = blend_window(tile)
     for y0 in tile_rows:
-        height = min(tile, reader.height - y0)
-        pixels, band_valid = reader.read(Window(read_left, y0, read_right - read_left, height))
-        padded = pad_to(pixels, tile, span - read_left)
-        tiles = np.stack([padded[:, :, x0 - read_left : x0 - read_left + tile] for x0 in tile_cols])
-        probs = np.concatenate(
-            [
-                backend.predict(torch.from_numpy(tiles[i : i + batch_size])).float().cpu().numpy()
-                for i in range(0, len(tiles), batch_size)
-            ]
-        )
-        for x0, prob in zip(tile_cols, probs, strict=True):
-            rows_at, cols_at = slice(y0 - top, y0 - top + tile), slice(x0 - left, x0 - left + tile)
-            accumulated[rows_at, cols_at] += prob * window
-            weights[rows_at, cols_at] += window
+        tiles, band_valid, read_left = read_tiles(reader, y0, tile_cols, tile)
+        at = [(y0 - top, x0 - left) for x0 in tile_cols]
+        blend_tiles(backend, tiles, at, accumulated, weights, batch_size)
         # the band's validity of the region's rows it holds
-        first, last = max(y0, row), min(y0 + height, row + rows)
+        first, last = max(y0, row), min(y0 + len(band_valid), row + rows)
         if first < last:
             valid[first - row : last - row] = band_valid[
                 first - y0 : last - y0, col - read_left : col - read_left + cols

@@ -50,7 +50,9 @@ class StreamVectorizer(BlockWorkers):
         self.n_blocks = len(blocks)
         super().__init__(workers, self.n_blocks)
         self._next = 0  # index of the next row of blocks to send
-        self._rows = np.zeros((0, grid.width), bool)  # road mask rows kept, from _top
+        # road mask rows kept, from scene row _top to _end, at the start of a buffer that
+        # is filled in place (appending by concatenation would copy it at every push)
+        self._rows = np.zeros((0, grid.width), bool)
         self._top = 0
         self._end = 0  # rows received so far
 
@@ -62,9 +64,13 @@ class StreamVectorizer(BlockWorkers):
         """
         if row != self._end or values.shape[1:] != (self.grid.width,):
             raise ValueError(f"rows must arrive in order: expected row {self._end}, got {row}")
-        road = road_pixels(values, self.options.threshold)
-        self._rows = np.concatenate([self._rows, road])
-        self._end += len(values)
+        kept, arriving = self._end - self._top, len(values)
+        if kept + arriving > len(self._rows):
+            grown = np.empty((kept + arriving, self.grid.width), bool)
+            grown[:kept] = self._rows[:kept]
+            self._rows = grown
+        self._rows[kept : kept + arriving] = road_pixels(values, self.options.threshold)
+        self._end += arriving
         self._send_ready()
 
     def finish(self) -> RoadVectors:
@@ -106,7 +112,8 @@ class StreamVectorizer(BlockWorkers):
                 if self._next < len(self.block_rows)
                 else self._end
             )
-            self._rows = self._rows[keep_from - self._top :].copy()
+            kept = self._rows[keep_from - self._top : self._end - self._top]
+            self._rows[: len(kept)] = kept
             self._top = keep_from
 
     def _send(self, block: Block) -> None:
