@@ -13,7 +13,8 @@ job (``predict_and_vectorize`` with ``--workers``) and the ratios:
 - peak RSS of the largest scene over the smallest, whole job (target <= 1.3);
 - whole-job throughput over the bare pass (target >= 0.85 with the student on a CPU).
 
-    python benchmarks/predict_memory.py [--sizes 4096 16384] [--workers 2] [--model standin]
+    python benchmarks/predict_memory.py [--sizes 4096 16384] [--workers 2] [--block 4096]
+        [--model standin]
 """
 
 import argparse
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, sys.argv[7])
+sys.path.insert(0, sys.argv[8])
 from _memory import poll_peak, status_kib, tree_rss_kib  # noqa: E402
 from roadkd.inference import load_backend, predict_scene
 from roadkd.inference.predict import check_scene
@@ -52,7 +53,7 @@ class StandIn:
         return batch[:, 0] / 255
 
 
-scene, out, mode, model, tile, workers = sys.argv[1:7]
+scene, out, mode, model, tile, workers, block = sys.argv[1:8]
 backend = StandIn() if model == "standin" else load_backend(model, "cpu")
 tiling = (int(tile), int(tile) // 8, 4)
 peak = poll_peak()
@@ -63,7 +64,7 @@ if mode == "bare":
     lines = 0
 else:
     _, vectors = predict_and_vectorize(
-        Path(scene), backend, Path(out), tiling, None, 4096, int(workers), False, plan
+        Path(scene), backend, Path(out), tiling, None, int(block), int(workers), False, plan
     )
     lines = len(vectors.centerlines)
 seconds = time.perf_counter() - start
@@ -83,9 +84,11 @@ def write_road_scene(path: Path, size: int, tile: np.ndarray) -> Path:
     return write_repeated(path, size, np.stack([band, band // 2, band // 2]))
 
 
-def measure(scene: Path, out: Path, mode: str, model: str, tile: int, workers: int) -> dict:
+def measure(
+    scene: Path, out: Path, mode: str, model: str, tile: int, workers: int, block: int
+) -> dict:
     """Run one job in a fresh process; its time and peak memory."""
-    args = [str(scene), str(out), mode, model, str(tile), str(workers)]
+    args = [str(scene), str(out), mode, model, str(tile), str(workers), str(block)]
     result = subprocess.run(
         [sys.executable, "-c", CHILD, *args, str(Path(__file__).parent)],
         env={**GDAL_DEFAULTS, **os.environ},  # as the roadkd command runs
@@ -101,6 +104,10 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384])
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--workers", type=int, default=2)
+    # With 4096 px blocks a 4096 px scene is one block and keeps one worker busy, so with
+    # more workers all processes together grow with the busy workers: compare with blocks
+    # small enough to keep every worker busy at the smallest size too (e.g. --block 2048).
+    parser.add_argument("--block", type=int, default=4096)
     parser.add_argument("--model", choices=["standin", "student"], default="standin")
     args = parser.parse_args()
     road_tile = mirrored_tile(2048)
@@ -115,8 +122,9 @@ def main() -> None:
         for size in args.sizes:
             scene = write_road_scene(folder / f"scene_{size}.tif", size, road_tile)
             prob = folder / f"p{size}.tif"
-            bare = measure(scene, prob, "bare", model, args.tile, args.workers)
-            job = measure(scene, prob, "whole", model, args.tile, args.workers)
+            settings = (model, args.tile, args.workers, args.block)
+            bare = measure(scene, prob, "bare", *settings)
+            job = measure(scene, prob, "whole", *settings)
             whole[size] = job
             mp = size * size / 1e6
             print(
