@@ -505,7 +505,12 @@ def test_sigterm_mid_run_removes_staged_files_and_keeps_old_outputs(
     args = [sys.executable, "-m", "roadkd_cli.main", "predict", str(big), "--model", str(model)]
     args += ["--out", str(out), "--prob", str(tmp_path / "p.tif"), "--tile", "64"]
     args += ["--overlap", "32", "--batch-size", "1", "--device", "cpu", "--quiet"]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A crash (seen once under heavy load: SIGSEGV instead of 143) then shows every
+    # thread's stack in the assertion message.
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    process = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     try:
         deadline = time.monotonic() + 120
         while not [p for p in os.listdir(tmp_path) if p.startswith(PARTIAL_PREFIX)]:
