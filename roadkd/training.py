@@ -58,7 +58,7 @@ class RoadkdCLI(LightningCLI):
         super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
-        """Add CSV + TensorBoard loggers and a best/last checkpoint callback if none given."""
+        """Add CSV + TensorBoard loggers, a best/last checkpoint callback and a timer if absent."""
         config = self.config.get(self.subcommand) if self.subcommand else self.config
         if config is None:
             return
@@ -83,6 +83,10 @@ class RoadkdCLI(LightningCLI):
                     save_last=True,
                 )
             )
+        if not any(str(_class_path(c)).endswith("Timer") for c in callbacks):
+            # its elapsed time is saved in every checkpoint, so a resumed run's training
+            # time adds up across interruptions (the experiment runner reports it)
+            callbacks.append(_class("lightning.pytorch.callbacks.Timer"))
         trainer["callbacks"] = callbacks
 
     def after_fit(self) -> None:

@@ -3,6 +3,7 @@ its small pieces (ratios, crop choice, error colours, config checks)."""
 
 import csv
 import json
+import math
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 from roadkd_cli.main import cli
@@ -31,7 +33,8 @@ from roadkd.experiment import (
     training_command,
     write_table,
 )
-from roadkd.experiment.runner import _score, _train
+from roadkd.experiment.report import summarise
+from roadkd.experiment.runner import _score, _train, trained_seconds
 from roadkd.training import THREADS_ENV
 
 BENCH = Path(__file__).parents[1] / "configs" / "bench"
@@ -93,6 +96,10 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
     trained = json.loads((out / "runs" / "supervised_r0.5_s1" / "train.json").read_text())
     assert trained["command"][1:3] == ["-m", "roadkd.training"]
     assert "--seed_everything=1" in trained["command"]
+    # the checkpoint keeps the training time, for a resumed run to add to
+    run = out / "runs" / "supervised_r0.5_s1"
+    timer = trained_seconds(run / "checkpoints" / "last.ckpt")
+    assert timer is not None and 0 < timer <= trained["seconds"]
 
 
 def _finished_run(run: RunDir, row: dict[str, object]) -> None:
@@ -112,7 +119,8 @@ def test_finished_runs_are_read_back_not_trained(tmp_path: Path) -> None:
     row = {"method": "supervised", "ratio": 0.5, "seed": 2, "road_iou": 0.5}
     _finished_run(run, row)
     logged: list[str] = []
-    assert _score(experiment, "supervised", 0.5, 2, logged.append) == row
+    # the training time is read from train.json (60 s), which a resumed run corrects
+    assert _score(experiment, "supervised", 0.5, 2, logged.append) == {**row, "train_min": 1.0}
     assert _train(experiment, "supervised", 0.5, 2, logged.append) == run.best
     assert logged == []  # nothing was trained or evaluated
 
@@ -137,6 +145,15 @@ def test_an_interrupted_training_continues_from_its_last_checkpoint(tmp_path: Pa
     resumed = training_command(experiment, student, teachers.best)
     assert resumed == [*fresh, "--ckpt_path", str(student.last)]
     assert not student.is_trained
+
+
+def test_a_resumed_run_adds_the_time_its_checkpoint_saved(tmp_path: Path) -> None:
+    timer = {"time_elapsed": {"train": 125.0, "validate": 0.0}}
+    torch.save({"state_dict": {}, "callbacks": {"Timer": timer}}, tmp_path / "timed.ckpt")
+    assert trained_seconds(tmp_path / "timed.ckpt") == 125.0
+    # written before roadkd saved a timer: unknown, so the run's time is NaN
+    torch.save({"state_dict": {}, "callbacks": {}}, tmp_path / "untimed.ckpt")
+    assert trained_seconds(tmp_path / "untimed.ckpt") is None
 
 
 def test_experiment_config_errors(tmp_path: Path) -> None:
@@ -281,6 +298,7 @@ def _row(method: str, seed: int, road_iou: float) -> dict[str, object]:
 def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
     rows = [_row("sslkd", 0, 0.7), _row("sslkd", 1, 0.8), _row("sslkd", 2, 0.9)]
     rows.append(_row("supervised", 0, 0.71234))
+    rows.append({**_row("kd", 0, 0.6), "train_min": math.nan})  # resumed, time unknown
     about = {
         "benchmark": "bench",
         "command": "roadkd experiment --config x.yaml",
@@ -290,11 +308,18 @@ def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
         "torch": "2",
     }
     summary = write_table(rows, tmp_path, about)
-    assert [(r["method"], r["n_seeds"]) for r in summary] == [("sslkd", 3), ("supervised", 1)]
+    assert [(r["method"], r["n_seeds"]) for r in summary] == [
+        ("sslkd", 3),
+        ("supervised", 1),
+        ("kd", 1),
+    ]
     assert summary[0]["road_iou_mean"] == pytest.approx(0.8)
     assert summary[0]["road_iou_std"] == pytest.approx(0.1)  # sample std (ddof 1)
     assert summary[0]["recall_mean"] == pytest.approx(0.71)
     assert summary[0]["train_min"] == 7.5
+    assert math.isnan(summary[2]["train_min"])  # not the time of a resumed run's last part
+    rows[0]["train_min"] = math.nan
+    assert summarise(rows)[0]["train_min"] == 8.0  # the seeds whose time is known
     table = (tmp_path / "table.md").read_text()
     assert "bench, made by `roadkd experiment --config x.yaml` at commit abc1234" in table
     assert "| SSLKD student | 1/8 | 3 | 12.5% | 0.800 | 0.100 | 0.800 |" in table
@@ -302,12 +327,12 @@ def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
     assert "| DeepLabV3Plus/mobilenet_v2 | 4.38 | 0.123 | 7.5 |" in table
     with (tmp_path / "table.csv").open() as handle:
         table_rows = list(csv.DictReader(handle))
-    assert list(table_rows[0]) == COLUMNS and len(table_rows) == 2
+    assert list(table_rows[0]) == COLUMNS and len(table_rows) == 3
     assert float(table_rows[0]["road_iou_std"]) == pytest.approx(0.1)
     assert table_rows[1]["road_iou_std"] == "nan" and table_rows[1]["n_seeds"] == "1"
     with (tmp_path / "runs.csv").open() as handle:
         run_rows = list(csv.DictReader(handle))
-    assert list(run_rows[0]) == RUN_COLUMNS and len(run_rows) == 4
+    assert list(run_rows[0]) == RUN_COLUMNS and len(run_rows) == 5
     assert run_rows[3]["road_iou"] == "0.71234"
     plot_iou(summary, tmp_path / "iou.png", references=[])
     assert (tmp_path / "iou.png").read_bytes()[:4] == b"\x89PNG"

@@ -101,6 +101,12 @@ def _markdown(rows: list[list[str]], columns: list[str]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def mean_known(values: list[float]) -> float:
+    """Mean of the values that are known (not NaN); NaN if none is."""
+    known = [v for v in values if not math.isnan(v)]
+    return float(np.mean(known)) if known else math.nan
+
+
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation over seeds, one row per (method, ratio).
 
@@ -110,7 +116,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     Returns:
         One dict per (method, ratio), in first-seen order, with every key of
         :data:`COLUMNS`; ``road_iou_std`` is the sample standard deviation (NaN for one
-        seed) and ``train_min`` the mean training time.
+        seed) and ``train_min`` the mean training time of the seeds whose time is known.
     """
     groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
     for row in rows:
@@ -134,7 +140,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "model": runs[0]["model"],
                 "params_m": runs[0]["params_m"],
                 "cpu_mp_per_s": runs[0]["cpu_mp_per_s"],
-                "train_min": round(mean("train_min"), 1),
+                "train_min": round(mean_known([float(r["train_min"]) for r in runs]), 1),
             }
         )
     return summary

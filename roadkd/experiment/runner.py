@@ -85,8 +85,10 @@ def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: An
     needs = METHODS[method].needs
     teachers = _train(experiment, needs, ratio, seed, log) if needs else None
     command = training_command(experiment, run, teachers)
+    before: float | None = 0.0  # training seconds before this start; None: unknown
     if run.last.is_file():
         log(f"resume {_name(run)} from {run.last}")
+        before = trained_seconds(run.last)
     else:
         log(f"train {_name(run)}")
     start = time.perf_counter()
@@ -98,9 +100,21 @@ def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: An
         handle.write(done.stdout + done.stderr)
     if done.returncode != 0 or not run.best.is_file():
         raise RoadkdError(f"training {_name(run)} failed: see {run.log}")
+    # A run resumed from a checkpoint without a timer (written before roadkd saved one)
+    # has an unknown training time: NaN, not the time of its last part.
+    total = math.nan if before is None else before + seconds
     with atomic_output(run.trained) as tmp:
-        tmp.write_text(json.dumps({"command": command, "seconds": seconds}, indent=2))
+        tmp.write_text(json.dumps({"command": command, "seconds": total}, indent=2))
     return run.best
+
+
+def trained_seconds(checkpoint: Path) -> float | None:
+    """Training time saved in a checkpoint by Lightning's ``Timer``, or None without one."""
+    states = read_checkpoint(checkpoint, "checkpoint").get("callbacks", {})
+    for key, state in states.items():
+        if str(key).startswith("Timer"):
+            return float(state["time_elapsed"]["train"])
+    return None
 
 
 def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 5) -> float:
@@ -150,7 +164,8 @@ def _score(
     run = run_dir(experiment, method, ratio, seed)
     if run.result.is_file():
         cached: dict[str, Any] = json.loads(run.result.read_text())
-        return cached
+        # the training time as train.json now states it (corrected for resumed runs)
+        return {**cached, "train_min": round(_train_seconds(run) / 60, 1)}
     best = _train(experiment, method, ratio, seed, log)
     log(f"evaluate {_name(run)}")
     scores = evaluate(best, experiment.data, "test").overall
