@@ -33,7 +33,7 @@ from roadkd.experiment import (
     training_command,
     write_table,
 )
-from roadkd.experiment.report import summarise
+from roadkd.experiment.report import differences, summarise
 from roadkd.experiment.runner import _score, _train, trained_seconds
 from roadkd.training import THREADS_ENV
 
@@ -336,6 +336,41 @@ def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
     assert run_rows[3]["road_iou"] == "0.71234"
     plot_iou(summary, tmp_path / "iou.png", references=[])
     assert (tmp_path / "iou.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_differences_are_judged_against_the_seeds_spread(tmp_path: Path) -> None:
+    rows = [_row("supervised", seed, iou) for seed, iou in enumerate([0.1, 0.2, 0.3])]
+    rows += [_row("sslkd", seed, iou) for seed, iou in enumerate([0.5, 0.6, 0.7])]
+    rows += [_row("sslkd_without_feature", seed, iou) for seed, iou in enumerate([0.55, 0.65])]
+    rows.append(_row("kd", 0, 0.4))
+    rows.append({**_row("mean_teacher", 0, 0.4), "ratio": 1.0})  # no supervised at 1
+    about = dict.fromkeys(("benchmark", "command", "commit", "date", "machine", "torch"), "x")
+    compared = differences(summarise(rows))
+    assert [(c["method"], c["against"]) for c in compared] == [
+        ("sslkd", "supervised"),
+        ("sslkd_without_feature", "sslkd"),
+        ("kd", "supervised"),
+    ]
+    sslkd, ablation, kd = compared
+    assert sslkd["difference"] == pytest.approx(0.4)
+    assert sslkd["se"] == pytest.approx(math.sqrt(0.01 / 3 + 0.01 / 3))
+    assert sslkd["beyond_spread"] is True
+    assert ablation["difference"] == pytest.approx(0.0)
+    assert ablation["beyond_spread"] is False
+    assert math.isnan(kd["se"]) and kd["beyond_spread"] is None  # one seed: no verdict
+    write_table(rows, tmp_path, about)
+    table = (tmp_path / "table.md").read_text()
+    assert "| SSLKD student | 1/8 | Supervised student | +0.400 | 0.082 | yes |" in table
+    assert "| 1/8 | SSLKD student | +0.000 | 0.076 | no |" in table
+    assert "| KD (labels-only teachers) | 1/8 | Supervised student | +0.200 | - | - |" in table
+    assert (tmp_path / "differences.csv").read_text().splitlines()[0].split(",") == [
+        "method",
+        "ratio",
+        "against",
+        "difference",
+        "se",
+        "beyond_spread",
+    ]
 
 
 def test_methods_can_be_restricted_to_some_ratios(tmp_path: Path) -> None:

@@ -49,6 +49,8 @@ COLUMNS = [
     "cpu_mp_per_s",
     "train_min",
 ]
+#: One row per compared (method, ratio) in ``differences.csv``.
+DIFFERENCE_COLUMNS = ["method", "ratio", "against", "difference", "se", "beyond_spread"]
 PSEUDO_COLUMNS = [
     "ratio",
     "seed",
@@ -146,6 +148,48 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
+def reference_of(method: str) -> str:
+    """What a method is compared with: an ablation with SSLKD, any other with supervised."""
+    return "sslkd" if method.startswith("sslkd_without_") else "supervised"
+
+
+def differences(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Road IoU of each method against its reference at the same ratio, with the seeds' spread.
+
+    Args:
+        summary: the rows of ``table.csv``, from :func:`summarise`.
+
+    Returns:
+        One dict per (method, ratio) whose reference ran at that ratio (keys of
+        :data:`DIFFERENCE_COLUMNS`): the difference of the mean road IoU, its standard
+        error from the seeds (sqrt(s1^2/n1 + s2^2/n2), NaN with a single seed) and whether
+        the difference is more than twice that (None when unknown).
+    """
+    by_key = {(row["method"], row["ratio"]): row for row in summary}
+    compared = []
+    for row in summary:
+        against = reference_of(row["method"])
+        reference = by_key.get((against, row["ratio"]))
+        if reference is None or row["method"] == against:
+            continue
+        difference = row["road_iou_mean"] - reference["road_iou_mean"]
+        se = math.sqrt(
+            row["road_iou_std"] ** 2 / row["n_seeds"]
+            + reference["road_iou_std"] ** 2 / reference["n_seeds"]
+        )
+        compared.append(
+            {
+                "method": row["method"],
+                "ratio": row["ratio"],
+                "against": against,
+                "difference": difference,
+                "se": se,
+                "beyond_spread": None if math.isnan(se) else abs(difference) > 2 * se,
+            }
+        )
+    return compared
+
+
 def write_table(
     rows: list[dict[str, Any]],
     out: Path,
@@ -194,6 +238,31 @@ def write_table(
         "",
         *_markdown([[cell(row, c) for c in COLUMNS] for row in summary], COLUMNS),
     ]
+    compared = differences(summary)
+    if compared:
+        _write_csv(out / "differences.csv", compared, DIFFERENCE_COLUMNS)
+        verdicts = {True: "yes", False: "no", None: "-"}
+        lines += [
+            "",
+            "Road IoU against the supervised student (each ablation against SSLKD) at the same",
+            "ratio: difference of the means, its standard error from the seeds' spread",
+            "(sqrt(s1^2/n1 + s2^2/n2)), and whether the difference is more than twice that.",
+            "",
+            *_markdown(
+                [
+                    [
+                        str(METHODS[c["method"]].label),
+                        ratio_label(c["ratio"]),
+                        str(METHODS[c["against"]].label),
+                        f"{c['difference']:+.3f}",
+                        "-" if math.isnan(c["se"]) else f"{c['se']:.3f}",
+                        verdicts[c["beyond_spread"]],
+                    ]
+                    for c in compared
+                ],
+                DIFFERENCE_COLUMNS,
+            ),
+        ]
     if pseudo:
         _write_csv(out / "pseudo_labels.csv", pseudo, PSEUDO_COLUMNS)
         lines += [
