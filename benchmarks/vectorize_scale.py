@@ -34,6 +34,7 @@ import numpy as np
 from _common import soft_probability, write_repeated
 
 from roadkd.datasets.synthetic import generate_scene
+from roadkd.io import GDAL_DEFAULTS
 
 HERE = Path(__file__).parent
 
@@ -127,6 +128,7 @@ def measure(raster: Path, block: int, workers: int, nice: int = 0) -> dict[str, 
     args = [str(raster), str(block), str(workers), str(HERE), str(nice)]
     out = subprocess.run(
         [sys.executable, "-c", CHILD, *args],
+        env={**GDAL_DEFAULTS, **os.environ},  # as the roadkd command runs
         start_new_session=bool(nice),
         check=True,
         capture_output=True,
