@@ -34,7 +34,7 @@ from roadkd.experiment import (
     write_table,
 )
 from roadkd.experiment.report import differences, summarise
-from roadkd.experiment.runner import _score, _train, trained_seconds
+from roadkd.experiment.runner import _score, _train, timer_seconds
 from roadkd.training import THREADS_ENV
 
 BENCH = Path(__file__).parents[1] / "configs" / "bench"
@@ -98,7 +98,7 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
     assert "--seed_everything=1" in trained["command"]
     # the checkpoint keeps the training time, for a resumed run to add to
     run = out / "runs" / "supervised_r0.5_s1"
-    timer = trained_seconds(run / "checkpoints" / "last.ckpt")
+    timer = timer_seconds(run / "checkpoints" / "last.ckpt")
     assert timer is not None and 0 < timer <= trained["seconds"]
 
 
@@ -150,10 +150,10 @@ def test_an_interrupted_training_continues_from_its_last_checkpoint(tmp_path: Pa
 def test_a_resumed_run_adds_the_time_its_checkpoint_saved(tmp_path: Path) -> None:
     timer = {"time_elapsed": {"train": 125.0, "validate": 0.0}}
     torch.save({"state_dict": {}, "callbacks": {"Timer": timer}}, tmp_path / "timed.ckpt")
-    assert trained_seconds(tmp_path / "timed.ckpt") == 125.0
+    assert timer_seconds(tmp_path / "timed.ckpt") == 125.0
     # written before roadkd saved a timer: unknown, so the run's time is NaN
     torch.save({"state_dict": {}, "callbacks": {}}, tmp_path / "untimed.ckpt")
-    assert trained_seconds(tmp_path / "untimed.ckpt") is None
+    assert timer_seconds(tmp_path / "untimed.ckpt") is None
 
 
 def test_experiment_config_errors(tmp_path: Path) -> None:

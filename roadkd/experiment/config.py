@@ -18,10 +18,13 @@ class Method:
     Attributes:
         label: name in the table, plot and figure.
         needs: the teachers run a distilled student learns from (None: trains alone).
+        compared_with: the method whose road IoU at the same ratio the table subtracts
+            (an ablation is compared with what it ablates).
     """
 
     label: str
     needs: str | None = None
+    compared_with: str = "supervised"
 
 
 #: Every method the runner knows; ``configs/<bench>/<key>.yaml`` trains it.
@@ -32,9 +35,11 @@ METHODS: dict[str, Method] = {
     "kd": Method("KD (labels-only teachers)", needs="teachers_labeled_only"),
     "sslkd": Method("SSLKD student", needs="teachers"),
     # Ablations: the SSLKD student with one loss term's weight set to 0.
-    "sslkd_without_feature": Method("SSLKD without L_dis^f", needs="teachers"),
-    "sslkd_without_prob": Method("SSLKD without L_dis^p", needs="teachers"),
-    "sslkd_without_unsup": Method("SSLKD without L_unsup", needs="teachers"),
+    "sslkd_without_feature": Method(
+        "SSLKD without L_dis^f", needs="teachers", compared_with="sslkd"
+    ),
+    "sslkd_without_prob": Method("SSLKD without L_dis^p", needs="teachers", compared_with="sslkd"),
+    "sslkd_without_unsup": Method("SSLKD without L_unsup", needs="teachers", compared_with="sslkd"),
     "teachers": Method("SSLKD teacher A (reference)"),
     "teachers_labeled_only": Method("KD teacher A (reference)"),
 }

@@ -148,13 +148,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
-def reference_of(method: str) -> str:
-    """What a method is compared with: an ablation with SSLKD, any other with supervised."""
-    return "sslkd" if method.startswith("sslkd_without_") else "supervised"
-
-
 def differences(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Road IoU of each method against its reference at the same ratio, with the seeds' spread.
+    """Road IoU of each method against the one it is compared with, at the same ratio.
+
+    Each method is compared with ``METHODS[method].compared_with`` (the supervised student;
+    an ablation with SSLKD), with the seeds' spread.
 
     Args:
         summary: the rows of ``table.csv``, from :func:`summarise`.
@@ -168,7 +166,7 @@ def differences(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_key = {(row["method"], row["ratio"]): row for row in summary}
     compared = []
     for row in summary:
-        against = reference_of(row["method"])
+        against = METHODS[row["method"]].compared_with
         reference = by_key.get((against, row["ratio"]))
         if reference is None or row["method"] == against:
             continue

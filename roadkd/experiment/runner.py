@@ -88,7 +88,7 @@ def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: An
     before: float | None = 0.0  # training seconds before this start; None: unknown
     if run.last.is_file():
         log(f"resume {_name(run)} from {run.last}")
-        before = trained_seconds(run.last)
+        before = timer_seconds(run.last)
     else:
         log(f"train {_name(run)}")
     start = time.perf_counter()
@@ -108,7 +108,7 @@ def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: An
     return run.best
 
 
-def trained_seconds(checkpoint: Path) -> float | None:
+def timer_seconds(checkpoint: Path) -> float | None:
     """Training time saved in a checkpoint by Lightning's ``Timer``, or None without one."""
     states = read_checkpoint(checkpoint, "checkpoint").get("callbacks", {})
     for key, state in states.items():

@@ -54,7 +54,7 @@ def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
     return padded
 
 
-def read_columns(first: int, end: int, width: int) -> tuple[int, int]:
+def _read_columns(first: int, end: int, width: int) -> tuple[int, int]:
     """Columns to read for tiles spanning ``first .. end`` (padded) of a ``width`` scene.
 
     Past the scene's right edge tiles are padded by reflecting the band; the columns read
@@ -89,7 +89,7 @@ def read_tiles(
     """
     rows = min(tile, reader.height - y0)
     end = origins[-1] + tile
-    left, right = read_columns(origins[0], end, reader.width)
+    left, right = _read_columns(origins[0], end, reader.width)
     pixels, valid = reader.read(Window(left, y0, right - left, rows))
     padded = pad_to(pixels, tile, end - left)
     tiles = np.stack([padded[:, :, x0 - left : x0 - left + tile] for x0 in origins])

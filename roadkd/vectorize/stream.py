@@ -119,7 +119,7 @@ class StreamVectorizer(BlockWorkers):
     def _send(self, block: Block) -> None:
         top, left, rows, cols = block.window
         road = self._rows[top - self._top : top - self._top + rows, left : left + cols]
-        # A worker gets its own copy: the kept rows are cut away once sent.
+        # A worker gets its own copy: the kept rows are overwritten in place once sent.
         road = road if self._pool is None else road.copy()
         # at most two blocks per worker in flight: inference waits rather than memory grows
         self._run(vectorize_block, road, block, self.grid, self.options, in_flight=2 * self.workers)
