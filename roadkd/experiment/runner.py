@@ -262,8 +262,8 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
     ]
     pseudo = [
         _pseudo_labels(experiment, ratio, seed, log)
-        for seed in experiment.seeds
         for ratio in with_teachers
+        for seed in experiment.seeds
     ]
     out = Path(experiment.out)
     about = provenance(experiment)
