@@ -15,6 +15,7 @@ from .errors import RoadkdError
 from .ground import ground_resolution_m
 from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
+from .inference.backends import check_model_runs
 from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
 from .metrics import apls, confusion_counts, scores_from_counts
@@ -114,6 +115,7 @@ def evaluate(
     tile_size = tile or backend.tile_size
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
+    check_model_runs(backend, tile_size, model)
     with scratch_folder("evaluate") as scratch:
         for scene in splits[split]:
             prob_path = Path(scratch) / f"{scene}.tif"
