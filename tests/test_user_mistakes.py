@@ -9,6 +9,7 @@ get distinct probability files, 0/255 masks), and interruptions (SIGTERM mid-run
 killed run's leftovers, QGIS's Cancel).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from affine import Affine
 from click.testing import CliRunner
 from conftest import save_all_road_model
 from roadkd_cli.main import cli, main
-from shapely.geometry import Point
+from shapely.geometry import LineString, Point
 
 from roadkd.datasets.layout import write_geotiff, write_scene, write_splits
 from roadkd.io import PARTIAL_PREFIX, SCRATCH_PREFIX
@@ -386,6 +387,97 @@ def test_mistake(case: Case, model: Path, tmp_path: Path) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert snapshot(tmp_path) == before
     assert snapshot(model.parent) == model_before
+    assert not own_scratch()
+
+
+# --- an output that cannot be replaced: refused before any work, every file as it was ------
+
+
+@contextlib.contextmanager
+def unreplaceable(path: Path) -> Iterator[str]:
+    """Make an existing output impossible to replace; yield the words that refuse it.
+
+    As root (whom permissions do not stop): ``chattr +i``. As another user: its folder
+    made read-only. Skipped where neither is possible.
+    """
+    try:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
+            try:
+                yield "is immutable"
+            finally:
+                subprocess.run(["chattr", "-i", str(path)], check=True)
+            return
+    except FileNotFoundError:  # no chattr here
+        pass
+    folder = path.parent
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("cannot make an output unreplaceable for this user here")
+        yield "is not writable"
+    finally:
+        folder.chmod(0o700)
+
+
+def lines_layer(path: Path) -> None:
+    line = LineString([(445001, 5029990), (445010, 5029990)])
+    gpd.GeoDataFrame(geometry=[line], crs=CRS).to_file(path, engine="pyogrio")
+
+
+#: command builder, the output that cannot be replaced (made here, relative to tmp_path)
+UNREPLACEABLE: dict[str, tuple[Build, str]] = {
+    "predict --out": (predict(), "r.geojson"),
+    "predict --prob": (predict("--prob", "@p.tif"), "p.tif"),
+    "predict --polygons": (predict("--polygons", "@s.gpkg"), "s.gpkg"),
+    "predict --preview": (predict("--preview", "@v.png"), "v.png"),
+    "vectorize --polygons": (
+        command("vectorize", "@x.tif", "--out", "@r.gpkg", "--polygons", "@s.shp"),
+        "s.shp",
+    ),
+    "evaluate --errors": (
+        with_files(
+            lambda t: lines_layer(t / "t.gpkg"),
+            command("evaluate", "--truth", "@t.gpkg", "--pred", "@t.gpkg", "--errors", "@e.gpkg"),
+        ),
+        "e.gpkg",
+    ),
+    "evaluate --out": (
+        with_files(lambda t: dataset(t / "data"), command(*EVALUATE, "--out", "@s.json")),
+        "s.json",
+    ),
+    "export --out": (command("export", "--model", "@model", "--out", "@m.onnx"), "m.onnx"),
+    "synth --out": (command("data", "synth", "--out", "@d", "--size", "128"), "d/"),
+    "from-vectors --out": (
+        with_files(
+            lambda t: (scene(t / "scene.tif"), lines_layer(t / "t.gpkg")),
+            command("data", "from-vectors", "@scene.tif", "--roads", "@t.gpkg", "--out", "@d"),
+        ),
+        "d/",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNREPLACEABLE, ids=list(UNREPLACEABLE))
+def test_an_output_that_cannot_be_replaced(case: str, model: Path, tmp_path: Path) -> None:
+    build, name = UNREPLACEABLE[case]
+    work = tmp_path / "work"  # the folder of inputs and outputs (made read-only as non-root)
+    work.mkdir()
+    (work / "x.tif").write_bytes(b"")
+    args = build(work, model)
+    target = work / name
+    if name.endswith("/"):
+        target.mkdir()  # an empty folder: a dataset may be written there
+    elif not target.exists():
+        target.write_bytes(b"the user's file")
+    before = snapshot(work)
+    with unreplaceable(target) as words:
+        result = CliRunner().invoke(cli, args)
+        assert snapshot(work) == before
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and words in errors[0], result.output
+    assert str(target).rstrip("/") in errors[0]
+    assert "Traceback" not in result.output
     assert not own_scratch()
 
 
