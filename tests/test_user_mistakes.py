@@ -67,11 +67,15 @@ def truncated(path: Path) -> Path:
     return path
 
 
+#: A 64 px scene's road: rows 28-35, one eighth of the scene.
+ROAD = np.zeros((64, 64), np.uint8)
+ROAD[28:36, :] = 1
+
+
 def dataset(root: Path, surface: np.ndarray | None = None, **mask_grid: object) -> Path:
     """A one-scene dataset (64 px) whose test scene has the given surface mask."""
     size = 64
-    road = np.zeros((size, size), np.uint8)
-    road[28:36, :] = 1
+    road = ROAD
     masks = {"surface": road if surface is None else surface, "centerline": road}
     image = np.full((3, size, size), 120, np.uint8)
     write_scene(root, "s", image, masks, TRANSFORM, CRS)
@@ -320,6 +324,26 @@ CASES = [
         ),
         1,
         "holds the values 0, 1, 2, 3",
+    ),
+    # --- ... and refuses labels that cannot be scored -------------------------------------
+    Case(
+        "0/255 masks where 255 is declared unlabelled",
+        with_files(lambda t: dataset(t / "data", surface=ROAD * 255), command(*EVALUATE)),
+        1,
+        "holds only 0 and 255, and splits.json declares ignore_index 255, so no pixel is "
+        "labelled road; if 255 marks road there, write road as 1",
+    ),
+    Case(
+        "mask without road",
+        with_files(lambda t: dataset(t / "data", surface=ROAD * 0), command(*EVALUATE)),
+        1,
+        "no scene of split 'test' can be scored (s: its surface mask s.tif labels no pixel",
+    ),
+    Case(
+        "mask all unlabelled",
+        with_files(lambda t: dataset(t / "data", surface=ROAD * 0 + 255), command(*EVALUATE)),
+        1,
+        "every pixel of its surface mask s.tif is 255 (not labelled)",
     ),
 ]
 
@@ -653,6 +677,32 @@ def test_evaluate_reads_0_255_masks_as_road(model: Path, tmp_path: Path) -> None
     # the all-road model: road IoU is the road share (8 of 64 rows), not 0
     assert scores[0]["road_iou"] == pytest.approx(8 / 64, abs=1e-3)
     assert scores[1] == scores[0]
+
+
+def test_evaluate_leaves_out_scenes_whose_masks_label_no_road(model: Path, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    image = np.full((3, 64, 64), 120, np.uint8)
+    empty = {"surface": ROAD * 0, "centerline": ROAD * 0}
+    write_scene(data, "t", image, empty, TRANSFORM, CRS)
+    write_splits(data, {"train": [], "val": [], "test": ["s", "t"]})
+    out = tmp_path / "scores.json"
+    args = ["evaluate", "--model", str(model), "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "t: not scored, its surface mask t.tif labels no pixel as road" in result.output
+    assert "1 of 2 scenes were not scored" in result.output
+    scores = json.loads(out.read_text())
+    assert list(scores["scenes"]) == ["s"] and list(scores["unscored"]) == ["t"]
+    # t's pixels (all background, all called road) are not in the overall: it is s's alone
+    assert scores["overall"] == pytest.approx(scores["scenes"]["s"], abs=1e-4)
+    assert scores["overall"]["road_iou"] == pytest.approx(8 / 64, abs=1e-3)
+
+
+def test_evaluate_says_when_masks_look_inverted(model: Path, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data", surface=1 - ROAD)  # background marked 1
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(model), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "88% of the labelled surface pixels are road" in result.output
 
 
 # --- interruptions ----------------------------------------------------------------------------
