@@ -123,11 +123,10 @@ def _block_labels(
     """The block's masks (ignore where unlabelled or no imagery), and its labelled part."""
     grid = block.scene
     margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
-    step = grid.transform
+    transform = grid.transform
     # two pixels' diagonals (|a| alone is 0 on a grid turned 90 degrees)
-    margin = margin_m * grid.units_per_m + 2 * (
-        math.hypot(step.a, step.d) + math.hypot(step.b, step.e)
-    )
+    pixel_reach = math.hypot(transform.a, transform.d) + math.hypot(transform.b, transform.e)
+    margin = margin_m * grid.units_per_m + 2 * pixel_reach
     reach = block.footprint.buffer(margin, join_style="mitre")
     hits = roads.tree.query(reach)
     lines = shapely.clip_by_rect(roads.lines[hits], *reach.bounds)
