@@ -91,22 +91,28 @@ def densify(graph: nx.Graph, spacing_m: float) -> nx.Graph:
     out = nx.Graph()
     for node, xy in graph.nodes(data="xy"):
         out.add_node(node, xy=tuple(xy))
-    for u, v, key, line in _edges(graph):
-        steps = control_points_inside(line.length, spacing_m) + 1
-        inside = np.arange(1, steps) * (line.length / steps)
-        points = shapely.get_coordinates(shapely.line_interpolate_point(line, inside))
-        directions = tangents(np.full(len(inside), line, dtype=object), inside)
+    edges = list(_edges(graph))
+    steps = [control_points_inside(line.length, spacing_m) + 1 for *_, line in edges]
+    # every control point's position and direction at once (shapely works on arrays)
+    on = np.repeat(np.array([line for *_, line in edges], dtype=object), np.array(steps, int) - 1)
+    along = np.concatenate(
+        [np.zeros(0)]
+        + [np.arange(1, n) * (line.length / n) for (*_, line), n in zip(edges, steps, strict=True)]
+    )
+    points = shapely.get_coordinates(shapely.line_interpolate_point(on, along)).tolist()
+    directions = tangents(on, along).tolist()
+    inserted = 0
+    for (u, v, key, line), n in zip(edges, steps, strict=True):
         previous = u
-        for k in range(1, steps + 1):
+        for k in range(1, n + 1):
             current: Hashable = v
-            if k < steps:
+            if k < n:
                 current = ("control", u, v, key, k)
                 out.add_node(
-                    current,
-                    xy=tuple(points[k - 1].tolist()),
-                    direction=tuple(directions[k - 1].tolist()),
+                    current, xy=tuple(points[inserted]), direction=tuple(directions[inserted])
                 )
-            _add_weighted(out, previous, current, line.length / steps)
+                inserted += 1
+            _add_weighted(out, previous, current, line.length / n)
             previous = current
     return out
 

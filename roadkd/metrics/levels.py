@@ -117,9 +117,9 @@ def _level_name(level: tuple[int | str, bool, bool]) -> str:
 
 
 def _levels_summary(levels: list[Hashable], name: Any) -> str:
-    """``"2 levels: ground 310, bridge layer 1 2"`` style counts, most common first."""
+    """Lines per level, most common first: ``"2 levels: ground: 310, bridge layer 1: 2"``."""
     counts = Counter(levels).most_common()
-    return f"{len(counts)} levels: " + ", ".join(f"{name(level)} {n}" for level, n in counts)
+    return f"{len(counts)} levels: " + ", ".join(f"{name(level)}: {n}" for level, n in counts)
 
 
 def crossing_rule(frame: gpd.GeoDataFrame, mode: str, field: str | None = None) -> CrossingRule:

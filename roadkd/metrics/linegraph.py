@@ -266,10 +266,10 @@ def _canonical(coords: np.ndarray, lone_ring: bool) -> tuple[np.ndarray, bool]:
     if lone_ring:
         start = int(np.lexsort((coords[:-1, 1], coords[:-1, 0]))[0])
         coords = np.vstack([coords[start:-1], coords[: start + 1]])
-    flipped = coords[::-1]
-    for a, b in zip(coords.ravel().tolist(), flipped.ravel().tolist(), strict=True):
-        if a != b:
-            return (coords, False) if a < b else (flipped, True)
+    # the lower end first; a loop: the lower of its second and last-but-one vertices
+    head, tail = coords[[0, 1]].tolist(), coords[[-1, -2]].tolist()
+    if tail < head:
+        return coords[::-1], True
     return coords, False
 
 
@@ -281,7 +281,7 @@ def _relabelled(graph: nx.MultiGraph) -> nx.MultiGraph:
         coords, reversed_ = _canonical(
             np.asarray(data["geometry"].coords), u == v and graph.degree(u) == 2
         )
-        edges.append((coords.ravel().tolist(), ends[::-1] if reversed_ else ends, coords))
+        edges.append((coords.tolist(), ends[::-1] if reversed_ else ends, coords))
     edges.sort(key=lambda edge: edge[0])
     number: dict[int, int] = {}
     out = nx.MultiGraph()
