@@ -171,6 +171,21 @@ def test_train_batches_from_both_streams(road_dataset: Path) -> None:
     assert image.min() >= lo - 1e-4 and image.max() <= hi + 1e-4
 
 
+def test_color_jitter_changes_labelled_colours_not_their_geometry(road_dataset: Path) -> None:
+    def labelled(jitter: bool) -> dict[str, torch.Tensor]:
+        dm = RoadDataModule(
+            road_dataset, batch_size=4, patch_size=64, labeled_ratio=0.5, color_jitter=jitter
+        )
+        dm.setup("fit")
+        raw, _, _ = next(iter(dm.train_dataloader()))
+        torch.manual_seed(0)
+        return dict(dm.on_after_batch_transfer(raw, 0)["labeled"])
+
+    plain, jittered = labelled(False), labelled(True)
+    assert torch.equal(plain["mask"], jittered["mask"])  # same flips and rotations
+    assert not torch.allclose(plain["image"], jittered["image"])
+
+
 def test_val_test_predict_batches(road_dataset: Path) -> None:
     dm = RoadDataModule(road_dataset, batch_size=4, patch_size=64)
     dm.setup("validate")

@@ -13,6 +13,7 @@ from roadkd.losses import (
     fuse_teacher_probabilities,
     probability_distillation_loss,
     pseudo_label_loss,
+    pseudo_label_weights,
     supervised_loss,
 )
 
@@ -136,6 +137,34 @@ def test_pseudo_label_loss_thresholds() -> None:
     assert none.item() == 0.0
     none.backward()
     assert student.grad is not None and torch.all(student.grad == 0)
+
+
+def test_pseudo_label_rules_hand_computed() -> None:
+    student = logits_from_probs(0.6, 0.6)
+    teacher = fuse_teacher_probabilities([logits_from_probs(0.95, 0.4)])
+    labels, weights = pseudo_label_weights(teacher, "confidence", 0.9)
+    assert labels.flatten().tolist() == [1, 0]
+    # (p_max - 1/2) / (1 - 1/2): 0.9 for 0.95 road, 0.2 for 0.6 background
+    assert weights.flatten().tolist() == pytest.approx([0.9, 0.2], rel=1e-5)
+    # argmax: every pixel counts once; confidence: weighted by the weights above
+    argmax = (-math.log(0.6) - math.log(0.4)) / 2
+    weighted = (0.9 * -math.log(0.6) + 0.2 * -math.log(0.4)) / 1.1
+    assert pseudo_label_loss(student, teacher, 0.9, "argmax").item() == pytest.approx(argmax)
+    assert pseudo_label_loss(student, teacher, 0.9, "confidence").item() == pytest.approx(
+        weighted, rel=1e-5
+    )
+    with pytest.raises(ValueError, match="unknown pseudo-label rule"):
+        pseudo_label_weights(teacher, "vote", 0.9)
+
+
+def test_cross_pseudo_supervision_from_another_view() -> None:
+    a, b = logits_from_probs(0.8), logits_from_probs(0.4)
+    # the pseudo labels come from the other view's logits: both say road here
+    view = (logits_from_probs(0.9), logits_from_probs(0.7))
+    expected = -math.log(0.8) - math.log(0.4)  # A and B both learn road
+    assert cross_pseudo_supervision_loss(a, b, teachers=view).item() == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 def test_cross_pseudo_supervision_hand_computed() -> None:

@@ -23,6 +23,11 @@ def test_confusion_counts_and_scores() -> None:
     assert s["f1"] == pytest.approx(2 / 3)
     assert s["road_iou"] == pytest.approx(0.5)
     assert s["miou"] == pytest.approx((0.5 + 3 / 5) / 2)
+    # the authors' two-class scores: background precision 3/4, recall 3/4, F1 3/4
+    assert s["accuracy"] == pytest.approx(5 / 7)
+    assert s["class_precision"] == pytest.approx((2 / 3 + 3 / 4) / 2)
+    assert s["class_recall"] == pytest.approx((2 / 3 + 3 / 4) / 2)
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 3 / 4) / 2)
 
 
 def test_scores_with_empty_denominators() -> None:

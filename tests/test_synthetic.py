@@ -1,6 +1,7 @@
 """Tests of the synthetic RoadNet-style scene generator and the dataset layout."""
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +12,15 @@ from scipy import ndimage
 from roadkd.datasets.layout import MASK_KINDS, image_path, mask_path, read_splits
 from roadkd.datasets.synthetic import (
     DENSITIES,
+    ROAD_SHARE,
     SEASONS,
     SURFACES,
     SceneStyle,
     generate_scene,
+    synthetic_settings,
     write_synthetic_dataset,
 )
+from roadkd.datasets.synthetic_styles import balanced_looks
 from roadkd.errors import RoadkdError
 
 
@@ -61,9 +65,19 @@ def test_styles_change_what_the_ground_and_roads_look_like() -> None:
     _, concrete_road = look(season="green", surface="concrete")
     assert snow_ground > green_ground + 20  # buildings and trees stay dark
     assert concrete_road > asphalt_road + 30
-    rural = generate_scene(512, np.random.default_rng([5, 0]), SceneStyle(density="rural"))
-    dense = generate_scene(512, np.random.default_rng([5, 0]), SceneStyle(density="dense"))
-    assert dense.surface.mean() > rural.surface.mean()
+
+    # Density sets how many streets a scene expects; each scene's share stays in its range.
+    def road_share(density: str) -> float:
+        shares = [
+            generate_scene(
+                512, np.random.default_rng([5, i]), SceneStyle(density=density)
+            ).surface.mean()
+            for i in range(4)
+        ]
+        assert all(ROAD_SHARE[0] <= s <= ROAD_SHARE[1] for s in shares)
+        return float(np.mean(shares))
+
+    assert road_share("dense") > road_share("rural")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -98,6 +112,36 @@ def test_asphalt_that_is_not_road_exists() -> None:
     road_values = grey[:, scene.surface.astype(bool)].mean(1)
     asphalt_like = (spread < 25) & (np.abs(grey.mean(0) - road_values.mean()) < 20)
     assert (asphalt_like & ~scene.surface.astype(bool)).mean() > 0.005
+
+
+def test_scenes_are_as_much_road_as_real_urban_imagery() -> None:
+    # 8-25 % road surface: a third of a scene would make "road everywhere" a strong map.
+    shares = [generate_scene(384, np.random.default_rng([2, i])).surface.mean() for i in range(6)]
+    assert all(0.08 <= s <= 0.25 for s in shares)
+    narrow = generate_scene(384, np.random.default_rng([2, 0]), road_share=(0.05, 0.1))
+    assert 0.05 <= narrow.surface.mean() <= 0.1
+
+
+def test_every_split_holds_the_looks_in_the_same_mix(tmp_path: Path) -> None:
+    root = write_synthetic_dataset(
+        tmp_path / "d", scenes=12, size=128, seed=3, val_scenes=3, test_scenes=3
+    )
+    splits = read_splits(root)
+    recorded = splits["generator"]
+    assert recorded["road_share"] == list(ROAD_SHARE)
+    assert synthetic_settings(scenes=12, size=128, seed=3, val_scenes=3, test_scenes=3) == recorded
+    for count in (3, 9):
+        looks = balanced_looks(count, np.random.default_rng(count))
+        for kinds, index in ((SURFACES, 0), (SEASONS, 1)):
+            counts = Counter(look[index] for look in looks)
+            assert set(counts) == set(kinds) and set(counts.values()) == {count // 3}
+    assert len(set(balanced_looks(9, np.random.default_rng(1)))) == 9
+    # what the dataset records of its scenes: one of each surface and season in val and test
+    scenes = splits["scenes"]
+    for split in ("val", "test"):
+        assert {scenes[n]["surface"] for n in splits[split]} == set(SURFACES)
+        assert {scenes[n]["season"] for n in splits[split]} == set(SEASONS)
+    assert all(0.08 <= v["road_share"] <= 0.25 for v in scenes.values())
 
 
 def test_write_dataset_is_byte_identical(tmp_path: Path) -> None:

@@ -232,6 +232,40 @@ def test_teachers_labels_only_ignore_unlabeled(tmp_path: Path) -> None:
     assert float(trainer.logged_metrics["train/loss_cps"]) == 0.0
 
 
+@pytest.mark.parametrize("task_class", [CrossModelTeachers, CPSStudents])
+def test_cross_supervision_learns_on_the_strong_view_and_cutmix(
+    task_class: type, tmp_path: Path
+) -> None:
+    nets = {"teacher_a": TINY_A, "teacher_b": TINY_B}
+    if task_class is CPSStudents:
+        nets = {"student": TINY_A}
+    task = task_class(**nets, warmup_steps=0, strong_view=True, cutmix=True, **OPT)
+    trainer = _trainer(tmp_path, 2)
+    trainer.fit(task, datamodule=TinyRoadDataModule())
+    assert trainer.global_step == 2
+    assert float(trainer.logged_metrics["train/loss_cps"]) > 0
+
+
+def test_cutmix_boxes_cover_a_quarter_to_a_half() -> None:
+    from roadkd.tasks.cross_supervision import cutmix_masks, mixed
+
+    torch.manual_seed(0)
+    boxes = cutmix_masks(64, 40, 50, torch.device("cpu"))
+    assert boxes.shape == (64, 1, 40, 50) and boxes.dtype == torch.bool
+    share = boxes.float().mean(dim=(1, 2, 3))
+    assert share.min() > 0.2 and share.max() < 0.55
+    # inside a box an image keeps its pixels, outside it shows the next image's
+    x = torch.arange(3.0)[:, None, None, None].expand(3, 1, 40, 50)
+    out = mixed(boxes[:3], x)
+    assert torch.equal(out[1][boxes[1]], x[1][boxes[1]])
+    assert torch.equal(out[1][~boxes[1]], x[0][~boxes[1]])
+
+
+def test_student_refuses_an_unknown_pseudo_label_rule(teachers_ckpt: Path) -> None:
+    with pytest.raises(RoadkdError, match="pseudo_labels must be one of"):
+        SSLKDStudent(teachers_checkpoint=str(teachers_ckpt), student=TINY_A, pseudo_labels="vote")
+
+
 class _NoFactsDataModule(TinyRoadDataModule):
     """States no data facts: training must refuse it before the first step."""
 

@@ -95,6 +95,7 @@ class RoadDataModule(GeoDataModule):
         mean: tuple[float, ...] = DEFAULT_MEAN,
         std: tuple[float, ...] = DEFAULT_STD,
         mask: str = "surface",
+        color_jitter: bool = False,
     ) -> None:
         """Initialise the datamodule.
 
@@ -115,6 +116,9 @@ class RoadDataModule(GeoDataModule):
             mean: per-band mean applied after dividing pixels by 255.
             std: per-band std applied after dividing pixels by 255.
             mask: label kind to learn: "surface", "edge" or "centerline".
+            color_jitter: labelled patches also get a random change of brightness,
+                contrast, saturation and hue, so that a few labelled scenes stand for more
+                looks (unlabelled patches have their strong view for that).
 
         Raises:
             RoadkdError: for an impossible ratio or mask kind.
@@ -141,6 +145,7 @@ class RoadDataModule(GeoDataModule):
         self.mean = tuple(float(m) for m in mean)  # type: ignore[assignment]
         self.std = tuple(float(s) for s in std)  # type: ignore[assignment]
         self.mask = mask
+        self.color_jitter = color_jitter
         self.split: BlockSplit | None = None
         # Photometric only: the strong view keeps the weak view's geometry.
         self.strong_aug = nn.Sequential(
@@ -148,6 +153,7 @@ class RoadDataModule(GeoDataModule):
             K.RandomGrayscale(p=0.2),
             K.RandomGaussianBlur((5, 5), (0.1, 2.0), p=0.5),
         )
+        self.label_aug = K.ColorJitter(0.3, 0.3, 0.3, 0.05, p=0.8)
 
     # -- facts the deploy bundle records ----------------------------------------------------
 
@@ -279,6 +285,33 @@ class RoadDataModule(GeoDataModule):
             "training_scenes": len(split.scenes),
         }
 
+    def unlabeled_pixels(self) -> dict[str, np.ndarray]:
+        """Per training scene, the pixels the unlabelled stream samples from.
+
+        That is where a student learns from pseudo labels, so where their quality is
+        measured (:func:`roadkd.diagnostics.pseudo_label_quality`). With every block
+        labelled, the unlabelled stream reuses all the training imagery, and so does this.
+
+        Returns:
+            Scene name -> (height, width) boolean map; scenes with no such pixel are left
+            out.
+        """
+        split = self.split or self.make_split()
+        everything = not split.unlabeled
+        index = {grid.bounds: i for i, grid in enumerate(split.scenes)}
+        pixels: dict[str, np.ndarray] = {}
+        for scene in read_splits(self.root)["train"]:
+            i = index.get(_bounds(self._imagery([scene])))
+            if i is None:  # smaller than a patch: never sampled
+                continue
+            grid = split.scenes[i]
+            mask = np.zeros((grid.rows[-1], grid.cols[-1]), dtype=bool)
+            for r, c in np.argwhere(split.allowed(i, everything)):
+                mask[grid.rows[r] : grid.rows[r + 1], grid.cols[c] : grid.cols[c + 1]] = True
+            if mask.any():
+                pixels[scene] = mask
+        return pixels
+
     def _setup_train(self, train: list[str], unlabeled: list[str]) -> None:
         self.split = split = self.make_split()
         summary = self.split_summary(split)
@@ -389,13 +422,16 @@ class RoadDataModule(GeoDataModule):
     def on_after_batch_transfer(self, batch: Batch, dataloader_idx: int) -> Batch:
         """Normalise images; augment training batches on the device.
 
-        Labelled patches get the same random flip/rotation on image and mask. Unlabelled
+        Labelled patches get the same random flip/rotation on image and mask (and, with
+        ``color_jitter``, a random colour change on the image). Unlabelled
         patches get a weak view (flip/rotation) and a strong photometric view of the same
         geometry, so pixel-wise consistency losses line up.
         """
         if "labeled" in batch:
             labeled, unlabeled = batch["labeled"], batch["unlabeled"]
             image, mask = random_flip_rotate(labeled["image"], labeled["mask"].long())
+            if self.color_jitter:
+                image = self.label_aug((image / 255.0).clamp(0, 1)) * 255.0
             weak, _ = random_flip_rotate(unlabeled["image"])
             strong = self.strong_aug((weak / 255.0).clamp(0, 1)) * 255.0
             return {

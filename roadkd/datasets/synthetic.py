@@ -13,7 +13,8 @@ have, so a model trained on them should generalise worse than one trained on all
 """
 
 import inspect
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,23 @@ from skimage.draw import polygon as draw_polygon
 from ..errors import RoadkdError
 from ..normalization import ROADNET_RESOLUTION_M
 from .layout import staged_dataset, write_scene, write_splits
-from .synthetic_styles import DENSITIES, SEASONS, SURFACES, SceneStyle
+from .synthetic_styles import DENSITIES, SEASONS, SURFACES, SceneStyle, balanced_looks
 
 #: Projected CRS of the synthetic scenes (UTM zone 18N, around Ottawa).
 SYNTHETIC_CRS = "EPSG:32618"
 #: Upper-left corner of the first scene, in SYNTHETIC_CRS metres (south of Ottawa).
 SYNTHETIC_ORIGIN = (445_000.0, 5_030_000.0)
+#: Share of a scene's pixels that is road surface, as in real very-high-resolution urban
+#: imagery (a scene a third road makes "road everywhere" a strong map).
+ROAD_SHARE = (0.08, 0.25)
+#: Mean spacing of residential streets along each axis in a suburb, in pixels (~120 m).
+STREET_SPACING_PX = 560
+#: Mean spacing of arterials along each axis, in pixels (~500 m).
+ARTERIAL_SPACING_PX = 2400
+#: Road networks drawn at most per scene to land within ``road_share``.
+NETWORK_DRAWS = 64
+#: Seed stream of the per-split look assignment (apart from the scenes' own streams).
+SPLIT_LOOKS_STREAM = 1_000_003
 
 
 @dataclass
@@ -53,10 +65,18 @@ class SyntheticScene:
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma: float) -> np.ndarray:
-    """Low-frequency noise in [-1, 1] (textures of grass, soil, illumination)."""
+    """Low-frequency noise in [-1, 1] (textures of grass, soil, illumination).
+
+    Wide blurs are made on a coarser grid and zoomed back (smooth noise has nothing finer
+    to lose), which keeps a scene's generation time from growing with ``sigma``.
+    """
+    step = max(1, int(sigma // 4))
+    coarse = shape if step == 1 else (shape[0] // step + 2, shape[1] // step + 2)
     noise: np.ndarray = ndimage.gaussian_filter(
-        rng.standard_normal(shape).astype(np.float32), sigma
+        rng.standard_normal(coarse).astype(np.float32), sigma / step
     )
+    if step > 1:
+        noise = ndimage.zoom(noise, step, order=1)[: shape[0], : shape[1]]
     return noise / np.float32(np.abs(noise).max() + 1e-6)
 
 
@@ -75,7 +95,10 @@ def _road_polylines(
 ) -> list[tuple[np.ndarray, float, bool]]:
     """Return road centrelines as (points (N, 2) in row/col, width in px, is_arterial).
 
-    ``streets`` multiplies the number of residential streets (the scene's density).
+    Road counts follow the scene's extent, not a fixed number per scene: an arterial about
+    every :data:`ARTERIAL_SPACING_PX` and a residential street about every
+    :data:`STREET_SPACING_PX` (divided by ``streets``, the scene's density) along each axis.
+    A scene always shows at least one road.
     """
     roads: list[tuple[np.ndarray, float, bool]] = []
     t = np.linspace(0.0, 1.0, 200)
@@ -88,12 +111,9 @@ def _road_polylines(
         across = start + amplitude * np.sin(2 * np.pi * freq * t + phase)
         return np.stack([across, along], 1) if horizontal else np.stack([along, across], 1)
 
-    # Road density stays that of a suburb whatever the scene size: counts scale with it.
-    scale = size / 1024
     # Arterials: wide, gently curving, crossing the scene.
-    arterial_axes = (True, False) if size >= 512 else (bool(rng.integers(2)),)
-    for horizontal in arterial_axes:
-        for _ in range(max(1, round(rng.integers(1, 3) * scale))):
+    for horizontal in (True, False):
+        for _ in range(int(rng.poisson(size / ARTERIAL_SPACING_PX))):
             start = rng.uniform(0.15, 0.85) * size
             roads.append(
                 (
@@ -104,30 +124,70 @@ def _road_polylines(
             )
     # Residential streets: narrower, straighter, some ending short of the scene edge.
     for horizontal in (True, False):
-        for _ in range(round(rng.integers(2, 4) * scale * streets)):
-            start = rng.uniform(0.05, 0.95) * size
-            lo, hi = -20.0, size + 20.0
-            if rng.random() < 0.4:  # dead end
-                if rng.random() < 0.5:
-                    lo = rng.uniform(0.3, 0.6) * size
-                else:
-                    hi = rng.uniform(0.4, 0.7) * size
-            roads.append(
-                (
-                    wavy(start, horizontal, rng.uniform(0, 0.03) * size, (lo, hi)),
-                    rng.uniform(28, 42),
-                    False,
-                )
-            )
-    if size < 512:
-        return roads
-    # A curved crescent street, as in newer suburbs.
-    centre = rng.uniform(0.3, 0.7, 2) * size
-    radius = rng.uniform(0.2, 0.35) * size
-    angles = rng.uniform(0, 2 * np.pi) + np.linspace(0, rng.uniform(1.5, 3.0), 200)
-    arc = np.stack([centre[0] + radius * np.sin(angles), centre[1] + radius * np.cos(angles)], 1)
-    roads.append((arc, rng.uniform(28, 40), False))
+        for _ in range(int(rng.poisson(size * streets / STREET_SPACING_PX))):
+            roads.append(_street(rng, size, horizontal, wavy))
+    if not roads:
+        roads.append(_street(rng, size, bool(rng.integers(2)), wavy))
+    if size >= 512 and rng.random() < 0.3 * streets:
+        # A curved crescent street, as in newer suburbs.
+        centre = rng.uniform(0.3, 0.7, 2) * size
+        radius = rng.uniform(0.2, 0.35) * size
+        angles = rng.uniform(0, 2 * np.pi) + np.linspace(0, rng.uniform(1.5, 3.0), 200)
+        arc = np.stack(
+            [centre[0] + radius * np.sin(angles), centre[1] + radius * np.cos(angles)], 1
+        )
+        roads.append((arc, rng.uniform(28, 40), False))
     return roads
+
+
+def _street(
+    rng: np.random.Generator,
+    size: int,
+    horizontal: bool,
+    wavy: Callable[[float, bool, float, tuple[float, float]], np.ndarray],
+) -> tuple[np.ndarray, float, bool]:
+    """One residential street across the scene, or ending short of its edge (a dead end)."""
+    start = rng.uniform(0.05, 0.95) * size
+    lo, hi = -20.0, size + 20.0
+    if rng.random() < 0.4:  # dead end
+        if rng.random() < 0.5:
+            lo = rng.uniform(0.3, 0.6) * size
+        else:
+            hi = rng.uniform(0.4, 0.7) * size
+    points = wavy(start, horizontal, rng.uniform(0, 0.03) * size, (lo, hi))
+    return points, rng.uniform(28, 42), False
+
+
+def _road_network(
+    rng: np.random.Generator, size: int, streets: float, road_share: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Draw road networks until one covers a share of the scene within ``road_share``.
+
+    Returns:
+        The road surface, every road's centreline and the arterials' centrelines (bool
+        masks). After :data:`NETWORK_DRAWS` draws out of range, the draw closest to the
+        range is kept (a scene too small to hold one road inside it).
+    """
+    lo, hi = road_share
+    best: tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+    for _ in range(NETWORK_DRAWS):
+        surface = np.zeros((size, size), bool)
+        centre_all = np.zeros((size, size), bool)
+        arterial_centre = np.zeros((size, size), bool)
+        for points, width, arterial in _road_polylines(rng, size, streets):
+            line = _rasterize_polyline(points, size)
+            surface |= ndimage.distance_transform_edt(~line) <= width / 2
+            centre_all |= line
+            if arterial:
+                arterial_centre |= line
+        share = float(surface.mean())
+        miss = max(lo - share, share - hi, 0.0)
+        if best is None or miss < best[0]:
+            best = (miss, (surface, centre_all, arterial_centre))
+        if miss == 0.0:
+            break
+    assert best is not None
+    return best[1]
 
 
 def _rasterize_polyline(points: np.ndarray, size: int) -> np.ndarray:
@@ -156,7 +216,10 @@ def _rectangle(
 
 
 def generate_scene(
-    size: int, rng: np.random.Generator, style: SceneStyle | None = None
+    size: int,
+    rng: np.random.Generator,
+    style: SceneStyle | None = None,
+    road_share: tuple[float, float] = ROAD_SHARE,
 ) -> SyntheticScene:
     """Generate one RoadNet-style scene.
 
@@ -164,6 +227,8 @@ def generate_scene(
         size: side length in pixels.
         rng: the random generator that makes the scene (seed it for determinism).
         style: how the scene looks; None draws one from ``rng``.
+        road_share: the range of the share of pixels that are road surface (see
+            :func:`_road_network` for scenes too small to hold a road within it).
 
     Returns:
         The scene's image, its three label rasters and its style.
@@ -181,16 +246,7 @@ def generate_scene(
     img *= 1 + 0.12 * _smooth_noise(rng, shape, 3)[..., None]
 
     # Roads.
-    surface = np.zeros(shape, bool)
-    centre_all = np.zeros(shape, bool)
-    arterial_centre = np.zeros(shape, bool)
-    for points, width, arterial in _road_polylines(rng, size, streets):
-        line = _rasterize_polyline(points, size)
-        dist = ndimage.distance_transform_edt(~line)
-        surface |= dist <= width / 2
-        centre_all |= line
-        if arterial:
-            arterial_centre |= line
+    surface, centre_all, arterial_centre = _road_network(rng, size, streets, road_share)
     dist_out = ndimage.distance_transform_edt(~surface)
 
     # Distractors: parking lots and driveways (asphalt, not road) next to roads.
@@ -354,6 +410,7 @@ def write_synthetic_dataset(
     val_scenes: int | None = None,
     test_scenes: int | None = None,
     styles: bool = True,
+    road_share: tuple[float, float] = ROAD_SHARE,
 ) -> Path:
     """Generate a dataset of synthetic scenes in roadkd's on-disk layout.
 
@@ -367,8 +424,11 @@ def write_synthetic_dataset(
         seed: base seed; the same seed gives the same bytes.
         val_scenes: scenes in the validation split; None: about 15 %.
         test_scenes: scenes in the test split; None: about 15 %. The rest train.
-        styles: draw each scene's :class:`SceneStyle` from its seed; False gives every
-            scene the default style (a green asphalt suburb).
+        styles: draw each scene's :class:`SceneStyle` from its seed, with surface and
+            season balanced within every split (:func:`balanced_looks`: validation and test
+            hold the looks in the training split's mix); False gives every scene the
+            default style (a green asphalt suburb).
+        road_share: range of each scene's road surface share (:func:`generate_scene`).
 
     Returns:
         The dataset folder.
@@ -381,16 +441,31 @@ def write_synthetic_dataset(
         raise RoadkdError("--scenes must be at least 1")
     if size < 128:
         raise RoadkdError("--size must be at least 128 pixels")
+    if not 0 <= road_share[0] <= road_share[1] <= 1:
+        raise RoadkdError(f"road_share must be a range within [0, 1], got {road_share}")
     held_out = [n for n in (val_scenes, test_scenes) if n is not None]
     if any(n < 1 for n in held_out) or sum(held_out) >= scenes:
         raise RoadkdError("validation and test scenes must be at least 1 and leave training scenes")
     with staged_dataset(target) as staging:
         names = [f"scene_{i:03d}" for i in range(scenes)]
+        splits = default_split(names, val_scenes, test_scenes)
+        looks = _balanced_looks(splits, seed) if styles else {}
         res = ROADNET_RESOLUTION_M
         spacing = size * res + 100.0
+        drawn: dict[str, dict[str, Any]] = {}
         for i, name in enumerate(names):
-            style = None if styles else SceneStyle()
-            scene = generate_scene(size, np.random.default_rng([seed, i]), style)
+            rng = np.random.default_rng([seed, i])
+            style = SceneStyle.draw(rng) if styles else SceneStyle()
+            if name in looks:
+                surface, season = looks[name]
+                style = replace(style, surface=surface, season=season)
+            scene = generate_scene(size, rng, style, road_share)
+            drawn[name] = {
+                "surface": style.surface,
+                "season": style.season,
+                "density": style.density,
+                "road_share": round(float(scene.surface.mean()), 4),
+            }
             transform = Affine(
                 res, 0, SYNTHETIC_ORIGIN[0] + i * spacing, 0, -res, SYNTHETIC_ORIGIN[1]
             )
@@ -398,12 +473,13 @@ def write_synthetic_dataset(
             write_scene(staging, name, scene.image, masks, transform, SYNTHETIC_CRS)
         write_splits(
             staging,
-            default_split(names, val_scenes, test_scenes),
+            splits,
             crs=SYNTHETIC_CRS,
             resolution_m=res,
             source="synthetic",
             seed=seed,
             note="synthetic RoadNet-style scenes generated by roadkd",
+            scenes=drawn,
             generator=synthetic_settings(
                 scenes=scenes,
                 size=size,
@@ -411,9 +487,19 @@ def write_synthetic_dataset(
                 val_scenes=val_scenes,
                 test_scenes=test_scenes,
                 styles=styles,
+                road_share=road_share,
             ),
         )
     return target
+
+
+def _balanced_looks(splits: dict[str, list[str]], seed: int) -> dict[str, tuple[str, str]]:
+    """Each scene's (surface, season), balanced within every split (:func:`balanced_looks`)."""
+    looks: dict[str, tuple[str, str]] = {}
+    for index, split in enumerate(("train", "val", "test")):
+        rng = np.random.default_rng([seed, SPLIT_LOOKS_STREAM, index])
+        looks |= dict(zip(splits[split], balanced_looks(len(splits[split]), rng), strict=True))
+    return looks
 
 
 def synthetic_settings(**settings: Any) -> dict[str, Any]:
@@ -430,4 +516,7 @@ def synthetic_settings(**settings: Any) -> dict[str, Any]:
     except TypeError as err:
         raise RoadkdError(f"synthetic data settings {settings}: {err}") from err
     bound.apply_defaults()
-    return {k: v for k, v in bound.arguments.items() if k != "out"}
+    # as JSON holds them: a range is a list, whether it came from YAML or a default
+    return {
+        k: list(v) if isinstance(v, tuple) else v for k, v in bound.arguments.items() if k != "out"
+    }

@@ -61,3 +61,23 @@ class SceneStyle:
             shadow_px=int(rng.integers(4, 30)),
             shadow_darkness=float(rng.uniform(0.35, 0.7)),
         )
+
+
+def balanced_looks(count: int, rng: np.random.Generator) -> list[tuple[str, str]]:
+    """(surface, season) for the ``count`` scenes of one split, in the same mix everywhere.
+
+    Every three consecutive scenes show each surface and each season once, and every nine
+    each of the nine pairs once (a Latin square), so a validation split of three scenes and
+    a test split of six hold the looks in the proportions of the training split. ``rng``
+    permutes which surface and season come first.
+
+    Args:
+        count: scenes in the split.
+        rng: the split's random generator.
+
+    Returns:
+        One (surface, season) pair per scene.
+    """
+    surfaces = [str(s) for s in rng.permutation(list(SURFACES))]
+    seasons = [str(s) for s in rng.permutation(list(SEASONS))]
+    return [(surfaces[k % 3], seasons[(k % 3 + k // 3 % 3) % 3]) for k in range(count)]

@@ -40,8 +40,10 @@ METHODS: dict[str, Method] = {
     ),
     "sslkd_without_prob": Method("SSLKD without L_dis^p", needs="teachers", compared_with="sslkd"),
     "sslkd_without_unsup": Method("SSLKD without L_unsup", needs="teachers", compared_with="sslkd"),
-    "teachers": Method("SSLKD teacher A (reference)"),
-    "teachers_labeled_only": Method("KD teacher A (reference)"),
+    # SSLKD's teachers are compared with the same teachers trained on labels only: does
+    # cross supervision on unlabelled imagery make them better teachers?
+    "teachers": Method("SSLKD teacher A (reference)", compared_with="teachers_labeled_only"),
+    "teachers_labeled_only": Method("Labels-only teacher A (reference)"),
 }
 
 
@@ -57,7 +59,8 @@ class Experiment:
             default) for a dataset that must already exist, real or synthetic.
         configs: folder with one training config per method.
         ratios: labelled ratios, each in (0, 1].
-        seeds: training seeds; every (method, ratio) runs once per seed. A seed sets both
+        seeds: training seeds; every (method, ratio) runs once per seed (see
+            ``seeds_at``). A seed sets both
             ``seed_everything`` (initialisation, augmentations) and the datamodule's
             ``split_seed`` (which blocks carry labels, patch positions), so the spread over
             seeds includes the choice of labelled blocks.
@@ -65,6 +68,10 @@ class Experiment:
         references: rows shown as upper references (dashed in the plot).
         method_ratios: methods that run only at some of the ratios (e.g. ablations at
             1/8); every other method runs at every ratio.
+        seeds_at: ratios that run only some of the seeds (e.g. three at ratio 1 where the
+            spread is small, five at 1/8).
+        tile: side of the tiles every model is scored with (and the teachers' pseudo
+            labels measured with), whatever patch it trained on; None: each model's own.
         overrides: LightningCLI overrides passed to every training run.
         threads: torch CPU threads of every training run (``ROADKD_NUM_THREADS``): fixed,
             so that the same seed gives the same weights whatever the machine's default.
@@ -84,6 +91,8 @@ class Experiment:
     )
     references: list[str] = field(default_factory=lambda: ["teachers"])
     method_ratios: dict[str, list[float]] = field(default_factory=dict)
+    seeds_at: dict[float, list[int]] = field(default_factory=dict)
+    tile: int | None = None
     overrides: list[str] = field(default_factory=list)
     threads: int = 2
     out: str = "results/bench"
@@ -156,6 +165,18 @@ class Experiment:
                 raise RoadkdError(f"{p}: labelled ratio {ratio} is not in (0, 1]")
         if not experiment.seeds or not all(isinstance(s, int) for s in experiment.seeds):
             raise RoadkdError(f"{p}: seeds must be a non-empty list of integers")
+        for ratio, seeds in experiment.seeds_at.items():
+            if not (0 < ratio <= 1 and seeds and all(isinstance(s, int) for s in seeds)):
+                raise RoadkdError(
+                    f"{p}: seeds_at maps a ratio in (0, 1] to a list of seeds, not "
+                    f"{ratio!r}: {seeds!r}"
+                )
+        if experiment.tile is not None and not (
+            isinstance(experiment.tile, int) and experiment.tile > 0 and experiment.tile % 32 == 0
+        ):
+            raise RoadkdError(
+                f"{p}: tile must be a positive multiple of 32, not {experiment.tile!r}"
+            )
         for method in {*experiment.rows_methods, *experiment.needed_teachers}:
             config = Path(experiment.configs) / f"{method}.yaml"
             if not config.is_file():
@@ -174,6 +195,12 @@ class Experiment:
             for m in self.rows_methods
             if m not in self.method_ratios or ratio in self.method_ratios[m]
         ]
+
+    def seeds_for(self, ratio: float) -> list[int]:
+        """The seeds that run at ``ratio`` (see ``seeds_at``)."""
+        if ratio not in self.seeds_at:
+            return list(self.seeds)
+        return [seed for seed in self.seeds if seed in self.seeds_at[ratio]]
 
     @property
     def needed_teachers(self) -> list[str]:

@@ -168,7 +168,7 @@ def _score(
         return {**cached, "train_min": round(_train_seconds(run) / 60, 1)}
     best = _train(experiment, method, ratio, seed, log)
     log(f"evaluate {_name(run)}")
-    scores = evaluate(best, experiment.data, "test").overall
+    scores = evaluate(best, experiment.data, "test", tile=experiment.tile).overall
     row = {
         "method": method,
         "ratio": ratio,
@@ -252,6 +252,7 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         _score(experiment, method, ratio, seed, log)
         for seed in experiment.seeds
         for ratio in experiment.ratios
+        if seed in experiment.seeds_for(ratio)
         for method in experiment.methods_at(ratio)
     ]
     _add_model_facts(experiment, rows)

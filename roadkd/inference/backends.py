@@ -10,7 +10,7 @@ from ..device import select_device
 from ..errors import RoadkdError
 from ..imagery import BandPercentiles
 from ..models.checkpoint import brief_reason
-from ..models.deploy import load_bundle
+from ..models.deploy import DeployBundle, load_bundle
 from ..normalization import normalize
 
 
@@ -43,7 +43,16 @@ class TorchBackend:
                 export (read without running code from it: see ``roadkd.models.checkpoint``).
             device: "auto", "cpu" or "cuda".
         """
-        bundle = load_bundle(path)
+        self._run(load_bundle(path), device)
+
+    @classmethod
+    def of_bundle(cls, bundle: DeployBundle, device: str = "auto") -> "TorchBackend":
+        """A backend for a bundle already in memory (e.g. each teacher of a checkpoint)."""
+        backend = cls.__new__(cls)
+        backend._run(bundle, device)
+        return backend
+
+    def _run(self, bundle: DeployBundle, device: str) -> None:
         self.device = select_device(device)
         self.model = bundle.model.to(self.device).eval()
         self.in_channels = bundle.config.in_channels

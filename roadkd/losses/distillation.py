@@ -13,6 +13,8 @@ from torch import Tensor, nn
 #: we can read gives the authors' value). The SSLKD student, the diagnostics and the
 #: experiment runner share it.
 PSEUDO_LABEL_THRESHOLD = 0.9
+#: How fused teacher probabilities become pseudo labels (:func:`pseudo_label_weights`).
+PSEUDO_LABEL_RULES = ("threshold", "argmax", "confidence")
 
 
 class FeatureAdapter(nn.Module):
@@ -107,27 +109,69 @@ def probability_distillation_loss(
     return temperature**2 * kl.mean()
 
 
-def pseudo_label_loss(student_logits: Tensor, teacher_probs: Tensor, threshold: float) -> Tensor:
-    """L_unsup: cross-entropy against the fused teachers' confident argmax.
+def pseudo_label_weights(
+    teacher_probs: Tensor, rule: str, threshold: float
+) -> tuple[Tensor, Tensor]:
+    """Pseudo labels and the weight each pixel's label gets, by the fusion rule.
+
+    Rules (the authors' code family uses each): ``"threshold"``, the argmax where the fused
+    confidence reaches ``threshold`` (weight 1) and nothing elsewhere; ``"argmax"``, the
+    argmax everywhere (as CPS); ``"confidence"``, the argmax weighted by how far its
+    confidence is above chance, (p_max - 1/C) / (1 - 1/C).
+
+    Args:
+        teacher_probs: (B, C, H, W) fused teacher probabilities.
+        rule: one of :data:`PSEUDO_LABEL_RULES`.
+        threshold: confidence a pixel needs under ``"threshold"``.
+
+    Returns:
+        (B, H, W) labels (int64) and (B, H, W) float32 weights in [0, 1].
+
+    Raises:
+        ValueError: for an unknown rule.
+    """
+    confidence, labels = teacher_probs.detach().float().max(dim=1)
+    if rule == "threshold":
+        weights = (confidence >= threshold).float()
+    elif rule == "argmax":
+        weights = torch.ones_like(confidence)
+    elif rule == "confidence":
+        chance = 1.0 / teacher_probs.shape[1]
+        weights = ((confidence - chance) / (1.0 - chance)).clamp(0.0, 1.0)
+    else:
+        raise ValueError(f"unknown pseudo-label rule {rule!r} (known: {PSEUDO_LABEL_RULES})")
+    return labels, weights
+
+
+def pseudo_label_loss(
+    student_logits: Tensor, teacher_probs: Tensor, threshold: float, rule: str = "threshold"
+) -> Tensor:
+    """L_unsup: cross-entropy against the fused teachers' argmax, weighted by ``rule``.
 
     Args:
         student_logits: (B, C, H, W) student logits.
         teacher_probs: (B, C, H, W) fused teacher probabilities.
-        threshold: minimum teacher confidence (max probability) for a pixel to count.
+        threshold: minimum teacher confidence (max probability) for a pixel to count
+            under the ``"threshold"`` rule.
+        rule: how pseudo labels are weighted (:func:`pseudo_label_weights`).
 
     Returns:
-        A scalar loss averaged over confident pixels; 0 (with a graph) if there are none.
+        A scalar loss, the weighted mean over pixels (the mean over confident pixels under
+        ``"threshold"``); 0 (with a graph) if every weight is 0.
     """
-    confidence, labels = teacher_probs.detach().max(dim=1)
-    confident = confidence >= threshold
-    if not confident.any():
+    labels, weights = pseudo_label_weights(teacher_probs, rule, threshold)
+    total = weights.sum()
+    if total <= 0:
         return student_logits.sum() * 0.0
     ce = F.cross_entropy(student_logits.float(), labels, reduction="none")
-    return ce[confident].mean()
+    return (ce * weights).sum() / total
 
 
 def cross_pseudo_supervision_loss(
-    logits_a: Tensor, logits_b: Tensor, threshold: float = 0.0
+    logits_a: Tensor,
+    logits_b: Tensor,
+    threshold: float = 0.0,
+    teachers: tuple[Tensor, Tensor] | None = None,
 ) -> Tensor:
     """Cross pseudo supervision: each network learns from the other's confident argmax.
 
@@ -135,12 +179,16 @@ def cross_pseudo_supervision_loss(
         logits_a: (B, C, H, W) logits of network A.
         logits_b: (B, C, H, W) logits of network B.
         threshold: minimum confidence of the teaching network for a pixel to count.
+        teachers: the logits (A's, B's) that make the pseudo labels, when they come from
+            another view than the one learned on (weak view, CutMix); default: the
+            learners' own logits.
 
     Returns:
         CE(A, argmax B) + CE(B, argmax A), each averaged over its confident pixels.
     """
-    probs_a = logits_a.detach().float().softmax(dim=1)
-    probs_b = logits_b.detach().float().softmax(dim=1)
+    teach_a, teach_b = teachers if teachers is not None else (logits_a, logits_b)
+    probs_a = teach_a.detach().float().softmax(dim=1)
+    probs_b = teach_b.detach().float().softmax(dim=1)
     return pseudo_label_loss(logits_a, probs_b, threshold) + pseudo_label_loss(
         logits_b, probs_a, threshold
     )

@@ -45,10 +45,12 @@ def _ratio(num: float, den: float) -> float:
 
 
 def scores_from_counts(tp: float, fp: float, fn: float, tn: float) -> dict[str, float]:
-    """Road IoU, precision, recall, F1 and 2-class mean IoU from confusion counts.
+    """Road-class scores and the authors' two-class scores from confusion counts.
 
-    A score whose denominator is 0 (e.g. precision with no predicted road) is 1.0: there
-    was nothing to get wrong.
+    Road papers report the road class's IoU, precision, recall and F1; the SSLKD authors'
+    code reports two-class scores: mean IoU, overall accuracy, and precision, recall and
+    F1 averaged over road and background. A score whose denominator is 0 (e.g. precision
+    with no predicted road) is 1.0: there was nothing to get wrong.
 
     Args:
         tp: road pixels predicted road.
@@ -57,19 +59,27 @@ def scores_from_counts(tp: float, fp: float, fn: float, tn: float) -> dict[str, 
         tn: background pixels predicted background.
 
     Returns:
-        ``{"road_iou", "precision", "recall", "f1", "miou"}``.
+        ``{"road_iou", "precision", "recall", "f1", "miou", "accuracy",
+        "class_precision", "class_recall", "macro_f1"}``.
     """
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     road_iou = _ratio(tp, tp + fp + fn)
     background_iou = _ratio(tn, tn + fp + fn)
     f1 = _ratio(2 * precision * recall, precision + recall)
+    bg_precision = _ratio(tn, tn + fn)
+    bg_recall = _ratio(tn, tn + fp)
+    bg_f1 = _ratio(2 * bg_precision * bg_recall, bg_precision + bg_recall)
     return {
         "road_iou": road_iou,
         "precision": precision,
         "recall": recall,
         "f1": f1,
         "miou": (road_iou + background_iou) / 2,
+        "accuracy": _ratio(tp + tn, tp + fp + fn + tn),
+        "class_precision": (precision + bg_precision) / 2,
+        "class_recall": (recall + bg_recall) / 2,
+        "macro_f1": (f1 + bg_f1) / 2,
     }
 
 

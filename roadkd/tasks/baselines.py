@@ -138,6 +138,8 @@ class CPSStudents(RoadTask):
         cps_weight: float = 1.5,
         warmup_steps: int = 0,
         cps_threshold: float = 0.0,
+        strong_view: bool = False,
+        cutmix: bool = False,
         optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
     ) -> None:
@@ -148,6 +150,8 @@ class CPSStudents(RoadTask):
             cps_weight: weight of the cross pseudo supervision loss.
             warmup_steps: supervised-only steps before cross supervision starts.
             cps_threshold: confidence below which a pseudo label is ignored.
+            strong_view: see :class:`~roadkd.tasks.CrossModelTeachers`.
+            cutmix: see :class:`~roadkd.tasks.CrossModelTeachers`.
             optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
         """

@@ -5,7 +5,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..errors import RoadkdError
 from ..losses import (
+    PSEUDO_LABEL_RULES,
     PSEUDO_LABEL_THRESHOLD,
     FeatureAdapter,
     feature_distillation_loss,
@@ -70,6 +72,7 @@ class SSLKDStudent(RoadTask):
         unsup_weight: float = 1.0,
         temperature: float = 1.0,
         threshold: float = PSEUDO_LABEL_THRESHOLD,
+        pseudo_labels: str = "threshold",
         feature_layers: list[int] | None = None,
         use_unlabeled: bool = True,
         strong_view: bool = True,
@@ -87,7 +90,11 @@ class SSLKDStudent(RoadTask):
             prob_weight: weight of the probability (KL) distillation loss.
             unsup_weight: weight of the pseudo-label loss on unlabelled tiles.
             temperature: softening temperature of the probability distillation.
-            threshold: teacher confidence needed for a pseudo label.
+            threshold: teacher confidence needed for a pseudo label (``"threshold"`` rule).
+            pseudo_labels: how the fused teachers' probabilities become L_unsup's labels:
+                ``"threshold"`` (confident argmax), ``"argmax"`` (every pixel, as CPS) or
+                ``"confidence"`` (argmax weighted by confidence); see
+                :func:`~roadkd.losses.pseudo_label_weights`.
             feature_layers: encoder feature indices aligned with the teachers (default
                 ``[-1]``, the deepest).
             use_unlabeled: use unlabelled tiles (False: distil on labelled tiles only).
@@ -99,6 +106,11 @@ class SSLKDStudent(RoadTask):
                 L_sup and L_dis^f on the student (``train/grad_norm_sup``,
                 ``train/grad_norm_feat``).
         """
+        if pseudo_labels not in PSEUDO_LABEL_RULES:
+            raise RoadkdError(
+                f"pseudo_labels must be one of {', '.join(PSEUDO_LABEL_RULES)}, "
+                f"got {pseudo_labels!r}"
+            )
         super().__init__()
 
     def configure_models(self) -> None:
@@ -164,7 +176,9 @@ class SSLKDStudent(RoadTask):
         loss_unsup = logits.new_zeros(())
         if unlabeled is not None:
             probs = fuse_teacher_probabilities([t[n:] for t in teacher_logits])
-            loss_unsup = pseudo_label_loss(logits[n:], probs, hp["threshold"])
+            loss_unsup = pseudo_label_loss(
+                logits[n:], probs, hp["threshold"], hp.get("pseudo_labels", "threshold")
+            )
         return {"sup": loss_sup, "feat": loss_feat, "prob": loss_prob, "unsup": loss_unsup}
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:

@@ -33,6 +33,8 @@ class CrossModelTeachers(RoadTask):
         warmup_steps: int = 3500,
         cps_threshold: float = 0.0,
         use_unlabeled: bool = True,
+        strong_view: bool = False,
+        cutmix: bool = False,
         optim: Optimization = DEFAULT_OPTIMIZATION,
         dice_weight: float = 0.0,
     ) -> None:
@@ -45,6 +47,10 @@ class CrossModelTeachers(RoadTask):
             warmup_steps: supervised-only steps before cross supervision starts.
             cps_threshold: confidence below which a pseudo label is ignored (0: keep all).
             use_unlabeled: learn from unlabelled tiles (False: labels only).
+            strong_view: learn on the strong photometric view of unlabelled tiles, with
+                pseudo labels from the weak view.
+            cutmix: learn on unlabelled tiles mixed two by two by a random box, with the
+                pseudo labels mixed the same way (CPS with CutMix).
             optim: see :class:`RoadTask`.
             dice_weight: see :class:`RoadTask`.
         """
