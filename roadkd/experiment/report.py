@@ -51,14 +51,15 @@ COLUMNS = [
 ]
 #: One row per compared (method, ratio) in ``differences.csv``.
 DIFFERENCE_COLUMNS = ["method", "ratio", "against", "difference", "se", "beyond_spread"]
+#: What each fusion rule's pseudo labels teach (:class:`roadkd.diagnostics.RuleQuality`).
+PSEUDO_RULE_SCORES = ["coverage", "accuracy", "road_precision", "road_recall", "net_teaching"]
+#: One row per (ratio, seed, where, fusion rule) in ``pseudo_labels.csv``.
 PSEUDO_COLUMNS = [
     "ratio",
     "seed",
-    "threshold",
-    "coverage",
-    "accuracy",
-    "road_recall",
-    "false_road",
+    "where",
+    "rule",
+    *PSEUDO_RULE_SCORES,
     "agreement",
     "iou_a",
     "iou_b",
@@ -200,7 +201,7 @@ def write_table(
         rows: one dict per (method, ratio, seed) with every key of :data:`RUN_COLUMNS`.
         out: results folder (created if missing).
         about: provenance, from :func:`provenance`.
-        pseudo: the SSLKD teachers' pseudo-label quality per ratio and seed (keys of
+        pseudo: the SSLKD teachers' pseudo-label quality per ratio, seed, place and rule (keys of
             :data:`PSEUDO_COLUMNS`), written to ``pseudo_labels.csv`` and under the table.
 
     Returns:
@@ -265,17 +266,22 @@ def write_table(
         _write_csv(out / "pseudo_labels.csv", pseudo, PSEUDO_COLUMNS)
         lines += [
             "",
-            "Pseudo labels of the SSLKD teachers on the test split, at the student's threshold:",
-            "share of pixels confident enough (coverage), right among those (accuracy), true",
-            "road given a confident road label (road_recall), confident road labels that are",
-            "not road (false_road), teachers agreeing, and road IoU of teacher A, B and both.",
+            "Pseudo labels of the SSLKD teachers (fused: mean of both teachers' probabilities)",
+            "where the student learns from them (the unlabelled training blocks) and on the",
+            "validation split, by fusion rule (every pixel weighted by the rule's weight):",
+            "weight taught per pixel (coverage), taught right (accuracy), road labels that",
+            "are road (road_precision), true road taught as road (road_recall), right minus",
+            "wrong per pixel averaged over road and background (net_teaching), the teachers",
+            "agreeing, and road IoU of teacher A, B and both at p >= 0.5.",
             "",
             *_markdown(
                 [
                     [
                         ratio_label(p["ratio"]),
                         f"{p['seed']:g}",
-                        *(f"{p[c]:.3f}" for c in PSEUDO_COLUMNS[2:]),
+                        str(p["where"]),
+                        str(p["rule"]),
+                        *(f"{p[c]:.3f}" for c in PSEUDO_COLUMNS[4:]),
                     ]
                     for p in pseudo
                 ],

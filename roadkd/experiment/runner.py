@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
-from ..datamodules.labeled_split import read_split_summary
+from ..datamodules import RoadDataModule
+from ..datamodules.labeled_split import SPLIT_FILE, read_split_summary
 from ..datasets.layout import read_splits
 from ..datasets.synthetic import synthetic_settings, write_synthetic_dataset
-from ..diagnostics import pseudo_label_quality
+from ..diagnostics import FusionRule, pseudo_label_quality
 from ..errors import RoadkdError
 from ..evaluation import evaluate
 from ..inference import load_backend
@@ -24,7 +26,7 @@ from ..models import load_bundle, read_checkpoint
 from ..training import THREADS_ENV
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
-from .report import PSEUDO_COLUMNS, SCORES, provenance, write_table
+from .report import PSEUDO_RULE_SCORES, SCORES, provenance, write_table
 from .rundir import RunDir
 
 
@@ -182,33 +184,66 @@ def _score(
     return row
 
 
-def _pseudo_labels(experiment: Experiment, ratio: float, seed: int, log: Any) -> dict[str, float]:
-    """Measure the SSLKD teachers' pseudo labels on the test split (cached in their run).
+def student_rule(experiment: Experiment) -> FusionRule:
+    """The fusion rule the SSLKD student's config trains with (the task's default if unset)."""
+    config = Path(experiment.configs) / "sslkd.yaml"
+    settings: dict[str, Any] = {}
+    if config.is_file():
+        settings = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("init_args", {})
+    return FusionRule(
+        settings.get("pseudo_labels", "threshold"),
+        float(settings.get("threshold", PSEUDO_LABEL_THRESHOLD)),
+    )
 
-    The threshold is the one the SSLKD student of the same ratio trained with (the task's
-    default when the experiment has no SSLKD run).
+
+def _pseudo_labels(
+    experiment: Experiment, ratio: float, seed: int, log: Any
+) -> list[dict[str, Any]]:
+    """Measure the SSLKD teachers' pseudo labels (cached in their run), every fusion rule.
+
+    Where the student learns from them, the unlabelled blocks of the run's training
+    scenes, and on the validation split, where a rule is chosen with the teachers alone.
+    The teachers are tiled with the experiment's one tiling rule.
     """
     run = run_dir(experiment, "teachers", ratio, seed)
     if run.pseudo_labels.is_file():
-        cached: dict[str, float] = json.loads(run.pseudo_labels.read_text())
+        cached: list[dict[str, Any]] = json.loads(run.pseudo_labels.read_text())
         return cached
-    student = run_dir(experiment, "sslkd", ratio, seed).best
-    threshold = PSEUDO_LABEL_THRESHOLD
-    if student.is_file():
-        hparams = read_checkpoint(student)["hyper_parameters"]
-        threshold = float(hparams.get("threshold", threshold))
+    summary = read_split_summary(run.path)
+    if summary is None:
+        raise RoadkdError(f"{run.path} has no {SPLIT_FILE}: train it again")
+    split = RoadDataModule(
+        experiment.data,
+        patch_size=summary["patch_size_px"],
+        block_size=summary["block_size_px"],
+        labeled_ratio=summary["labeled_ratio"],
+        split_seed=summary["split_seed"],
+    )
     log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}, seed {seed}")
-    quality = pseudo_label_quality(run.best, experiment.data, "test", threshold)
-    row = {
-        "ratio": ratio,
-        "seed": seed,
-        "threshold": threshold,
-        **{k: round(getattr(quality, k), 4) for k in PSEUDO_COLUMNS[3:8]},
-        **{f"iou_{k}": round(v, 4) for k, v in quality.teacher_iou.items()},
-    }
+    used = student_rule(experiment)
+    rows = []
+    for where, name, regions in (
+        ("unlabelled train", "train", split.unlabeled_pixels()),
+        ("val", "val", None),
+    ):
+        quality = pseudo_label_quality(
+            run.best, experiment.data, name, regions=regions, tile=experiment.tile
+        )
+        for rule in quality.rules:
+            rows.append(
+                {
+                    "ratio": ratio,
+                    "seed": seed,
+                    "where": where,
+                    "rule": rule.rule.name + (" (SSLKD)" if rule.rule == used else ""),
+                    **{k: round(getattr(rule, k), 4) for k in PSEUDO_RULE_SCORES},
+                    "agreement": round(quality.agreement, 4),
+                    **{f"iou_{k}": round(v, 4) for k, v in quality.teacher_iou.items()},
+                }
+            )
     with atomic_output(run.pseudo_labels) as tmp:
-        tmp.write_text(json.dumps(row, indent=2))
-    return row
+        tmp.write_text(json.dumps(rows, indent=2))
+    return rows
 
 
 def _require_synthetic_data(data: Path, synth: dict[str, Any]) -> None:
@@ -262,9 +297,10 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         if any("teachers" in (m, METHODS[m].needs) for m in experiment.methods_at(ratio))
     ]
     pseudo = [
-        _pseudo_labels(experiment, ratio, seed, log)
+        row
         for ratio in with_teachers
-        for seed in experiment.seeds
+        for seed in experiment.seeds_for(ratio)
+        for row in _pseudo_labels(experiment, ratio, seed, log)
     ]
     out = Path(experiment.out)
     about = provenance(experiment)
