@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 import shapely
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -184,6 +185,19 @@ def test_color_jitter_changes_labelled_colours_not_their_geometry(road_dataset: 
     plain, jittered = labelled(False), labelled(True)
     assert torch.equal(plain["mask"], jittered["mask"])  # same flips and rotations
     assert not torch.allclose(plain["image"], jittered["image"])
+
+
+def test_unlabeled_pixels_are_the_unlabelled_blocks(road_dataset: Path) -> None:
+    dm = RoadDataModule(road_dataset, patch_size=64, labeled_ratio=0.25)
+    split = dm.make_split()
+    pixels = dm.unlabeled_pixels()
+    assert sum(int(m.sum()) for m in pixels.values()) == split.total_pixels - split.labeled_pixels
+    for scene, mask in pixels.items():
+        with rasterio.open(image_path(road_dataset, scene)) as src:
+            assert mask.shape == (src.height, src.width)
+    # with every block labelled, the unlabelled stream (and this) reuses all training imagery
+    everything = RoadDataModule(road_dataset, patch_size=64, labeled_ratio=1.0).unlabeled_pixels()
+    assert sum(int(m.sum()) for m in everything.values()) == split.total_pixels
 
 
 def test_val_test_predict_batches(road_dataset: Path) -> None:

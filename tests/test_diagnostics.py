@@ -8,7 +8,12 @@ import rasterio
 import torch
 
 from roadkd.datasets.layout import mask_path, read_splits
-from roadkd.diagnostics import pseudo_label_quality
+from roadkd.diagnostics import (
+    FusionRule,
+    PseudoLabelQuality,
+    RuleQuality,
+    pseudo_label_quality,
+)
 from roadkd.errors import RoadkdError
 from roadkd.models import ModelConfig
 from roadkd.models.deploy import DataFacts
@@ -50,38 +55,78 @@ def _road_share(root: Path, split: str) -> float:
     return float((labels == 1).sum() / (labels != 255).sum())
 
 
+def _rule(quality: PseudoLabelQuality, name: str) -> RuleQuality:
+    return next(q for q in quality.rules if q.rule.name == name)
+
+
 def test_confident_agreeing_teachers_call_everything_road(
     road_dataset: Path, tmp_path: Path
 ) -> None:
     checkpoint = _constant_teachers(tmp_path / "t.ckpt", 5.0, 5.0)  # p(road) = 0.993
-    quality = pseudo_label_quality(checkpoint, road_dataset, "test", threshold=0.9, tile=120)
+    quality = pseudo_label_quality(checkpoint, road_dataset, "test", tile=128)
     share = _road_share(road_dataset, "test")
     assert 0 < share < 1
-    assert quality.coverage == 1.0
-    assert quality.accuracy == pytest.approx(share)
-    assert quality.road_recall == 1.0
-    assert quality.false_road == pytest.approx(1 - share)
+    assert [q.rule.name for q in quality.rules] == [
+        "threshold 0.9",
+        "threshold 0.7",
+        "argmax",
+        "confidence",
+    ]
+    for name in ("threshold 0.9", "argmax"):
+        rule = _rule(quality, name)
+        assert rule.coverage == 1.0
+        assert rule.accuracy == pytest.approx(share)
+        assert rule.road_precision == pytest.approx(share)
+        assert rule.road_recall == 1.0
+        # all road taught right (+1), all background taught wrong (-1): nothing net
+        assert rule.net_teaching == pytest.approx(0.0, abs=1e-9)
+    weight = (torch.sigmoid(torch.tensor(5.0)).item() - 0.5) / 0.5
+    assert _rule(quality, "confidence").coverage == pytest.approx(weight, rel=1e-4)
     assert quality.agreement == 1.0
     assert quality.teacher_iou == pytest.approx({"a": share, "b": share, "fused": share})
 
 
-def test_disagreeing_teachers_are_not_confident(road_dataset: Path, tmp_path: Path) -> None:
-    # A says road (p 0.88), B says background (p 0.12): the fused road probability is 0.5.
-    checkpoint = _constant_teachers(tmp_path / "t.ckpt", 2.0, -2.0)
-    quality = pseudo_label_quality(checkpoint, road_dataset, "val", threshold=0.9)
+def test_disagreeing_teachers_teach_nothing_confidently(road_dataset: Path, tmp_path: Path) -> None:
+    # A says road (p 0.881), B says background (p 0.269): the fused road probability is 0.575.
+    checkpoint = _constant_teachers(tmp_path / "t.ckpt", 2.0, -1.0)
+    quality = pseudo_label_quality(checkpoint, road_dataset, "val")
     share = _road_share(road_dataset, "val")
-    assert quality.coverage == 0.0
-    assert quality.road_recall == 0.0
+    fused = (torch.sigmoid(torch.tensor(2.0)) + torch.sigmoid(torch.tensor(-1.0))).item() / 2
+    for name in ("threshold 0.9", "threshold 0.7"):
+        assert _rule(quality, name).coverage == 0.0
+        assert _rule(quality, name).road_recall == 0.0
+    # Argmax teaches road everywhere; confidence weighting does too, at (0.575 - 0.5) / 0.5.
+    argmax, weighted = _rule(quality, "argmax"), _rule(quality, "confidence")
+    assert argmax.coverage == 1.0 and argmax.road_recall == 1.0
+    assert argmax.accuracy == pytest.approx(share)
+    assert weighted.coverage == pytest.approx((fused - 0.5) / 0.5, rel=1e-4)
+    assert weighted.road_recall == pytest.approx((fused - 0.5) / 0.5, rel=1e-4)
     assert quality.agreement == 0.0
     assert quality.teacher_iou["a"] == pytest.approx(share)
     assert quality.teacher_iou["b"] == 0.0
-    # No fused probability is below one half, so a lower threshold takes every pixel.
-    assert pseudo_label_quality(checkpoint, road_dataset, "val", threshold=0.4).coverage == 1.0
+    assert quality.best.net_teaching == pytest.approx(0.0, abs=1e-6)
+
+
+def test_regions_limit_the_measured_pixels(road_dataset: Path, tmp_path: Path) -> None:
+    checkpoint = _constant_teachers(tmp_path / "t.ckpt", 5.0, 5.0)
+    scene = read_splits(road_dataset)["test"][0]
+    with rasterio.open(mask_path(road_dataset, scene)) as src:
+        labels = src.read(1)
+    region = np.zeros(labels.shape, bool)
+    region[: labels.shape[0] // 2] = True
+    rules = [FusionRule("argmax")]
+    quality = pseudo_label_quality(checkpoint, road_dataset, "test", rules, {scene: region})
+    assert quality.pixels == int((region & (labels != 255)).sum())
+    top = labels[region]
+    share = float((top == 1).sum() / (top != 255).sum())
+    assert quality.of(rules[0]).accuracy == pytest.approx(share)
 
 
 def test_errors(road_dataset: Path, tmp_path: Path) -> None:
     checkpoint = _constant_teachers(tmp_path / "t.ckpt", 1.0, 1.0)
-    with pytest.raises(RoadkdError, match="no unlabeled scenes"):
+    with pytest.raises(RoadkdError, match="no unlabeled scenes to measure"):
         pseudo_label_quality(checkpoint, road_dataset, "unlabeled")
+    with pytest.raises(RoadkdError, match="no test scenes to measure"):
+        pseudo_label_quality(checkpoint, road_dataset, "test", regions={"elsewhere": np.ones(1)})
     with pytest.raises(RoadkdError, match="not found"):
         pseudo_label_quality(tmp_path / "none.ckpt", road_dataset)

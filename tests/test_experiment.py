@@ -33,7 +33,15 @@ from roadkd.experiment import (
     training_command,
     write_table,
 )
-from roadkd.experiment.report import differences, summarise
+from roadkd.experiment.report import (
+    DIFFERENCE_COLUMNS,
+    PREMISE_COLUMNS,
+    PSEUDO_COLUMNS,
+    differences,
+    premise,
+    summarise,
+    trivial_rows,
+)
 from roadkd.experiment.runner import _score, _train, timer_seconds
 from roadkd.training import THREADS_ENV
 
@@ -76,15 +84,18 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
     assert "| 1 | 1 |" not in table  # only the chosen ratio ran
     rows = (out / "table.csv").read_text().splitlines()
     assert rows[0].split(",") == COLUMNS
-    assert len(rows) == 4
+    assert len(rows) == 6  # the trivial maps and the three trained rows
+    assert "| All road (trivial) | 1/2 | 1 | - |" in table
     runs = (out / "runs.csv").read_text().splitlines()
     assert runs[0].split(",") == RUN_COLUMNS and len(runs) == 4
     assert all(line.split(",")[1:3] == ["0.5", "1"] for line in runs[1:])
     assert json.loads((out / "provenance.json").read_text())["command"].startswith("roadkd")
     pseudo = (out / "pseudo_labels.csv").read_text().splitlines()
-    assert pseudo[0].startswith("ratio,seed,threshold,coverage,accuracy") and len(pseudo) == 2
-    assert pseudo[1].startswith("0.5,1,0.9,")
-    assert "| 1/2 | 1 | 0.900 |" in table
+    assert pseudo[0].split(",") == PSEUDO_COLUMNS and len(pseudo) == 9  # 2 places x 4 rules
+    assert pseudo[1].startswith("0.5,1,unlabelled train,threshold 0.9 (SSLKD),")
+    assert "| 1/2 | 1 | val | argmax |" in table
+    premise = (out / "premise.csv").read_text().splitlines()
+    assert premise[0].split(",") == PREMISE_COLUMNS and premise[1].startswith("0.5,1,")
     assert (out / "iou_vs_ratio.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "examples.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
@@ -287,6 +298,10 @@ def _row(method: str, seed: int, road_iou: float) -> dict[str, object]:
         "precision": 0.9,
         "recall": 0.7 + seed / 100,
         "miou": 0.85,
+        "accuracy": 0.95,
+        "class_precision": 0.92,
+        "class_recall": 0.83,
+        "macro_f1": 0.87,
         "apls": 0.5,
         "model": "DeepLabV3Plus/mobilenet_v2",
         "params_m": 4.38,
@@ -338,39 +353,114 @@ def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
     assert (tmp_path / "iou.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_differences_are_judged_against_the_seeds_spread(tmp_path: Path) -> None:
+def test_differences_are_judged_against_the_seeds_spread_unpaired_and_paired(
+    tmp_path: Path,
+) -> None:
     rows = [_row("supervised", seed, iou) for seed, iou in enumerate([0.1, 0.2, 0.3])]
-    rows += [_row("sslkd", seed, iou) for seed, iou in enumerate([0.5, 0.6, 0.7])]
-    rows += [_row("sslkd_without_feature", seed, iou) for seed, iou in enumerate([0.55, 0.65])]
+    rows += [_row("sslkd", seed, iou) for seed, iou in enumerate([0.15, 0.27, 0.33])]
+    rows += [_row("sslkd_without_feature", seed, iou) for seed, iou in enumerate([0.25, 0.2])]
     rows.append(_row("kd", 0, 0.4))
     rows.append({**_row("mean_teacher", 0, 0.4), "ratio": 1.0})  # no supervised at 1
     about = dict.fromkeys(("benchmark", "command", "commit", "date", "machine", "torch"), "x")
-    compared = differences(summarise(rows))
+    compared = differences(rows)
     assert [(c["method"], c["against"]) for c in compared] == [
         ("sslkd", "supervised"),
         ("sslkd_without_feature", "sslkd"),
         ("kd", "supervised"),
     ]
     sslkd, ablation, kd = compared
-    assert sslkd["difference"] == pytest.approx(0.4)
-    assert sslkd["se"] == pytest.approx(math.sqrt(0.01 / 3 + 0.01 / 3))
-    assert sslkd["beyond_spread"] is True
-    assert ablation["difference"] == pytest.approx(0.0)
-    assert ablation["beyond_spread"] is False
+    # unpaired: +0.05 against sqrt(0.01/3 + s^2/3) is within the spread ...
+    assert sslkd["difference"] == pytest.approx(0.05)
+    assert sslkd["se"] == pytest.approx(
+        math.sqrt(0.01 / 3 + np.var([0.15, 0.27, 0.33], ddof=1) / 3)
+    )
+    assert sslkd["beyond_spread"] is False
+    # ... paired by seed (+0.05, +0.07, +0.03) it is beyond it: the seeds move both alike
+    assert sslkd["n_pairs"] == 3 and sslkd["signs"] == "+ + +"
+    assert sslkd["paired_difference"] == pytest.approx(0.05)
+    assert sslkd["paired_se"] == pytest.approx(0.02 / math.sqrt(3))
+    assert sslkd["beyond_paired_spread"] is True
+    # the ablation ran two seeds: paired with SSLKD's first two
+    assert ablation["n_pairs"] == 2 and ablation["signs"] == "+ -"
+    assert ablation["paired_difference"] == pytest.approx((0.10 - 0.07) / 2)
     assert math.isnan(kd["se"]) and kd["beyond_spread"] is None  # one seed: no verdict
+    assert math.isnan(kd["paired_se"]) and kd["beyond_paired_spread"] is None
     write_table(rows, tmp_path, about)
     table = (tmp_path / "table.md").read_text()
-    assert "| SSLKD student | 1/8 | Supervised student | +0.400 | 0.082 | yes |" in table
-    assert "| 1/8 | SSLKD student | +0.000 | 0.076 | no |" in table
-    assert "| KD (labels-only teachers) | 1/8 | Supervised student | +0.200 | - | - |" in table
-    assert (tmp_path / "differences.csv").read_text().splitlines()[0].split(",") == [
-        "method",
-        "ratio",
-        "against",
-        "difference",
-        "se",
-        "beyond_spread",
+    assert (
+        "| Supervised student | +0.050 | 0.078 | no | 3 | +0.050 | 0.012 | yes | + + + |" in table
+    )
+    assert "| Supervised student | +0.200 | - | - | 1 | +0.300 | - | - | + |" in table
+    assert (tmp_path / "differences.csv").read_text().splitlines()[0].split(",") == (
+        DIFFERENCE_COLUMNS
+    )
+
+
+def test_every_table_carries_the_trivial_maps(tmp_path: Path) -> None:
+    trivial = trivial_rows(road=25, background=75)
+    road, background = trivial
+    assert road["road_iou_mean"] == pytest.approx(0.25)  # the road share
+    assert road["f1_mean"] == pytest.approx(0.4) and road["recall_mean"] == 1.0
+    assert road["accuracy_mean"] == pytest.approx(0.25)
+    assert background["road_iou_mean"] == 0.0 and background["accuracy_mean"] == 0.75
+    assert background["miou_mean"] == pytest.approx(0.375)
+    rows = [_row("supervised", 0, 0.5), {**_row("supervised", 0, 0.6), "ratio": 1.0}]
+    about = dict.fromkeys(("benchmark", "command", "commit", "date", "machine", "torch"), "x")
+    summary = write_table(rows, tmp_path, about, trivial=trivial)
+    assert [(r["method"], r["ratio"]) for r in summary] == [
+        ("all_road", 0.125),
+        ("all_background", 0.125),
+        ("supervised", 0.125),
+        ("all_road", 1.0),
+        ("all_background", 1.0),
+        ("supervised", 1.0),
     ]
+    table = (tmp_path / "table.md").read_text()
+    assert "| All road (trivial) | 1/8 | 1 | - | 0.250 | - | 0.400 |" in table
+    assert "| All background (trivial) | 1 | 1 | - | 0.000 |" in table
+    plot_iou(summary, tmp_path / "iou.png", references=[])
+    assert (tmp_path / "iou.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_premise_sets_teachers_against_the_best_student_sized_baseline() -> None:
+    rows = [
+        _row("teachers", 0, 0.6),
+        _row("teachers_labeled_only", 0, 0.5),
+        _row("mean_teacher", 0, 0.45),
+        _row("cps", 0, 0.52),
+        _row("teachers", 1, 0.4),
+    ]
+    pseudo = [
+        {
+            "ratio": 0.125,
+            "seed": 0,
+            "where": "unlabelled train",
+            "rule": "argmax",
+            "road_precision": 0.6,
+            "road_recall": 0.9,
+        },
+        {
+            "ratio": 0.125,
+            "seed": 0,
+            "where": "unlabelled train",
+            "rule": "threshold 0.9 (SSLKD)",
+            "road_precision": 0.8,
+            "road_recall": 0.4,
+        },
+        {
+            "ratio": 0.125,
+            "seed": 0,
+            "where": "val",
+            "rule": "threshold 0.9 (SSLKD)",
+            "road_precision": 0.1,
+            "road_recall": 0.1,
+        },
+    ]
+    first, second = premise(rows, pseudo)
+    assert first["best_student_ssl"] == "cps" and first["margin"] == pytest.approx(0.08)
+    assert first["labels_only_teacher_a"] == 0.5
+    assert (first["road_precision"], first["road_recall"]) == (0.8, 0.4)
+    assert second["best_student_ssl"] == "" and math.isnan(second["margin"])
 
 
 def test_methods_can_be_restricted_to_some_ratios(tmp_path: Path) -> None:
@@ -400,9 +490,11 @@ def test_each_ablation_is_sslkd_with_one_weight_at_zero(method: str, weight: str
     assert ablation == sslkd  # nothing else differs
 
 
-def test_the_bench_runs_its_ablations_at_one_eighth_with_three_seeds() -> None:
+def test_the_bench_runs_five_seeds_and_its_ablations_at_one_eighth() -> None:
     experiment = Experiment.from_yaml(BENCH / "experiment.yaml")
-    assert experiment.seeds == [0, 1, 2]
+    assert experiment.seeds_for(0.125) == [0, 1, 2, 3, 4]
+    assert experiment.seeds_for(1.0) == [0, 1, 2]
+    assert experiment.references == ["teachers", "teachers_labeled_only"]
     ablations = [m for m in experiment.methods if m.startswith("sslkd_without_")]
     assert len(ablations) == 3
     assert [m for m in experiment.methods_at(0.125) if m in ablations] == ablations

@@ -44,7 +44,14 @@ METHODS: dict[str, Method] = {
     # cross supervision on unlabelled imagery make them better teachers?
     "teachers": Method("SSLKD teacher A (reference)", compared_with="teachers_labeled_only"),
     "teachers_labeled_only": Method("Labels-only teacher A (reference)"),
+    # The trivial maps head every table: nothing is trained, nothing compared.
+    "all_road": Method("All road (trivial)", compared_with="all_road"),
+    "all_background": Method("All background (trivial)", compared_with="all_background"),
 }
+
+
+#: The trivial maps every table and plot carries (:func:`~.report.trivial_rows`).
+TRIVIAL_MAPS = ("all_road", "all_background")
 
 
 @dataclass

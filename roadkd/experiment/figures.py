@@ -11,12 +11,14 @@ from ..inference import load_backend
 from ..io import atomic_output
 from ..labels import IGNORE_INDEX
 from ..metrics.pixel import confusion_counts, scores_from_counts
-from .config import METHODS, Experiment, ratio_label
+from .config import METHODS, TRIVIAL_MAPS, Experiment, ratio_label
 from .rundir import RunDir
 
 
 def plot_iou(rows: list[dict[str, Any]], out: Path, references: list[str]) -> None:
-    """Mean road IoU against the labelled ratio, one line per method (references dashed).
+    """Mean road IoU against the labelled ratio, one line per method.
+
+    References are dashed, the trivial maps (:data:`TRIVIAL_MAPS`) grey and dotted.
 
     Args:
         rows: the table's rows (:func:`~roadkd.experiment.report.summarise`); error bars
@@ -38,6 +40,9 @@ def plot_iou(rows: list[dict[str, Any]], out: Path, references: list[str]) -> No
             if r["method"] == method
         )
         x, y, std = zip(*points, strict=True)
+        if method in TRIVIAL_MAPS:
+            ax.plot(x, y, ":", color="grey", label=METHODS[method].label)
+            continue
         style = "--" if method in references else "-"
         ax.errorbar(x, y, yerr=std, fmt=style, marker="o", capsize=3, label=METHODS[method].label)
     ax.set_xscale("log", base=2)

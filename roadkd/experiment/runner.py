@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import rasterio
 import torch
 import yaml
 
 from ..datamodules import RoadDataModule
 from ..datamodules.labeled_split import SPLIT_FILE, read_split_summary
-from ..datasets.layout import read_splits
+from ..datasets.layout import mask_path, read_splits
 from ..datasets.synthetic import synthetic_settings, write_synthetic_dataset
 from ..diagnostics import FusionRule, pseudo_label_quality
 from ..errors import RoadkdError
@@ -26,7 +27,7 @@ from ..models import load_bundle, read_checkpoint
 from ..training import THREADS_ENV
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
-from .report import PSEUDO_RULE_SCORES, SCORES, provenance, write_table
+from .report import PSEUDO_RULE_SCORES, SCORES, provenance, trivial_rows, write_table
 from .rundir import RunDir
 
 
@@ -246,6 +247,17 @@ def _pseudo_labels(
     return rows
 
 
+def _trivial_maps(data: Path) -> list[dict[str, Any]]:
+    """The trivial maps' scores on the test split (road 1, background 0, anything else unknown)."""
+    road = background = 0
+    for scene in read_splits(data)["test"]:
+        with rasterio.open(mask_path(data, scene)) as src:
+            labels = src.read(1)
+        road += int((labels == 1).sum())
+        background += int((labels == 0).sum())
+    return trivial_rows(road, background)
+
+
 def _require_synthetic_data(data: Path, synth: dict[str, Any]) -> None:
     """Refuse an existing folder that was not generated with the experiment's ``synth``.
 
@@ -304,7 +316,7 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
     ]
     out = Path(experiment.out)
     about = provenance(experiment)
-    summary = write_table(rows, out, about, pseudo)
+    summary = write_table(rows, out, about, pseudo, _trivial_maps(data))
     plot_iou(summary, out / "iou_vs_ratio.png", experiment.references)
     plot_examples(experiment, out / "examples.png")
     return rows
