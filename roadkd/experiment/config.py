@@ -77,6 +77,9 @@ class Experiment:
             1/8); every other method runs at every ratio.
         seeds_at: ratios that run only some of the seeds (e.g. three at ratio 1 where the
             spread is small, five at 1/8).
+        encoder_weights: encoder name -> a local weights file (a ``.pth`` state dict of the
+            smp encoder) that every network with that encoder starts from, whatever its
+            config names: a GPU machine may be offline (see README, "Paper scale").
         tile: side of the tiles every model is scored with (and the teachers' pseudo
             labels measured with), whatever patch it trained on; None: each model's own.
         overrides: LightningCLI overrides passed to every training run.
@@ -99,6 +102,7 @@ class Experiment:
     references: list[str] = field(default_factory=lambda: ["teachers"])
     method_ratios: dict[str, list[float]] = field(default_factory=dict)
     seeds_at: dict[float, list[int]] = field(default_factory=dict)
+    encoder_weights: dict[str, str] = field(default_factory=dict)
     tile: int | None = None
     overrides: list[str] = field(default_factory=list)
     threads: int = 2
@@ -178,6 +182,9 @@ class Experiment:
                     f"{p}: seeds_at maps a ratio in (0, 1] to a list of seeds, not "
                     f"{ratio!r}: {seeds!r}"
                 )
+        for encoder, weights in experiment.encoder_weights.items():
+            if not Path(weights).is_file():
+                raise RoadkdError(f"{p}: encoder weights for {encoder} not found: {weights}")
         if experiment.tile is not None and not (
             isinstance(experiment.tile, int) and experiment.tile > 0 and experiment.tile % 32 == 0
         ):

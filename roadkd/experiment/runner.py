@@ -74,11 +74,25 @@ def training_command(
     ]
     if teachers is not None:
         command += ["--model.init_args.teachers_checkpoint", str(teachers)]
+    command += _weights_overrides(experiment, run.method)
     command += experiment.overrides
     if run.last.is_file():
         # Training stopped before it finished: continue it rather than start again.
         command += ["--ckpt_path", str(run.last)]
     return command
+
+
+def _weights_overrides(experiment: Experiment, method: str) -> list[str]:
+    """Point every network of a method's config whose encoder has local weights at them."""
+    if not experiment.encoder_weights:
+        return []
+    config = yaml.safe_load((Path(experiment.configs) / f"{method}.yaml").read_text()) or {}
+    networks = config.get("model", {}).get("init_args", {})
+    return [
+        f"--model.init_args.{name}.weights={experiment.encoder_weights[net['encoder']]}"
+        for name, net in networks.items()
+        if isinstance(net, dict) and net.get("encoder") in experiment.encoder_weights
+    ]
 
 
 def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: Any) -> Path:
