@@ -167,6 +167,23 @@ def test_a_resumed_run_adds_the_time_its_checkpoint_saved(tmp_path: Path) -> Non
     assert timer_seconds(tmp_path / "untimed.ckpt") is None
 
 
+def test_local_encoder_weights_reach_every_network_with_that_encoder(tmp_path: Path) -> None:
+    weights = tmp_path / "resnet18.pth"
+    weights.write_bytes(b"")
+    experiment = Experiment.from_yaml(
+        _experiment_file(tmp_path, encoder_weights={"resnet18": str(weights)}, out=str(tmp_path))
+    )
+    teachers = training_command(experiment, run_dir(experiment, "teachers", 0.5, 0))
+    assert f"--model.init_args.teacher_a.weights={weights}" in teachers  # ResNet-18
+    assert not any(".teacher_b.weights" in word for word in teachers)  # MiT-B1
+    student = training_command(experiment, run_dir(experiment, "supervised", 0.5, 0))
+    assert not any(".weights=" in word for word in student)  # MobileNetV2
+    with pytest.raises(RoadkdError, match="encoder weights for mit_b1 not found"):
+        Experiment.from_yaml(
+            _experiment_file(tmp_path, encoder_weights={"mit_b1": str(tmp_path / "no.pth")})
+        )
+
+
 def test_experiment_config_errors(tmp_path: Path) -> None:
     with pytest.raises(RoadkdError, match="not found"):
         Experiment.from_yaml(tmp_path / "none.yaml")
