@@ -1,8 +1,8 @@
 """Ground measurements of a raster grid in metres, whatever its CRS.
 
-The one home of "how many metres is a pixel": vectorisation (lengths, widths, areas),
-the scene reader (resampling to a model's resolution), the datamodule (the resolution a
-model is trained at) and the summaries (km2) all measure here.
+The one home of "how long is a pixel step", in CRS units and in metres: vectorisation
+(lengths, widths, areas), the scene reader (resampling to a model's resolution), the
+datamodule (the resolution a model is trained at) and the summaries (km2) all measure here.
 """
 
 import math
@@ -10,6 +10,11 @@ import math
 from affine import Affine
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import ProjError
+
+
+def pixel_step(transform: Affine) -> tuple[float, float]:
+    """CRS units per pixel step along columns and along rows (rotated grids included)."""
+    return math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e)
 
 
 def pixel_size_m(
@@ -30,7 +35,7 @@ def pixel_size_m(
     Returns:
         (metres per column step, metres per row step).
     """
-    planar = (math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+    planar = pixel_step(transform)
     if crs is None:
         return planar
     rows, cols = shape
@@ -81,7 +86,7 @@ def ground_resolution_m(transform: Affine, crs: object | None, shape: tuple[int,
     unit = _linear_unit_m(crs)
     if unit is None:
         return measured
-    planar = math.sqrt(math.hypot(transform.a, transform.d) * math.hypot(transform.b, transform.e))
+    planar = math.sqrt(math.prod(pixel_step(transform)))
     nominal = planar * unit
     return nominal if abs(nominal / measured - 1) <= NOMINAL_TOLERANCE else measured
 

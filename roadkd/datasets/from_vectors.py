@@ -40,7 +40,7 @@ from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .layout import staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
-from .scene_blocks import Block, SceneGrid, assign_splits, cut_blocks, open_scene_grid
+from .scene_blocks import PlannedScene, SceneBlock, assign_splits, cut_blocks, open_scene_grid
 from .vector_labels import burn, road_masks
 
 #: Reminder printed with every summary and kept in ``splits.json``.
@@ -89,7 +89,7 @@ class _SceneRoads:
 
 
 def _scene_roads(
-    grid: SceneGrid,
+    grid: PlannedScene,
     roads: gpd.GeoDataFrame,
     widths_m: np.ndarray,
     keep: np.ndarray,
@@ -117,7 +117,7 @@ def _scene_roads(
 
 
 def _block_labels(
-    block: Block, roads: _SceneRoads, uncertain_m: float, valid: np.ndarray
+    block: SceneBlock, roads: _SceneRoads, uncertain_m: float, valid: np.ndarray
 ) -> tuple[dict[str, np.ndarray], BaseGeometry]:
     """The block's masks (ignore where unlabelled or no imagery), and its labelled part."""
     grid = block.scene
@@ -286,9 +286,9 @@ def write_dataset_from_vectors(
 
 __all__ = [
     "COMPLETENESS_NOTE",
-    "Block",
     "FromVectorsSummary",
-    "SceneGrid",
+    "PlannedScene",
+    "SceneBlock",
     "assign_splits",
     "cut_blocks",
     "open_scene_grid",

@@ -5,7 +5,6 @@ can hold it in train, val, test or unlabeled and the datamodule works unchanged.
 """
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,14 +14,13 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from rasterio.errors import RasterioIOError
 from rasterio.transform import array_bounds
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from ..datamodules.labeled_split import block_edges
 from ..errors import RoadkdError
-from ..ground import ground_resolution_m
+from ..grid import block_edges
+from ..ground import ground_resolution_m, pixel_step
 from ..imagery import (
     Log,
     OnPlannedGrid,
@@ -30,11 +28,12 @@ from ..imagery import (
     ScenePlan,
     plan_scene,
 )
-from ..io import require_file
+from ..io import reading
+from ..raster import open_raster
 
 
 @dataclass(frozen=True)
-class SceneGrid(OnPlannedGrid):
+class PlannedScene(OnPlannedGrid):
     """A scene and the grid its training images are written on (the imagery reader's plan)."""
 
     name: str
@@ -43,7 +42,7 @@ class SceneGrid(OnPlannedGrid):
     @property
     def units_per_m(self) -> float:
         """CRS units per ground metre (1 in UTM; feet and Web Mercator differ)."""
-        step = math.hypot(self.transform.a, self.transform.d)
+        step = pixel_step(self.transform)[0]
         return step / self.plan.resolution_m
 
     @property
@@ -53,7 +52,7 @@ class SceneGrid(OnPlannedGrid):
 
 
 @dataclass(frozen=True)
-class Block:
+class SceneBlock:
     """A piece of a scene written as a scene of its own.
 
     Attributes:
@@ -64,7 +63,7 @@ class Block:
         labelled_share: share of its area inside the labelled area (1 wholly, 0 not at all).
     """
 
-    scene: SceneGrid
+    scene: PlannedScene
     name: str
     window: Window
     footprint: BaseGeometry
@@ -87,7 +86,7 @@ def open_scene_grid(
     resolution: float | None = None,
     options: ReadOptions | None = None,
     log: Log | None = None,
-) -> SceneGrid:
+) -> PlannedScene:
     """Plan how the imagery reader brings a scene to training images (nothing is read yet).
 
     Args:
@@ -102,29 +101,28 @@ def open_scene_grid(
     Raises:
         RoadkdError: if the scene cannot be read or used.
     """
-    scene = require_file(path, "scene")
+    scene = Path(path)
     opts = options or ReadOptions()
-    try:
-        with rasterio.open(scene) as src:
-            shape = (src.height, src.width)
-            native = ground_resolution_m(src.transform, src.crs, shape) if src.crs else 1.0
-            # Training data is made at the resolution the user asks for, whatever it is.
-            plan = plan_scene(
-                src,
-                in_channels=3,
-                resolution_m=resolution or native,
-                options=replace(opts, native_resolution=resolution is None, any_resolution=True),
-            )
-    except RasterioIOError as err:
-        raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
+    with open_raster(scene, "scene", georeferenced=False) as src, reading(scene, "scene"):
+        shape = (src.height, src.width)
+        native = ground_resolution_m(src.transform, src.crs, shape) if src.crs else 1.0
+        # Training data is made at the resolution the user asks for, whatever it is.
+        plan = plan_scene(
+            src,
+            in_channels=3,
+            resolution_m=resolution or native,
+            options=replace(opts, native_resolution=resolution is None, any_resolution=True),
+        )
     if log is not None:
         log(plan.describe())
         for warning in plan.warnings:
             log(warning)
-    return SceneGrid(scene.stem, plan)
+    return PlannedScene(scene.stem, plan)
 
 
-def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | None) -> list[Block]:
+def cut_blocks(
+    grid: PlannedScene, block_px: int, labelled_area: BaseGeometry | None
+) -> list[SceneBlock]:
     """Cut a scene into blocks and measure how much of each the labelled area covers.
 
     Args:
@@ -146,7 +144,7 @@ def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | Non
             if labelled_area is not None:
                 share = footprint.intersection(labelled_area).area / footprint.area
                 share = 1.0 if share > 1 - 1e-6 else (0.0 if share < 1e-6 else share)
-            blocks.append(Block(grid, f"{grid.name}_r{r}_c{c}", window, footprint, share))
+            blocks.append(SceneBlock(grid, f"{grid.name}_r{r}_c{c}", window, footprint, share))
     return blocks
 
 
@@ -156,8 +154,8 @@ def _held_out_count(fraction: float, candidates: int) -> int:
 
 
 def assign_splits(
-    blocks: Sequence[Block], val: float, test: float, seed: int
-) -> tuple[dict[str, list[Block]], int]:
+    blocks: Sequence[SceneBlock], val: float, test: float, seed: int
+) -> tuple[dict[str, list[SceneBlock]], int]:
     """Draw val and test blocks from the wholly labelled ones; the rest train or go unlabelled.
 
     Blocks that overlap a held-out block (scenes that overlap each other) are left out, so
@@ -192,17 +190,17 @@ def assign_splits(
         )
     common = blocks[0].scene.crs
 
-    def outline(block: Block) -> BaseGeometry:
+    def outline(block: SceneBlock) -> BaseGeometry:
         if block.scene.crs == common:
             return block.footprint
         series = gpd.GeoSeries([block.footprint], crs=block.scene.crs)
         return series.to_crs(common).iloc[0]
 
-    def overlaps(block: Block, others: list[BaseGeometry]) -> bool:
+    def overlaps(block: SceneBlock, others: list[BaseGeometry]) -> bool:
         shape = outline(block)
         return any(shape.intersection(o).area > 1e-6 * shape.area for o in others)
 
-    splits: dict[str, list[Block]] = {"train": [], "val": [], "test": [], "unlabeled": []}
+    splits: dict[str, list[SceneBlock]] = {"train": [], "val": [], "test": [], "unlabeled": []}
     held: list[BaseGeometry] = []
     held_names: set[str] = set()
     for index in np.random.default_rng(seed).permutation(len(whole)):

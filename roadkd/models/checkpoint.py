@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from ..errors import RoadkdError
+from ..errors import RoadkdError, brief_reason
 from ..io import require_file
-from .factory import ModelConfig
+from .config import ModelConfig
 
 #: Types a roadkd checkpoint may hold besides what ``weights_only`` allows by default.
 #: ``ModelConfig`` is in the hyper-parameters of a task built in Python (the CLI stores
@@ -37,12 +37,6 @@ SAFE_TYPES: tuple[type, ...] = (
 
 #: How the restricted unpickler names the global it refused.
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
-
-
-def brief_reason(err: BaseException, limit: int = 200) -> str:
-    """One line (at most ``limit`` characters) saying why ``err`` happened, for messages."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_checkpoint(path: str | Path, what: str = "model") -> dict[str, Any]:

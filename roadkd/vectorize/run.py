@@ -21,16 +21,12 @@ from shapely.geometry import Polygon
 from tqdm import tqdm
 
 from ..errors import RoadkdError
-from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
-from .core import (
-    RoadRaster,
-    RoadVectors,
-    WorkSummary,
-    open_road_raster,
-    read_road_window,
-    road_pixels,
-)
+from ..grid import Grid
+from .blocks import Block, BlockPieces, plan_blocks, vectorize_block
+from .core import road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
+from .raster import RoadRaster, open_road_raster, read_road_window
+from .result import RoadVectors, WorkSummary
 from .stitch import assemble, merge_seam_polygons
 
 
@@ -193,7 +189,7 @@ def vectorize_array(
     opts = options or VectorizeOptions()
     if prob.ndim != 2:
         raise RoadkdError(f"expected a single-band (H, W) raster, got shape {prob.shape}")
-    grid = SceneGrid.of(transform, crs, prob.shape)
+    grid = Grid.of(transform, crs, prob.shape)
     blocks = plan_blocks(grid, block, opts)
     pieces = (
         vectorize_block(road_pixels(prob[b.window_slices], opts.threshold), b, grid, opts)
@@ -205,13 +201,13 @@ def vectorize_array(
 def vectorize_raster_block(
     raster: RoadRaster,
     block: Block,
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
     lines: bool = True,
     surfaces: bool = True,
 ) -> BlockPieces:
     """Read one block's window of a raster and vectorise it (a worker's task)."""
-    values = read_road_window(raster, *block.window)
+    values = read_road_window(raster, block.window)
     road = road_pixels(values, options.threshold)
     return vectorize_block(road, block, grid, options, lines, surfaces)
 
@@ -226,7 +222,7 @@ def vectorize_in_pool(
     workers: int,
     raster: RoadRaster,
     blocks: list[Block],
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
     bar: tqdm,
 ) -> RoadVectors:
@@ -289,7 +285,7 @@ def vectorize_raster(
     opts = options or VectorizeOptions()
     check_workers(workers)
     raster = open_road_raster(path)
-    grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
+    grid = Grid.of(raster.transform, raster.crs, (raster.height, raster.width))
     blocks = plan_blocks(grid, block, opts)
     tasks = ((raster, b, grid, opts) for b in blocks)
     with block_progress(len(blocks), progress) as bar:
