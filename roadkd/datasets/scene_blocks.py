@@ -15,11 +15,10 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.transform import array_bounds
-from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..grid import block_edges
+from ..grid import PixelWindow, block_edges
 from ..ground import ground_resolution_m, pixel_step
 from ..imagery import (
     Log,
@@ -65,20 +64,21 @@ class SceneBlock:
 
     scene: PlannedScene
     name: str
-    window: Window
+    window: PixelWindow
     footprint: BaseGeometry
     labelled_share: float
 
     @property
     def transform(self) -> Affine:
         """Affine transform of the block's own grid."""
-        transform: Affine = rasterio.windows.transform(self.window, self.scene.transform)
+        window = self.window.to_rasterio()
+        transform: Affine = rasterio.windows.transform(window, self.scene.transform)
         return transform
 
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
-        return int(self.window.height), int(self.window.width)
+        return self.window.rows, self.window.cols
 
 
 def open_scene_grid(
@@ -138,8 +138,8 @@ def cut_blocks(
     rows, cols = block_edges(grid.height, block_px), block_edges(grid.width, block_px)
     for r, (r0, r1) in enumerate(itertools.pairwise(rows)):
         for c, (c0, c1) in enumerate(itertools.pairwise(cols)):
-            window = Window(c0, r0, c1 - c0, r1 - r0)
-            footprint = shapely.box(*rasterio.windows.bounds(window, grid.transform))
+            window = PixelWindow(r0, c0, r1 - r0, c1 - c0)
+            footprint = shapely.box(*rasterio.windows.bounds(window.to_rasterio(), grid.transform))
             share = 0.0
             if labelled_area is not None:
                 share = footprint.intersection(labelled_area).area / footprint.area

@@ -14,6 +14,7 @@ from ..inference import load_backend
 from ..inference.backends import Backend
 from ..inference.predict import SceneSummary
 from ..inference.window import predict_region, write_probability_block
+from ..progress import Progress
 from ..vectorize import RoadVectors, VectorizeOptions
 from ..vectorize.blocks import Block, plan_blocks
 from ..vectorize.mosaic import vectorize_sources, write_mosaic
@@ -85,7 +86,7 @@ def predict_on_cluster(
     options: VectorizeOptions | None,
     block: int | None,
     scheduler: str,
-    progress: bool,
+    progress: bool | Progress,
     read_plans: list[ScenePlan],
 ) -> tuple[list[SceneSummary], list[ClusterNetwork]]:
     """Predict and vectorise scenes block by block on a Dask cluster.

@@ -22,6 +22,7 @@ from ..inference.predict import (
     predict_scene,
 )
 from ..io import OutputPlan, reading, scratch_folder
+from ..progress import Progress
 from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
@@ -90,7 +91,7 @@ def predict_and_vectorize(
     options: VectorizeOptions | None,
     block: int | None,
     workers: int,
-    progress: bool,
+    progress: bool | Progress,
     read_plan: ScenePlan,
 ) -> tuple[SceneSummary, RoadVectors]:
     """Predict one scene and vectorise its finished bands while inference goes on.
@@ -141,7 +142,7 @@ def predict_mosaic(
     options: VectorizeOptions | None,
     block: int | None,
     workers: int,
-    progress: bool,
+    progress: bool | Progress,
     read_plans: list[ScenePlan],
 ) -> tuple[list[SceneSummary], RoadVectors]:
     """Predict adjacent scenes on one grid and vectorise them as one network.
@@ -186,7 +187,7 @@ def _scenes_to_vectors(
     prob_paths: list[Path],
     read_plans: list[ScenePlan],
     tiling: tuple[int, int, int],
-    vectorize_args: tuple[VectorizeOptions | None, int | None, int, bool],
+    vectorize_args: tuple[VectorizeOptions | None, int | None, int, bool | Progress],
     scheduler: str | None,
     scratch: Path,
     result: PredictResult,
@@ -275,7 +276,7 @@ def run_predict(
     batch_size: int = 4,
     device: str = "auto",
     options: VectorizeOptions | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     layer: str | None = None,
     read_options: ReadOptions | None = None,
     log: Log | None = None,

@@ -11,6 +11,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Self
 
@@ -18,10 +19,10 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import Polygon
-from tqdm import tqdm
 
 from ..errors import RoadkdError
 from ..grid import Grid
+from ..progress import Counter, Progress, as_progress
 from .blocks import Block, BlockPieces, plan_blocks, vectorize_block
 from .core import road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
@@ -116,12 +117,12 @@ class BlockWorkers:
             self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
 
 
-def block_progress(total: int, progress: bool) -> tqdm:
-    """The one progress bar of a vectorisation: blocks done, by any worker, on stderr."""
-    return tqdm(total=total, unit="block", desc="vectorize", disable=not progress)
+def block_progress(total: int, progress: bool | Progress) -> AbstractContextManager[Counter]:
+    """The one progress report of a vectorisation: blocks done, by any worker."""
+    return as_progress(progress).counter("vectorize", total, "block")
 
 
-def counted(pieces: Iterable[BlockPieces], bar: tqdm) -> Iterator[BlockPieces]:
+def counted(pieces: Iterable[BlockPieces], bar: Counter) -> Iterator[BlockPieces]:
     """Pass results through, counting each on ``bar``."""
     for block in pieces:
         bar.update()
@@ -224,7 +225,7 @@ def vectorize_in_pool(
     blocks: list[Block],
     grid: Grid,
     options: VectorizeOptions,
-    bar: tqdm,
+    bar: Counter,
 ) -> RoadVectors:
     """Vectorise a raster's blocks in a pool and stitch them, keeping every worker busy.
 
@@ -257,7 +258,7 @@ def vectorize_raster(
     options: VectorizeOptions | None = None,
     block: int | None = DEFAULT_BLOCK,
     workers: int = 1,
-    progress: bool = False,
+    progress: bool | Progress = False,
     scheduler: str | None = None,
 ) -> RoadVectors:
     """Vectorise a probability or mask raster (band 1), block by block.
@@ -271,7 +272,7 @@ def vectorize_raster(
         options: vectorisation settings.
         block: block side in pixels (None: the whole raster as one block).
         workers: processes that vectorise blocks in parallel (1: this process).
-        progress: show a progress bar of blocks on stderr.
+        progress: report blocks done (True: a bar on stderr; see :mod:`roadkd.progress`).
         scheduler: address of a Dask scheduler (``tcp://host:8786``); ``workers`` is
             then ignored.
 
