@@ -35,6 +35,10 @@ SAFE_TYPES: tuple[type, ...] = (
     PureWindowsPath,
 )
 
+#: Types under the names older roadkd versions pickled them with (ModelConfig lived in
+#: ``roadkd.models.factory`` until it got a module of its own): their checkpoints still load.
+FORMER_NAMES: tuple[tuple[type, str], ...] = ((ModelConfig, "roadkd.models.factory.ModelConfig"),)
+
 #: How the restricted unpickler names the global it refused.
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
 
@@ -55,7 +59,10 @@ def read_checkpoint(path: str | Path, what: str = "model") -> dict[str, Any]:
     """
     p = require_file(path, what)
     try:
-        with torch.serialization.safe_globals(list(SAFE_TYPES)), warnings.catch_warnings():
+        with (
+            torch.serialization.safe_globals([*SAFE_TYPES, *FORMER_NAMES]),
+            warnings.catch_warnings(),
+        ):
             # A raw pickle makes torch warn about its protocol before refusing it.
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             checkpoint = torch.load(p, map_location="cpu", weights_only=True)

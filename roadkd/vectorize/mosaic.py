@@ -223,7 +223,8 @@ def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
         RoadkdError: if a raster cannot be read or holds no probabilities.
     """
     values = np.full((window.rows, window.cols), np.nan, np.float32)
-    for path, place in sources:
+    for path, where in sources:
+        place = PixelWindow(*where)  # a plain tuple, after a trip through Dask
         part = window.intersection(place)
         if part is not None:
             inside = part.shifted(-place.row, -place.col)
@@ -258,7 +259,7 @@ class MosaicVectorizer(BlockWorkers):
     def __init__(
         self,
         grid: Grid,
-        places: list[PixelWindow],
+        places: list[PixelWindow] | list[tuple[int, int, int, int]],
         options: VectorizeOptions | None = None,
         block: int | None = DEFAULT_BLOCK,
         workers: int = 1,
@@ -273,7 +274,7 @@ class MosaicVectorizer(BlockWorkers):
             workers: processes that vectorise blocks (1: in the calling thread).
         """
         self.grid = grid
-        self.places = places
+        self.places = [PixelWindow(*place) for place in places]
         self.options = options or VectorizeOptions()
         self.blocks = plan_blocks(grid, block, self.options)
         self.needs = [
