@@ -7,14 +7,14 @@ indexes an array. A rasterio ``Window`` (columns first) appears only where raste
 called (:meth:`PixelWindow.to_rasterio`).
 """
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
-from .ground import pixel_size_m
+from .ground import PixelSteps, pixel_steps_m
 
 
 class PixelWindow(NamedTuple):
@@ -100,23 +100,22 @@ class Grid:
         width: columns.
         transform: affine transform of pixel (col, row) corners to the CRS.
         crs: the CRS as WKT (None: units are metres).
-        size_m: ground metres per column step and per row step, measured once for the
-            whole grid (:func:`roadkd.ground.pixel_size_m`) so that every piece of it
-            converts lengths alike.
+        steps_m: ground vectors of a column step and a row step (east, north metres,
+            :func:`roadkd.ground.pixel_steps_m`), measured once for the whole grid so that
+            every piece of it converts lengths and areas alike.
     """
 
     height: int
     width: int
     transform: Affine
     crs: str | None
-    size_m: tuple[float, float]
+    steps_m: PixelSteps
 
     @classmethod
     def of(cls, transform: Affine, crs: object | None, shape: tuple[int, int]) -> "Grid":
         """The grid of a raster with this transform, CRS (any form) and (rows, cols)."""
         wkt = None if crs is None else crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
-        size = pixel_size_m(transform, crs, shape)
-        return cls(shape[0], shape[1], transform, wkt, size)
+        return cls(shape[0], shape[1], transform, wkt, pixel_steps_m(transform, crs, shape))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -124,9 +123,21 @@ class Grid:
         return self.height, self.width
 
     @property
+    def size_m(self) -> tuple[float, float]:
+        """Ground metres per column step and per row step (the sides' lengths)."""
+        column, row = self.steps_m
+        return math.hypot(*column), math.hypot(*row)
+
+    @property
+    def pixel_area_m2(self) -> float:
+        """Ground area of a pixel: the cross product of its sides (sheared grids too)."""
+        (cx, cy), (rx, ry) = self.steps_m
+        return abs(cx * ry - cy * rx)
+
+    @property
     def resolution_m(self) -> float:
-        """Ground size of a pixel in metres (geometric mean of its two sides)."""
-        return float(np.sqrt(self.size_m[0] * self.size_m[1]))
+        """Ground size of a pixel in metres: the side of a square of its area."""
+        return math.sqrt(self.pixel_area_m2)
 
     @property
     def megapixels(self) -> float:

@@ -283,9 +283,10 @@ def check_replaceable(target: Path, option: str, folder: bool = False) -> None:
     if not folder and target.is_dir():
         raise RoadkdError(f"{option} {target} is a folder; give a file name")
     parent = check_output_folder(target)
-    if protection(parent) is not None:
+    protected_folder = protection(parent)
+    if protected_folder is not None:
         raise RoadkdError(
-            f"cannot write {option} {target}: folder {parent} is {protection(parent)} "
+            f"cannot write {option} {target}: folder {parent} is {protected_folder} "
             "(files there cannot be replaced)"
         )
     for part in target_parts(target):

@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
 from ..grid import PixelWindow, block_edges
-from ..ground import ground_resolution_m, pixel_step
+from ..ground import ground_resolution_m, planar_pixel_size
 from ..imagery import (
     Log,
     OnPlannedGrid,
@@ -41,8 +41,7 @@ class PlannedScene(OnPlannedGrid):
     @property
     def units_per_m(self) -> float:
         """CRS units per ground metre (1 in UTM; feet and Web Mercator differ)."""
-        step = pixel_step(self.transform)[0]
-        return step / self.plan.resolution_m
+        return planar_pixel_size(self.transform) / self.plan.resolution_m
 
     @property
     def footprint(self) -> BaseGeometry:

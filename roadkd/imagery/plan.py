@@ -13,7 +13,7 @@ from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 
 from ..errors import RoadkdError
-from ..ground import area_km2, ground_resolution_m
+from ..ground import area_km2, ground_resolution_m, planar_pixel_size
 from .bands import choose_bands
 from .scaling import BandPercentiles, band_percentiles, stretch_onto
 from .utm import utm_crs
@@ -294,11 +294,7 @@ def plan_scene(
     else:
         crs = src.crs
         # CRS units per ground metre, as measured on this grid (feet, Web Mercator, ...).
-        planar = math.sqrt(
-            math.hypot(src.transform.a, src.transform.d)
-            * math.hypot(src.transform.b, src.transform.e)
-        )
-        unit = target_m * planar / source_m
+        unit = target_m * planar_pixel_size(src.transform) / source_m
     left, bottom, right, top = envelope
     width = max(1, round((right - left) / unit))
     height = max(1, round((top - bottom) / unit))

@@ -13,7 +13,7 @@ from ..errors import RoadkdError
 from ..grid import Grid
 from ..imagery import Log, ReadOptions, ScenePlan
 from ..inference import load_backend
-from ..inference.backends import Backend
+from ..inference.backends import Backend, check_model_runs
 from ..inference.predict import (
     SceneSummary,
     check_scene,
@@ -345,6 +345,7 @@ def run_predict(
         check_tiling(tile_size, overlap)
         if batch_size < 1:
             raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
+        check_model_runs(backend, tile_size, model)
         read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
         result = PredictResult(repeats=repeats)
         lines, surfaces = [], []

@@ -193,7 +193,7 @@ def line_feature(
     """Simplify, measure and map to the CRS one whole centreline (pixel path)."""
     width_m = round(float(2 * np.median(samples)), 2) if len(samples) else 0.0
     pixel_line = LineString(coords[:, ::-1] + 0.5).simplify(simplify_px(grid, options))
-    length_m = round(ground_length(pixel_line, grid.size_m), 2)
+    length_m = round(ground_length(pixel_line, grid.steps_m), 2)
     line = affine_transform(pixel_line, affine_params(grid.transform))
     return LineFeature(line, length_m, width_m, path_length(coords))
 
@@ -204,7 +204,7 @@ def surface_parts(polygon: Polygon, grid: Grid, options: VectorizeOptions) -> li
     # vertex, without the seams' straight-through vertices, whatever the blocks were.
     plain = shapely.normalize(polygon.simplify(0))
     simple = plain.simplify(simplify_px(grid, options), preserve_topology=True)
-    pixel_area_m2 = grid.size_m[0] * grid.size_m[1]
+    pixel_area_m2 = grid.pixel_area_m2
     to_crs = affine_params(grid.transform)
     parts = []
     for part in polygonal_parts(shapely.make_valid(simple)):

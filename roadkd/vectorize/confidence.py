@@ -28,7 +28,7 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..ground import pixel_size_m, pixel_step
+from ..ground import pixel_area_m2, planar_pixel_size
 from ..io import reading
 from ..raster import open_raster
 from .result import RoadVectors
@@ -67,9 +67,11 @@ class _Probability:
 @contextlib.contextmanager
 def _open(path: str | Path) -> Iterator[_Probability]:
     with open_raster(path, "probability raster") as src, reading(path, "probability raster"):
-        unit = min(pixel_step(src.transform))
-        size = pixel_size_m(src.transform, src.crs, src.shape)
-        yield _Probability(src, unit, math.sqrt(size[0] * size[1]) / unit)
+        transform = src.transform
+        # a sample per pixel along the shorter side; metres per CRS unit from areas
+        step = min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+        ground = math.sqrt(pixel_area_m2(transform, src.crs, src.shape))
+        yield _Probability(src, step, ground / planar_pixel_size(transform))
 
 
 def _in_raster_crs(frame: gpd.GeoDataFrame, probability: _Probability) -> gpd.GeoSeries:
