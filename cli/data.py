@@ -1,4 +1,4 @@
-"""`roadkd data`: make the synthetic data set or import the RoadNet release."""
+"""`roadkd data`: make the synthetic data set, import a public release or your own vectors."""
 
 from pathlib import Path
 
@@ -194,3 +194,91 @@ def from_vectors(
         log=lambda line: click.echo(line, err=True),
     )
     click.echo(summary.line())
+
+
+@data.command()
+@click.argument("release", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
+@click.option(
+    "--aoi",
+    "aois",
+    multiple=True,
+    type=click.IntRange(1),
+    help="AOI to convert (2 Vegas, 3 Paris, 4 Shanghai, 5 Khartoum; repeatable) "
+    "[default: every AOI found].",
+)
+@click.option(
+    "--val",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of each AOI's labelled chips held out for validation.",
+)
+@click.option(
+    "--test",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloatRange(0, 1, max_open=True),
+    help="Share of each AOI's labelled chips held out for testing.",
+)
+@click.option(
+    "--test-chips",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="File listing the test chips, one per line (e.g. AOI_2_Vegas_img1 or "
+    "RGB-PanSharpen_AOI_2_Vegas_img1: a published split), instead of --test.",
+)
+@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
+@click.option(
+    "--resolution",
+    default=0.3,
+    show_default=True,
+    type=FiniteFloatRange(min=0, min_open=True),
+    help="Metres per pixel of the written images (the release's is 0.3).",
+)
+@click.option(
+    "--uncertain-m",
+    default=1.0,
+    show_default=True,
+    type=FiniteFloatRange(min=0),
+    help="Band on each side of every road edge labelled 'ignore' (255).",
+)
+@pixel_options
+def spacenet3(
+    release: Path,
+    out: Path,
+    aois: tuple[int, ...],
+    val: float,
+    test: float,
+    test_chips: Path | None,
+    seed: int,
+    resolution: float,
+    uncertain_m: float,
+    bands: tuple[int, ...] | None,
+    scale: tuple[float, float] | None,
+) -> None:
+    """Convert the SpaceNet 3 roads release RELEASE into roadkd's layout.
+
+    Labelled chips (train) become train, val and test chips, drawn per AOI; the public test
+    chips (imagery only) feed the unlabelled stream. Road widths come from lane_number
+    (x 3.5 m), else road_type. Beside DIR goes DIR_roads.gpkg: every label line with
+    OpenStreetMap-style tags (highway, lanes, bridge, layer) and the labelled chips' outlines.
+    """
+    from roadkd.datasets.spacenet3 import convert_spacenet3
+    from roadkd.imagery import ReadOptions
+
+    summary = convert_spacenet3(
+        release,
+        out,
+        aois=aois,
+        val=val,
+        test=test,
+        seed=seed,
+        test_chips=test_chips,
+        resolution=resolution,
+        uncertain_m=uncertain_m,
+        read_options=ReadOptions(bands=bands, scale=scale),
+        log=lambda line: click.echo(line, err=True),
+    )
+    for line in summary.lines():
+        click.echo(line)

@@ -22,6 +22,7 @@ layer's completeness there is the user's responsibility.
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import shapely
@@ -38,7 +39,7 @@ from ..imagery import (
 )
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
-from .layout import staged_dataset, write_scene, write_splits
+from .layout import SPLITS, staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
 from .scene_blocks import (
     Block,
@@ -176,6 +177,7 @@ def write_dataset_from_vectors(
     read_options: ReadOptions | None = None,
     log: Log | None = None,
     scene_splits: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> FromVectorsSummary:
     """Write a dataset in roadkd's layout from scenes and a road centreline layer.
 
@@ -201,6 +203,8 @@ def write_dataset_from_vectors(
             val, test or unlabeled), decided by the caller (e.g. a release's official
             split), instead of the seeded draw of ``val`` and ``test`` blocks; blocks
             outside the labelled area go to the unlabelled stream whatever their scene.
+        provenance: fields added to (or replacing) those ``splits.json`` records of the
+            run, e.g. the release the data came from (not the split names).
 
     Returns:
         What was written.
@@ -210,6 +214,8 @@ def write_dataset_from_vectors(
     """
     if not scenes:
         raise RoadkdError("give at least one scene")
+    if provenance is not None and set(provenance) & set(SPLITS):
+        raise ValueError(f"provenance must not name a split: {sorted(provenance)}")
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise RoadkdError(f"--val and --test must be in [0, 1) with a sum below 1: {val}, {test}")
     if default_width_m <= 0 or uncertain_m < 0 or block_px < 32:
@@ -286,23 +292,23 @@ def write_dataset_from_vectors(
                 scene_roads[grid.name].lines, shapely.union_all(labelled_parts)
             )
             road_km += float(shapely.length(burnt).sum()) / grid.units_per_m / 1000
-        write_splits(
-            staging,
-            written,
-            source="vectors",
-            scenes=[str(g.plan.path) for g in grids],
-            roads=str(roads),
-            labelled_area=str(labelled_area) if labelled_area else None,
-            width_field=width_field,
-            default_width_m=default_width_m,
-            keep_paths=keep_paths,
-            uncertain_m=uncertain_m,
-            block_px=block_px,
-            seed=seed,
-            crs=grids[0].crs.to_string(),
-            resolution_m=grids[0].plan.resolution_m,
-            note=COMPLETENESS_NOTE,
-        )
+        crs_names = sorted({g.crs.to_string() for g in grids})
+        info: dict[str, Any] = {
+            "source": "vectors",
+            "scenes": [str(g.plan.path) for g in grids],
+            "roads": str(roads),
+            "labelled_area": str(labelled_area) if labelled_area else None,
+            "width_field": width_field,
+            "default_width_m": default_width_m,
+            "keep_paths": keep_paths,
+            "uncertain_m": uncertain_m,
+            "block_px": block_px,
+            "seed": seed,
+            "crs": crs_names[0] if len(crs_names) == 1 else crs_names,
+            "resolution_m": grids[0].plan.resolution_m,
+            "note": COMPLETENESS_NOTE,
+        }
+        write_splits(staging, written, **{**info, **(provenance or {})})
     return FromVectorsSummary(
         out=Path(out),
         scenes=len(grids),
