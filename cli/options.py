@@ -88,7 +88,7 @@ def check_gpkg_layer(layer: str | None, *outputs: Any) -> None:
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _stack(*decorators: Decorator) -> Decorator:
+def stack(*decorators: Decorator) -> Decorator:
     """Apply click option decorators in the order listed (as they would be written)."""
 
     def apply(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,7 +112,7 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
 
 
 #: --bands and --scale: how a scene's pixels become the model's (predict, from-vectors).
-pixel_options = _stack(
+pixel_options = stack(
     click.option(
         "--bands",
         callback=_bands,
@@ -131,7 +131,7 @@ pixel_options = _stack(
 )
 
 #: --tile, --overlap and --device of tiled inference (predict, evaluate).
-inference_options = _stack(
+inference_options = stack(
     click.option(
         "--tile",
         type=TILE,
@@ -181,7 +181,7 @@ def scale_options(
     """--block, --workers and --scheduler of blockwise, parallel work (predict, vectorize)."""
     from roadkd.vectorize.options import DEFAULT_BLOCK
 
-    return _stack(
+    return stack(
         click.option(
             "--block",
             type=click.IntRange(min=256),
