@@ -5,7 +5,7 @@ from typing import Any
 
 import click
 
-from .options import POSITIVE, FiniteFloatRange, pixel_options, stack
+from .options import POSITIVE, SHARE, FiniteFloatRange, pixel_options, seed_option, stack
 
 #: Shown in --help without importing the library.
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
@@ -26,9 +26,7 @@ def data() -> None:
     type=click.IntRange(128, 16384),
     help="Scene side in px (128 to 16384).",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed (same seed, same bytes)."
-)
+@seed_option("Seed (same seed, same bytes).")
 @click.option(
     "--styles/--no-styles",
     default=True,
@@ -65,10 +63,10 @@ def synth(out: Path, scenes: int, size: int, seed: int, styles: bool) -> None:
     "--val-fraction",
     default=0.1,
     show_default=True,
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=SHARE,
     help="Share of the training scenes kept for validation.",
 )
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val draw.")
+@seed_option("Seed of the val draw.", default=1)
 def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, seed: int) -> None:
     """Convert the RoadNet release SRC (folders 1/..20/) into roadkd's layout.
 
@@ -115,19 +113,17 @@ label_options = stack(
         "--val",
         default=0.1,
         show_default=True,
-        type=FiniteFloatRange(0, 1, max_open=True),
+        type=SHARE,
         help="Share of labelled blocks held out for validation.",
     ),
     click.option(
         "--test",
         default=0.1,
         show_default=True,
-        type=FiniteFloatRange(0, 1, max_open=True),
+        type=SHARE,
         help="Share of labelled blocks held out for testing.",
     ),
-    click.option(
-        "--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw."
-    ),
+    seed_option("Seed of the val/test draw.", default=1),
     click.option(
         "--block-size",
         "block_px",
@@ -307,14 +303,14 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
     "--val",
     default=0.1,
     show_default=True,
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=SHARE,
     help="Share of each AOI's labelled chips held out for validation.",
 )
 @click.option(
     "--test",
     default=0.1,
     show_default=True,
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=SHARE,
     help="Share of each AOI's labelled chips held out for testing.",
 )
 @click.option(
@@ -324,7 +320,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
     help="File listing the test chips, one per line (e.g. AOI_2_Vegas_img1 or "
     "RGB-PanSharpen_AOI_2_Vegas_img1: a published split), instead of --test.",
 )
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
+@seed_option("Seed of the val/test draw.", default=1)
 @click.option(
     "--resolution",
     default=0.3,

@@ -39,7 +39,13 @@ from ..imagery import (
 )
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
-from .layout import SPLITS, staged_dataset, write_scene, write_splits
+from .layout import (
+    SPLITS,
+    check_new_dataset_folder,
+    staged_dataset,
+    write_scene,
+    write_splits,
+)
 from .road_widths import road_widths
 from .scene_blocks import (
     Block,
@@ -220,6 +226,7 @@ def write_dataset_from_vectors(
         raise RoadkdError(f"--val and --test must be in [0, 1) with a sum below 1: {val}, {test}")
     if default_width_m <= 0 or uncertain_m < 0 or block_px < 32:
         raise RoadkdError("widths must be positive, --uncertain-m >= 0 and --block-size >= 32")
+    check_new_dataset_folder(Path(out))  # before reading anything
     grids = [open_scene_grid(s, resolution, read_options, log) for s in scenes]
     names = [g.name for g in grids]
     if len(set(names)) < len(names):
