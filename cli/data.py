@@ -292,12 +292,11 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
 @click.argument("release", type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
 @click.option(
-    "--aoi",
-    "aois",
+    "--city",
+    "cities",
     multiple=True,
-    type=click.IntRange(1),
-    help="AOI to convert (2 Vegas, 3 Paris, 4 Shanghai, 5 Khartoum; repeatable) "
-    "[default: every AOI found].",
+    type=click.Choice(["Vegas", "Paris", "Shanghai", "Khartoum"], case_sensitive=False),
+    help="City (AOI) to convert, repeatable [default: every AOI found].",
 )
 @click.option(
     "--val",
@@ -339,7 +338,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
 def spacenet3(
     release: Path,
     out: Path,
-    aois: tuple[int, ...],
+    cities: tuple[str, ...],
     val: float,
     test: float,
     test_chips: Path | None,
@@ -356,13 +355,13 @@ def spacenet3(
     (x 3.5 m), else road_type. Beside DIR goes DIR_roads.gpkg: every label line with
     OpenStreetMap-style tags (highway, lanes, bridge, layer) and the labelled chips' outlines.
     """
-    from roadkd.datasets.spacenet3 import convert_spacenet3
+    from roadkd.datasets.spacenet3 import AOI_NUMBERS, convert_spacenet3
     from roadkd.imagery import ReadOptions
 
     summary = convert_spacenet3(
         release,
         out,
-        aois=aois,
+        aois=[AOI_NUMBERS[city.lower()] for city in cities],
         val=val,
         test=test,
         seed=seed,

@@ -211,7 +211,7 @@ def test_cli_summary_and_one_line_errors(release: Path, tmp_path: Path) -> None:
     test_list = ("--test-chips", str(listing))
     result = runner.invoke(
         cli,
-        [*SPACENET3, str(release), "--out", str(out), "--aoi", "2", "--val", "0", *test_list],
+        [*SPACENET3, str(release), "--out", str(out), "--city", "vegas", "--val", "0", *test_list],
     )
     assert result.exit_code == 0, result.output
     assert "AOI_2_Vegas: train 3, test 1, unlabeled 1" in result.output

@@ -72,6 +72,8 @@ ROAD_TYPE_HIGHWAY: dict[str, str] = {
 BRIDGE = "1"
 #: ``paved`` codes as OSM ``surface`` values.
 PAVED_SURFACE: dict[str, str] = {"1": "paved", "2": "unpaved"}
+#: The release's AOI numbers by city.
+AOI_NUMBERS: dict[str, int] = {"vegas": 2, "paris": 3, "shanghai": 4, "khartoum": 5}
 #: The release's ground resolution (its chips' north-south pixel size; east-west they are
 #: finer, 2.7e-6 degrees of longitude).
 NOMINAL_RESOLUTION_M = 0.3
@@ -554,6 +556,7 @@ def _counts(chips: Iterable[Chip], splits: Mapping[str, str]) -> dict[str, dict[
 
 
 __all__ = [
+    "AOI_NUMBERS",
     "NOMINAL_RESOLUTION_M",
     "ROAD_TYPE_HIGHWAY",
     "Chip",
