@@ -1,7 +1,6 @@
 """Score a model on a dataset split: pixel, relaxed and graph metrics per scene and overall."""
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,10 @@ from skimage.morphology import skeletonize
 
 from .datasets.layout import image_path, mask_path, read_splits
 from .errors import RoadkdError
-from .ground import ground_resolution_m
+from .ground import ground_resolution_m, planar_pixel_size
 from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
+from .inference.backends import check_model_runs
 from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
 from .metrics import apls, confusion_counts, scores_from_counts
@@ -141,6 +141,7 @@ def evaluate(
     tile_size = tile or backend.tile_size
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
+    check_model_runs(backend, tile_size, model)
     with scratch_folder("evaluate") as scratch:
         for scene in scenes:
             prob_path = Path(scratch) / f"{scene}.tif"
@@ -347,7 +348,7 @@ def check_label(image: Path, label: Path, what: str, ignore_declared: bool = Fal
                     f"{what} {label} is {lab.width}x{lab.height} px but its image {image} "
                     f"is {shape[1]}x{shape[0]} px"
                 )
-            pixel = math.sqrt(abs(transform.determinant))
+            pixel = planar_pixel_size(transform)
             if not lab.transform.almost_equals(transform, precision=1e-3 * pixel):
                 dx, dy = lab.transform.c - transform.c, lab.transform.f - transform.f
                 raise RoadkdError(

@@ -7,9 +7,10 @@ A user's data is sacred. Every command that writes follows the same steps:
 2. **Stage** each output under a hidden name in its own folder (``.roadkd-partial-<pid>-...``).
 3. **Move** all of them into place only when everything succeeded: first every target is
    checked replaceable, then the files being replaced are set aside (renamed into the
-   staging folder), then the new ones are renamed into place. A failure at any step puts
-   back what was set aside: all outputs or none. A failure or an interruption before
-   removes the staged files and leaves every existing file as it was.
+   staging folder), then the new ones are renamed into place; a failed rename takes back
+   the new ones and puts back what was set aside: all outputs or none. A failure or an
+   interruption during the work removes the staged files and leaves every existing file
+   as it was.
 
 Staged files and scratch folders carry the id of the process that made them, so that the
 next run removes what a killed run (SIGKILL, power cut) left behind, and never what a
@@ -293,9 +294,10 @@ def check_replaceable(target: Path, option: str, folder: bool = False) -> None:
     if not folder and target.is_dir():
         raise RoadkdError(f"{option} {target} is a folder; give a file name")
     parent = check_output_folder(target)
-    if protection(parent) is not None:
+    protected_folder = protection(parent)
+    if protected_folder is not None:
         raise RoadkdError(
-            f"cannot write {option} {target}: folder {parent} is {protection(parent)} "
+            f"cannot write {option} {target}: folder {parent} is {protected_folder} "
             "(files there cannot be replaced)"
         )
     for part in target_parts(target):

@@ -19,6 +19,7 @@ Roads missing from the layer inside the labelled area are taught as background: 
 layer's completeness there is the user's responsibility.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,7 +142,10 @@ def _block_labels(
     """The block's masks (ignore where unlabelled or no imagery), and its labelled part."""
     grid = block.scene
     margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
-    margin = margin_m * grid.units_per_m + 2 * abs(grid.transform.a)
+    transform = grid.transform
+    # two pixels' diagonals (|a| alone is 0 on a grid turned 90 degrees)
+    pixel_reach = math.hypot(transform.a, transform.d) + math.hypot(transform.b, transform.e)
+    margin = margin_m * grid.units_per_m + 2 * pixel_reach
     reach = block.footprint.buffer(margin, join_style="mitre")
     hits = roads.tree.query(reach)
     lines = shapely.clip_by_rect(roads.lines[hits], *reach.bounds)

@@ -10,6 +10,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
@@ -37,6 +38,8 @@ SCORES = {
     "length_recall": "LENGTH_RECALL",
     "length_f1": "LENGTH_F1",
 }
+#: ``roadkd evaluate --crossings`` choices, the default first.
+CROSSINGS = ["auto", "junction", "apart"]
 FORMATS = ["gpkg", "shp", "geojson", "json", "fgb", "sqlite", "gml", "kml", "tab", "mif"]
 
 
@@ -44,6 +47,7 @@ class CompareRoads(QgsProcessingAlgorithm):
     """Score a road layer against a reference road layer and load where they differ."""
 
     TRUTH, PRED, AOI, PROB, BUFFER = "TRUTH", "PRED", "AOI", "PROB", "BUFFER"
+    CROSSINGS = "CROSSINGS"
     ROADKD, REPORT, ERRORS = "ROADKD", "REPORT", "ERRORS"
 
     def name(self):
@@ -59,7 +63,9 @@ class CompareRoads(QgsProcessingAlgorithm):
             "the share of road length found within a buffer. Loads the reference stretches "
             "that were missed (red) and the detected stretches with no reference road "
             "nearby (blue). Only the area of interest counts: by default the extent of the "
-            "probability raster when given, else the convex hull of the detected roads."
+            "probability raster when given, else the convex hull of the detected roads. "
+            "Crossings: lines that cross meet there (auto: unless their OpenStreetMap "
+            "bridge/tunnel/layer differ; junction: always; apart: never)."
         )
 
     def createInstance(self):  # noqa: N802
@@ -81,6 +87,11 @@ class CompareRoads(QgsProcessingAlgorithm):
             QgsProcessingParameterNumber(
                 self.BUFFER, "Tolerance (m)", QgsProcessingParameterNumber.Double,
                 defaultValue=2.0, minValue=0.01,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.CROSSINGS, "Where lines cross", options=CROSSINGS, defaultValue=0
             )
         )
         self.addParameter(
@@ -128,6 +139,7 @@ class CompareRoads(QgsProcessingAlgorithm):
             command += ["--prob", prob.source()]
         command += [
             "--buffer-m", str(self.parameterAsDouble(parameters, self.BUFFER, context)),
+            "--crossings", CROSSINGS[self.parameterAsEnum(parameters, self.CROSSINGS, context)],
             "--out", report,
             "--errors", errors,
         ]
