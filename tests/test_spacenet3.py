@@ -28,6 +28,8 @@ from roadkd.datasets.spacenet3 import (
     vectors_path,
 )
 from roadkd.errors import RoadkdError
+from roadkd.metrics.levels import crossing_rule
+from roadkd.metrics.linegraph import lines_to_graph
 
 SPACENET3 = ("data", "spacenet3")
 FIXTURE = Path(__file__).parent / "data" / "spacenet3" / "data.py"
@@ -194,6 +196,24 @@ def test_evaluate_reads_the_release_geojson_as_it_is(
     empty = next(c.labels for c in find_chips(release) if c.chip_id == "AOI_2_Vegas_img4")
     with pytest.raises(RoadkdError, match="is empty"):
         compare_layers(empty, vectors, pred_layer="roads", aoi=area)
+
+
+def test_spacenet_bridges_cross_apart_in_evaluate(release: Path) -> None:
+    """The release's bridge_type feeds the crossing rule: a bridge is no junction."""
+    chip = next(c for c in find_chips(release) if c.chip_id == "AOI_2_Vegas_img3")
+    assert chip.labels is not None
+    raw = gpd.read_file(chip.labels)
+    rule = crossing_rule(raw, "auto")
+    assert rule.levels is not None and len(set(rule.levels)) == 2
+    assert "bridge" in rule.description
+    early = raw.rename(columns={"bridge_type": "bridge_typ"})
+    assert crossing_rule(early, "auto").levels == rule.levels
+    lines = list(raw.to_crs(raw.estimate_utm_crs()).geometry)
+    apart = lines_to_graph(lines, 1.0, rule.levels, rule.crossings)
+    joined = lines_to_graph(lines, 1.0, None, "junction")
+    # joined at the crossing: one node more, each line cut in two there
+    assert joined.number_of_nodes() == apart.number_of_nodes() + 1
+    assert joined.number_of_edges() == apart.number_of_edges() + 2
 
 
 def chip_width_km(image: Path) -> float:

@@ -35,7 +35,6 @@ unlabelled stream of the semi-supervised methods.
 """
 
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from shapely.geometry import shape
 from ..errors import RoadkdError
 from ..imagery import Log, ReadOptions
 from ..io import atomic_output
+from ..metrics.levels import SPACENET_BRIDGE, SPACENET_BRIDGE_FIELDS, spacenet_code
 from .from_vectors import FromVectorsSummary, write_dataset_from_vectors
 from .layout import check_new_dataset_folder
 
@@ -68,8 +68,6 @@ ROAD_TYPE_HIGHWAY: dict[str, str] = {
     "6": "unclassified",
     "7": "track",
 }
-#: ``bridge_type`` of a bridge.
-BRIDGE = "1"
 #: ``paved`` codes as OSM ``surface`` values.
 PAVED_SURFACE: dict[str, str] = {"1": "paved", "2": "unpaved"}
 #: The release's AOI numbers by city.
@@ -187,23 +185,11 @@ def find_chips(release: str | Path, aois: Sequence[int] = ()) -> list[Chip]:
 # -- labels --------------------------------------------------------------------------------
 
 
-def _code(value: object) -> str | None:
-    """A SpaceNet integer code as text ("2", 2 and 2.0 alike), or None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return str(int(number)) if math.isfinite(number) and number == int(number) else None
-
-
 def _column(frame: pd.DataFrame, *names: str) -> list[str | None]:
     """The first of ``names`` that is a column (a renamed field in early files), as codes."""
     for name in names:
         if name in frame.columns:
-            return [_code(v) for v in frame[name]]
+            return [spacenet_code(v) for v in frame[name]]
     return [None] * len(frame)
 
 
@@ -213,7 +199,8 @@ def osm_tags(frame: pd.DataFrame) -> pd.DataFrame:
     ``highway`` from ``road_type`` (``road`` when unknown: every SpaceNet line is a road),
     ``lanes`` from ``lane_number`` (or ``lane_numbe``; left empty when not positive),
     ``bridge`` ``yes`` and ``layer`` ``1`` for ``bridge_type`` (or ``bridge_typ``) 1, as
-    OpenStreetMap tags a bridge, and ``surface`` from ``paved``.
+    OpenStreetMap tags a bridge (the crossing rule of :mod:`roadkd.metrics.levels` reads
+    ``bridge_type`` the same way), and ``surface`` from ``paved``.
 
     Args:
         frame: the release's attributes, one row per line.
@@ -221,7 +208,7 @@ def osm_tags(frame: pd.DataFrame) -> pd.DataFrame:
     Returns:
         Columns ``highway``, ``lanes``, ``bridge``, ``layer``, ``surface`` (text or None).
     """
-    bridge = [c == BRIDGE for c in _column(frame, "bridge_type", "bridge_typ")]
+    bridge = [c == SPACENET_BRIDGE for c in _column(frame, *SPACENET_BRIDGE_FIELDS)]
     columns: dict[str, list[str | None]] = {
         "highway": [ROAD_TYPE_HIGHWAY.get(c or "", "road") for c in _column(frame, "road_type")],
         "lanes": [
