@@ -86,6 +86,23 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     click.echo(f"Note: {splits['note']}")
 
 
+#: Where OpenStreetMap roads come from (osm, from-osm).
+osm_source_options = stack(
+    click.option(
+        "--osm",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="An OpenStreetMap extract you downloaded (.osm.pbf, .osm, .gpkg, .geojson, .shp) "
+        "[default: ask the Overpass API].",
+    ),
+    click.option(
+        "--overpass-url",
+        default=OVERPASS_URL,
+        show_default=True,
+        help="Overpass API instance to ask.",
+    ),
+)
+
 #: How roads are burnt and scenes cut into split blocks (from-vectors, from-osm).
 label_options = stack(
     click.option(
@@ -201,24 +218,13 @@ def from_vectors(
 @data.command("from-osm")
 @click.argument("scenes", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder to create.")
-@click.option(
-    "--osm",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="An OpenStreetMap extract you downloaded (.osm.pbf, .osm, .gpkg, .geojson, .shp) "
-    "[default: ask the Overpass API].",
-)
-@click.option(
-    "--overpass-url",
-    default=None,
-    help="Overpass API instance to ask [default: " + OVERPASS_URL + "].",
-)
+@osm_source_options
 @label_options
 def from_osm(
     scenes: tuple[Path, ...],
     out: Path,
     osm: Path | None,
-    overpass_url: str | None,
+    overpass_url: str,
     **options: Any,
 ) -> None:
     """Make training data from SCENES and the OpenStreetMap roads over them.
@@ -236,7 +242,7 @@ def from_osm(
         expand_scenes(list(scenes)),
         out,
         osm=osm,
-        overpass_url=overpass_url or OVERPASS_URL,
+        overpass_url=overpass_url,
         log=_log,
         **_label_settings(options),
     )
@@ -252,19 +258,8 @@ def from_osm(
     type=click.Path(path_type=Path),
     help="GeoPackage to write (.gpkg; its other layers are kept).",
 )
-@click.option(
-    "--osm",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="An OpenStreetMap extract you downloaded (.osm.pbf, .osm, .gpkg, .geojson, .shp) "
-    "[default: ask the Overpass API].",
-)
-@click.option(
-    "--overpass-url",
-    default=None,
-    help="Overpass API instance to ask [default: " + OVERPASS_URL + "].",
-)
-def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str | None) -> None:
+@osm_source_options
+def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str) -> None:
     """Write the OpenStreetMap roads over SCENES to a GeoPackage (layer osm_roads).
 
     Every highway line over the scenes' extent, from the Overpass API or --osm, with
@@ -282,7 +277,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
     if osm is not None:
         plan.add_input(osm, "--osm extract")
     plan.add(out, "--out", (".gpkg",))
-    roads, source = osm_roads(found, osm, overpass_url or OVERPASS_URL, _log)
+    roads, source = osm_roads(found, osm, overpass_url, _log)
     with plan:
         write_osm_layer(roads, plan.stage(out), source)
     click.echo(f"{len(roads)} highway line(s) from {source.source} -> {out}")

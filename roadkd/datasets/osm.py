@@ -16,7 +16,6 @@ raster label, and swallows network errors.
 """
 
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -41,6 +40,7 @@ from .. import __version__
 from ..errors import RoadkdError
 from ..io import atomic_output, require_file
 from ..layers import LINE_TYPES, read_layer
+from ..metrics.levels import HSTORE_PAIR
 from .from_vectors import FromVectorsSummary, write_dataset_from_vectors
 from .layout import check_new_dataset_folder
 
@@ -66,8 +66,6 @@ OSM_DRIVER_SUFFIXES = (".pbf", ".osm")
 #: A box in WGS84: (west, south, east, north).
 Box = tuple[float, float, float, float]
 Log = Callable[[str], None]
-
-_HSTORE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 
 def scene_boxes(scenes: Sequence[str | Path]) -> list[Box]:
@@ -199,7 +197,7 @@ def overpass_lines(answer: dict[str, Any]) -> gpd.GeoDataFrame:
 def _hstore(text: object) -> dict[str, str]:
     if not isinstance(text, str):
         return {}
-    return {_unescape(k): _unescape(v) for k, v in _HSTORE.findall(text)}
+    return {_unescape(k): _unescape(v) for k, v in HSTORE_PAIR.findall(text)}
 
 
 def _text(value: object) -> str | None:
