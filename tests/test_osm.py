@@ -75,7 +75,7 @@ def overpass() -> Iterator[http.server.ThreadingHTTPServer]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Overpass)
     server.queries = []  # type: ignore[attr-defined]
     server.answer = (200, json.dumps(RECORDED).encode())  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server
     server.shutdown()
