@@ -33,16 +33,16 @@ from roadkd.experiment import (
     training_command,
     write_table,
 )
-from roadkd.experiment.report import (
+from roadkd.experiment.report import PSEUDO_COLUMNS
+from roadkd.experiment.runner import _score, _train, timer_seconds
+from roadkd.experiment.statistics import (
     DIFFERENCE_COLUMNS,
     PREMISE_COLUMNS,
-    PSEUDO_COLUMNS,
     differences,
     premise,
     summarise,
     trivial_rows,
 )
-from roadkd.experiment.runner import _score, _train, timer_seconds
 from roadkd.training import THREADS_ENV
 
 BENCH = Path(__file__).parents[1] / "configs" / "bench"
@@ -499,10 +499,14 @@ def test_methods_can_be_restricted_to_some_ratios(tmp_path: Path) -> None:
     ("method", "weight"),
     [("feature", "feature_weight"), ("prob", "prob_weight"), ("unsup", "unsup_weight")],
 )
-def test_each_ablation_is_sslkd_with_one_weight_at_zero(method: str, weight: str) -> None:
-    sslkd = yaml.safe_load((BENCH / "sslkd.yaml").read_text())
-    ablation = yaml.safe_load((BENCH / f"sslkd_without_{method}.yaml").read_text())
+@pytest.mark.parametrize("folder", [BENCH, BENCH.parent / "roadnet"])
+def test_each_ablation_is_sslkd_with_one_weight_at_zero(
+    method: str, weight: str, folder: Path
+) -> None:
+    sslkd = yaml.safe_load((folder / "sslkd.yaml").read_text())
+    ablation = yaml.safe_load((folder / f"sslkd_without_{method}.yaml").read_text())
     assert ablation["model"]["init_args"].pop(weight) == 0
+    assert sslkd["model"]["init_args"].pop(weight, 1.0) == 1.0  # the paper's weight
     assert ablation["trainer"].pop("default_root_dir") != sslkd["trainer"].pop("default_root_dir")
     assert ablation == sslkd  # nothing else differs
 

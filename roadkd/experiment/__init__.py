@@ -11,15 +11,17 @@ from its ``last.ckpt``, so an interrupted experiment resumes where it stopped.
 - :mod:`.config`: the experiment file and the known methods;
 - :mod:`.rundir`: the layout of one run's folder;
 - :mod:`.runner`: launching (through :mod:`roadkd.training`), resuming and scoring runs;
-- :mod:`.report`: table, pseudo-label table and provenance;
+- :mod:`.statistics`: means over seeds, paired differences, the premise, trivial maps;
+- :mod:`.report`: the tables (Markdown + CSV), pseudo-label table and provenance;
 - :mod:`.figures`: the IoU plot and the qualitative figure.
 """
 
 from .config import METHODS, Experiment, Method, ratio_label
 from .figures import error_colours, pick_crops, plot_examples, plot_iou
-from .report import COLUMNS, PSEUDO_COLUMNS, RUN_COLUMNS, SCORES, provenance, summarise, write_table
+from .report import PSEUDO_COLUMNS, provenance, write_table
 from .rundir import RunDir
 from .runner import cpu_megapixels_per_second, run_dir, run_experiment, training_command
+from .statistics import COLUMNS, RUN_COLUMNS, SCORES, summarise
 
 __all__ = [
     "COLUMNS",

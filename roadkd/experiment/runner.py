@@ -27,8 +27,9 @@ from ..models import load_bundle, read_checkpoint
 from ..training import THREADS_ENV
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
-from .report import PSEUDO_RULE_SCORES, SCORES, provenance, trivial_rows, write_table
+from .report import PSEUDO_RULE_SCORES, provenance, write_table
 from .rundir import RunDir
+from .statistics import SCORES, trivial_rows
 
 
 def run_dir(experiment: Experiment, method: str, ratio: float, seed: int) -> RunDir:
