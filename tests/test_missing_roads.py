@@ -62,8 +62,11 @@ def _run(*args: str) -> str:
 
 @pytest.mark.slow
 def test_false_layer_holds_the_road_missing_from_osm(tmp_path: Path) -> None:
-    # A suburb whose surface and centreline labels vectorise to the same network.
-    scene = generate_scene(SIZE, np.random.default_rng(0), SceneStyle())
+    # A dense suburb (more road than a realistic scene, for a network of several roads)
+    # whose surface and centreline labels vectorise to the same network.
+    scene = generate_scene(
+        SIZE, np.random.default_rng(0), SceneStyle(density="dense"), road_share=(0.25, 0.45)
+    )
     image = _write(tmp_path / "scene.tif", scene.image)
     prob = _write(tmp_path / "prob.tif", np.where(scene.surface == 1, ROAD_P, 0.02).astype("f4"))
     centreline = _write(tmp_path / "centreline.tif", scene.centerline)
