@@ -3,6 +3,8 @@
 Every run writes into one folder, ``--trainer.default_root_dir`` (``runs/<name>`` in the
 shipped configs): ``checkpoints/`` (``best.ckpt`` by ``val/road_iou``, ``last.ckpt``),
 ``csv/`` (CSVLogger) and ``tensorboard/`` (TensorBoardLogger), plus the resolved config.
+``checkpoints/resume/last.ckpt`` is rewritten every ten minutes of training, so a run stopped
+between validations (a killed job, a closed session) loses at most those minutes.
 Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
 """
 
@@ -11,6 +13,7 @@ import importlib
 import os
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,9 @@ from .errors import RoadkdError
 from .tasks import RoadTask
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+#: How often a training saves the checkpoint it can be resumed from between validations.
+RESUME_EVERY = timedelta(minutes=10)
 
 #: Environment variable fixing torch's CPU thread count for a training (the experiment
 #: runner sets it for every run): a reduction split over another number of threads sums
@@ -81,6 +87,17 @@ class RoadkdCLI(LightningCLI):
                     monitor=RoadTask.monitor,
                     mode=RoadTask.mode,
                     save_last=True,
+                )
+            )
+            # A folder of its own: two ModelCheckpoints writing one last.ckpt would version
+            # each other's files (last-v1.ckpt) instead of replacing them.
+            callbacks.append(
+                _class(
+                    "lightning.pytorch.callbacks.ModelCheckpoint",
+                    dirpath=os.path.join(root, "checkpoints", "resume"),
+                    save_top_k=0,
+                    save_last=True,
+                    train_time_interval=RESUME_EVERY,
                 )
             )
         if not any(str(_class_path(c)).endswith("Timer") for c in callbacks):

@@ -4,6 +4,7 @@ its small pieces (ratios, crop choice, error colours, config checks)."""
 import csv
 import json
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -156,6 +157,13 @@ def test_an_interrupted_training_continues_from_its_last_checkpoint(tmp_path: Pa
     resumed = training_command(experiment, student, teachers.best)
     assert resumed == [*fresh, "--ckpt_path", str(student.last)]
     assert not student.is_trained
+    # a checkpoint saved during training, after the last validation's, is the one to resume
+    between = student.path / "checkpoints" / "resume" / "last.ckpt"
+    between.parent.mkdir()
+    between.write_bytes(b"")
+    os.utime(between, (student.last.stat().st_mtime + 60,) * 2)
+    assert student.last == between
+    assert training_command(experiment, student, teachers.best)[-1] == str(between)
 
 
 def test_a_resumed_run_adds_the_time_its_checkpoint_saved(tmp_path: Path) -> None:

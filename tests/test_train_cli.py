@@ -63,6 +63,18 @@ def test_run_folder_holds_checkpoints_and_logs(teachers_run: Path) -> None:
     assert (teachers_run / "checkpoints" / "last.ckpt").is_file()
     assert list((teachers_run / "csv").glob("version_*/metrics.csv"))
     assert list((teachers_run / "tensorboard").glob("version_*/events.*"))
+    # a checkpoint to resume from is also saved every few minutes, in a folder of its own
+    (config,) = (teachers_run / "csv").glob("version_*/config.yaml")
+    callbacks = yaml.safe_load(config.read_text())["trainer"]["callbacks"]
+    between = [c["init_args"] for c in callbacks if "train_time_interval" in c["init_args"]]
+    assert between == [
+        {
+            "dirpath": str(teachers_run / "checkpoints" / "resume"),
+            "save_top_k": 0,
+            "save_last": True,
+            "train_time_interval": "0:10:00",
+        }
+    ]
 
 
 @pytest.mark.parametrize(

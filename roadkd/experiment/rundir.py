@@ -37,8 +37,15 @@ class RunDir:
 
     @property
     def last(self) -> Path:
-        """The latest checkpoint, from which an interrupted training continues."""
-        return self.path / "checkpoints" / "last.ckpt"
+        """The latest checkpoint, from which an interrupted training continues.
+
+        The newer of the one saved at the last validation and the one saved every few
+        minutes of training (``checkpoints/resume/``).
+        """
+        saved = [self.path / "checkpoints" / "last.ckpt"]
+        saved.append(self.path / "checkpoints" / "resume" / "last.ckpt")
+        existing = [path for path in saved if path.is_file()]
+        return max(existing, key=lambda path: path.stat().st_mtime) if existing else saved[0]
 
     @property
     def log(self) -> Path:
