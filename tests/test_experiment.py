@@ -488,6 +488,24 @@ def test_premise_sets_teachers_against_the_best_student_sized_baseline() -> None
     assert second["best_student_ssl"] == "" and math.isnan(second["margin"])
 
 
+def test_write_table_of_the_teachers_alone_states_their_premise(tmp_path: Path) -> None:
+    # The benchmark's first step trains the teachers before any student: no differences yet
+    pseudo = {
+        "ratio": 0.125,
+        "seed": 0,
+        "where": "unlabelled train",
+        "rule": "argmax (SSLKD)",
+        **{score: 0.5 for score in PSEUDO_COLUMNS[4:]},
+        "road_precision": 0.9,
+        "road_recall": 0.3,
+    }
+    about = {k: "x" for k in ("benchmark", "command", "commit", "date", "machine", "torch")}
+    write_table([_row("teachers", 0, 0.33)], tmp_path, about, [pseudo])
+    assert not (tmp_path / "differences.csv").exists()
+    table = (tmp_path / "table.md").read_text()
+    assert "| 1/8 | 0 | 0.330 | - | - | - | - | 0.900 | 0.300 |" in table
+
+
 def test_methods_can_be_restricted_to_some_ratios(tmp_path: Path) -> None:
     experiment = Experiment.from_yaml(
         _experiment_file(

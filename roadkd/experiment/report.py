@@ -77,6 +77,11 @@ def _markdown(rows: list[list[str]], columns: list[str]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
+def _number(value: float, sign: str = "") -> str:
+    """A score to three decimals (``sign="+"`` for differences), or "-" when missing."""
+    return "-" if math.isnan(value) else f"{value:{sign}.3f}"
+
+
 def write_table(
     rows: list[dict[str, Any]],
     out: Path,
@@ -146,9 +151,6 @@ def write_table(
         _write_csv(out / "differences.csv", compared, DIFFERENCE_COLUMNS)
         verdicts = {True: "yes", False: "no", None: "-"}
 
-        def number(value: float, sign: str = "") -> str:
-            return "-" if math.isnan(value) else f"{value:{sign}.3f}"
-
         lines += [
             "",
             "Road IoU against the supervised student (each ablation against SSLKD, SSLKD's",
@@ -164,12 +166,12 @@ def write_table(
                         str(METHODS[c["method"]].label),
                         ratio_label(c["ratio"]),
                         str(METHODS[c["against"]].label),
-                        number(c["difference"], "+"),
-                        number(c["se"]),
+                        _number(c["difference"], "+"),
+                        _number(c["se"]),
                         verdicts[c["beyond_spread"]],
                         str(c["n_pairs"]),
-                        number(c["paired_difference"], "+"),
-                        number(c["paired_se"]),
+                        _number(c["paired_difference"], "+"),
+                        _number(c["paired_se"]),
                         verdicts[c["beyond_paired_spread"]],
                         c["signs"],
                     ]
@@ -194,12 +196,12 @@ def write_table(
                     [
                         ratio_label(c["ratio"]),
                         f"{c['seed']:g}",
-                        *(number(c[k]) for k in PREMISE_COLUMNS[2:4]),
+                        *(_number(c[k]) for k in PREMISE_COLUMNS[2:4]),
                         str(METHODS[c["best_student_ssl"]].label) if c["best_student_ssl"] else "-",
-                        number(c["best_student_ssl_iou"]),
-                        number(c["margin"], "+"),
-                        number(c["road_precision"]),
-                        number(c["road_recall"]),
+                        _number(c["best_student_ssl_iou"]),
+                        _number(c["margin"], "+"),
+                        _number(c["road_precision"]),
+                        _number(c["road_recall"]),
                     ]
                     for c in checked
                 ],
