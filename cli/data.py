@@ -267,6 +267,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
     layer's metadata: the reference layer of `roadkd evaluate --truth`.
     """
     from roadkd.datasets.osm import osm_roads, write_osm_layer
+    from roadkd.formats import NAMED_LAYERS
     from roadkd.io import OutputPlan
     from roadkd.pipeline.outputs import expand_scenes
 
@@ -276,7 +277,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
         plan.add_input(scene, "input scene")
     if osm is not None:
         plan.add_input(osm, "--osm extract")
-    plan.add(out, "--out", (".gpkg",))
+    plan.add(out, "--out", NAMED_LAYERS)
     roads, source = osm_roads(found, osm, overpass_url, _log)
     with plan:
         write_osm_layer(roads, plan.stage(out), source)

@@ -88,7 +88,9 @@ def check_gpkg_layer(layer: str | None, *outputs: Any) -> None:
         return
     if not layer.strip():
         raise click.BadParameter("the layer name is empty.", param_hint="'--layer'")
-    if not any(o is not None and str(o).lower().endswith(".gpkg") for o in outputs):
+    from roadkd.formats import is_geopackage
+
+    if not any(o is not None and is_geopackage(o) for o in outputs):
         raise click.BadParameter(
             "it names GeoPackage layers, but no output is a .gpkg.", param_hint="'--layer'"
         )

@@ -11,7 +11,7 @@ proposal) are kept as layers to look at.
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,44 +25,20 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from .errors import RoadkdError
+from .formats import GEOPACKAGE, is_geopackage
 from .io import atomic_output
 from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
 from .metrics.levels import MODES, CrossingRule, crossing_rule, field_column
 from .metrics.linegraph import lines_to_graph
-from .metrics.topo import TopoSettings, topo_scores
+from .metrics.options import CompareSettings
+from .metrics.topo import topo_scores
 from .raster import open_raster
 from .vectorize.confidence import line_confidence
 
 #: Decimals of the scores in the report.
 DECIMALS = 4
-
-
-@dataclass(frozen=True)
-class CompareSettings:
-    """How two road layers are compared (every distance in metres).
-
-    Attributes:
-        buffer_m: tolerance of length precision/recall and of the error layers.
-        snap_m: line ends closer than this are one junction when building road graphs.
-        apls_control_m: spacing of APLS control points.
-        apls_snap_m: largest distance to snap an APLS control point to the other graph.
-        topo: TOPO parameters.
-        crossings: where lines cross without a shared vertex: ``"auto"`` (a junction,
-            unless their bridge/tunnel/layer, or ``level_field``, differ), ``"junction"``
-            or ``"apart"`` (see :mod:`roadkd.metrics.levels`).
-        level_field: with ``auto``, the field that gives each line's level instead of
-            OpenStreetMap's bridge/tunnel/layer.
-    """
-
-    buffer_m: float = 2.0
-    snap_m: float = 1.0
-    apls_control_m: float = 50.0
-    apls_snap_m: float = 4.0
-    topo: TopoSettings = field(default_factory=TopoSettings)
-    crossings: str = "auto"
-    level_field: str | None = None
 
 
 @dataclass
@@ -298,8 +274,8 @@ def write_errors(comparison: Comparison, path: str | Path) -> None:
         RoadkdError: for a path that is not a .gpkg or a failed write.
     """
     target = Path(path)
-    if target.suffix.lower() != ".gpkg":
-        raise RoadkdError(f"cannot write {target}: the error layers go to a .gpkg")
+    if not is_geopackage(target):
+        raise RoadkdError(f"cannot write {target}: the error layers go to a {GEOPACKAGE}")
     try:
         for layer, frame in (("missed", comparison.missed), ("false", comparison.false)):
             frame.to_file(

@@ -18,8 +18,9 @@ from .inference import load_backend, predict_scene
 from .inference.backends import check_model_runs
 from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
-from .metrics import apls, confusion_counts, scores_from_counts
-from .metrics.pixel import IGNORE_INDEX
+from .metrics.apls import apls
+from .metrics.options import DEFAULT_SPLIT, RELAXED_BUFFER_PX
+from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .metrics.relaxed import relaxed_counts, relaxed_scores
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
@@ -74,13 +75,13 @@ class Evaluation:
 def evaluate(
     model: str | Path,
     data: str | Path,
-    split: str = "test",
+    split: str = DEFAULT_SPLIT,
     tile: int | None = None,
     overlap: int | None = None,
     batch_size: int = 4,
     device: str = "auto",
     options: VectorizeOptions | None = None,
-    buffer_px: float = 5.0,
+    buffer_px: float = RELAXED_BUFFER_PX,
 ) -> Evaluation:
     """Evaluate a model on every scene of a split.
 

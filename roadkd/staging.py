@@ -29,9 +29,6 @@ SCRATCH_PREFIX = "roadkd-pid"
 #: A killed commit's files there are put back by the next run's sweep.
 REPLACED_FOLDER = ".roadkd-replaced"
 
-#: Outputs that hold several layers: writing one keeps the layers roadkd does not write.
-CONTAINER_SUFFIXES = (".gpkg",)
-
 #: Files that make up a Shapefile beside its ``.shp``; an old one the new file lacks is
 #: removed, so a reader never pairs new geometry with an old index or projection.
 SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")

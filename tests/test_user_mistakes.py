@@ -354,7 +354,8 @@ CASES = [
 BASE_ARGS: dict[str, tuple[str, ...]] = {
     "predict": ("predict", "@x.tif", "--model", "@model", "--out", "@r.gpkg"),
     "vectorize": ("vectorize", "@x.tif", "--out", "@r.gpkg"),
-    "evaluate": EVALUATE,
+    "evaluate model": EVALUATE,
+    "evaluate layers": ("evaluate", "--truth", "@t.gpkg", "--pred", "@t.gpkg"),
     "export": ("export", "--model", "@model", "--out", "@m.onnx"),
     "data synth": ("data", "synth", "--out", "@d"),
     "data roadnet": ("data", "roadnet", "@src", "--out", "@d"),

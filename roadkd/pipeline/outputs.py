@@ -10,17 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RoadkdError
+from ..formats import PREVIEW, PROBABILITY, PROBABILITY_BLOCKS, SCENES, VECTOR_OUTPUTS
 from ..io import OutputPlan, same_file
-from ..vectorize import SUPPORTED
-
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
-
-#: Formats of the probability raster and the preview roadkd writes.
-PROBABILITY_SUFFIXES = (".tif", ".tiff")
-PREVIEW_SUFFIXES = (".png",)
-
-#: A probability predicted block by block (on a cluster) is a VRT over a folder of blocks.
-BLOCKS_SUFFIXES = (".vrt",)
 
 #: File names of probability blocks: the block's top-left pixel in the scene.
 BLOCK_FILE = re.compile(r"row\d+_col\d+\.tif(\.aux\.xml)?")
@@ -61,9 +52,9 @@ def expand_scenes(inputs: list[str | Path]) -> list[Path]:
     scenes: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in SCENES)
             if not found:
-                raise RoadkdError(f"folder {item} holds no raster ({', '.join(RASTER_SUFFIXES)})")
+                raise RoadkdError(f"folder {item} holds no raster ({', '.join(SCENES)})")
             scenes.extend(found)
         else:
             scenes.append(item)
@@ -133,7 +124,7 @@ def plan_probabilities(
             scenes, or a folder of blocks that would replace other files.
     """
     names = probability_names(scenes)
-    suffixes = BLOCKS_SUFFIXES if blocks else PROBABILITY_SUFFIXES
+    suffixes = PROBABILITY_BLOCKS if blocks else PROBABILITY
     if blocks:
         names = [str(Path(name).with_suffix(".vrt")) for name in names]
     if prob is None:
@@ -206,10 +197,10 @@ def plan_outputs(
     for scene in scenes:
         plan.add_input(scene, "input scene")
     plan.add_input(model, "model")
-    plan.add(Path(outputs.out), "--out", SUPPORTED)
+    plan.add(Path(outputs.out), "--out", VECTOR_OUTPUTS)
     if outputs.polygons is not None:
-        plan.add(Path(outputs.polygons), "--polygons", SUPPORTED)
+        plan.add(Path(outputs.polygons), "--polygons", VECTOR_OUTPUTS)
     if outputs.preview is not None:
-        plan.add(Path(outputs.preview), "--preview", PREVIEW_SUFFIXES)
+        plan.add(Path(outputs.preview), "--preview", PREVIEW)
     prob = None if outputs.prob is None else Path(outputs.prob)
     return plan, plan_probabilities(plan, prob, scenes, scratch, blocks)

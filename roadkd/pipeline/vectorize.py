@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
+from ..formats import VECTOR_OUTPUTS
 from ..io import OutputPlan, reading
 from ..progress import Progress
 from ..vectorize import (
     DEFAULT_BLOCK,
-    SUPPORTED,
     RoadVectors,
     VectorizeOptions,
     default_workers,
@@ -56,9 +56,9 @@ def run_vectorize(
     plan = OutputPlan()
     for raster in paths:
         plan.add_input(raster, "input raster")
-    plan.add(Path(out), "--out", SUPPORTED)
+    plan.add(Path(out), "--out", VECTOR_OUTPUTS)
     if polygons is not None:
-        plan.add(Path(polygons), "--polygons", SUPPORTED)
+        plan.add(Path(polygons), "--polygons", VECTOR_OUTPUTS)
     names = layer_names(layer)
     with mosaic_of(paths) as raster, reading(raster):
         vectors = vectorize_raster(

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .raster import read_road_raster
     from .result import RoadVectors, WorkSummary
     from .run import vectorize_array, vectorize_raster
-    from .writers import SUPPORTED, check_output_path, layer_names, write_layers, write_vectors
+    from .writers import check_output_path, layer_names, write_layers, write_vectors
 
 #: Public name -> the submodule that defines it (imported when the name is first used).
 _LAZY = {
@@ -24,7 +24,6 @@ _LAZY = {
     "default_workers": "executors",
     "vectorize_array": "run",
     "vectorize_raster": "run",
-    "SUPPORTED": "writers",
     "check_output_path": "writers",
     "layer_names": "writers",
     "write_layers": "writers",
@@ -41,7 +40,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_BLOCK",
-    "SUPPORTED",
     "RoadVectors",
     "VectorizeOptions",
     "WorkSummary",
