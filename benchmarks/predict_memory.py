@@ -41,13 +41,13 @@ sys.path.insert(0, sys.argv[8])
 from _memory import poll_peak, status_kib, tree_rss_kib  # noqa: E402
 from roadkd.inference import load_backend, predict_scene
 from roadkd.inference.predict import Tiling, check_scene
+from roadkd.models.deploy import DataFacts
 from roadkd.pipeline.local import predict_scenes
 
 
 class StandIn:
-    in_channels, tile_size, resolution_m = 3, 512, 0.21
-    mean, std, device = (0.0,) * 3, (1.0,) * 3, torch.device("cpu")
-    input_percentiles = None
+    in_channels, device = 3, torch.device("cpu")
+    data = DataFacts((0.0,) * 3, (1.0,) * 3, tile_size=512, resolution_m=0.21)
 
     def predict(self, batch):
         return batch[:, 0] / 255

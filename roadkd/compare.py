@@ -26,6 +26,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .errors import RoadkdError
 from .formats import GEOPACKAGE, is_geopackage
+from .imagery.utm import utm_crs
 from .io import atomic_output
 from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
@@ -85,7 +86,7 @@ class Comparison:
 
 
 def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
-    """The UTM zone of the layers' data (from their bounding boxes in WGS84)."""
+    """The UTM zone of the layers' data: at the centre of their bounds in WGS84."""
     boxes = [
         gpd.GeoSeries([box(*f.total_bounds)], crs=f.crs).to_crs("EPSG:4326")
         for f in frames
@@ -93,10 +94,9 @@ def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
     ]
     if not boxes:
         raise RoadkdError("the area to compare is empty (an AOI layer without polygons?)")
-    crs = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").estimate_utm_crs()
-    if crs is None:
-        raise RoadkdError("cannot find a UTM zone for the road layers")
-    return CRS.from_user_input(crs)
+    west, south, east, north = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").total_bounds
+    zone = utm_crs(CRS.from_epsg(4326), (west + east) / 2, (south + north) / 2, "the layers")
+    return CRS.from_epsg(zone.to_epsg())
 
 
 def raster_extent(path: str | Path) -> gpd.GeoDataFrame:

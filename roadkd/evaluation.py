@@ -139,7 +139,7 @@ def evaluate(
     totals = np.zeros(4, np.int64)
     relaxed_hits = np.zeros(4, np.int64)  # matched pred, pred, matched truth, truth
     graph_scores = []
-    tile_size = tile or backend.tile_size
+    tile_size = tile or backend.data.tile_size
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
     check_model_runs(backend, tile_size, model)

@@ -19,6 +19,7 @@ from roadkd.datasets.synthetic import generate_scene
 from roadkd.errors import RoadkdError
 from roadkd.grid import Grid
 from roadkd.inference.predict import Tiling, check_scene
+from roadkd.models.deploy import DataFacts
 from roadkd.pipeline.local import predict_scenes
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
 from roadkd.vectorize.blocks import halo_px, plan_blocks, vectorize_block
@@ -247,11 +248,7 @@ class RoadBand:
     """A stand-in model: road probability is the first band / 255 (answers instantly)."""
 
     in_channels = 3
-    tile_size = 64
-    resolution_m = RES
-    mean = (0.0, 0.0, 0.0)
-    std = (1.0, 1.0, 1.0)
-    input_percentiles = None
+    data = DataFacts((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), tile_size=64, resolution_m=RES)
     device = torch.device("cpu")
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:

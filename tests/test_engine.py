@@ -15,6 +15,7 @@ from roadkd.datasets.layout import write_geotiff
 from roadkd.errors import RoadkdError
 from roadkd.grid import Grid, PixelWindow
 from roadkd.inference.predict import check_scene
+from roadkd.models.deploy import DataFacts
 from roadkd.pipeline import run_vectorize
 from roadkd.pipeline.networks import group_scenes
 from roadkd.vectorize import VectorizeOptions, vectorize_array
@@ -87,8 +88,8 @@ def test_blocks_over_no_place_are_left_out() -> None:
 class RoadBand:
     """A stand-in model: road probability is the first band / 255."""
 
-    in_channels, tile_size, resolution_m = 3, 64, RES
-    mean, std, input_percentiles, device = (0.0,) * 3, (1.0,) * 3, None, torch.device("cpu")
+    in_channels, device = 3, torch.device("cpu")
+    data = DataFacts((0.0,) * 3, (1.0,) * 3, tile_size=64, resolution_m=RES)
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         return batch[:, 0] / 255

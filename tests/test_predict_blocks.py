@@ -20,6 +20,7 @@ from roadkd.inference.predict import PROBABILITY_PROFILE, BlockRowWriter
 from roadkd.inference.tiling import blend_window, pad_to, tile_origins
 from roadkd.inference.window import predict_region
 from roadkd.io import OutputPlan
+from roadkd.models.deploy import DataFacts
 from roadkd.pipeline.outputs import block_file, check_block_folder
 from roadkd.vectorize.engine import Network, Vectorizer
 from roadkd.vectorize.executors import local_executor
@@ -48,8 +49,8 @@ class TileMean:
     a small network's receptive field would hide.
     """
 
-    in_channels, tile_size, resolution_m = 3, 64, 0.21
-    mean, std, device, input_percentiles = (0.0,) * 3, (1.0,) * 3, torch.device("cpu"), None
+    in_channels, device = 3, torch.device("cpu")
+    data = DataFacts((0.0,) * 3, (1.0,) * 3, tile_size=64, resolution_m=0.21)
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         overall = batch.mean(dim=(1, 2, 3), keepdim=True)[:, 0]
@@ -70,7 +71,7 @@ def test_regions_equal_the_whole_scene(
         expected = src.read(1)
     assert np.isnan(expected[:20, :30]).all() and np.isfinite(expected[20:]).all()
     pieces = np.full_like(expected, -1.0)
-    with SceneReader(scene, backend.in_channels, backend.resolution_m) as reader:
+    with SceneReader(scene, backend.in_channels, backend.data.resolution_m) as reader:
         # Blocks of 50 x 32, the last ones short. With 64 px tiles and no overlap the last
         # tile holds 12 columns of the scene and 52 reflected ones, which the block at
         # column 128 must read from columns left of its tiles, as the whole-scene pass does.

@@ -8,22 +8,23 @@ from torch import Tensor
 
 from ..device import select_device
 from ..errors import RoadkdError, brief_reason
-from ..imagery import BandPercentiles
-from ..models.deploy import load_bundle
+from ..models.deploy import DataFacts, DataFactsView, load_bundle
 from ..normalization import normalize
 
 
 class Backend(Protocol):
-    """What tiled inference needs from a model, whatever runs it."""
+    """What tiled inference needs from a model, whatever runs it.
+
+    Attributes:
+        in_channels: bands the network takes.
+        data: the facts of its training data (normalisation, tile, metres per pixel, the
+            percentiles 16-bit and float scenes are stretched onto), as the model file
+            records them.
+        device: where it runs.
+    """
 
     in_channels: int
-    tile_size: int
-    resolution_m: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    #: The training imagery's 2 and 98 percentiles (None: not recorded), which 16-bit and
-    #: float scenes are stretched onto.
-    input_percentiles: BandPercentiles | None
+    data: DataFacts
     device: torch.device
 
     def predict(self, batch: Tensor) -> Tensor:
@@ -31,7 +32,7 @@ class Backend(Protocol):
         ...
 
 
-class TorchBackend:
+class TorchBackend(DataFactsView):
     """Runs a deploy bundle (checkpoint or safetensors) with PyTorch; autocast on CUDA."""
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
@@ -46,16 +47,12 @@ class TorchBackend:
         self.device = select_device(device)
         self.model = bundle.model.to(self.device).eval()
         self.in_channels = bundle.config.in_channels
-        self.tile_size = bundle.tile_size
-        self.resolution_m = bundle.resolution_m
-        self.mean = bundle.mean
-        self.std = bundle.std
-        self.input_percentiles = bundle.input_percentiles
+        self.data = bundle.data
 
     @torch.inference_mode()
     def predict(self, batch: Tensor) -> Tensor:
         """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
-        x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
+        x = normalize(batch.to(self.device, non_blocking=True), self.data.mean, self.data.std)
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
             logits = self.model(x)
         road: Tensor = logits.float().softmax(dim=1)[:, -1]

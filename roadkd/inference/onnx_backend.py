@@ -27,7 +27,7 @@ from ..errors import RoadkdError, brief_reason
 from ..imagery import BandPercentiles
 from ..io import require_file
 from ..models.config import ModelConfig, as_model_config
-from ..models.deploy import INPUT_PERCENTILES_KEY, DataFacts
+from ..models.deploy import INPUT_PERCENTILES_KEY, DataFacts, DataFactsView
 from ..normalization import normalize
 
 
@@ -228,7 +228,7 @@ def _all_tensors(
                 yield from _all_tensors(subgraph)
 
 
-class OnnxBackend:
+class OnnxBackend(DataFactsView):
     """An ONNX export of ``roadkd export`` behind the inference backend interface."""
 
     def __init__(self, path: str | Path, device: str = "auto") -> None:
@@ -254,11 +254,9 @@ class OnnxBackend:
                 f"cannot read model {p}: not a valid ONNX file ({brief_reason(err)})"
             ) from err
         self.path = p
-        self.mean, self.std = facts.data.mean, facts.data.std
         self.fixed_batch, self.fixed_side = facts.fixed_batch, facts.fixed_side
-        self.tile_size = facts.fixed_side or facts.data.tile_size
-        self.resolution_m = facts.data.resolution_m
-        self.input_percentiles = facts.data.input_percentiles
+        # a graph fixed to one tile side takes only that one
+        self.data = replace(facts.data, tile_size=facts.fixed_side or facts.data.tile_size)
         self.in_channels = facts.config.in_channels
         self.precision = facts.precision
         self.input_name = self.session.get_inputs()[0].name
@@ -280,7 +278,7 @@ class OnnxBackend:
                 f"{width}x{height}: use --tile {self.fixed_side}, or export the model again "
                 "with roadkd export (any tile size)"
             )
-        x = normalize(batch.cpu(), self.mean, self.std).numpy().astype(np.float32)
+        x = normalize(batch.cpu(), self.data.mean, self.data.std).numpy().astype(np.float32)
         step = self.fixed_batch or len(x)
         parts = [self._run(x[first : first + step], step) for first in range(0, len(x), step)]
         return torch.from_numpy(np.concatenate(parts))

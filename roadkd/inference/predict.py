@@ -84,10 +84,10 @@ def check_scene(
     with SceneReader(
         path,
         backend.in_channels,
-        backend.resolution_m,
+        backend.data.resolution_m,
         options,
         log,
-        training_percentiles=backend.input_percentiles,
+        training_percentiles=backend.data.input_percentiles,
     ) as reader:
         return reader.plan
 
@@ -134,7 +134,7 @@ class Tiling:
             RoadkdError: for a tile that is not a positive multiple of 32, an overlap not
                 smaller than the tile, or a batch size below one.
         """
-        tile = tile or backend.tile_size
+        tile = tile or backend.data.tile_size
         overlap = default_overlap(tile) if overlap is None else overlap
         check_tiling(tile, overlap)
         if batch_size < 1:
@@ -259,11 +259,11 @@ def predict_scene(
     reader = SceneReader(
         scene,
         backend.in_channels,
-        backend.resolution_m,
+        backend.data.resolution_m,
         options,
         log,
         plan,
-        training_percentiles=backend.input_percentiles,
+        training_percentiles=backend.data.input_percentiles,
     )
     with reader as src, atomic_output(out) as tmp:
         height, width = src.height, src.width

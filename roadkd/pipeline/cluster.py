@@ -56,7 +56,8 @@ def _predict_block_task(
         ``path``.
     """
     backend = _worker_backend(model, device)
-    with SceneReader(scene, backend.in_channels, backend.resolution_m, plan=read_plan) as reader:
+    resolution_m = backend.data.resolution_m
+    with SceneReader(scene, backend.in_channels, resolution_m, plan=read_plan) as reader:
         probability = predict_region(
             reader, backend, core, tiling.tile, tiling.overlap, tiling.batch_size
         )
