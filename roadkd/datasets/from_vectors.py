@@ -283,7 +283,7 @@ def write_dataset_from_vectors(
             labelled_parts: list[BaseGeometry] = []
             with SceneReader(grid.plan.path, 3, grid.plan.resolution_m, plan=grid.plan) as reader:
                 for block in (b for b in blocks if b.scene is grid and b.name in split_of):
-                    pixels, valid = reader.read(block.window)
+                    pixels, valid = reader.read(block.window.to_rasterio())
                     if not valid.any():
                         continue  # outside the imagery (a reprojected scene's corners)
                     split = split_of[block.name]
