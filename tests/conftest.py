@@ -1,6 +1,15 @@
-"""Shared pytest fixtures."""
+"""Fixtures shared by every test package (tests/<package>/test_<module>.py mirrors roadkd/).
+
+Helpers that tests import by name live beside this file (``tests`` is on the path):
+``qgis_run`` (QGIS in a subprocess), ``dask_cluster`` (a local Dask cluster) and
+``tiny_data`` (a datamodule that LightningCLI configs name by class path).
+"""
 
 import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -15,28 +24,33 @@ def _seed() -> None:
 
 
 @pytest.fixture(scope="session")
-def road_dataset(tmp_path_factory: pytest.TempPathFactory):
+def road_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic dataset (3 scenes of 256 px: one train, one val, one test)."""
     import importlib.util
-    from pathlib import Path
 
     script = Path(__file__).parent / "data" / "roads" / "data.py"
     spec = importlib.util.spec_from_file_location("roads_fixture", script)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.make(tmp_path_factory.mktemp("roads") / "data")
+    path: Path = module.make(tmp_path_factory.mktemp("roads") / "data")
+    return path
 
 
 @pytest.fixture
-def profile(tmp_path):
+def profile(tmp_path: Path) -> Path:
     """A temporary QGIS profile with the roadkd plugin installed and enabled."""
     from qgis_run import installed_profile
 
-    return installed_profile(tmp_path / "profile")
+    path: Path = installed_profile(tmp_path / "profile")
+    return path
 
 
-def shallow_config():
+# Plain functions behind the model fixtures below (tests written before the fixtures, on
+# branches still open, import them from here; new tests take the fixtures).
+
+
+def shallow_config() -> Any:
     """A shallow network: its small receptive field lets tiled and whole-scene passes agree."""
     from roadkd.models import ModelConfig
 
@@ -45,7 +59,7 @@ def shallow_config():
     )
 
 
-def save_all_road_model(path, tile_size: int = 128):
+def save_all_road_model(path: Path, tile_size: int = 128) -> Path:
     """Save a tiny network that calls every (valid) pixel road with p = sigmoid(5)."""
     from roadkd.models import DeployBundle, build_model, save_bundle
 
@@ -57,17 +71,35 @@ def save_all_road_model(path, tile_size: int = 128):
     return path
 
 
+@pytest.fixture(name="shallow_config", scope="session")
+def _shallow_config() -> Any:
+    """The shallow network's :class:`~roadkd.models.ModelConfig`."""
+    return shallow_config()
+
+
+@pytest.fixture(name="save_all_road_model", scope="session")
+def _save_all_road_model() -> Callable[..., Path]:
+    """``save(path, tile_size=128)``: write the all-road network there; returns ``path``."""
+    return save_all_road_model
+
+
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory: pytest.TempPathFactory):
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny untrained network (seed 0, 64 px tiles) saved as a deploy bundle."""
     from roadkd.models import DeployBundle, build_model, save_bundle
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "student.pt"
-    save_bundle(
-        DeployBundle(
-            model=build_model(shallow_config()).eval(), config=shallow_config(), tile_size=64
-        ),
-        path,
-    )
+    config = shallow_config()
+    save_bundle(DeployBundle(model=build_model(config).eval(), config=config, tile_size=64), path)
     return path
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    """The session's Dask cluster: a scheduler and two single-threaded workers."""
+    pytest.importorskip("distributed")
+    from dask_cluster import local_cluster
+
+    with local_cluster() as running:
+        yield running

@@ -5,9 +5,9 @@ defaults without loading the metrics; everything else is imported on first use (
 TOPO and the others from their modules: ``roadkd.metrics.apls.apls``).
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .options import CompareSettings, TopoSettings
 
 if TYPE_CHECKING:
@@ -25,12 +25,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule behind a public name on first use."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "CompareSettings",

@@ -4,9 +4,9 @@ The settings (:mod:`.options`) import nothing heavy, so the command line can sho
 defaults without loading the vectoriser; everything else is imported on first use.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .options import DEFAULT_BLOCK, VectorizeOptions
 
 if TYPE_CHECKING:
@@ -31,12 +31,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule behind a public name on first use."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "DEFAULT_BLOCK",
