@@ -62,6 +62,16 @@ QUANTISED_OPS = frozenset(
     }
 )
 
+#: The metadata roadkd reads from an ONNX file (each value JSON-encoded).
+ROADKD_KEYS = (
+    "roadkd_model",
+    "tile_size",
+    "standardization_mean",
+    "standardization_std",
+    "resolution",
+    INPUT_PERCENTILES_KEY,
+)
+
 
 def check_onnx_model(path: str | Path) -> OnnxFacts:
     """Check an ONNX file before it is run and return its roadkd facts.
@@ -180,7 +190,10 @@ def roadkd_onnx_facts(metadata: Mapping[str, str], source: Path) -> OnnxFacts:
         RoadkdError: "not a roadkd export" if a value is missing or malformed.
     """
     try:
-        values: dict[str, Any] = {key: json.loads(value) for key, value in metadata.items()}
+        # Only roadkd's keys are read: other tools add their own, not always JSON.
+        values: dict[str, Any] = {
+            key: json.loads(metadata[key]) for key in ROADKD_KEYS if key in metadata
+        }
         config = as_model_config(values["roadkd_model"])
         tile_size = values["tile_size"]
         if not isinstance(tile_size, int):
