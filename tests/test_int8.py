@@ -22,6 +22,7 @@ from qgis_run import QGIS_PROCESS, ROADKD, qgis
 from roadkd_cli.main import cli
 
 from roadkd.datasets.layout import write_geotiff
+from roadkd.device import threads_text, usable_cores
 from roadkd.export.int8 import INT8_KEY, MIN_ROAD_IOU
 from roadkd.inference import load_backend
 from roadkd.models import DeployBundle, build_model, save_bundle
@@ -100,6 +101,13 @@ def test_int8_model_runs_in_predict_and_evaluate(
     args = ["predict", str(scene), "--model", str(model), "--out", str(out), "--device", "cpu"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0 and out.exists(), result.output
+    # which runtime and precision ran, on every core this process may use
+    cores = usable_cores()
+    assert f"model int8.onnx: ONNX Runtime, int8, CPU, {threads_text(cores)}" in result.output
+    # vectorising processes beside the model take cores from its threads
+    result = CliRunner().invoke(cli, [*args, "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert f"ONNX Runtime, int8, CPU, {threads_text(max(1, cores - 2))}" in result.output
     metrics = tmp_path / "metrics.json"
     args = ["evaluate", "--model", str(model), "--data", str(road_dataset), "--split", "test"]
     result = CliRunner().invoke(cli, [*args, "--out", str(metrics), "--device", "cpu"])

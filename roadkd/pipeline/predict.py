@@ -17,7 +17,7 @@ from affine import Affine
 from ..errors import RoadkdError
 from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
 from ..inference import load_backend
-from ..inference.backends import Backend, check_model_runs
+from ..inference.backends import Backend, check_model_runs, inference_threads
 from ..inference.predict import (
     SceneSummary,
     check_scene,
@@ -525,7 +525,7 @@ def run_predict(
             Path(scratch),
             blocks=scheduler is not None,
         )
-        backend = load_backend(model, device)
+        backend = load_backend(model, device, inference_threads(workers))
         if workers is None:
             workers = default_predict_workers(backend)
         tile_size = tile or backend.tile_size
@@ -534,6 +534,8 @@ def run_predict(
         if batch_size < 1:
             raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
         check_model_runs(backend, tile_size, model)
+        if log is not None:
+            log(f"model {Path(model).name}: {backend.describe()}")
         read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
         result = PredictResult(repeats=repeats)
         lines, surfaces = [], []

@@ -1,7 +1,6 @@
 """Vectorise a whole scene block by block, in this process or in parallel processes."""
 
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
@@ -20,6 +19,7 @@ from rasterio.crs import CRS
 from shapely.geometry import Polygon
 from tqdm import tqdm
 
+from ..device import usable_cores
 from ..errors import RoadkdError
 from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
 from .core import (
@@ -36,7 +36,7 @@ from .stitch import assemble, merge_seam_polygons
 
 def default_workers() -> int:
     """Worker processes used when none are asked for: one per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 def check_workers(workers: int) -> int:
