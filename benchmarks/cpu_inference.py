@@ -16,14 +16,21 @@ exported here from the student (the int8 one calibrated on the demo's training d
   scene's labels (goal: int8 within 0.01 of the float model).
 
 Timings are the best of ``--repeat`` runs, the models taking turns, so that a burst of
-load from other processes does not favour one of them.
+load from other processes does not favour one of them. They need an otherwise idle
+machine: PyTorch's threads in particular wait for each other at every layer when another
+process takes a core (on 2 busy cores its forward pass fell about 25x, onnxruntime's, whose
+idle threads sleep, about 2x). On a shared machine ``--nice -10`` (root) runs the
+benchmark in a session of its own at that priority (its scheduling group too, where the
+kernel groups by session), so that other processes take less of its cores.
 
-    python benchmarks/cpu_inference.py [--demo ../demo] [--batch-size 4] [--job-tile 512]
-        [--repeat 3]
+    python benchmarks/cpu_inference.py [--demo ../demo] [--batch-size 4] [--job-tile 256]
+        [--repeat 3] [--nice -10]
 """
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,13 +107,30 @@ def road_iou(prob_path: Path, image: Path, labels: Path) -> float:
     return float(scores_from_counts(*counts)["road_iou"])
 
 
+def raise_priority(nice: int) -> None:
+    """Run at ``nice`` (negative: above others; root), in a session of its own.
+
+    The script runs itself again in a new session, whose scheduling group (where the
+    kernel groups by session) takes the priority too, and exits with its status.
+    """
+    if os.getsid(0) != os.getpid():
+        sys.exit(subprocess.run([sys.executable, *sys.argv], start_new_session=True).returncode)
+    os.nice(nice)
+    autogroup = Path("/proc/self/autogroup")
+    if autogroup.exists():
+        autogroup.write_text(str(nice))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--demo", type=Path, default=Path(__file__).parents[1] / "demo")
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--job-tile", type=int, default=512)
+    parser.add_argument("--job-tile", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--nice", type=int, default=0, help="priority (root for < 0)")
     args = parser.parse_args()
+    if args.nice:
+        raise_priority(args.nice)
     load_before = os.getloadavg()
     data = args.demo / "data"
     checkpoint = args.demo / "runs" / "student" / "checkpoints" / "best.ckpt"
@@ -147,7 +171,7 @@ def main() -> None:
     with rasterio.open(scene) as src:
         scene_mp = src.width * src.height / 1e6
     print(
-        f"{usable_cores()} cores; load average (1, 5, 15 min) before "
+        f"{usable_cores()} cores, nice {os.nice(0)}; load average (1, 5, 15 min) before "
         f"{', '.join(f'{v:.2f}' for v in load_before)}, after "
         f"{', '.join(f'{v:.2f}' for v in load_after)}"
     )
@@ -171,9 +195,9 @@ def main() -> None:
             f"({scene_mp / seconds:6.3f} MP/s, {today / seconds:.2f}x today's default), "
             f"road IoU vs labels {ious[name, job_tile]:.4f}"
         )
-    best_int8 = min(v for (name, _), v in job.items() if name == "ONNX int8")
     print(
-        f"int8 whole job over today's default: {today / best_int8:.2f}x (goal >= {JOB_GOAL}); "
+        f"int8 whole job (default tile) over today's default: "
+        f"{today / job['ONNX int8', None]:.2f}x (goal >= {JOB_GOAL}); "
         "road IoU int8 - float (default tile): "
         f"{ious['ONNX int8', None] - ious['PyTorch float', None]:+.4f} (goal within {IOU_GOAL})"
     )
