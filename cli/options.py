@@ -99,7 +99,7 @@ def check_gpkg_layer(layer: str | None, *outputs: Any) -> None:
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _stack(*decorators: Decorator) -> Decorator:
+def stack(*decorators: Decorator) -> Decorator:
     """Apply click option decorators in the order listed (as they would be written)."""
 
     def apply(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -131,7 +131,7 @@ def _scale(
 
 
 #: --bands and --scale: how a scene's pixels become the model's (predict, from-vectors).
-pixel_options = _stack(
+pixel_options = stack(
     click.option(
         "--bands",
         callback=_bands,
@@ -159,7 +159,7 @@ def tile_option(
 
 
 #: --tile, --overlap and --device of tiled inference (predict, evaluate).
-inference_options = _stack(
+inference_options = stack(
     tile_option(),
     click.option(
         "--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8)."
@@ -209,7 +209,7 @@ def scale_options(
     """--block, --workers and --scheduler of blockwise, parallel work (predict, vectorize)."""
     from roadkd.vectorize.options import DEFAULT_BLOCK
 
-    return _stack(
+    return stack(
         click.option(
             "--block",
             type=click.IntRange(min=256),

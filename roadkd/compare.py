@@ -18,22 +18,21 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
-from rasterio.errors import RasterioError
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from .errors import RoadkdError
-from .io import atomic_output, require_file
+from .io import atomic_output
 from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
 from .metrics.levels import MODES, CrossingRule, crossing_rule, field_column
 from .metrics.linegraph import lines_to_graph
 from .metrics.topo import TopoSettings, topo_scores
+from .raster import open_raster
 from .vectorize.confidence import line_confidence
 
 #: Decimals of the scores in the report.
@@ -130,14 +129,8 @@ def raster_extent(path: str | Path) -> gpd.GeoDataFrame:
     Raises:
         RoadkdError: for a missing or unreadable raster, or one without a CRS.
     """
-    raster = require_file(path, "probability raster")
-    try:
-        with rasterio.open(raster) as src:
-            bounds, crs = src.bounds, src.crs
-    except RasterioError as err:
-        raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
-    if crs is None:
-        raise RoadkdError(f"{raster} has no coordinate reference system")
+    with open_raster(path, "probability raster") as src:
+        bounds, crs = src.bounds, src.crs
     outline = shapely.segmentize(box(*bounds), max(bounds[2] - bounds[0], 1e-9) / 64)
     return gpd.GeoDataFrame(geometry=[outline], crs=crs)
 

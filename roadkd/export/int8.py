@@ -34,10 +34,9 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from ..errors import RoadkdError
+from ..errors import RoadkdError, brief_reason
 from ..imagery import Log, ReadOptions
 from ..io import atomic_output, scratch_folder
-from ..models.checkpoint import brief_reason
 from ..models.deploy import DeployBundle
 from ..normalization import normalize
 from .calibration import ImageryTiles, calibration_scenes, draw_tiles
