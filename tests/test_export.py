@@ -204,6 +204,13 @@ def test_onnx_without_or_with_malformed_metadata_is_refused(
         onnx.save(graph, str(malformed))
         with pytest.raises(RoadkdError, match=r"not a roadkd export \(malformed metadata"):
             load_backend(malformed, "cpu")
+    # Other tools' keys (e.g. onnxruntime's quantiser's) need not be JSON: they are not read.
+    graph = onnx.load(str(exported[1]))
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = "onnx.quant.pre_process", "onnxruntime.quant"
+    annotated = tmp_path / "annotated.onnx"
+    onnx.save(graph, str(annotated))
+    assert load_backend(annotated, "cpu").tile_size == 64
 
 
 def test_onnx_external_data_must_stay_in_the_model_folder(

@@ -7,6 +7,7 @@ while its probabilities still track the float model's closely).
 """
 
 import json
+import shutil
 from pathlib import Path
 
 import geopandas as gpd
@@ -149,6 +150,14 @@ def test_int8_export_mistakes_end_in_one_line(
     scene = next((road_dataset / "images").iterdir())
     small = _scene(tmp_path / "small.tif", 3, 40)  # smaller than one 64 px tile
     gray = _scene(tmp_path / "gray.tif", 1, 128)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(b"not a raster")
+    only_test = tmp_path / "only_test"  # a dataset whose every scene is a test scene
+    shutil.copytree(road_dataset, only_test)
+    splits = json.loads((only_test / "splits.json").read_text())
+    scenes = [*splits["train"], *splits["val"], *splits["test"], *splits["unlabeled"]]
+    splits.update(train=[], val=[], unlabeled=[], test=scenes)
+    (only_test / "splits.json").write_text(json.dumps(splits))
     onnx_model = tmp_path / "float.onnx"
     assert _export(certain, onnx_model).exit_code == 0
     out = tmp_path / "int8.onnx"
@@ -161,6 +170,17 @@ def test_int8_export_mistakes_end_in_one_line(
         ),
         (certain, ["--int8", "--calibration", str(gray)], "has 1 band(s) but the model needs 3"),
         (certain, ["--int8", "--calibration", str(small)], "gives 0 usable tiles of 64 px"),
+        (certain, ["--int8", "--calibration", str(corrupt)], "not a raster GDAL can open"),
+        (
+            certain,
+            ["--int8", "--calibration", str(scene), "--bands", "1,2,5"],
+            "--bands 1,2,5: " + scene.name + " has bands 1-3 only",
+        ),
+        (
+            certain,
+            ["--int8", "--calibration", str(only_test)],
+            "names no scene outside its test split",
+        ),
         (certain, ["--calibration", str(scene)], "--calibration, --bands, --scale and --force go"),
         (onnx_model, ["--int8", "--calibration", str(scene)], "is already an ONNX export"),
     ]
