@@ -48,7 +48,7 @@ from roadkd.imagery import SceneReader, read_on_grid
 from roadkd.inference import load_backend
 from roadkd.inference.backends import Backend, inference_threads
 from roadkd.metrics import confusion_counts, scores_from_counts
-from roadkd.pipeline.predict import run_predict
+from roadkd.pipeline import PredictOutputs, PredictSettings, run_predict
 
 #: Goals of issue 26 on a 2-core machine: int8 over ONNX float (bare forward), int8's whole
 #: job over today's default, and the largest road IoU difference of int8 from float.
@@ -88,11 +88,8 @@ def job_seconds(
     run_predict(
         [scene],
         model,
-        folder / "roads.gpkg",
-        prob=prob,
-        tile=tile,
-        batch_size=batch_size,
-        device="cpu",
+        PredictOutputs(folder / "roads.gpkg", prob=prob),
+        PredictSettings(tile=tile, batch_size=batch_size, device="cpu"),
     )
     return time.perf_counter() - start, prob
 
