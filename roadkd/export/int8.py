@@ -5,7 +5,7 @@ int8 weights with a scale per output channel, uint8 activations whose ranges are
 minimum and maximum met on the calibration tiles (:mod:`roadkd.export.calibration`). The
 graph is first optimised and its shapes inferred (``quant_pre_process``), so that
 batch-norm and activation nodes fold into the convolutions they follow and quantise with
-them. On a 2-core AMD EPYC (with VNNI) the demo student ran 2.1-2.4x as fast as the float
+them. On a 2-core AMD EPYC (with VNNI) the demo student ran 1.9-2.4x as fast as the float
 graph (``benchmarks/cpu_inference.py``).
 
 Quantisation can cost accuracy, so the export checks itself: the quantised and the float
