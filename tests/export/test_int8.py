@@ -8,6 +8,7 @@ while its probabilities still track the float model's closely).
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,7 +19,6 @@ import rasterio
 import torch
 from affine import Affine
 from click.testing import CliRunner, Result
-from conftest import save_all_road_model, shallow_config
 from qgis_run import QGIS_PROCESS, ROADKD, qgis
 from roadkd_cli.main import cli
 
@@ -26,7 +26,7 @@ from roadkd.datasets.layout import write_geotiff
 from roadkd.device import threads_text, usable_cores
 from roadkd.export.int8 import INT8_KEY, MIN_ROAD_IOU
 from roadkd.inference import load_backend
-from roadkd.models import DeployBundle, build_model, save_bundle
+from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
 
 
 def _export(model: Path, out: Path, *options: str) -> Result:
@@ -38,21 +38,23 @@ def _metadata(path: Path) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def certain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def certain(
+    tmp_path_factory: pytest.TempPathFactory, save_all_road_model: Callable[..., Path]
+) -> Path:
     """A network that calls every pixel road with p = sigmoid(5)."""
     return save_all_road_model(tmp_path_factory.mktemp("certain") / "student.pt", tile_size=64)
 
 
 @pytest.fixture(scope="module")
-def hesitant(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hesitant(tmp_path_factory: pytest.TempPathFactory, shallow_config: ModelConfig) -> Path:
     """A network whose road probability stays within a hair of 0.5, on both sides."""
     torch.manual_seed(0)
-    model = build_model(shallow_config()).eval()
+    model = build_model(shallow_config).eval()
     with torch.no_grad():
         model.segmentation_head[0].weight.mul_(0.01)
         model.segmentation_head[0].bias.zero_()
     path = tmp_path_factory.mktemp("hesitant") / "student.pt"
-    save_bundle(DeployBundle(model=model, config=shallow_config(), tile_size=64), path)
+    save_bundle(DeployBundle(model=model, config=shallow_config, tile_size=64), path)
     return path
 
 
