@@ -6,7 +6,6 @@ so every expected answer follows from the drawing: a bright road on a dark groun
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +26,10 @@ from roadkd.datamodules.roads import RoadDataModule
 from roadkd.datasets.layout import dataset_resolution_m
 from roadkd.errors import RoadkdError
 from roadkd.ground import area_km2, ground_resolution_m
-from roadkd.imagery import BandPercentiles, ReadOptions, SceneReader, parse_bands, read_on_grid
+from roadkd.imagery import ReadOptions, SceneReader, parse_bands, read_on_grid
 from roadkd.inference import predict_scene
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
+from roadkd.models.deploy import DataFacts
 from roadkd.vectorize import VectorizeOptions, vectorize_array
 
 UTM = "EPSG:32618"
@@ -37,17 +37,11 @@ ORIGIN = (445000.0, 5030000.0)
 EXTENT_M = 256 * 0.21  # 53.76 m: a whole number of pixels at 0.105, 0.21 and 0.42 m
 
 
-@dataclass
 class BrightnessBackend:
-    """A model stand-in: road probability = first band / 255, at a set resolution."""
+    """A model stand-in: road probability = first band / 255, at 0.21 m/px."""
 
-    resolution_m: float = 0.21
-    in_channels: int = 3
-    tile_size: int = 64
-    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
-    std: tuple[float, ...] = (1.0, 1.0, 1.0)
-    input_percentiles: BandPercentiles | None = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    in_channels, device = 3, torch.device("cpu")
+    data = DataFacts((0.0,) * 3, (1.0,) * 3, tile_size=64, resolution_m=0.21)
 
     def predict(self, batch: torch.Tensor) -> torch.Tensor:
         return batch[:, 0] / 255.0
