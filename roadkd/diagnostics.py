@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import torch
 from rasterio.windows import Window
 
@@ -24,6 +23,7 @@ from .models.checkpoint import read_checkpoint
 from .models.deploy import bundle_from_checkpoint
 from .models.teachers import frozen_teachers
 from .normalization import normalize
+from .raster import open_raster
 
 
 @dataclass
@@ -87,8 +87,8 @@ def pseudo_label_quality(
     counts = {name: np.zeros(4, dtype=np.int64) for name in ("a", "b", "fused")}
     for scene in scenes:
         with (
-            rasterio.open(image_path(root, scene)) as image,
-            rasterio.open(mask_path(root, scene)) as mask,
+            open_raster(image_path(root, scene), "image", georeferenced=False) as image,
+            open_raster(mask_path(root, scene), "mask", georeferenced=False) as mask,
         ):
             for row in range(0, image.height, tile):
                 for col in range(0, image.width, tile):

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.errors import RasterioError
 from skimage.morphology import skeletonize
 
@@ -22,6 +21,7 @@ from .metrics.apls import apls
 from .metrics.options import DEFAULT_SPLIT, RELAXED_BUFFER_PX
 from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .metrics.relaxed import relaxed_counts, relaxed_scores
+from .raster import open_raster
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
 
@@ -155,7 +155,7 @@ def evaluate(
             )
             centerline = centerline == 1
             # The probability is on the model's grid; scores are on the labels' (= image's) grid.
-            with rasterio.open(image) as src:
+            with open_raster(image, "image", georeferenced=False) as src:
                 transform, crs = src.transform, src.crs
             prob = read_on_grid(prob_path, crs, transform, surface.shape)
             resolution = ground_resolution_m(transform, crs, surface.shape)
@@ -337,10 +337,10 @@ def check_label(image: Path, label: Path, what: str, ignore_declared: bool = Fal
             than the image, or values that are not labels.
     """
     require_file(label, what)
-    with reading(image, "image"), rasterio.open(image) as img:
+    with reading(image, "image"), open_raster(image, "image", georeferenced=False) as img:
         grid = img.crs, img.shape, img.transform
     try:
-        with rasterio.open(label) as lab:
+        with open_raster(label, what, georeferenced=False) as lab:
             crs, shape, transform = grid
             if lab.crs != crs:
                 raise RoadkdError(f"{what} {label} is in {lab.crs} but its image {image} in {crs}")
@@ -409,9 +409,8 @@ def _label_notes(
 
 
 def _read_labels(path: Path, encoding: str) -> np.ndarray:
-    with reading(path, "mask"):
-        with rasterio.open(path) as src:
-            return road_labels(src.read(1), encoding)
+    with reading(path, "mask"), open_raster(path, "mask", georeferenced=False) as src:
+        return road_labels(src.read(1), encoding)
 
 
 def write_evaluation(evaluation: Evaluation, out: str | Path) -> None:
