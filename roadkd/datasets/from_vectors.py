@@ -19,7 +19,6 @@ Roads missing from the layer inside the labelled area are taught as background: 
 layer's completeness there is the user's responsibility.
 """
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..ground import area_km2
+from ..ground import area_km2, planar_steps, step_lengths
 from ..imagery import (
     SAME_RESOLUTION_TOLERANCE,
     Log,
@@ -144,7 +143,7 @@ def _block_labels(
     margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
     transform = grid.transform
     # two pixels' diagonals (|a| alone is 0 on a grid turned 90 degrees)
-    pixel_reach = math.hypot(transform.a, transform.d) + math.hypot(transform.b, transform.e)
+    pixel_reach = sum(step_lengths(planar_steps(transform)))
     margin = margin_m * grid.units_per_m + 2 * pixel_reach
     reach = block.footprint.buffer(margin, join_style="mitre")
     hits = roads.tree.query(reach)
