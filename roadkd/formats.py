@@ -9,6 +9,8 @@ import: the command line reads them without loading GDAL.
 GEOJSON = (".geojson", ".json")
 GEOPACKAGE = ".gpkg"
 SHAPEFILE = ".shp"
+#: Files that make up a Shapefile beside its ``.shp``.
+SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
 GEOPARQUET = ".parquet"
 VECTOR_OUTPUTS = (*GEOJSON, GEOPACKAGE, SHAPEFILE, GEOPARQUET)
 
