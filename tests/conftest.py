@@ -14,8 +14,16 @@ from typing import Any
 import pytest
 import torch
 
-# Keep the suite predictable on small CI machines.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Keep the suite predictable on small CI machines: `make test` runs two pytest-xdist
+# workers, each with one thread (threads beyond the cores wait for each other).
+torch.set_num_threads(1 if "PYTEST_XDIST_WORKER" in os.environ else min(2, os.cpu_count() or 1))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Send every test of the Dask cluster to one xdist worker, which starts it once."""
+    for item in items:
+        if "cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("dask"))
 
 
 @pytest.fixture(autouse=True)

@@ -48,6 +48,38 @@ TOY = [
 ]
 
 
+#: Small networks the end-to-end run trains in place of the bench's (same tasks, data and
+#: trainer settings): the run's plumbing is under test, not the networks.
+TINY_NETWORKS = {
+    "student": {
+        "arch": "Unet",
+        "encoder": "resnet18",
+        "kwargs": {"encoder_depth": 3, "decoder_channels": [16, 8, 4]},
+    },
+    "teacher_a": {
+        "arch": "Unet",
+        "encoder": "resnet18",
+        "kwargs": {"encoder_depth": 3, "decoder_channels": [16, 8, 4]},
+    },
+    "teacher_b": {
+        "arch": "Segformer",
+        "encoder": "mit_b0",
+        "kwargs": {"decoder_segmentation_channels": 16},
+    },
+}
+
+
+def _tiny_configs(folder: Path, methods: list[str]) -> Path:
+    """The bench's training configs of ``methods`` with :data:`TINY_NETWORKS` swapped in."""
+    folder.mkdir()
+    for method in methods:
+        config = yaml.safe_load((BENCH / f"{method}.yaml").read_text())
+        init_args = config["model"]["init_args"]
+        init_args.update({k: v for k, v in TINY_NETWORKS.items() if k in init_args})
+        (folder / f"{method}.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
 def _experiment_file(tmp_path: Path, **values: object) -> Path:
     config = tmp_path / "experiment.yaml"
     config.write_text(yaml.safe_dump({"configs": str(BENCH), **values}))
@@ -65,6 +97,7 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
         methods=["supervised", "sslkd"],
         references=["teachers"],
         out=str(out),
+        configs=str(_tiny_configs(tmp_path / "configs", ["supervised", "sslkd", "teachers"])),
     )
     command = ["experiment", "--config", str(config), "--ratio", "0.5", "--seed", "1", *TOY]
     result = CliRunner().invoke(cli, command)
