@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from .options import POSITIVE, FiniteFloatRange, pixel_options
+from .options import POSITIVE, FiniteFloatRange, pixel_options, progress_option, shows_progress
 
 
 @click.group()
@@ -146,6 +146,7 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     help="Metres per pixel of the written images [default: the scenes' own].",
 )
 @pixel_options
+@progress_option
 def from_vectors(
     scenes: tuple[Path, ...],
     roads: Path,
@@ -163,6 +164,7 @@ def from_vectors(
     resolution: float | None,
     bands: tuple[int, ...] | None,
     scale: tuple[float, float] | None,
+    progress: str,
 ) -> None:
     """Make training data from SCENES (files or folders) and a road layer you already have.
 
@@ -192,5 +194,6 @@ def from_vectors(
         resolution=resolution,
         read_options=ReadOptions(bands=bands, scale=scale),
         log=lambda line: click.echo(line, err=True),
+        progress=shows_progress(progress),
     )
     click.echo(summary.line())

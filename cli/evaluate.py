@@ -10,6 +10,7 @@ from .options import (
     FiniteFloatRange,
     check_tile_overlap,
     inference_options,
+    progress_option,
     threshold_option,
 )
 
@@ -109,6 +110,7 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 @click.option("--topo-interval-m", type=POSITIVE_METRES, default=30.0, show_default=True)
 @click.option("--topo-hole-m", type=POSITIVE_METRES, default=5.0, show_default=True)
 @click.option("--topo-seeds", type=POSITIVE, default=100, show_default=True)
+@progress_option
 @click.pass_context
 def evaluate(
     ctx: click.Context,
@@ -135,6 +137,7 @@ def evaluate(
     topo_interval_m: float,
     topo_hole_m: float,
     topo_seeds: int,
+    progress: str,
 ) -> None:
     """Score a model on a dataset split, or compare a road layer with a reference one.
 

@@ -6,6 +6,7 @@ imported here, so ``--help`` stays fast.
 """
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -155,6 +156,31 @@ layer_option = click.option(
 )
 
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+
+
+def _report_progress(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Make the chosen reporter the active one while the command runs."""
+    from roadkd.progress import reporter_for, reporting
+
+    ctx.with_resource(reporting(reporter_for(value)))
+    return value
+
+
+#: --progress: how progress reaches the user (the reporter of roadkd.progress).
+progress_option = click.option(
+    "--progress",
+    type=click.Choice(["bar", "json"]),
+    default="bar",
+    show_default=True,
+    callback=_report_progress,
+    help="bar: a progress bar on a terminal; json: one JSON line a step on stderr "
+    '({"event", "stage", "unit", "done", "total"}), for programs such as the QGIS plugin.',
+)
+
+
+def shows_progress(progress: str, quiet: bool = False) -> bool:
+    """Whether to report progress: always as JSON lines, as a bar on a terminal unless quiet."""
+    return progress == "json" or (not quiet and sys.stderr.isatty())
 
 
 def threshold_option(help: str, min_open: bool = False) -> Decorator:

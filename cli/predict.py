@@ -1,6 +1,5 @@
 """`roadkd predict`: detect roads in whole scenes and write road vectors."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -12,8 +11,10 @@ from .options import (
     inference_options,
     layer_option,
     pixel_options,
+    progress_option,
     quiet_option,
     scale_options,
+    shows_progress,
     threshold_option,
 )
 
@@ -71,6 +72,7 @@ from .options import (
     "uses every core",
 )
 @quiet_option
+@progress_option
 def predict(
     scenes: tuple[Path, ...],
     out: Path,
@@ -92,6 +94,7 @@ def predict(
     workers: int | None,
     scheduler: str | None,
     quiet: bool,
+    progress: str,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out.
 
@@ -120,7 +123,7 @@ def predict(
         batch_size=batch_size,
         device=device,
         options=VectorizeOptions(threshold=threshold),
-        progress=not quiet and sys.stderr.isatty(),
+        progress=shows_progress(progress, quiet),
         layer=layer,
         read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),

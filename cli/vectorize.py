@@ -1,6 +1,5 @@
 """`roadkd vectorize`: road probability or mask raster -> road vectors."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -11,8 +10,10 @@ from .options import (
     METRES,
     check_gpkg_layer,
     layer_option,
+    progress_option,
     quiet_option,
     scale_options,
+    shows_progress,
     threshold_option,
 )
 
@@ -73,6 +74,7 @@ from .options import (
     "must see the rasters at the same paths.",
 )
 @quiet_option
+@progress_option
 def vectorize(
     rasters: tuple[Path, ...],
     out: Path,
@@ -88,6 +90,7 @@ def vectorize(
     workers: int | None,
     scheduler: str | None,
     quiet: bool,
+    progress: str,
 ) -> None:
     """Turn road probability or mask RASTERS (band 1) into centrelines and surfaces.
 
@@ -128,7 +131,7 @@ def vectorize(
             options,
             block=block,
             workers=workers or default_workers(),
-            progress=not quiet and sys.stderr.isatty(),
+            progress=shows_progress(progress, quiet),
             scheduler=scheduler,
         )
         vectors = with_confidence(vectors, raster)

@@ -31,6 +31,7 @@ from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
 from .metrics.linegraph import lines_to_graph
 from .metrics.topo import TopoSettings, topo_scores
+from .progress import progress_stage
 from .vectorize.confidence import line_confidence
 
 #: Decimals of the scores in the report.
@@ -191,6 +192,7 @@ def compare_layers(
             inside the area.
     """
     config = settings or CompareSettings()
+    progress_stage("read")
     truth_frame = read_layer(truth, LINE_TYPES, "truth", truth_layer)
     pred_frame = read_layer(pred, LINE_TYPES, "prediction", pred_layer)
     area_frame = read_layer(aoi, POLYGON_TYPES, "AOI", aoi_layer) if aoi is not None else None
@@ -219,23 +221,27 @@ def compare_layers(
         raise RoadkdError(f"no truth road inside the area compared ({area_name})")
     truth_lines, pred_lines = list(truth_rows.geometry), list(pred_rows.geometry)
 
+    progress_stage("length")
     lengths = match_lengths(truth_lines, pred_lines, config.buffer_m)
+    progress_stage("graph")
     truth_graph = lines_to_graph(truth_lines, config.snap_m)
     pred_graph = lines_to_graph(pred_lines, config.snap_m)
+    progress_stage("apls")
+    apls = apls_scores(
+        truth_graph, pred_graph, control_m=config.apls_control_m, snap_m=config.apls_snap_m
+    )
+    progress_stage("topo")
+    topo = topo_scores(truth_graph, pred_graph, config.topo)
     scores: dict[str, float] = {
-        **apls_scores(
-            truth_graph,
-            pred_graph,
-            control_m=config.apls_control_m,
-            snap_m=config.apls_snap_m,
-        ),
-        **topo_scores(truth_graph, pred_graph, config.topo),
+        **apls,
+        **topo,
         **{k: v for k, v in lengths.scores.items() if k.startswith("length_")},
     }
     scores = {k: round(float(v), DECIMALS) for k, v in scores.items()}
     for key in ("truth", "proposal", "missed", "false"):
         name = "pred" if key == "proposal" else key
         scores[f"{name}_km"] = round(lengths.scores[f"{key}_m"] / 1000, DECIMALS)
+    progress_stage("errors")
     missed, false = _errors(truth_rows, lengths.missed), _errors(pred_rows, lengths.false)
     if prob is not None:
         missed, false = line_confidence(missed, prob), line_confidence(false, prob)

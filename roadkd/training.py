@@ -8,6 +8,7 @@ Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
 
 import contextlib
 import importlib
+import math
 import os
 import sys
 import warnings
@@ -15,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from . import __version__
 from .errors import RoadkdError
+from .progress import ProgressBar, progress_bar
 from .tasks import RoadTask
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -158,11 +160,47 @@ def with_default_subcommand(args: list[str]) -> list[str]:
     return ["fit", *args]
 
 
-def main(args: ArgsType = None) -> None:
+class StepProgress(Callback):
+    """Counts training batches on a bar of the active reporter (:mod:`roadkd.progress`).
+
+    The total is Lightning's estimate of the run's batches (epochs x batches per epoch, or
+    ``max_steps``); a run stopped early closes its bar at the count it reached.
+    """
+
+    def __init__(self) -> None:
+        self._bar: ProgressBar | None = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Open the bar."""
+        total = trainer.estimated_stepping_batches
+        self._bar = progress_bar("train", int(total) if math.isfinite(total) else None, "step")
+
+    def on_train_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        """Count one batch."""
+        if self._bar is not None:
+            self._bar.update()
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Close the bar."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def main(args: ArgsType = None, report_steps: bool = False) -> None:
     """Run LightningCLI over roadkd's tasks and datamodules.
 
     Args:
         args: arguments as on the command line (None: ``sys.argv[1:]``).
+        report_steps: count training steps with the active progress reporter
+            (:class:`StepProgress`) instead of Lightning's progress bar.
     """
     os.environ.update(RASTERIO_BEST_PRACTICES)
     set_thread_count()
@@ -183,6 +221,11 @@ def main(args: ArgsType = None) -> None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults=(
+                {"callbacks": [StepProgress()], "enable_progress_bar": False}
+                if report_steps
+                else {}
+            ),
             args=args,
         )
     except Exception as err:

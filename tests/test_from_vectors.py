@@ -368,8 +368,10 @@ def test_cli_summary_and_provenance(tmp_path: Path) -> None:
     out = tmp_path / "out"
     folder = str(tmp_path / "scenes")  # a folder of scenes, as predict takes
     args = ["data", "from-vectors", folder, "--roads", str(roads), "--out", str(out)]
-    result = CliRunner().invoke(cli, [*args, "--block-size", "100"])
+    result = CliRunner().invoke(cli, [*args, "--block-size", "100", "--progress", "json"])
     assert result.exit_code == 0, result.output
+    blocks = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [(b["done"], b["total"]) for b in blocks] == [(n, 16) for n in range(17)]
     assert (
         "1 scene(s), 0.17 km of road rasterised, labelled 0.007 km2, unlabelled 0.000 km2"
         in result.output

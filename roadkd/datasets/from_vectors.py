@@ -38,6 +38,7 @@ from ..imagery import (
 )
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
+from ..progress import progress_bar
 from .layout import staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
 from .scene_blocks import Block, SceneGrid, assign_splits, cut_blocks, open_scene_grid
@@ -163,6 +164,7 @@ def write_dataset_from_vectors(
     resolution: float | None = None,
     read_options: ReadOptions | None = None,
     log: Log | None = None,
+    progress: bool = False,
 ) -> FromVectorsSummary:
     """Write a dataset in roadkd's layout from scenes and a road centreline layer.
 
@@ -184,6 +186,7 @@ def write_dataset_from_vectors(
         resolution: metres per pixel of the written images (default: each scene's own).
         read_options: bands and scaling of the scenes (as ``roadkd predict``).
         log: called with how each scene is read and any warning.
+        progress: report the blocks written (:mod:`roadkd.progress`).
 
     Returns:
         What was written.
@@ -231,12 +234,16 @@ def write_dataset_from_vectors(
 
     written: dict[str, list[str]] = {split: [] for split in planned}
     road_km = labelled_km2 = unlabelled_km2 = 0.0
-    with staged_dataset(Path(out)) as staging:
+    with (
+        staged_dataset(Path(out)) as staging,
+        progress_bar("from-vectors", len(split_of), "block", progress) as bar,
+    ):
         for grid in grids:
             labelled_parts: list[BaseGeometry] = []
             with SceneReader(grid.plan.path, 3, grid.plan.resolution_m, plan=grid.plan) as reader:
                 for block in (b for b in blocks if b.scene is grid and b.name in split_of):
                     pixels, valid = reader.read(block.window)
+                    bar.update()
                     if not valid.any():
                         continue  # outside the imagery (a reprojected scene's corners)
                     split = split_of[block.name]

@@ -22,11 +22,11 @@ import numpy as np
 import rasterio
 import torch
 from rasterio.windows import Window
-from tqdm import tqdm
 
 from ..errors import RoadkdError
 from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
 from ..io import atomic_output
+from ..progress import progress_bar
 from .backends import Backend
 from .tiling import blend_window, read_tiles, tile_origins
 
@@ -244,7 +244,7 @@ def predict_scene(
         with (
             rasterio.open(tmp, "w", **profile) as dst,
             ThreadPoolExecutor(max_workers=1) as prefetch,
-            tqdm(total=len(rows) * len(cols), unit="tile", disable=not progress) as bar,
+            progress_bar("predict", len(rows) * len(cols), "tile", progress) as bar,
         ):
             writer = BlockRowWriter(dst)
             padded_width = cols[-1] + tile

@@ -27,6 +27,7 @@ from ..inference.predict import (
 )
 from ..inference.window import predict_region, write_probability_block
 from ..io import OutputPlan, reading, scratch_folder
+from ..progress import progress_stage
 from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
@@ -139,6 +140,7 @@ def predict_and_vectorize(
             plan=read_plan,
             on_rows=stream.push,
         )
+        progress_stage("stitch", progress)
         vectors = stream.finish()
     vectors.work = stream.summary(time.perf_counter() - start)
     return summary, vectors
@@ -544,6 +546,7 @@ def run_predict(
                 scenes, backend, model, device, staged_paths, read_plans, tiling,
                 vectorize_args, scheduler, Path(scratch), result,
             ):  # fmt: skip
+                progress_stage("confidence", progress)
                 vectors = with_confidence(vectors, probability)
                 _count_work(result, vectors)
                 lines.append(vectors.centerlines)
@@ -562,6 +565,7 @@ def run_predict(
             result.centerlines = _merge(lines)
             result.surface = _merge(surfaces)
             layers = {"centerlines": result.centerlines, "surface": result.surface}
+            progress_stage("write", progress)
             write_layers(plan.stage(Path(out)), layers, names)
             if polygons is not None:
                 write_layers(plan.stage(Path(polygons)), {"surface": result.surface}, names)

@@ -10,9 +10,8 @@ blocks elsewhere, and the client assembles results in block order, whoever compu
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from tqdm import tqdm
-
 from ..errors import RoadkdError
+from ..progress import progress_bar
 from .blocks import BlockPieces
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ def run_blocks_on_cluster(
 
     where: dict[str, Any] = {"workers": workers, "allow_other_workers": True} if workers else {}
     futures = [client.submit(work, *task, pure=True, **where) for task in tasks]
-    with tqdm(total=total, unit="block", disable=not progress) as bar:
+    with progress_bar("vectorize", total, "block", progress) as bar:
         for future in as_completed(futures, loop=client.loop):
             pieces: BlockPieces = future.result()
             future.release()

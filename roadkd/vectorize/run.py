@@ -18,9 +18,9 @@ import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
 from shapely.geometry import Polygon
-from tqdm import tqdm
 
 from ..errors import RoadkdError
+from ..progress import ProgressBar, progress_bar
 from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
 from .core import (
     RoadRaster,
@@ -120,12 +120,12 @@ class BlockWorkers:
             self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
 
 
-def block_progress(total: int, progress: bool) -> tqdm:
-    """The one progress bar of a vectorisation: blocks done, by any worker, on stderr."""
-    return tqdm(total=total, unit="block", desc="vectorize", disable=not progress)
+def block_progress(total: int, progress: bool) -> ProgressBar:
+    """The one progress bar of a vectorisation: blocks done, by any worker."""
+    return progress_bar("vectorize", total, "block", progress)
 
 
-def counted(pieces: Iterable[BlockPieces], bar: tqdm) -> Iterator[BlockPieces]:
+def counted(pieces: Iterable[BlockPieces], bar: ProgressBar) -> Iterator[BlockPieces]:
     """Pass results through, counting each on ``bar``."""
     for block in pieces:
         bar.update()
@@ -228,7 +228,7 @@ def vectorize_in_pool(
     blocks: list[Block],
     grid: SceneGrid,
     options: VectorizeOptions,
-    bar: tqdm,
+    bar: ProgressBar,
 ) -> RoadVectors:
     """Vectorise a raster's blocks in a pool and stitch them, keeping every worker busy.
 
