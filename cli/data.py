@@ -117,6 +117,11 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     help="Polygons where --roads is complete [default: the road layer's extent].",
 )
 @click.option(
+    "--labelled-area-layer",
+    default=None,
+    help="Layer of --labelled-area [default: first polygon layer].",
+)
+@click.option(
     "--val",
     default=0.1,
     show_default=True,
@@ -157,6 +162,7 @@ def from_vectors(
     keep_paths: bool,
     uncertain_m: float,
     labelled_area: Path | None,
+    labelled_area_layer: str | None,
     val: float,
     test: float,
     seed: int,
@@ -187,6 +193,7 @@ def from_vectors(
         keep_paths=keep_paths,
         uncertain_m=uncertain_m,
         labelled_area=labelled_area,
+        labelled_area_layer=labelled_area_layer,
         val=val,
         test=test,
         seed=seed,

@@ -286,12 +286,18 @@ def test_labelled_area_and_split_blocks(tmp_path: Path) -> None:
         assert all(block.intersection(h).area < 1e-6 for h in held)
     assert summary.labelled_km2 == pytest.approx(area.area / 1e6, rel=0.02)
     assert summary.labelled_km2 + summary.unlabelled_km2 == pytest.approx(side**2 / 1e6, rel=1e-3)
-    # Same seed, same split.
+    # Same seed, same split; the area may be any layer of a file (here its second one).
+    layers = tmp_path / "layers.gpkg"
+    gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0 - side, X0 + side, Y0)], crs=UTM).to_file(
+        layers, layer="everywhere"
+    )
+    gpd.GeoDataFrame(geometry=[area], crs=UTM).to_file(layers, layer="complete")
     again = write_dataset_from_vectors(
         [scene],
         roads,
         tmp_path / "again",
-        labelled_area=area_path,
+        labelled_area=layers,
+        labelled_area_layer="complete",
         block_px=50,
         val=0.2,
         test=0.2,

@@ -4,7 +4,10 @@ Skipped, with the reason, where QGIS is not installed; `.ci/run` installs Debian
 and python3-qgis so that CI runs it.
 """
 
+import itertools
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,7 +16,8 @@ import pytest
 import rasterio
 from affine import Affine
 from conftest import save_all_road_model
-from qgis_run import QGIS_TESTS, ROADKD, qgis
+from qgis_run import PLUGIN, QGIS_PYTHON, QGIS_TESTS, ROADKD, qgis, save_provider_setting
+from shapely.geometry import LineString
 
 pytestmark = QGIS_TESTS
 
@@ -51,7 +55,6 @@ def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
     roads, surface = tmp_path / "roads.gpkg", tmp_path / "surface.gpkg"
     run = qgis(
         profile,
-        "--json",
         "run",
         "roadkd:detectroads",
         "--",
@@ -62,7 +65,14 @@ def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
         f"SURFACE={surface}",
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    assert json.loads(run.stdout)["results"]["OUTPUT"] == str(roads)
+    assert f"OUTPUT:\t{roads}" in run.stdout
+    # The bar follows the 25 tiles (the scene is read at the model's 0.21 m/px: 476 px), then
+    # roadkd's last stages: each move is shown in the progress text with its value.
+    progress = [int(p) for p in re.findall(r"\((\d+) %\)", run.stdout)]
+    assert len(progress) >= 6 and progress[-1] == 100, run.stdout[-3000:]
+    assert all(0 < a < b <= 100 for a, b in itertools.pairwise(progress)), progress
+    assert "Detecting roads: 25 of 25 tiles" in run.stdout
+    assert '{"event"' not in run.stdout + run.stderr  # progress lines move the bar, not the log
 
     lines = gpd.read_file(roads, layer="centerlines")
     assert len(lines) == 1 and lines.geom_type.tolist() == ["LineString"]
@@ -101,6 +111,9 @@ def test_detect_roads_reports_roadkd_errors(profile: Path, tmp_path: Path) -> No
         transform=Affine(0.5, 0, 445000, 0, -0.5, 5030000),
     ) as dst:
         dst.write(np.zeros((3, 64, 64), np.uint8))
+    # No roadkd command given: the provider setting's (Settings > Options > Processing >
+    # Providers > roadkd), here saved in the profile, is run; no roadkd is on QGIS's PATH.
+    save_provider_setting(profile, str(ROADKD))
     run = qgis(
         profile,
         "run",
@@ -108,10 +121,10 @@ def test_detect_roads_reports_roadkd_errors(profile: Path, tmp_path: Path) -> No
         "--",
         f"INPUT={scene}",
         f"MODEL={tmp_path / 'missing.ckpt'}",
-        f"ROADKD={ROADKD}",
         f"OUTPUT={tmp_path / 'r.gpkg'}",
     )
     assert run.returncode != 0
+    assert f"Running: {ROADKD} predict" in run.stdout
     assert "model not found" in run.stdout + run.stderr
     # A tile size that is given reaches roadkd, which checks it.
     run = qgis(
@@ -164,3 +177,93 @@ def test_detect_roads_passes_bands_scale_and_native_resolution(
     half = qgis(profile, *common, "SCALE_MIN=0")
     assert half.returncode != 0
     assert "give both pixel values of the scale" in half.stdout + half.stderr
+
+
+PROJECT_CHECK = """
+import json, sys
+from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtGui import QColor
+QgsApplication.setPrefixPath("/usr", True)
+app = QgsApplication([], False)
+app.initQgis()
+sys.path[:0] = ["/usr/share/qgis/python/plugins", sys.argv[1]]
+from processing.core.Processing import Processing
+from processing.core.ProcessingConfig import ProcessingConfig
+import processing
+Processing.initialize()
+from roadkd_qgis.provider import RoadkdProvider
+provider = RoadkdProvider()  # kept: QGIS holds Python providers weakly
+QgsApplication.processingRegistry().addProvider(provider)
+settings = ProcessingConfig.getSettings().get("roadkd", [])
+project = QgsProject.instance()
+project.addMapLayer(QgsVectorLayer(sys.argv[2], "my roads", "ogr"))
+detect = json.loads(sys.argv[3])
+processing.runAndLoadResults("roadkd:detectroads", detect)
+layers = [node.layer() for node in project.layerTreeRoot().findLayers()]
+compare = QgsApplication.processingRegistry().createAlgorithmById("roadkd:compareroads")
+names = {layer.id(): layer.name() for layer in layers}
+print(json.dumps({
+    "settings": [[s.name, s.description] for s in settings],
+    "layers": [[layer.name(), layer.renderer().type()] for layer in layers],
+    "fill": [
+        layer.renderer().symbol().symbolLayer(0).color().name(QColor.HexArgb)
+        for layer in project.mapLayersByName("scene: road surface")
+    ],
+    "truth": names.get(compare.parameterDefinition("TRUTH").defaultValue()),
+    "pred": names.get(compare.parameterDefinition("PRED").defaultValue()),
+}))
+"""
+
+
+def test_detect_roads_loads_styled_layers_in_a_project(tmp_path: Path) -> None:
+    # In QGIS's own Python, as the desktop runs it: the provider's setting is listed under
+    # Processing > Providers > roadkd; Detect roads' outputs are loaded named after the
+    # raster, the translucent surface under the centrelines (though QGIS loads it last:
+    # its path sorts after the lines'), and Compare then offers two different layers.
+    save_all_road_model(tmp_path / "model.pt")
+    pixels = np.full((3, 100, 100), 120, np.uint8)
+    pixels[:, :40] = 0
+    pixels[:, 60:] = 0
+    scene = _write_scene(tmp_path / "scene.tif", pixels)
+    truth = tmp_path / "truth.gpkg"
+    x0, y0 = 445000, 5030000
+    gpd.GeoDataFrame(
+        geometry=[LineString([(x0, y0 - 25), (x0 + 50, y0 - 25)])], crs="EPSG:32618"
+    ).to_file(truth)
+    detect = {
+        "INPUT": str(scene),
+        "MODEL": str(tmp_path / "model.pt"),
+        "ROADKD": str(ROADKD),
+        "OUTPUT": str(tmp_path / "roads.gpkg"),
+        "SURFACE": str(tmp_path / "z_surface.gpkg"),
+    }
+    script = tmp_path / "project.py"
+    script.write_text(PROJECT_CHECK)
+    run = subprocess.run(
+        [QGIS_PYTHON, str(script), str(PLUGIN.parent), str(truth), json.dumps(detect)],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "QT_QPA_PLATFORM": "offscreen",
+            "HOME": str(tmp_path),
+            "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the plugin's folder
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    found = json.loads(run.stdout.splitlines()[-1])
+    assert found["settings"] == [
+        [
+            "ROADKD_EXECUTABLE",
+            "roadkd executable (full path, e.g. /path/to/venv/bin/roadkd; empty: roadkd on "
+            "QGIS's PATH)",
+        ]
+    ]
+    assert found["layers"] == [
+        ["scene: roads", "graduatedSymbol"],
+        ["scene: road surface", "singleSymbol"],
+        ["my roads", "singleSymbol"],
+    ]
+    assert found["fill"] == ["#5affc400"]  # #AARRGGBB: amber at 35 % opacity
+    assert (found["truth"], found["pred"]) == ("my roads", "scene: roads")

@@ -157,6 +157,7 @@ def write_dataset_from_vectors(
     keep_paths: bool = False,
     uncertain_m: float = 1.0,
     labelled_area: str | Path | None = None,
+    labelled_area_layer: str | None = None,
     val: float = 0.1,
     test: float = 0.1,
     seed: int = 1,
@@ -178,6 +179,7 @@ def write_dataset_from_vectors(
         keep_paths: keep footways, cycleways and other paths.
         uncertain_m: ignore band on each side of every surface edge, in metres.
         labelled_area: polygons where the road layer is complete (default: its extent).
+        labelled_area_layer: layer of ``labelled_area`` (default: its first polygon layer).
         val: share of the wholly labelled blocks held out for validation.
         test: share of the wholly labelled blocks held out for testing.
         seed: seed of the val/test draw.
@@ -216,7 +218,7 @@ def write_dataset_from_vectors(
     lines = read_layer(roads, LINE_TYPES, "road layer", roads_layer, near=near)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
     area = (
-        read_layer(labelled_area, POLYGON_TYPES, "labelled area", near=near)
+        read_layer(labelled_area, POLYGON_TYPES, "labelled area", labelled_area_layer, near=near)
         if labelled_area
         else None
     )

@@ -61,18 +61,26 @@ def run(command, on_line, is_cancelled, grace=GRACE_SECONDS, poll_seconds=0.2):
             lines.put(line.rstrip("\n"))
         lines.put(done)
 
-    threading.Thread(target=pump, daemon=True).start()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
     output = []
-    while True:
-        if is_cancelled():
-            stop(process, grace)
-            raise Cancelled()
-        try:
-            line = lines.get(timeout=poll_seconds)
-        except queue.Empty:
-            continue
-        if line is done:
-            break
-        output.append(line)
-        on_line(line)
-    return process.wait(), output
+    try:
+        while True:
+            if is_cancelled():
+                stop(process, grace)
+                raise Cancelled()
+            try:
+                line = lines.get(timeout=poll_seconds)
+            except queue.Empty:
+                continue
+            if line is done:
+                break
+            output.append(line)
+            on_line(line)
+        return process.wait(), output
+    finally:
+        stop(process, grace)  # a callback that raised must not leave roadkd running
+        # a worker process roadkd left behind may hold the pipe open: do not wait for it
+        pumping.join(timeout=grace)
+        if not pumping.is_alive():
+            process.stdout.close()
