@@ -4,7 +4,15 @@ from pathlib import Path
 
 import click
 
-from .options import POSITIVE, FiniteFloatRange, pixel_options, progress_option, shows_progress
+from .options import (
+    POSITIVE,
+    SHARE,
+    FiniteFloatRange,
+    pixel_options,
+    progress_option,
+    seed_option,
+    shows_progress,
+)
 
 
 @click.group()
@@ -22,9 +30,7 @@ def data() -> None:
     type=click.IntRange(128, 16384),
     help="Scene side in px (128 to 16384).",
 )
-@click.option(
-    "--seed", default=0, show_default=True, type=int, help="Seed (same seed, same bytes)."
-)
+@seed_option("Seed (same seed, same bytes).")
 @click.option(
     "--styles/--no-styles",
     default=True,
@@ -61,10 +67,10 @@ def synth(out: Path, scenes: int, size: int, seed: int, styles: bool) -> None:
     "--val-fraction",
     default=0.1,
     show_default=True,
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=SHARE,
     help="Share of the training scenes kept for validation.",
 )
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val draw.")
+@seed_option("Seed of the val draw.", default=1)
 def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, seed: int) -> None:
     """Convert the RoadNet release SRC (folders 1/..20/) into roadkd's layout.
 
@@ -125,17 +131,17 @@ def roadnet(src: Path, out: Path, crs: str, origin: str, val_fraction: float, se
     "--val",
     default=0.1,
     show_default=True,
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=SHARE,
     help="Share of labelled blocks held out for validation.",
 )
 @click.option(
     "--test",
     default=0.1,
     show_default=True,
-    type=FiniteFloatRange(0, 1, max_open=True),
+    type=SHARE,
     help="Share of labelled blocks held out for testing.",
 )
-@click.option("--seed", default=1, show_default=True, type=int, help="Seed of the val/test draw.")
+@seed_option("Seed of the val/test draw.", default=1)
 @click.option(
     "--block-size",
     default=1024,

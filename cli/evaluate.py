@@ -28,6 +28,8 @@ VECTOR_MODE = (
     "prob",
     "buffer_m",
     "snap_m",
+    "crossings",
+    "level_field",
     "topo_radius_m",
     "topo_interval_m",
     "topo_hole_m",
@@ -106,6 +108,19 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
     show_default=True,
     help="Line ends closer than this are one junction.",
 )
+@click.option(
+    "--crossings",
+    type=click.Choice(["auto", "junction", "apart"]),
+    default="auto",
+    show_default=True,
+    help="Where lines cross without a shared vertex: a junction, unless their OSM-style "
+    "bridge/tunnel/layer (or --level-field) differ (auto); always a junction; never (apart).",
+)
+@click.option(
+    "--level-field",
+    help="With --crossings auto: the field giving each line's level, instead of "
+    "bridge/tunnel/layer.",
+)
 @click.option("--topo-radius-m", type=POSITIVE_METRES, default=150.0, show_default=True)
 @click.option("--topo-interval-m", type=POSITIVE_METRES, default=30.0, show_default=True)
 @click.option("--topo-hole-m", type=POSITIVE_METRES, default=5.0, show_default=True)
@@ -133,6 +148,8 @@ def evaluate(
     prob: Path | None,
     buffer_m: float,
     snap_m: float,
+    crossings: str,
+    level_field: str | None,
     topo_radius_m: float,
     topo_interval_m: float,
     topo_hole_m: float,
@@ -163,6 +180,7 @@ def evaluate(
             errors,
             buffer_m,
             snap_m,
+            (crossings, level_field),
             (topo_radius_m, topo_interval_m, topo_hole_m, topo_seeds),
         )
         return
@@ -210,6 +228,7 @@ def _compare(
     errors: Path | None,
     buffer_m: float,
     snap_m: float,
+    crossing_rule: tuple[str, str | None],
     topo: tuple[float, float, float, int],
 ) -> None:
     """The layer mode: compare, print, write the report and the error layers."""
@@ -233,7 +252,13 @@ def _compare(
         aoi=aoi,
         aoi_layer=aoi_layer,
         prob=prob,
-        settings=CompareSettings(buffer_m=buffer_m, snap_m=snap_m, topo=TopoSettings(*topo)),
+        settings=CompareSettings(
+            buffer_m=buffer_m,
+            snap_m=snap_m,
+            topo=TopoSettings(*topo),
+            crossings=crossing_rule[0],
+            level_field=crossing_rule[1],
+        ),
     )
     click.echo(comparison.table())
     with plan:

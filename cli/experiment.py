@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from .options import FiniteFloatRange
+from .options import SEED, FiniteFloatRange
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -32,7 +32,7 @@ from .options import FiniteFloatRange
     "--seed",
     "seeds",
     multiple=True,
-    type=int,
+    type=SEED,
     help="Run only this seed (repeatable); default: the file's seeds.",
 )
 @click.option(

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from .options import PROBABILITY, TILE
+from .options import threshold_option, tile_option
 
 
 @click.command()
@@ -28,21 +28,18 @@ from .options import PROBABILITY, TILE
     show_default=True,
     help="onnx: graph + Deepness metadata; safetensors: weights + roadkd metadata, no pickle.",
 )
+@tile_option("Tile size to advertise, a multiple of 32 (default: the training tile).")
 @click.option(
-    "--tile", type=TILE, default=None, help="Tile size to advertise (default: training tile)."
-)
-@click.option(
-    "--overlap",
+    "--overlap-percent",
     type=click.IntRange(0, 50),
     default=15,
     show_default=True,
-    help="Tile overlap in percent (at most 50; ONNX only).",
+    help="Tile overlap Deepness uses, in percent of the tile (at most 50; ONNX only). "
+    "Not predict's --overlap, which is in pixels.",
 )
-@click.option(
-    "--threshold", type=PROBABILITY, default=0.5, show_default=True, help="Road threshold."
-)
+@threshold_option("Road probability threshold Deepness uses.", default=0.5)
 def export(
-    model: Path, out: Path, fmt: str, tile: int | None, overlap: int, threshold: float
+    model: Path, out: Path, fmt: str, tile: int | None, overlap_percent: int, threshold: float
 ) -> None:
     """Export the student in MODEL to ONNX (with Deepness metadata) or safetensors."""
     from roadkd.io import OutputPlan
@@ -57,5 +54,7 @@ def export(
     else:
         from roadkd.export import export_onnx
 
-        export_onnx(model, out, tile_size=tile, overlap_percent=overlap, threshold=threshold)
+        export_onnx(
+            model, out, tile_size=tile, overlap_percent=overlap_percent, threshold=threshold
+        )
     click.echo(f"-> {out}")

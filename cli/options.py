@@ -1,5 +1,10 @@
 """Option types shared by the commands: every value is checked before any work starts.
 
+An option that several commands take (``--threshold``, ``--tile``, ``--overlap``,
+``--block``, ``--workers``, ``--seed``, ``--bands``, ``--scale``, ...) is declared here once,
+so that it means the same and refuses the same values on each (tests/test_user_mistakes.py
+checks it on every command that has it).
+
 A bad value is a usage error: click prints one ``Error: Invalid value for '--x': ...``
 line and exits with status 2. Only click and light modules (the vectoriser's settings) are
 imported here, so ``--help`` stays fast.
@@ -45,14 +50,20 @@ class TileSize(click.ParamType[int]):
         return number
 
 
-#: A probability threshold.
-PROBABILITY = FiniteFloatRange(0, 1)
+#: A road probability threshold: road at or above it. Above 0 (at 0 every pixel, nodata
+#: and a mask's background too, would be road), at most 1 (a 0/1 mask's road).
+THRESHOLD = FiniteFloatRange(0, 1, min_open=True)
 #: A length or area: finite and not negative.
 METRES = FiniteFloatRange(min=0)
 #: A count that must be at least one (batch size, scenes).
 POSITIVE = click.IntRange(min=1)
 #: Pixels of overlap: zero or more.
 OVERLAP = click.IntRange(min=0)
+#: A share of the data held out (validation, test): at least 0, below 1.
+SHARE = FiniteFloatRange(0, 1, max_open=True)
+#: A random seed: what numpy's generators and Lightning's seed_everything accept (a seed
+#: outside this Lightning silently replaces by a random one).
+SEED = click.IntRange(0, 2**32 - 1)
 TILE = TileSize()
 
 
@@ -112,6 +123,14 @@ def _bands(ctx: click.Context, param: click.Parameter, value: str | None) -> tup
         raise click.BadParameter(str(err)) from err
 
 
+def _scale(
+    ctx: click.Context, param: click.Parameter, value: tuple[float, float] | None
+) -> tuple[float, float] | None:
+    if value is not None and not (all(map(math.isfinite, value)) and value[0] < value[1]):
+        raise click.BadParameter(f"MIN MAX must be finite numbers with MIN < MAX, got {value}.")
+    return value
+
+
 #: --bands and --scale: how a scene's pixels become the model's (predict, from-vectors).
 pixel_options = _stack(
     click.option(
@@ -124,6 +143,7 @@ pixel_options = _stack(
         "--scale",
         type=(float, float),
         default=None,
+        callback=_scale,
         metavar="MIN MAX",
         help="Map pixel values MIN..MAX to 0-255 (default: uint8 as is; other types stretched "
         "per band, their 2-98 % percentiles onto those the model recorded of its training "
@@ -131,14 +151,17 @@ pixel_options = _stack(
     ),
 )
 
+
+def tile_option(
+    help: str = "Tile size in px, a multiple of 32 (default: the model's).",
+) -> Decorator:
+    """--tile: a tile side in pixels (predict, evaluate, export)."""
+    return click.option("--tile", type=TILE, default=None, help=help)
+
+
 #: --tile, --overlap and --device of tiled inference (predict, evaluate).
 inference_options = _stack(
-    click.option(
-        "--tile",
-        type=TILE,
-        default=None,
-        help="Tile size in px, a multiple of 32 (default: the model's).",
-    ),
+    tile_option(),
     click.option(
         "--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8)."
     ),
@@ -183,22 +206,27 @@ def shows_progress(progress: str, quiet: bool = False) -> bool:
     return progress == "json" or (not quiet and sys.stderr.isatty())
 
 
-def threshold_option(help: str, min_open: bool = False) -> Decorator:
-    """--threshold with the vectoriser's default (:class:`VectorizeOptions`).
+def threshold_option(help: str, default: float | None = None) -> Decorator:
+    """--threshold: road at or above this probability, in (0, 1] (:data:`THRESHOLD`).
 
     Args:
         help: the option's help text.
-        min_open: refuse 0 (a mask raster's 0 must stay background).
+        default: the default (None: the vectoriser's, :class:`VectorizeOptions`).
     """
     from roadkd.vectorize.options import VectorizeOptions
 
     return click.option(
         "--threshold",
-        type=FiniteFloatRange(0, 1, min_open=min_open),
-        default=VectorizeOptions.threshold,
+        type=THRESHOLD,
+        default=VectorizeOptions.threshold if default is None else default,
         show_default=True,
         help=help,
     )
+
+
+def seed_option(help: str, default: int = 0) -> Decorator:
+    """--seed: a random seed (:data:`SEED`), for results that repeat exactly."""
+    return click.option("--seed", default=default, show_default=True, type=SEED, help=help)
 
 
 def scale_options(

@@ -33,9 +33,7 @@ from .options import (
     help="Also write road surface polygons (.geojson, .gpkg or .shp).",
 )
 @layer_option
-@threshold_option(
-    "Road at or above this probability (0/1 and 0/255 masks work as they are).", min_open=True
-)
+@threshold_option("Road at or above this probability (0/1 and 0/255 masks work as they are).")
 @click.option(
     "--min-spur-m",
     type=METRES,

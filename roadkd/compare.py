@@ -4,8 +4,10 @@
 reads, any CRS) are reprojected to the local UTM zone of the data, limited to one area
 (an AOI polygon, the extent of the probability raster, or the prediction's convex hull)
 and scored with APLS (``roadkd.metrics.apls``), TOPO (``roadkd.metrics.topo``) and length
-precision/recall within a buffer (``roadkd.metrics.coverage``). The stretches outside the
-buffer (missed truth, false proposal) are kept as layers to look at.
+precision/recall within a buffer (``roadkd.metrics.coverage``). Both become road graphs
+(``roadkd.metrics.linegraph``) by a crossing rule read from each layer's attributes
+(``roadkd.metrics.levels``). The stretches outside the buffer (missed truth, false
+proposal) are kept as layers to look at.
 """
 
 import json
@@ -29,6 +31,7 @@ from .io import atomic_output, require_file
 from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
+from .metrics.levels import MODES, CrossingRule, crossing_rule, field_column
 from .metrics.linegraph import lines_to_graph
 from .metrics.topo import TopoSettings, topo_scores
 from .progress import progress_stage
@@ -48,6 +51,11 @@ class CompareSettings:
         apls_control_m: spacing of APLS control points.
         apls_snap_m: largest distance to snap an APLS control point to the other graph.
         topo: TOPO parameters.
+        crossings: where lines cross without a shared vertex: ``"auto"`` (a junction,
+            unless their bridge/tunnel/layer, or ``level_field``, differ), ``"junction"``
+            or ``"apart"`` (see :mod:`roadkd.metrics.levels`).
+        level_field: with ``auto``, the field that gives each line's level instead of
+            OpenStreetMap's bridge/tunnel/layer.
     """
 
     buffer_m: float = 2.0
@@ -55,6 +63,8 @@ class CompareSettings:
     apls_control_m: float = 50.0
     apls_snap_m: float = 4.0
     topo: TopoSettings = field(default_factory=TopoSettings)
+    crossings: str = "auto"
+    level_field: str | None = None
 
 
 @dataclass
@@ -65,7 +75,7 @@ class Comparison:
         scores: ``apls`` (and its two directions), ``topo_precision``, ``topo_recall``,
             ``topo_f1``, ``length_precision``, ``length_recall``, ``length_f1`` in [0, 1];
             ``truth_km``, ``pred_km``, ``missed_km``, ``false_km``.
-        inputs: the compared files, the working CRS and the area.
+        inputs: the compared files, the working CRS, the area and the crossing rule applied.
         settings: the settings used.
         missed: truth stretches with no prediction within the buffer (truth attributes).
         false: predicted stretches with no truth within the buffer (prediction attributes).
@@ -86,6 +96,7 @@ class Comparison:
         s = self.scores
         return "\n".join(
             [
+                f"Crossings ({self.settings.crossings}): {self.inputs['crossings']}",
                 f"APLS                     {s['apls']:.3f}",
                 "TOPO      P / R / F1     "
                 f"{s['topo_precision']:.3f} / {s['topo_recall']:.3f} / {s['topo_f1']:.3f}",
@@ -161,6 +172,14 @@ def _errors(rows: gpd.GeoDataFrame, parts: list[BaseGeometry]) -> gpd.GeoDataFra
     return errors
 
 
+def _crossings_text(rules: dict[str, CrossingRule]) -> str:
+    """The crossing rule applied, in one line (said once if both layers had the same)."""
+    texts = {rule.description for rule in rules.values()}
+    if len(texts) == 1:
+        return texts.pop()
+    return "; ".join(f"{name}: {rule.description}" for name, rule in rules.items())
+
+
 def compare_layers(
     truth: str | Path,
     pred: str | Path,
@@ -192,6 +211,12 @@ def compare_layers(
             inside the area.
     """
     config = settings or CompareSettings()
+    if config.crossings not in MODES:
+        raise RoadkdError(f"crossings must be one of {', '.join(MODES)}, not {config.crossings!r}")
+    if config.level_field is not None and config.crossings != "auto":
+        raise RoadkdError(
+            f"a level field only applies to crossings 'auto', not {config.crossings!r}"
+        )
     progress_stage("read")
     truth_frame = read_layer(truth, LINE_TYPES, "truth", truth_layer)
     pred_frame = read_layer(pred, LINE_TYPES, "prediction", pred_layer)
@@ -221,11 +246,25 @@ def compare_layers(
         raise RoadkdError(f"no truth road inside the area compared ({area_name})")
     truth_lines, pred_lines = list(truth_rows.geometry), list(pred_rows.geometry)
 
+    rules = {
+        name: crossing_rule(rows, config.crossings, config.level_field)
+        for name, rows in (("truth", truth_rows), ("prediction", pred_rows))
+    }
+    frames = (truth_rows, pred_rows)
+    if config.level_field and not any(field_column(f, config.level_field) for f in frames):
+        fields = ", ".join(map(str, truth_rows.columns.drop(truth_rows.geometry.name)))
+        raise RoadkdError(
+            f"neither layer has a field {config.level_field!r} (the truth's fields: "
+            f"{fields or 'none'})"
+        )
+
     progress_stage("length")
     lengths = match_lengths(truth_lines, pred_lines, config.buffer_m)
     progress_stage("graph")
-    truth_graph = lines_to_graph(truth_lines, config.snap_m)
-    pred_graph = lines_to_graph(pred_lines, config.snap_m)
+    truth_graph, pred_graph = (
+        lines_to_graph(lines, config.snap_m, rule.levels, rule.crossings)
+        for lines, rule in ((truth_lines, rules["truth"]), (pred_lines, rules["prediction"]))
+    )
     progress_stage("apls")
     apls = apls_scores(
         truth_graph, pred_graph, control_m=config.apls_control_m, snap_m=config.apls_snap_m
@@ -251,6 +290,7 @@ def compare_layers(
         "crs": crs.to_string(),
         "area": area_name,
         "area_km2": round(area.area / 1e6, DECIMALS),
+        "crossings": _crossings_text(rules),
     }
     return Comparison(scores, inputs, config, missed, false)
 

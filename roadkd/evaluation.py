@@ -12,9 +12,10 @@ from skimage.morphology import skeletonize
 
 from .datasets.layout import image_path, mask_path, read_splits
 from .errors import RoadkdError
-from .ground import ground_resolution_m
+from .ground import ground_resolution_m, planar_pixel_size
 from .imagery import read_on_grid
 from .inference import load_backend, predict_scene
+from .inference.backends import check_model_runs
 from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
 from .metrics import apls, confusion_counts, scores_from_counts
@@ -33,14 +34,16 @@ class Evaluation:
     scenes: dict[str, dict[str, float]] = field(default_factory=dict)
     overall: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unscored: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for JSON."""
+        """Plain data for JSON (``unscored``: scene -> why its labels cannot be scored)."""
         return {
             "model": self.model,
             "split": self.split,
             "scenes": self.scenes,
             "overall": self.overall,
+            "unscored": self.unscored,
         }
 
     def table(self) -> str:
@@ -64,6 +67,7 @@ class Evaluation:
         ]
         lines.insert(1, "-" * len(lines[0]))
         lines.insert(len(lines) - 1, "-" * len(lines[0]))
+        lines += [f"{name}: not scored, {why}" for name, why in self.unscored.items()]
         return "\n".join(lines)
 
 
@@ -97,31 +101,55 @@ def evaluate(
         options: vectorisation settings (threshold etc.).
         buffer_px: tolerance of relaxed precision/recall.
 
+    A scene whose labels cannot be scored (no labelled road pixel in its surface or
+    centreline mask, see :func:`unscorable`) is reported in ``unscored`` and left out of
+    every score, the overall ones too.
+
     Returns:
         The evaluation.
+
+    Raises:
+        RoadkdError: for a split without scenes, labels that are not on their image's grid
+            or hold other values than labels, or a split where no scene can be scored.
     """
     splits = read_splits(data)
     if split not in ("train", "val", "test") or not splits.get(split):
         raise RoadkdError(f"split {split!r} has no scenes in {Path(data) / 'splits.json'}")
     opts = options or VectorizeOptions()
     root = Path(data)
-    encodings = check_split_labels(root, splits[split])
+    checks = check_split_labels(root, splits[split])
+    unscored = {
+        scene: why for scene in splits[split] if (why := unscorable(scene, checks)) is not None
+    }
+    scenes = [scene for scene in splits[split] if scene not in unscored]
+    if not scenes:
+        reasons = "; ".join(f"{scene}: {why}" for scene, why in list(unscored.items())[:3])
+        raise RoadkdError(
+            f"no scene of split {split!r} can be scored ({reasons}"
+            f"{'; ...' if len(unscored) > 3 else ''})"
+        )
     backend = load_backend(model, device)
-    result = Evaluation(model=str(model), split=split, notes=_note_encodings(encodings))
+    result = Evaluation(
+        model=str(model),
+        split=split,
+        notes=_label_notes(checks, scenes, unscored),
+        unscored=unscored,
+    )
     totals = np.zeros(4, np.int64)
     relaxed_hits = np.zeros(4, np.int64)  # matched pred, pred, matched truth, truth
     graph_scores = []
     tile_size = tile or backend.tile_size
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
+    check_model_runs(backend, tile_size, model)
     with scratch_folder("evaluate") as scratch:
-        for scene in splits[split]:
+        for scene in scenes:
             prob_path = Path(scratch) / f"{scene}.tif"
             image = image_path(root, scene)
             with reading(image, "image"):
                 predict_scene(image, backend, prob_path, tile_size, overlap, batch_size)
             surface, centerline = (
-                _read_labels(mask_path(root, scene, kind), encodings[scene, kind])
+                _read_labels(mask_path(root, scene, kind), checks[scene, kind].encoding)
                 for kind in ("surface", "centerline")
             )
             centerline = centerline == 1
@@ -218,7 +246,80 @@ def road_labels(mask: np.ndarray, encoding: str) -> np.ndarray:
     return mask.astype(np.uint8)
 
 
-def check_label(image: Path, label: Path, what: str, ignore_declared: bool = False) -> str:
+@dataclass(frozen=True)
+class LabelCheck:
+    """What a label raster holds, as evaluate reads it.
+
+    Attributes:
+        path: the label raster.
+        encoding: how its values are read (:data:`LABEL_ENCODINGS`).
+        values: its distinct values.
+        road_px: pixels read as road.
+        labelled_px: pixels read as road or background (not ``IGNORE_INDEX``).
+        ignore_declared: its dataset states that 255 means unknown.
+    """
+
+    path: Path
+    encoding: str
+    values: tuple[float, ...]
+    road_px: int
+    labelled_px: int
+    ignore_declared: bool = False
+
+
+def count_labels(
+    path: Path, values: np.ndarray, counts: np.ndarray, ignore_declared: bool = False
+) -> LabelCheck:
+    """Classify a label raster and count its road and labelled pixels.
+
+    Args:
+        path: the label file (for messages).
+        values: its distinct values.
+        counts: the pixels holding each value.
+        ignore_declared: its dataset states that 255 means unknown.
+
+    Raises:
+        RoadkdError: for values that are not labels (see :func:`label_encoding`).
+    """
+    encoding = label_encoding(path, values, ignore_declared)
+    road_value = IGNORE_INDEX if encoding == "0/255" else 1
+    ignored = IGNORE_INDEX if encoding == "ignore" else None
+    road = int(counts[values == road_value].sum())
+    labelled = int(counts.sum() - (counts[values == ignored].sum() if ignored else 0))
+    found = tuple(float(v) for v in values)
+    return LabelCheck(path, encoding, found, road, labelled, ignore_declared)
+
+
+def unscorable(scene: str, checks: dict[tuple[str, str], LabelCheck]) -> str | None:
+    """Why a scene's labels cannot be scored, or None if they can.
+
+    Road scores (IoU, recall, APLS) mean nothing against a mask without a single labelled
+    road pixel: every prediction would score 0 (or recall 1 of nothing). That happens
+    with a mask of background only, a mask whose every pixel is unlabelled, and a 0/255
+    road mask in a dataset whose ``splits.json`` says 255 means unlabelled.
+
+    Args:
+        scene: the scene.
+        checks: (scene, kind) -> its label check (:func:`check_split_labels`).
+    """
+    for kind in ("surface", "centerline"):
+        check = checks[scene, kind]
+        name = f"its {kind} mask {check.path.name}"
+        if check.labelled_px == 0:
+            return f"every pixel of {name} is {IGNORE_INDEX} (not labelled)"
+        if check.road_px > 0:
+            continue
+        if check.ignore_declared and set(check.values) == {0.0, float(IGNORE_INDEX)}:
+            return (
+                f"{name} holds only 0 and {IGNORE_INDEX}, and splits.json declares "
+                f"ignore_index {IGNORE_INDEX}, so no pixel is labelled road; if "
+                f"{IGNORE_INDEX} marks road there, write road as 1"
+            )
+        return f"{name} labels no pixel as road"
+    return None
+
+
+def check_label(image: Path, label: Path, what: str, ignore_declared: bool = False) -> LabelCheck:
     """Check that a label raster lies on its image's grid and holds label values.
 
     Args:
@@ -228,7 +329,7 @@ def check_label(image: Path, label: Path, what: str, ignore_declared: bool = Fal
         ignore_declared: its dataset states that 255 means unknown.
 
     Returns:
-        The label's encoding (see :func:`label_encoding`).
+        Its encoding (see :func:`label_encoding`) and pixel counts.
 
     Raises:
         RoadkdError: for a missing or unreadable label, another CRS, transform or size
@@ -247,24 +348,24 @@ def check_label(image: Path, label: Path, what: str, ignore_declared: bool = Fal
                     f"{what} {label} is {lab.width}x{lab.height} px but its image {image} "
                     f"is {shape[1]}x{shape[0]} px"
                 )
-            pixel = max(abs(transform.a), abs(transform.e))
+            pixel = planar_pixel_size(transform)
             if not lab.transform.almost_equals(transform, precision=1e-3 * pixel):
                 dx, dy = lab.transform.c - transform.c, lab.transform.f - transform.f
                 raise RoadkdError(
                     f"{what} {label} is not on its image's grid ({image}): origin shifted by "
                     f"({dx:g}, {dy:g}) or another pixel size"
                 )
-            values = np.unique(lab.read(1))
+            values, counts = np.unique(lab.read(1), return_counts=True)
     except RasterioError as err:
         raise RoadkdError(f"cannot read {what} {label}: {err}") from err
-    return label_encoding(label, values, ignore_declared)
+    return count_labels(label, values, counts, ignore_declared)
 
 
-def check_split_labels(root: Path, scenes: list[str]) -> dict[tuple[str, str], str]:
+def check_split_labels(root: Path, scenes: list[str]) -> dict[tuple[str, str], LabelCheck]:
     """Check every scene's surface and centreline masks before any work.
 
     Returns:
-        (scene, kind) -> encoding.
+        (scene, kind) -> its encoding and pixel counts.
     """
     declared = read_splits(root).get("ignore_index") == IGNORE_INDEX
     return {
@@ -276,13 +377,33 @@ def check_split_labels(root: Path, scenes: list[str]) -> dict[tuple[str, str], s
     }
 
 
-def _note_encodings(encodings: dict[tuple[str, str], str]) -> list[str]:
+#: A split whose surface labels are more road than this gets a note: road is 8-25 % of
+#: an urban scene, so masks this full are more likely inverted (1 = background).
+MOSTLY_ROAD = 0.5
+
+
+def _label_notes(
+    checks: dict[tuple[str, str], LabelCheck], scored: list[str], unscored: dict[str, str]
+) -> list[str]:
     """What the user should know about how their masks were read (each said once)."""
     notes = []
-    if "0/255" in encodings.values():
+    encodings = {check.encoding for check in checks.values()}
+    if "0/255" in encodings:
         notes.append("masks holding 0 and 255 were read as 255 = road")
-    if "ignore" in encodings.values():
+    if "ignore" in encodings:
         notes.append(f"mask pixels of {IGNORE_INDEX} were left out of the scores (unlabelled)")
+    if unscored:
+        notes.append(
+            f"{len(unscored)} of {len(scored) + len(unscored)} scenes were not scored (their "
+            "masks label no road; listed under the table), nor counted in the overall scores"
+        )
+    surfaces = [checks[scene, "surface"] for scene in scored]
+    share = sum(c.road_px for c in surfaces) / max(1, sum(c.labelled_px for c in surfaces))
+    if share > MOSTLY_ROAD:
+        notes.append(
+            f"{share:.0%} of the labelled surface pixels are road (urban scenes hold 8-25 %): "
+            "check that the masks mark road, not background, as 1"
+        )
     return notes
 
 

@@ -11,11 +11,17 @@ from affine import Affine
 from pyproj import CRS, Geod, Transformer
 from pyproj.exceptions import ProjError
 
+#: A pixel's two sides on the ground: the (east, north) metres of one column step and of
+#: one row step.
+PixelSteps = tuple[tuple[float, float], tuple[float, float]]
 
-def pixel_size_m(
-    transform: Affine, crs: object | None, shape: tuple[int, int]
-) -> tuple[float, float]:
-    """Metres on the ground per pixel step along columns and along rows.
+
+def pixel_steps_m(transform: Affine, crs: object | None, shape: tuple[int, int]) -> PixelSteps:
+    """Ground vectors, (east, north) in metres, of one column step and one row step.
+
+    Both sides of a pixel as vectors, so that rotated and sheared grids measure right:
+    a length is the norm of a sum of steps, an area the cross product of the two
+    (:func:`pixel_area_m2`), never the product of the sides' lengths.
 
     Measured geodesically across the middle of the scene, so it holds for projected CRSs
     in metres or feet, for Web Mercator (whose "metres" stretch with latitude) and for
@@ -28,9 +34,9 @@ def pixel_size_m(
         shape: (rows, cols) of the raster.
 
     Returns:
-        (metres per column step, metres per row step).
+        (column step, row step), each (east, north) metres.
     """
-    planar = (math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+    planar = ((transform.a, transform.d), (transform.b, transform.e))
     if crs is None:
         return planar
     rows, cols = shape
@@ -43,15 +49,51 @@ def pixel_size_m(
         to_lonlat = Transformer.from_crs(source, source.geodetic_crs, always_xy=True)
         lonlat = [to_lonlat.transform(*(transform @ xy)) for xy in samples]
         geod = Geod(ellps="WGS84")
-        sizes = []
+        steps = []
         for end in lonlat[1:]:
-            _, _, distance = geod.inv(*lonlat[0], *end)
-            sizes.append(distance / half)
+            azimuth, _, distance = geod.inv(*lonlat[0], *end)
+            step = distance / half
+            steps.append(
+                (step * math.sin(math.radians(azimuth)), step * math.cos(math.radians(azimuth)))
+            )
     except (ProjError, TypeError, ValueError):
         return planar
-    if not all(math.isfinite(s) and s > 0 for s in sizes):
+    if not all(math.isfinite(v) for step in steps for v in step) or _cross(*steps) == 0:
         return planar
-    return sizes[0], sizes[1]
+    return steps[0], steps[1]
+
+
+def _cross(u: tuple[float, float], v: tuple[float, float]) -> float:
+    return abs(u[0] * v[1] - u[1] * v[0])
+
+
+def pixel_size_m(
+    transform: Affine, crs: object | None, shape: tuple[int, int]
+) -> tuple[float, float]:
+    """Metres on the ground per pixel step along columns and along rows.
+
+    The lengths of :func:`pixel_steps_m` (on a sheared grid their product is more than
+    a pixel's area: use :func:`pixel_area_m2` for areas).
+
+    Returns:
+        (metres per column step, metres per row step).
+    """
+    column, row = pixel_steps_m(transform, crs, shape)
+    return math.hypot(*column), math.hypot(*row)
+
+
+def pixel_area_m2(transform: Affine, crs: object | None, shape: tuple[int, int]) -> float:
+    """Ground area of one pixel in square metres: the cross product of its two sides.
+
+    Right for rotated and sheared grids (on which it is the transform's determinant in
+    ground units), in degrees and feet too.
+    """
+    return _cross(*pixel_steps_m(transform, crs, shape))
+
+
+def planar_pixel_size(transform: Affine) -> float:
+    """Side of a square pixel of a grid's pixel area, in CRS units: sqrt(|determinant|)."""
+    return math.sqrt(abs(transform.determinant))
 
 
 #: Largest gap between a projected CRS's nominal and its measured ground metres that is
@@ -60,7 +102,10 @@ NOMINAL_TOLERANCE = 0.01
 
 
 def ground_resolution_m(transform: Affine, crs: object | None, shape: tuple[int, int]) -> float:
-    """Metres per pixel of a grid: the geometric mean of its column and row steps.
+    """Metres per pixel of a grid: the side of a square pixel of the same ground area.
+
+    On a north-up grid this is the geometric mean of its column and row steps; on a
+    sheared one it is less (rows 0.21 m apart along a slanted column are a 0.21 m grid).
 
     For a projected CRS whose units (metres, feet, ...) measure the ground within 1 % here,
     the nominal value is returned (0.21 for a 0.21 m UTM grid, whose geodesic measure is
@@ -76,13 +121,11 @@ def ground_resolution_m(transform: Affine, crs: object | None, shape: tuple[int,
     Returns:
         The ground sampling distance in metres.
     """
-    size_x, size_y = pixel_size_m(transform, crs, shape)
-    measured = math.sqrt(size_x * size_y)
+    measured = math.sqrt(pixel_area_m2(transform, crs, shape))
     unit = _linear_unit_m(crs)
     if unit is None:
         return measured
-    planar = math.sqrt(math.hypot(transform.a, transform.d) * math.hypot(transform.b, transform.e))
-    nominal = planar * unit
+    nominal = planar_pixel_size(transform) * unit
     return nominal if abs(nominal / measured - 1) <= NOMINAL_TOLERANCE else measured
 
 
@@ -101,7 +144,9 @@ def _linear_unit_m(crs: object | None) -> float | None:
 
 
 def area_km2(transform: Affine, crs: object | None, shape: tuple[int, int]) -> float:
-    """Ground area a grid covers in square kilometres (right in degrees and feet too).
+    """Ground area a grid covers in square kilometres.
+
+    Right in degrees and feet, and on rotated and sheared grids, too.
 
     Args:
         transform: the raster's affine transform.
@@ -111,5 +156,4 @@ def area_km2(transform: Affine, crs: object | None, shape: tuple[int, int]) -> f
     Returns:
         The area in km2.
     """
-    size_x, size_y = pixel_size_m(transform, crs, shape)
-    return shape[0] * shape[1] * size_x * size_y / 1e6
+    return shape[0] * shape[1] * pixel_area_m2(transform, crs, shape) / 1e6

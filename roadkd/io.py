@@ -5,8 +5,12 @@ A user's data is sacred. Every command that writes follows the same steps:
 1. **Plan** every output first (:class:`OutputPlan`): its format from the extension, its
    folder, and that it is neither an input nor another output. Nothing has been done yet.
 2. **Stage** each output under a hidden name in its own folder (``.roadkd-partial-<pid>-...``).
-3. **Move** all of them into place only when everything succeeded. A failure or an
-   interruption removes the staged files and leaves every existing file as it was.
+3. **Move** all of them into place only when everything succeeded: first every target is
+   checked replaceable, then the files being replaced are set aside (renamed into the
+   staging folder), then the new ones are renamed into place; a failed rename takes back
+   the new ones and puts back what was set aside: all outputs or none. A failure or an
+   interruption during the work removes the staged files and leaves every existing file
+   as it was.
 
 Staged files and scratch folders carry the id of the process that made them, so that the
 next run removes what a killed run (SIGKILL, power cut) left behind, and never what a
@@ -16,6 +20,9 @@ run still working next door is writing.
 import contextlib
 import os
 import shutil
+import stat
+import struct
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +37,10 @@ PARTIAL_PREFIX = ".roadkd-partial-"
 #: (``roadkd-pid1234-predict-xxxx``): distinctive enough that a user's own ``roadkd-2024``
 #: folder is never taken for one.
 SCRATCH_PREFIX = "roadkd-pid"
+
+#: Folder inside a staging folder holding the files a commit replaces, until it succeeds.
+#: A killed commit's files there are put back by the next run's sweep.
+REPLACED_FOLDER = ".roadkd-replaced"
 
 #: Outputs that hold several layers: writing one keeps the layers roadkd does not write.
 CONTAINER_SUFFIXES = (".gpkg",)
@@ -84,6 +95,7 @@ def remove_stale(folder: str | os.PathLike[str], prefix: str) -> list[Path]:
         for entry in Path(folder).iterdir():
             pid = _pid_of(entry.name, prefix)
             if pid is not None and not process_alive(pid):
+                restore_replaced(entry)
                 _remove(entry)
                 removed.append(entry)
     return removed
@@ -142,10 +154,12 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
         The temporary path to write to.
 
     Raises:
-        RoadkdError: if the output folder does not exist or cannot be written.
+        RoadkdError: if the output folder does not exist or cannot be written, or the
+            target cannot be replaced (checked before and after the work).
     """
     target = Path(path)
-    folder = check_output_folder(target)
+    check_replaceable(target, "output")
+    folder = _folder_of(target)
     remove_stale(folder, PARTIAL_PREFIX)
     try:
         fd, name = tempfile.mkstemp(
@@ -160,9 +174,11 @@ def atomic_output(path: str | os.PathLike[str], suffix: str | None = None) -> It
     tmp.unlink()  # drivers such as GPKG refuse to open an existing empty file
     try:
         yield tmp
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        check_replaceable(target, "output")
+        try:
+            os.replace(tmp, target)  # one rename: the target is either replaced or as it was
+        except OSError as err:
+            raise RoadkdError(f"cannot replace {target}: {err.strerror}") from err
     except BaseException:
         if tmp.exists():
             _remove(tmp)
@@ -183,10 +199,151 @@ def check_output_folder(target: Path) -> Path:
     return folder
 
 
+# --- can a rename replace the target? -------------------------------------------------------
+
+#: Linux inode flags (``chattr +i``, ``chattr +a``) and the ioctl that reads them.
+_FS_IMMUTABLE_FL = 0x10
+_FS_APPEND_FL = 0x20
+_FS_IOC_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
+
+
+def _linux_flags(path: Path) -> int:
+    """A file's or folder's inode flags (``lsattr``); 0 where they cannot be read."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_NOCTTY)
+    except OSError:
+        return 0
+    try:
+        flags: int = struct.unpack("i", fcntl.ioctl(fd, _FS_IOC_GETFLAGS, bytes(4)))[0]
+    except OSError:  # a file system without flags
+        return 0
+    finally:
+        os.close(fd)
+    return flags
+
+
+def protection(path: Path) -> str | None:
+    """How the file system forbids renaming or replacing ``path``, or None.
+
+    These flags stop root too, whom permission bits do not: ``chattr +i``/``+a`` on
+    Linux, ``chflags uchg``/``uappnd`` (and the system ones) on BSD and macOS.
+
+    Returns:
+        "immutable", "append-only", or None (not protected, or the flags cannot be read).
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        return None  # a link is replaced itself; never open a device or a pipe
+    bsd = getattr(info, "st_flags", None)
+    if bsd is not None:
+        immutable = bool(bsd & (stat.UF_IMMUTABLE | stat.SF_IMMUTABLE))
+        append_only = bool(bsd & (stat.UF_APPEND | stat.SF_APPEND))
+    elif sys.platform.startswith("linux"):
+        flags = _linux_flags(path)
+        immutable, append_only = bool(flags & _FS_IMMUTABLE_FL), bool(flags & _FS_APPEND_FL)
+    else:
+        return None
+    return "immutable" if immutable else "append-only" if append_only else None
+
+
+def _sticky_owner_only(folder: Path, entry: Path) -> bool:
+    """Whether a sticky folder (such as /tmp) forbids this user to replace ``entry``."""
+    if not hasattr(os, "geteuid"):
+        return False
+    try:
+        folder_info, entry_info = folder.stat(), entry.lstat()
+    except OSError:
+        return False
+    user = os.geteuid()
+    if not folder_info.st_mode & stat.S_ISVTX or user == 0:
+        return False
+    return user not in (folder_info.st_uid, entry_info.st_uid)
+
+
+def target_parts(target: Path) -> list[Path]:
+    """The existing files a new ``target`` replaces: itself, and a Shapefile's sidecars."""
+    parts = [target]
+    if target.suffix.lower() == ".shp":
+        parts += [target.with_suffix(s) for s in SHAPEFILE_SIDECARS]
+    return [p for p in parts if os.path.lexists(p)]
+
+
+def check_replaceable(target: Path, option: str, folder: bool = False) -> None:
+    """Refuse an output that renaming a finished file onto it would fail to replace.
+
+    Checked when an output is planned (before any work) and again just before outputs
+    are moved into place (before any is moved).
+
+    Args:
+        target: the output.
+        option: how the user named it (e.g. "--out"), for messages.
+        folder: the output is a folder (else a file).
+
+    Raises:
+        RoadkdError: for a folder where a file goes (or the reverse), a missing or
+            unwritable or append-only folder, or an existing target that the file
+            system protects (immutable, append-only, another user's in a sticky folder).
+    """
+    if folder and target.exists() and not target.is_dir():
+        raise RoadkdError(f"{option} {target} is a file; roadkd writes a folder there")
+    if not folder and target.is_dir():
+        raise RoadkdError(f"{option} {target} is a folder; give a file name")
+    parent = check_output_folder(target)
+    protected_folder = protection(parent)
+    if protected_folder is not None:
+        raise RoadkdError(
+            f"cannot write {option} {target}: folder {parent} is {protected_folder} "
+            "(files there cannot be replaced)"
+        )
+    for part in target_parts(target):
+        protected = protection(part)
+        if protected is not None:
+            kind = "folder" if part.is_dir() else "file"
+            raise RoadkdError(
+                f"cannot replace {option} {part}: the existing {kind} is {protected} "
+                "(lift it, e.g. chattr -i, or choose another output name)"
+            )
+        if _sticky_owner_only(parent, part):
+            raise RoadkdError(
+                f"cannot replace {option} {part}: it belongs to another user in a folder "
+                "where only a file's owner may replace it; choose another output name"
+            )
+
+
+def restore_replaced(staging: Path) -> bool:
+    """Put back the files a commit set aside in ``staging`` where nothing took their place.
+
+    Run when a commit fails, and by the sweep on a killed run's staging folder (which sits
+    in the targets' folder).
+
+    Returns:
+        Whether a file set aside could not be put back (it stays in ``staging``).
+    """
+    aside = staging / REPLACED_FOLDER
+    if not aside.is_dir():
+        return False
+    stranded = False
+    for entry in aside.iterdir():
+        original = staging.parent / entry.name
+        if os.path.lexists(original):
+            continue  # its new file is in place (a killed commit)
+        try:
+            os.rename(entry, original)
+        except OSError:
+            stranded = True
+    return stranded
+
+
 @dataclass
 class _Planned:
     target: Path
     option: str
+    folder: bool = False
     staged: Path | None = None
 
 
@@ -251,8 +408,9 @@ class OutputPlan:
 
         Raises:
             RoadkdError: for a refused extension, a folder that is missing or not
-                writable, a path that is a folder, or a path that is an input or another
-                output.
+                writable, a path that is a folder, an existing file that cannot be
+                replaced (see :func:`check_replaceable`), or a path that is an input or
+                another output.
         """
         target = Path(path)
         accepted = tuple(suffixes) if suffixes is not None else None
@@ -263,17 +421,13 @@ class OutputPlan:
                 f"{option} {target}: {found} is not an output format roadkd writes here; "
                 f"use {choices}"
             )
-        if target.is_dir() and not folder:
-            raise RoadkdError(f"{option} {target} is a folder; give a file name")
-        if folder and target.exists() and not target.is_dir():
-            raise RoadkdError(f"{option} {target} is a file; roadkd writes a folder there")
         if not (make_folder and not _folder_of(target).exists()):
-            check_output_folder(target)
+            check_replaceable(target, option, folder)
         self._check_not_input(target, option)
         for planned in self._outputs:
             if same_file(planned.target, target):
                 raise RoadkdError(f"{option} must differ from {planned.option}: both are {target}")
-        self._outputs.append(_Planned(target, option))
+        self._outputs.append(_Planned(target, option, folder))
         return target
 
     def _check_not_input(self, target: Path, option: str) -> None:
@@ -328,17 +482,50 @@ class OutputPlan:
         return self._staging[key]
 
     def commit(self) -> None:
-        """Move every staged output onto its target (outputs never staged are skipped)."""
-        for planned in self._outputs:
-            if planned.staged is None:
-                continue
+        """Move every staged output onto its target, all or none (unstaged ones are skipped).
+
+        Every target is checked replaceable before any is touched; then every file being
+        replaced is set aside in its staging folder, then every new file is renamed into
+        place. If a rename fails, the new files placed so far are removed and the files
+        set aside are put back.
+
+        Raises:
+            RoadkdError: if a target cannot be replaced; then every target is as it was.
+        """
+        staged = [planned for planned in self._outputs if planned.staged is not None]
+        for planned in staged:
+            assert planned.staged is not None
             if not planned.staged.exists():
                 raise RoadkdError(f"internal: {planned.option} {planned.target} was not written")
-            _move_into_place(planned.staged, planned.target)
+            check_replaceable(planned.target, planned.option, planned.folder)
+        placed: list[Path] = []
+        current = staged[0] if staged else None
+        try:
+            for current in staged:
+                assert current.staged is not None
+                _set_aside(current.target, current.staged.parent / REPLACED_FOLDER)
+            for current in staged:
+                assert current.staged is not None
+                _move_into_place(current.staged, current.target, placed)
+        except BaseException as err:
+            for path in reversed(placed):
+                _remove(path)
+            for staging in self._staging.values():
+                restore_replaced(staging)
+            if isinstance(err, OSError) and current is not None:
+                raise RoadkdError(
+                    f"cannot replace {current.option} {current.target}: {err.strerror}; "
+                    "every output was left as it was"
+                ) from err
+            raise
         self._remove_staging()
 
     def discard(self) -> None:
         """Remove every staged file and any folder the plan made; targets stay as they were."""
+        for key, staging in list(self._staging.items()):
+            if restore_replaced(staging):  # after a failed commit
+                # Never delete a user's file: the next run's sweep puts it back.
+                del self._staging[key]
         self._remove_staging()
         for folder in reversed(self._made_folders):
             with contextlib.suppress(OSError):
@@ -367,23 +554,23 @@ class OutputPlan:
             self.discard()
 
 
-def _move_into_place(staged: Path, target: Path) -> None:
-    """Rename a staged file (with its Shapefile sidecars) or folder onto the target."""
-    if staged.is_dir() and target.is_dir():
-        # the old folder goes into the staging folder, which is removed after the commit
-        os.replace(target, staged.with_name(f"{staged.name}.replaced"))
-    if staged.suffix.lower() != ".shp":
-        os.replace(staged, target)
-        return
-    parts = [p for p in staged.parent.iterdir() if p.stem == staged.stem]
-    written = {p.suffix.lower() for p in parts}
-    # the .shp last: a reader never sees a new .shp with an old .dbf beside it
-    for part in sorted(parts, key=lambda p: p.suffix.lower() == ".shp"):
-        os.replace(part, target.with_suffix(part.suffix))
-    for suffix in SHAPEFILE_SIDECARS:
-        stale = target.with_suffix(suffix)
-        if suffix not in written and stale.exists():
-            stale.unlink()
+def _set_aside(target: Path, aside: Path) -> None:
+    """Move what a new ``target`` replaces (with a Shapefile's sidecars) into ``aside``."""
+    for part in target_parts(target):
+        aside.mkdir(exist_ok=True)
+        os.rename(part, aside / part.name)
+
+
+def _move_into_place(staged: Path, target: Path, placed: list[Path]) -> None:
+    """Rename a staged file (with its Shapefile sidecars) or folder onto the free target.
+
+    Appends each path it fills to ``placed``.
+    """
+    # A Shapefile's .shp last: a reader never sees a new .shp with an old .dbf beside it.
+    for part in [*target_parts(staged)[1:], staged]:
+        destination = target.with_suffix(part.suffix) if part != staged else target
+        os.rename(part, destination)
+        placed.append(destination)
 
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> Path:

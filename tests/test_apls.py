@@ -13,7 +13,12 @@ from roadkd.metrics.apls import (
     densify,
     path_length_similarity,
 )
+from roadkd.metrics.linegraph import lines_to_graph
+from roadkd.metrics.matching import match_to_edges
+from roadkd.metrics.topo import TopoSettings, topo_scores
 from roadkd.vectorize import vectorize_array
+
+APLS_KEYS = ("apls", "apls_gt_to_prop", "apls_prop_to_gt")
 
 
 def grid(n: int = 3, step: float = 100.0, shift: float = 0.0) -> nx.Graph:
@@ -210,3 +215,36 @@ def test_vectorised_mask_against_itself_and_a_broken_copy() -> None:
     broken[:, 120:150] = 0  # the east arm is cut 10 m from the junction, 15 m long gap
     proposal = vectorize_array(broken, transform, "EPSG:32618").graph
     assert 0.2 < apls(truth, proposal, control_m=10.0) < 0.9
+
+
+def test_a_control_point_at_a_crossing_stays_on_its_road() -> None:
+    # two roads crossing without meeting (a bridge), each with a control point exactly
+    # at the crossing (the midpoints of 400 m and 200 m roads at a 50 m spacing)
+    lines = [LineString([(0, 100), (400, 100)]), LineString([(200, 0), (200, 200)])]
+    graph = lines_to_graph(lines, crossings="apart")
+    on_crossing = [xy for _, xy in densify(graph, 50.0).nodes(data="xy") if xy == (200, 100)]
+    assert len(on_crossing) == 2
+    assert apls_scores(graph, graph) == pytest.approx(dict.fromkeys(APLS_KEYS, 1.0), abs=1e-9)
+    assert topo_scores(graph, graph, TopoSettings(seeds=300))["topo_f1"] == 1.0
+
+
+def test_points_match_the_edge_running_their_way() -> None:
+    road = LineString([(0, 0), (100, 0)])
+    bridge = LineString([(50, -50), (50, 50)])
+    offset_road = LineString([(0, 1.5), (100, 1.5)])
+    points = np.array([[50.0, 0.0], [50.0, 0.0], [100.0, 0.0], [50.2, 0.0]])
+    east, none, north = [1.0, 0.0], [0.0, 0.0], [0.0, 1.0]
+    directions = np.array([east, north, none, none])
+    # on both lines: the one running the point's way; nearer, but across: the aligned one
+    edge, along = match_to_edges(points, directions, [bridge, road, offset_road], 4.0)
+    assert edge[:2].tolist() == [1, 0] and along[:2].tolist() == [50.0, 50.0]
+    # a point without a direction (a node) goes to the nearest edge, one ending there first
+    assert edge[2] == 1 and along[2] == 100.0
+    ends_here = LineString([(100, 0), (100, 50)])
+    edge, _ = match_to_edges(points[2:3], directions[2:3], [road.reverse(), ends_here], 4.0)
+    assert edge.tolist() == [0]
+    # nothing aligned within reach: the nearest; nothing within reach: -1
+    edge, _ = match_to_edges(np.array([[50.0, 1.0]]), np.array([east]), [bridge], 4.0)
+    assert edge.tolist() == [0]
+    edge, _ = match_to_edges(np.array([[50.0, 9.0]]), np.array([north]), [road], 4.0)
+    assert edge.tolist() == [-1]

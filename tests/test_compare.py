@@ -8,13 +8,15 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+import rasterio.features
 from affine import Affine
 from click.testing import CliRunner
 from roadkd_cli.main import cli
 from shapely.affinity import translate
-from shapely.geometry import LineString, box
+from shapely.geometry import LineString, MultiLineString, box
 
 from roadkd.compare import CompareSettings, compare_layers
+from roadkd.vectorize import vectorize_array
 
 X0, Y0 = 445000.0, 5030000.0  # UTM 18N, near Ottawa
 SCORES = (
@@ -49,6 +51,23 @@ def write_lines(
         {"name": [f"road {i}" for i in range(len(lines))]}, geometry=lines, crs="EPSG:32618"
     )
     frame.to_crs(crs).to_file(path, layer=layer, engine="pyogrio")
+    return path
+
+
+def crossing_town() -> list[LineString]:
+    """Four roads, straight and curved; two cross without a shared vertex, at (200, 100),
+    which is a control point of both (the midpoints of 400 m and 200 m roads)."""
+    angles = np.linspace(0.1 * np.pi, 0.9 * np.pi, 24)
+    return [
+        road((0, 100), (400, 100)),
+        road((200, 0), (200, 200)),
+        road(*zip(200 + 150 * np.cos(angles), 100 + 150 * np.sin(angles), strict=True)),
+        road((0, 100), (-20, 300)),
+    ]
+
+
+def write_frame(path: Path, frame: gpd.GeoDataFrame) -> Path:
+    frame.to_file(path, engine="pyogrio")
     return path
 
 
@@ -284,3 +303,110 @@ def test_the_utm_zone_follows_the_compared_area(tmp_path: Path) -> None:
     result = compare_layers(truth, tmp_path / "pred_stray.gpkg", aoi=aoi)
     assert result.inputs["crs"] == "EPSG:32618"
     assert result.scores["length_f1"] == 1.0 and result.scores["truth_km"] == 0.1
+
+
+def test_a_crossing_without_a_shared_vertex_scores_one_against_itself(tmp_path: Path) -> None:
+    roads = write_lines(tmp_path / "roads.gpkg", crossing_town())
+    out = tmp_path / "r.json"
+    code, output = evaluate("--truth", str(roads), "--pred", str(roads), "--out", str(out))
+    assert code == 0, output
+    rule = "every crossing is a junction (no bridge/tunnel/layer fields)"
+    assert output.count("Crossings") == 1 and f"Crossings (auto): {rule}" in output
+    report = json.loads(out.read_text())
+    assert {k: report[k] for k in SCORES} == dict.fromkeys(SCORES, 1.0)
+    assert report["inputs"]["crossings"] == rule and report["settings"]["crossings"] == "auto"
+    # kept apart, the crossing's control points stay on their own roads: 1.0 still
+    apart = compare_layers(roads, roads, settings=CompareSettings(crossings="apart"))
+    assert {k: apart.scores[k] for k in SCORES} == dict.fromkeys(SCORES, 1.0)
+
+
+def test_a_messy_copy_scores_one_against_the_clean_layer(tmp_path: Path) -> None:
+    lines = crossing_town()
+    first = lines[0]
+    cut = first.interpolate(0.3, normalized=True)
+    messy = [
+        LineString([cut, *first.coords[1:]]),  # split in two, one half reversed
+        LineString([*first.coords[:1], cut]).reverse(),
+        # two roads in one feature, one of them split at the crossing (noded)
+        MultiLineString([road((200, 0), (200, 100)), road((200, 100), (200, 200)), lines[3]]),
+        lines[2].reverse(),
+        lines[2],  # duplicated
+    ]
+    clean = write_lines(tmp_path / "clean.gpkg", lines)
+    pred = write_frame(tmp_path / "messy.gpkg", gpd.GeoDataFrame(geometry=messy, crs="EPSG:32618"))
+    for truth, copy in ((clean, pred), (pred, clean)):
+        result = compare_layers(truth, copy)
+        assert {k: result.scores[k] for k in SCORES} == dict.fromkeys(SCORES, 1.0)
+        # the duplicated road counts once
+        assert result.scores["pred_km"] == result.scores["truth_km"] == pytest.approx(1.1778)
+
+
+def bridge_town(tags: dict[str, list[object]]) -> gpd.GeoDataFrame:
+    """A street grid's two sides and a bridge (the last line) over the middle street."""
+    lines = [
+        road((0, 0), (300, 0)),
+        road((0, 0), (0, 200)),
+        road((300, 0), (300, 200)),
+        road((0, 100), (300, 100)),
+        road((150, -50), (150, 250)),  # crosses the middle street without a shared vertex
+    ]
+    return gpd.GeoDataFrame(tags, geometry=lines, crs="EPSG:32618")
+
+
+def test_an_osm_bridge_is_kept_apart(tmp_path: Path) -> None:
+    tagged = bridge_town({"bridge": [None] * 4 + ["yes"], "layer": [None] * 4 + ["1"]})
+    truth = write_frame(tmp_path / "osm.gpkg", tagged)
+    other_tags = ['"highway"=>"primary"'] * 4 + ['"bridge"=>"yes","layer"=>"1"']
+    from_pbf = write_frame(tmp_path / "pbf.gpkg", bridge_town({"other_tags": other_tags}))
+    noded = write_frame(tmp_path / "noded.gpkg", bridge_town({}))  # meets at the crossing
+    out = tmp_path / "r.json"
+    code, output = evaluate("--truth", str(truth), "--pred", str(noded), "--out", str(out))
+    assert code == 0, output
+    assert (
+        "Crossings (auto): truth: a crossing is a junction unless the lines' "
+        "bridge/tunnel/layer differ (2 levels: ground: 4, bridge layer 1: 1); "
+        "prediction: every crossing is a junction (no bridge/tunnel/layer fields)"
+    ) in output
+    report = json.loads(out.read_text())
+    # the prediction lets paths turn at the crossing: the truth does not
+    assert report["apls"] < 0.95 and report["apls_gt_to_prop"] > report["apls_prop_to_gt"]
+    assert report["length_f1"] == 1.0
+    assert compare_layers(truth, from_pbf).scores["apls"] == 1.0
+    for mode in ("junction", "apart"):  # the layer's tags set aside, both ways
+        forced = compare_layers(truth, noded, settings=CompareSettings(crossings=mode))
+        assert forced.scores["apls"] == 1.0
+    # a field the user names says the same
+    z_level = write_frame(tmp_path / "z.gpkg", bridge_town({"Z_LEVEL": [0, 0, 0, 0, 1]}))
+    code, output = evaluate(
+        "--truth", str(z_level), "--pred", str(noded), "--level-field", "z_level"
+    )
+    assert code == 0 and "the lines' 'Z_LEVEL' differ" in output
+    by_field = compare_layers(z_level, noded, settings=CompareSettings(level_field="z_level"))
+    assert by_field.scores == compare_layers(truth, noded).scores
+
+
+def test_a_perfect_prediction_of_an_un_noded_layer(tmp_path: Path) -> None:
+    # the network as a mask (8 m wide roads, 1 m pixels), vectorised by roadkd: its
+    # graph has a junction at the crossing, and so has the truth's
+    lines = crossing_town()
+    transform = Affine(1.0, 0, X0 - 60, 0, -1.0, Y0 + 320)
+    mask = rasterio.features.rasterize(
+        [(line.buffer(4), 1) for line in lines], out_shape=(400, 460), transform=transform
+    )
+    vectors = vectorize_array(mask.astype(np.float32), transform, "EPSG:32618")
+    pred = write_frame(tmp_path / "pred.gpkg", vectors.centerlines)
+    result = compare_layers(write_lines(tmp_path / "truth.gpkg", lines), pred)
+    assert result.scores["apls"] >= 0.95
+    assert result.scores["topo_f1"] >= 0.95 and result.scores["length_f1"] >= 0.99
+
+
+def test_crossing_options_that_cannot_apply(tmp_path: Path) -> None:
+    roads = str(write_lines(tmp_path / "roads.gpkg", crossing_town()))
+    code, output = evaluate("--truth", roads, "--pred", roads, "--level-field", "level")
+    assert code == 1 and output.startswith("Error: neither layer has a field 'level'")
+    code, output = evaluate(
+        "--truth", roads, "--pred", roads, "--level-field", "name", "--crossings", "apart"
+    )
+    assert code == 1 and "only applies to crossings 'auto'" in output
+    code, output = evaluate("--truth", roads, "--pred", roads, "--crossings", "maybe")
+    assert code == 2 and "'maybe' is not one of" in output

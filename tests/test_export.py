@@ -5,6 +5,7 @@ no external data outside the model's folder.
 """
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +45,16 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return checkpoint, onnx_path
 
 
-def test_onnx_matches_pytorch_with_dynamic_batch(exported: tuple[Path, Path]) -> None:
+def test_onnx_matches_pytorch_at_any_batch_and_tile_size(exported: tuple[Path, Path]) -> None:
     checkpoint, onnx_path = exported
     torch_backend = load_backend(checkpoint, "cpu")
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    for batch in (1, 3):
-        pixels = torch.rand(batch, 3, 64, 64) * 255
+    for batch, tile in ((1, 64), (3, 64), (2, 96)):
+        pixels = torch.rand(batch, 3, tile, tile) * 255
         (out,) = session.run(
             None, {"image": normalize(pixels, torch_backend.mean, torch_backend.std).numpy()}
         )
-        assert out.shape == (batch, 1, 64, 64)
+        assert out.shape == (batch, 1, tile, tile)
         np.testing.assert_allclose(out[:, 0], torch_backend.predict(pixels).numpy(), atol=1e-4)
 
 
@@ -233,3 +234,147 @@ def test_onnx_external_data_must_stay_in_the_model_folder(
         onnx.save(graph, str(inside / "escape.onnx"))
         error = _predict_error(inside / "escape.onnx", tmp_path)
         assert "outside the model's folder" in error and location in error
+
+
+# -- what an ONNX model takes is checked against the tile and data before any work ---------
+
+
+def _scene(tmp_path: Path, size: int = 150) -> Path:
+    scene = tmp_path / "scene.tif"
+    pixels = (np.random.default_rng(3).random((3, size, size)) * 255).astype(np.uint8)
+    write_geotiff(scene, pixels, Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0), "EPSG:32618")
+    return scene
+
+
+def _predict(model: Path, tmp_path: Path, *options: str) -> tuple[int, str, Path]:
+    """Run predict into a folder of its own; a failed run must leave it empty."""
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    out, prob = folder / "roads.geojson", folder / "prob.tif"
+    args = ["predict", str(_scene(tmp_path)), "--model", str(model), "--out", str(out)]
+    result = CliRunner().invoke(cli, [*args, "--prob", str(prob), "--device", "cpu", *options])
+    if result.exit_code != 0:
+        assert not any(folder.iterdir())
+    return result.exit_code, result.output.strip(), prob
+
+
+def _with_shape(
+    source: Path, out: Path, image: tuple[int | None, ...], output: tuple[int | None, ...]
+) -> Path:
+    """A copy of an export whose input and output declare other shapes (None: symbolic)."""
+    graph = onnx.load(str(source))
+    for tensor, shape in ((graph.graph.input[0], image), (graph.graph.output[0], output)):
+        dims = tensor.type.tensor_type.shape.dim
+        del dims[:]
+        for size in shape:
+            dims.add().dim_param = "n" if size is None else ""
+            if size is not None:
+                dims[-1].dim_value = size
+    onnx.save(graph, str(out))
+    return out
+
+
+def test_onnx_model_predicts_at_the_tile_asked_for(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The export takes any tile size: --tile 128 on a model trained on 64 px tiles."""
+    probabilities = {}
+    for model, tile in ((exported[0], "64"), (exported[1], "64"), (exported[1], "128")):
+        code, output, prob = _predict(model, tmp_path, "--tile", tile)
+        assert code == 0, output
+        with rasterio.open(prob) as src:
+            probabilities[model.suffix, tile] = src.read(1)
+    same_tiles = probabilities[".pt", "64"] - probabilities[".onnx", "64"]
+    assert np.nanmax(np.abs(same_tiles)) <= 1e-4
+    assert probabilities[".onnx", "128"].shape == probabilities[".onnx", "64"].shape
+
+
+def test_onnx_fixed_to_one_tile_size_is_refused_at_other_tiles_up_front(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """An older export or a foreign model with roadkd's metadata, fixed to (1, 3, 64, 64)."""
+    fixed = _with_shape(exported[1], tmp_path / "fixed.onnx", (1, 3, 64, 64), (1, 1, 64, 64))
+    code, output, _ = _predict(fixed, tmp_path, "--tile", "128")
+    assert code == 1 and output.splitlines() == [
+        f"Error: {fixed} takes only 64x64 px tiles, not 128x128: use --tile 64, or export the "
+        "model again with roadkd export (any tile size)"
+    ]
+    # at its own tile it runs, batches of 4 tiles fed one at a time to its batch of 1
+    code, output, prob = _predict(fixed, tmp_path, "--batch-size", "4")
+    assert code == 0, output
+    code, output, reference = _predict(exported[1], tmp_path)
+    with rasterio.open(prob) as fixed_src, rasterio.open(reference) as reference_src:
+        assert np.nanmax(np.abs(fixed_src.read(1) - reference_src.read(1))) <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("image", "output", "message"),
+    [
+        ((None, 64, 64, 3), (None, 1, 64, 64), "takes channels-last (N, H, W, C) input"),
+        ((None, 4, None, None), (None, 1, None, None), "takes 4 bands but its metadata says 3"),
+        ((None, 3, None), (None, 1, None, None), "takes a 3-d input"),
+        ((1, 3, 64, 96), (1, 1, 64, 96), "takes only 96x64 px tiles; roadkd's tiles are square"),
+        ((None, 3, None, None), (None, 2, None, None), "does not give one road probability"),
+    ],
+)
+def test_onnx_input_roadkd_cannot_feed_is_refused(
+    exported: tuple[Path, Path],
+    tmp_path: Path,
+    image: tuple[int | None, ...],
+    output: tuple[int | None, ...],
+    message: str,
+) -> None:
+    model = _with_shape(exported[1], tmp_path / "foreign.onnx", image, output)
+    code, text, _ = _predict(model, tmp_path)
+    assert code == 1 and len(text.splitlines()) == 1 and message in text, text
+
+
+def test_onnx_input_type_and_count_are_checked(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    graph = onnx.load(str(exported[1]))
+    graph.graph.input[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT16
+    onnx.save(graph, str(tmp_path / "half.onnx"))
+    with pytest.raises(RoadkdError, match="takes a float16 input; roadkd feeds one float32"):
+        load_backend(tmp_path / "half.onnx", "cpu")
+    graph = onnx.load(str(exported[1]))
+    graph.graph.input.append(
+        onnx.helper.make_tensor_value_info("mask", onnx.TensorProto.FLOAT, [None, 1, None, None])
+    )
+    onnx.save(graph, str(tmp_path / "two.onnx"))
+    with pytest.raises(RoadkdError, match="takes 2 inputs; roadkd feeds one"):
+        load_backend(tmp_path / "two.onnx", "cpu")
+
+
+def _foreign_graph(
+    exported: Path, out: Path, node: onnx.NodeProto, *constants: onnx.TensorProto
+) -> Path:
+    """A hand-made graph (mean of the bands, then ``node``) carrying the export's metadata."""
+    helper = onnx.helper
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["mean"], axes=[1], keepdims=1), node],
+        "foreign",
+        [helper.make_tensor_value_info("image", onnx.TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info(node.output[0], onnx.TensorProto.FLOAT, None)],
+        list(constants),
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.metadata_props.extend(onnx.load(str(exported)).metadata_props)
+    onnx.save(model, str(out))
+    return out
+
+
+def test_foreign_graph_is_run_once_before_any_work(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """What the declared shapes hide shows when one tile runs: refused before any work."""
+    make = onnx.helper.make_node
+    works = _foreign_graph(exported[1], tmp_path / "works.onnx", make("Sigmoid", ["mean"], ["p"]))
+    assert _predict(works, tmp_path)[0] == 0
+    logits = _foreign_graph(exported[1], tmp_path / "logits.onnx", make("Neg", ["mean"], ["p"]))
+    code, text, _ = _predict(logits, tmp_path)
+    assert code == 1 and "does not give a road probability in [0, 1] per pixel" in text
+    side = onnx.helper.make_tensor("side", onnx.TensorProto.INT64, [4], [1, 1, 64, 64])
+    reshaped = _foreign_graph(
+        exported[1], tmp_path / "reshaped.onnx", make("Reshape", ["mean", "side"], ["p"]), side
+    )
+    code, text, _ = _predict(reshaped, tmp_path, "--tile", "128")
+    assert code == 1 and len(text.splitlines()) == 1
+    assert f"model {reshaped} cannot run a (1, 3, 128, 128) batch" in text

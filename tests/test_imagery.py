@@ -277,6 +277,31 @@ def test_area_is_right_in_degrees_and_feet() -> None:
     assert area_km2(feet, "EPSG:2263", (1000, 1000)) == pytest.approx(0.3048006**2, rel=2e-3)
 
 
+def test_sheared_and_rotated_grids_measure_areas_by_the_determinant(tmp_path: Path) -> None:
+    # Rows 0.21 m apart and slanted 0.1 m east: a pixel is 0.21 x 0.21 m2 of ground, not
+    # 0.21 x 0.233 (the sides' lengths), and the grid is a 0.21 m grid.
+    sheared = Affine(0.21, 0.1, ORIGIN[0], 0, -0.21, ORIGIN[1])
+    turned = Affine.translation(*ORIGIN) @ Affine.rotation(25) @ Affine.shear(20)
+    both = turned @ Affine.scale(0.21, -0.21)
+    for grid in (sheared, both):
+        det = abs(grid.determinant)
+        assert area_km2(grid, UTM, (200, 300)) == pytest.approx(200 * 300 * det / 1e6, rel=2e-3)
+        assert ground_resolution_m(grid, UTM, (200, 300)) == pytest.approx(math.sqrt(det))
+    # in degrees: a sheared grid covers what the north-up grid of the same rows does
+    north_up = Affine(1e-5, 0, -75.7, 0, -1e-5, 45.0005)
+    slanted = Affine(1e-5, 4e-6, -75.7, 0, -1e-5, 45.0005)
+    assert area_km2(slanted, "EPSG:4326", (100, 100)) == pytest.approx(
+        area_km2(north_up, "EPSG:4326", (100, 100)), rel=1e-3
+    )
+    # the scene's area the summary line adds up
+    with SceneReader(
+        write_raster(tmp_path / "sheared.tif", road_image(0.21), sheared), 3, 0.21
+    ) as r:
+        rows, cols = r.plan.height, r.plan.width
+        assert r.plan.resampling is None  # already a 0.21 m grid
+        assert r.plan.area_km2 == pytest.approx(rows * cols * 0.21**2 / 1e6, rel=2e-3)
+
+
 # -- bit depth -------------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
         f"PRED={detected}|layername=centerlines",
         f"AOI={aoi}",
         "BUFFER=2",
+        "CROSSINGS=2",  # apart
         f"ROADKD={ROADKD}",
         f"ERRORS={errors}",
         f"HTML={html}",

@@ -9,6 +9,7 @@ get distinct probability files, 0/255 masks), and interruptions (SIGTERM mid-run
 killed run's leftovers, QGIS's Cancel).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,10 +18,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import geopandas as gpd
 import numpy as np
 import pyogrio
@@ -31,7 +33,7 @@ from affine import Affine
 from click.testing import CliRunner
 from conftest import save_all_road_model
 from roadkd_cli.main import cli, main
-from shapely.geometry import Point
+from shapely.geometry import LineString, Point
 
 from roadkd.datasets.layout import write_geotiff, write_scene, write_splits
 from roadkd.io import PARTIAL_PREFIX, SCRATCH_PREFIX
@@ -65,11 +67,15 @@ def truncated(path: Path) -> Path:
     return path
 
 
+#: A 64 px scene's road: rows 28-35, one eighth of the scene.
+ROAD = np.zeros((64, 64), np.uint8)
+ROAD[28:36, :] = 1
+
+
 def dataset(root: Path, surface: np.ndarray | None = None, **mask_grid: object) -> Path:
     """A one-scene dataset (64 px) whose test scene has the given surface mask."""
     size = 64
-    road = np.zeros((size, size), np.uint8)
-    road[28:36, :] = 1
+    road = ROAD
     masks = {"surface": road if surface is None else surface, "centerline": road}
     image = np.full((3, size, size), 120, np.uint8)
     write_scene(root, "s", image, masks, TRANSFORM, CRS)
@@ -225,20 +231,8 @@ CASES = [
         "is the dataset's splits.json",
     ),
     # --- every option checked before work -------------------------------------------------
-    Case("threshold above 1", predict("--threshold", "1.5"), 2, "'--threshold'"),
-    Case("threshold below 0", predict("--threshold", "-0.2"), 2, "'--threshold'"),
-    Case("threshold nan", predict("--threshold", "nan"), 2, "not a finite number"),
     Case("batch size 0", predict("--batch-size", "0"), 2, "'--batch-size'"),
-    Case("tile not x32", predict("--tile", "100"), 2, "multiple of 32"),
-    Case("overlap = tile", predict("--tile", "64", "--overlap", "64"), 2, "not smaller than"),
-    Case("overlap < 0", predict("--overlap", "-1"), 2, "'--overlap'"),
     Case("overlap >= model tile", predict("--overlap", "64"), 1, "--overlap must be in"),
-    Case(
-        "vectorize threshold inf",
-        command("vectorize", "@x.tif", "--out", "@r.gpkg", "--threshold", "inf"),
-        2,
-        "not a finite number",
-    ),
     Case(
         "vectorize bridge nan",
         command("vectorize", "@x.tif", "--out", "@r.gpkg", "--bridge-m", "nan"),
@@ -247,24 +241,10 @@ CASES = [
     ),
     Case(
         "export overlap 60 %",
-        command("export", "--model", "@model", "--out", "@m.onnx", "--overlap", "60"),
+        command("export", "--model", "@model", "--out", "@m.onnx", "--overlap-percent", "60"),
         2,
-        "'--overlap'",
+        "'--overlap-percent'",
     ),
-    Case(
-        "export tile 50",
-        command("export", "--model", "@model", "--out", "@m.onnx", "--tile", "50"),
-        2,
-        "multiple of 32",
-    ),
-    Case(
-        "export threshold nan",
-        command("export", "--model", "@model", "--out", "@m.onnx", "--threshold", "nan"),
-        2,
-        "not a finite number",
-    ),
-    Case("evaluate threshold 2", command(*EVALUATE, "--threshold", "2"), 2, "'--threshold'"),
-    Case("evaluate tile 0", command(*EVALUATE, "--tile", "0"), 2, "multiple of 32"),
     Case(
         "synth 0 scenes", command("data", "synth", "--out", "@d", "--scenes", "0"), 2, "'--scenes'"
     ),
@@ -345,7 +325,125 @@ CASES = [
         1,
         "holds the values 0, 1, 2, 3",
     ),
+    # --- ... and refuses labels that cannot be scored -------------------------------------
+    Case(
+        "0/255 masks where 255 is declared unlabelled",
+        with_files(lambda t: dataset(t / "data", surface=ROAD * 255), command(*EVALUATE)),
+        1,
+        "holds only 0 and 255, and splits.json declares ignore_index 255, so no pixel is "
+        "labelled road; if 255 marks road there, write road as 1",
+    ),
+    Case(
+        "mask without road",
+        with_files(lambda t: dataset(t / "data", surface=ROAD * 0), command(*EVALUATE)),
+        1,
+        "no scene of split 'test' can be scored (s: its surface mask s.tif labels no pixel",
+    ),
+    Case(
+        "mask all unlabelled",
+        with_files(lambda t: dataset(t / "data", surface=ROAD * 0 + 255), command(*EVALUATE)),
+        1,
+        "every pixel of its surface mask s.tif is 255 (not labelled)",
+    ),
 ]
+
+
+# --- an option several commands take refuses the same values on each of them -----------------
+
+#: What each command needs to reach its options' checks (files named are never read).
+BASE_ARGS: dict[str, tuple[str, ...]] = {
+    "predict": ("predict", "@x.tif", "--model", "@model", "--out", "@r.gpkg"),
+    "vectorize": ("vectorize", "@x.tif", "--out", "@r.gpkg"),
+    "evaluate": EVALUATE,
+    "export": ("export", "--model", "@model", "--out", "@m.onnx"),
+    "data synth": ("data", "synth", "--out", "@d"),
+    "data roadnet": ("data", "roadnet", "@src", "--out", "@d"),
+    "data from-vectors": ("data", "from-vectors", "@x.tif", "--roads", "@x.tif", "--out", "@d"),
+    "experiment": ("experiment", "--config", "@e.yaml"),
+}
+
+#: Options that several commands take, with values each of them refuses and the words
+#: that say so (a value of several words is given as they follow the option).
+SHARED_REFUSALS: dict[str, list[tuple[tuple[str, ...], str]]] = {
+    "--threshold": [
+        (("0",), "0<x<=1"),  # every pixel would be road
+        (("1.5",), "0<x<=1"),
+        (("nan",), "not a finite number"),
+    ],
+    "--tile": [(("100",), "multiple of 32"), (("0",), "multiple of 32")],
+    "--overlap": [(("-1",), "'--overlap'"), (("64", "--tile", "64"), "not smaller than")],
+    "--device": [(("tpu",), "'--device'")],
+    "--block": [(("255",), "'--block'")],
+    "--workers": [(("0",), "'--workers'")],
+    "--layer": [((" ",), "the layer name is empty")],
+    "--seed": [(("-1",), "'--seed'"), ((str(2**32),), "'--seed'")],
+    "--bands": [(("0,1,2",), "1-based")],
+    "--scale": [(("5", "1"), "MIN < MAX"), (("nan", "255"), "MIN < MAX")],
+}
+
+#: Options several commands take whose values are not checked by type: files (checked
+#: when planned or opened), flags, and a scheduler's address (checked by connecting).
+NOT_A_VALUE = {"--out", "--model", "--prob", "--polygons", "--quiet", "--scheduler", "--help"}
+
+
+def leaf_commands() -> dict[str, click.Command]:
+    """Every command that takes options, by the words that run it (``data synth``)."""
+    context = click.Context(cli)
+    commands: dict[str, click.Command] = {}
+    for name in cli.list_commands(context):
+        command = cli.get_command(context, name)
+        assert command is not None
+        if isinstance(command, click.Group):
+            for sub in command.commands.values():
+                commands[f"{name} {sub.name}"] = sub
+        elif name != "train":  # LightningCLI parses train's arguments
+            commands[name] = command
+    return commands
+
+
+def options_of(command: click.Command) -> dict[str, click.Parameter]:
+    return {
+        name: param
+        for param in command.params
+        if isinstance(param, click.Option)
+        for name in param.opts
+        if name.startswith("--")
+    }
+
+
+def shared_options() -> dict[str, dict[str, click.Parameter]]:
+    """Option name -> {command: its parameter}, for options two or more commands take."""
+    table: dict[str, dict[str, click.Parameter]] = {}
+    for name, command in leaf_commands().items():
+        for option, param in options_of(command).items():
+            table.setdefault(option, {})[name] = param
+    return {option: by_command for option, by_command in table.items() if len(by_command) > 1}
+
+
+def shared_option_cases() -> list[Case]:
+    cases = []
+    for option, by_command in shared_options().items():
+        for name in by_command:
+            for value, words in SHARED_REFUSALS.get(option, []):
+                build = command(*BASE_ARGS[name], option, *value)
+                cases.append(Case(f"{name} {option} {' '.join(value)}", build, 2, words))
+    return cases
+
+
+CASES += shared_option_cases()
+
+
+def test_every_shared_option_has_one_definition_and_its_refusals() -> None:
+    shared = shared_options()
+    assert set(shared) - NOT_A_VALUE == set(SHARED_REFUSALS)
+    for option, by_command in shared.items():
+        if option == "--out":  # a file for some commands, a folder for others
+            continue
+        kinds = {
+            (json.dumps(param.type.to_info_dict(), default=str), param.callback)
+            for param in by_command.values()
+        }
+        assert len(kinds) == 1, f"{option} is declared differently on {sorted(by_command)}"
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -386,6 +484,97 @@ def test_mistake(case: Case, model: Path, tmp_path: Path) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert snapshot(tmp_path) == before
     assert snapshot(model.parent) == model_before
+    assert not own_scratch()
+
+
+# --- an output that cannot be replaced: refused before any work, every file as it was ------
+
+
+@contextlib.contextmanager
+def unreplaceable(path: Path) -> Iterator[str]:
+    """Make an existing output impossible to replace; yield the words that refuse it.
+
+    As root (whom permissions do not stop): ``chattr +i``. As another user: its folder
+    made read-only. Skipped where neither is possible.
+    """
+    try:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0:
+            try:
+                yield "is immutable"
+            finally:
+                subprocess.run(["chattr", "-i", str(path)], check=True)
+            return
+    except FileNotFoundError:  # no chattr here
+        pass
+    folder = path.parent
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("cannot make an output unreplaceable for this user here")
+        yield "is not writable"
+    finally:
+        folder.chmod(0o700)
+
+
+def lines_layer(path: Path) -> None:
+    line = LineString([(445001, 5029990), (445010, 5029990)])
+    gpd.GeoDataFrame(geometry=[line], crs=CRS).to_file(path, engine="pyogrio")
+
+
+#: command builder, the output that cannot be replaced (made here, relative to tmp_path)
+UNREPLACEABLE: dict[str, tuple[Build, str]] = {
+    "predict --out": (predict(), "r.geojson"),
+    "predict --prob": (predict("--prob", "@p.tif"), "p.tif"),
+    "predict --polygons": (predict("--polygons", "@s.gpkg"), "s.gpkg"),
+    "predict --preview": (predict("--preview", "@v.png"), "v.png"),
+    "vectorize --polygons": (
+        command("vectorize", "@x.tif", "--out", "@r.gpkg", "--polygons", "@s.shp"),
+        "s.shp",
+    ),
+    "evaluate --errors": (
+        with_files(
+            lambda t: lines_layer(t / "t.gpkg"),
+            command("evaluate", "--truth", "@t.gpkg", "--pred", "@t.gpkg", "--errors", "@e.gpkg"),
+        ),
+        "e.gpkg",
+    ),
+    "evaluate --out": (
+        with_files(lambda t: dataset(t / "data"), command(*EVALUATE, "--out", "@s.json")),
+        "s.json",
+    ),
+    "export --out": (command("export", "--model", "@model", "--out", "@m.onnx"), "m.onnx"),
+    "synth --out": (command("data", "synth", "--out", "@d", "--size", "128"), "d/"),
+    "from-vectors --out": (
+        with_files(
+            lambda t: (scene(t / "scene.tif"), lines_layer(t / "t.gpkg")),
+            command("data", "from-vectors", "@scene.tif", "--roads", "@t.gpkg", "--out", "@d"),
+        ),
+        "d/",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", UNREPLACEABLE, ids=list(UNREPLACEABLE))
+def test_an_output_that_cannot_be_replaced(case: str, model: Path, tmp_path: Path) -> None:
+    build, name = UNREPLACEABLE[case]
+    work = tmp_path / "work"  # the folder of inputs and outputs (made read-only as non-root)
+    work.mkdir()
+    (work / "x.tif").write_bytes(b"")
+    args = build(work, model)
+    target = work / name
+    if name.endswith("/"):
+        target.mkdir()  # an empty folder: a dataset may be written there
+    elif not target.exists():
+        target.write_bytes(b"the user's file")
+    before = snapshot(work)
+    with unreplaceable(target) as words:
+        result = CliRunner().invoke(cli, args)
+        assert snapshot(work) == before
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and words in errors[0], result.output
+    assert str(target).rstrip("/") in errors[0]
+    assert "Traceback" not in result.output
     assert not own_scratch()
 
 
@@ -488,6 +677,32 @@ def test_evaluate_reads_0_255_masks_as_road(model: Path, tmp_path: Path) -> None
     # the all-road model: road IoU is the road share (8 of 64 rows), not 0
     assert scores[0]["road_iou"] == pytest.approx(8 / 64, abs=1e-3)
     assert scores[1] == scores[0]
+
+
+def test_evaluate_leaves_out_scenes_whose_masks_label_no_road(model: Path, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data")
+    image = np.full((3, 64, 64), 120, np.uint8)
+    empty = {"surface": ROAD * 0, "centerline": ROAD * 0}
+    write_scene(data, "t", image, empty, TRANSFORM, CRS)
+    write_splits(data, {"train": [], "val": [], "test": ["s", "t"]})
+    out = tmp_path / "scores.json"
+    args = ["evaluate", "--model", str(model), "--data", str(data), "--out", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "t: not scored, its surface mask t.tif labels no pixel as road" in result.output
+    assert "1 of 2 scenes were not scored" in result.output
+    scores = json.loads(out.read_text())
+    assert list(scores["scenes"]) == ["s"] and list(scores["unscored"]) == ["t"]
+    # t's pixels (all background, all called road) are not in the overall: it is s's alone
+    assert scores["overall"] == pytest.approx(scores["scenes"]["s"], abs=1e-4)
+    assert scores["overall"]["road_iou"] == pytest.approx(8 / 64, abs=1e-3)
+
+
+def test_evaluate_says_when_masks_look_inverted(model: Path, tmp_path: Path) -> None:
+    data = dataset(tmp_path / "data", surface=1 - ROAD)  # background marked 1
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(model), "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    assert "88% of the labelled surface pixels are road" in result.output
 
 
 # --- interruptions ----------------------------------------------------------------------------

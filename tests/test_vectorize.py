@@ -1,5 +1,6 @@
 """Vectoriser on drawn masks with known answers (lengths, topology, widths, areas)."""
 
+import math
 from pathlib import Path
 
 import networkx as nx
@@ -8,10 +9,12 @@ import pytest
 import rasterio
 from affine import Affine
 from scipy import ndimage
+from shapely.geometry import LineString
 from skimage.draw import line
 
 from roadkd.errors import RoadkdError
 from roadkd.vectorize import VectorizeOptions, read_road_raster, vectorize_array, vectorize_raster
+from roadkd.vectorize.core import ground_length
 from roadkd.vectorize.graph import merge_close_junctions, skeleton_graph
 from roadkd.vectorize.scale import pixel_size_m
 
@@ -211,6 +214,24 @@ def test_surface_polygons_are_valid_with_area_and_holes() -> None:
     assert vectors.surface.iloc[0]["area_m2"] == pytest.approx(expected, rel=0.01)
     assert polygon.area == pytest.approx(expected, rel=0.01)
     assert polygon.bounds == pytest.approx((445010.0, 5029910.0, 445090.0, 5029990.0), abs=0.01)
+
+
+def test_areas_and_lengths_on_a_sheared_grid_come_from_both_sides_of_a_pixel() -> None:
+    # Columns 0.5 m east, rows 0.5 m south and 0.25 m east: a pixel is 0.25 m2, not
+    # 0.5 x 0.56 = 0.28 m2 (the product of its sides' lengths).
+    sheared = Affine(RES, RES / 2, 445000.0, 0, -RES, 5030000.0)
+    mask = blank()
+    mask[40:120, 20:180] = 1
+    vectors = vectorize_array(mask, sheared, CRS)
+    assert vectors.surface.iloc[0]["area_m2"] == pytest.approx(80 * 160 * RES**2, rel=0.01)
+    assert vectors.surface.geometry.iloc[0].area == pytest.approx(80 * 160 * RES**2, rel=0.01)
+    # a line one column and one row per step runs 0.75 m east and 0.5 m south per step
+    steps = ((RES, 0.0), (RES / 2, -RES))
+    assert ground_length(LineString([(0, 0), (10, 10)]), steps) == pytest.approx(
+        10 * math.hypot(0.75, 0.5)
+    )
+    for road in vectors.centerlines.itertuples():
+        assert road.length_m == pytest.approx(road.geometry.length, rel=0.01)
 
 
 def test_specks_are_dropped() -> None:

@@ -19,6 +19,7 @@ Roads missing from the layer inside the labelled area are taught as background: 
 layer's completeness there is the user's responsibility.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from ..imagery import (
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from ..progress import progress_bar
-from .layout import staged_dataset, write_scene, write_splits
+from .layout import check_new_dataset_folder, staged_dataset, write_scene, write_splits
 from .road_widths import road_widths
 from .scene_blocks import Block, SceneGrid, assign_splits, cut_blocks, open_scene_grid
 from .vector_labels import burn, road_masks
@@ -123,7 +124,10 @@ def _block_labels(
     """The block's masks (ignore where unlabelled or no imagery), and its labelled part."""
     grid = block.scene
     margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
-    margin = margin_m * grid.units_per_m + 2 * abs(grid.transform.a)
+    transform = grid.transform
+    # two pixels' diagonals (|a| alone is 0 on a grid turned 90 degrees)
+    pixel_reach = math.hypot(transform.a, transform.d) + math.hypot(transform.b, transform.e)
+    margin = margin_m * grid.units_per_m + 2 * pixel_reach
     reach = block.footprint.buffer(margin, join_style="mitre")
     hits = roads.tree.query(reach)
     lines = shapely.clip_by_rect(roads.lines[hits], *reach.bounds)
@@ -202,6 +206,7 @@ def write_dataset_from_vectors(
         raise RoadkdError(f"--val and --test must be in [0, 1) with a sum below 1: {val}, {test}")
     if default_width_m <= 0 or uncertain_m < 0 or block_px < 32:
         raise RoadkdError("widths must be positive, --uncertain-m >= 0 and --block-size >= 32")
+    check_new_dataset_folder(Path(out))  # before reading anything
     grids = [open_scene_grid(s, resolution, read_options, log) for s in scenes]
     names = [g.name for g in grids]
     if len(set(names)) < len(names):

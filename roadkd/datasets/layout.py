@@ -25,7 +25,7 @@ from rasterio.crs import CRS
 from ..errors import RoadkdError
 from ..ground import ground_resolution_m
 from ..imagery import SAME_RESOLUTION_TOLERANCE
-from ..io import PARTIAL_PREFIX, remove_stale
+from ..io import PARTIAL_PREFIX, check_replaceable, remove_stale
 from ..labels import IGNORE_INDEX
 
 MASK_KINDS: tuple[str, ...] = ("surface", "edge", "centerline")
@@ -170,6 +170,7 @@ def check_new_dataset_folder(target: Path) -> None:
         raise RoadkdError(f"cannot create {target.parent}: {err.strerror}") from err
     if not os.access(target.parent, os.W_OK):
         raise RoadkdError(f"cannot create {target}: folder {target.parent} is not writable")
+    check_replaceable(target, "output folder", folder=True)
 
 
 @contextlib.contextmanager
@@ -195,9 +196,8 @@ def staged_dataset(target: Path) -> Iterator[Path]:
         raise RoadkdError(f"cannot create {target}: {err.strerror}") from err
     try:
         yield staging
-        if target.exists():
-            target.rmdir()
-        staging.rename(target)
+        check_replaceable(target, "output folder", folder=True)
+        os.rename(staging, target)  # one rename, onto nothing or an empty folder
     except OSError as err:
         shutil.rmtree(staging, ignore_errors=True)
         raise RoadkdError(f"cannot write {target}: {err.strerror or err}") from err

@@ -5,7 +5,6 @@ can hold it in train, val, test or unlabeled and the datamodule works unchanged.
 """
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..datamodules.labeled_split import block_edges
 from ..errors import RoadkdError
-from ..ground import ground_resolution_m
+from ..ground import ground_resolution_m, planar_pixel_size
 from ..imagery import (
     Log,
     OnPlannedGrid,
@@ -43,8 +42,7 @@ class SceneGrid(OnPlannedGrid):
     @property
     def units_per_m(self) -> float:
         """CRS units per ground metre (1 in UTM; feet and Web Mercator differ)."""
-        step = math.hypot(self.transform.a, self.transform.d)
-        return step / self.plan.resolution_m
+        return planar_pixel_size(self.transform) / self.plan.resolution_m
 
     @property
     def footprint(self) -> BaseGeometry:

@@ -13,6 +13,8 @@ from ..io import atomic_output
 from ..models.deploy import INPUT_PERCENTILES_KEY, DeployBundle, load_bundle
 
 OPSET = 17
+#: Batch, height and width of the input and output are left to the caller.
+DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 
 
 class RoadProbability(nn.Module):
@@ -74,7 +76,8 @@ def export_onnx(
     Args:
         model: roadkd checkpoint or deploy bundle.
         out: ``.onnx`` file to write.
-        tile_size: tile size to advertise (default: the training tile).
+        tile_size: tile size to advertise (default: the training tile); the graph takes any
+            tile size (and batch).
         overlap_percent: tile overlap Deepness should use, in percent.
         threshold: road probability threshold Deepness should use.
 
@@ -97,7 +100,8 @@ def export_onnx(
             str(tmp),
             input_names=["image"],
             output_names=["road_probability"],
-            dynamic_axes={"image": {0: "batch"}, "road_probability": {0: "batch"}},
+            # Any batch and tile size: predict --tile and Deepness choose the tile.
+            dynamic_axes={name: DYNAMIC_AXES for name in ("image", "road_probability")},
             opset_version=OPSET,
             dynamo=False,
         )

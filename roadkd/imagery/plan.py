@@ -19,7 +19,7 @@ from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 
 from ..errors import RoadkdError
-from ..ground import area_km2, ground_resolution_m
+from ..ground import area_km2, ground_resolution_m, planar_pixel_size
 from ..io import reading
 
 #: A scene whose resolution is within this share of the model's is read as it is.
@@ -558,11 +558,7 @@ def plan_scene(
     else:
         crs = src.crs
         # CRS units per ground metre, as measured on this grid (feet, Web Mercator, ...).
-        planar = math.sqrt(
-            math.hypot(src.transform.a, src.transform.d)
-            * math.hypot(src.transform.b, src.transform.e)
-        )
-        unit = target_m * planar / source_m
+        unit = target_m * planar_pixel_size(src.transform) / source_m
     left, bottom, right, top = envelope
     width = max(1, round((right - left) / unit))
     height = max(1, round((top - bottom) / unit))

@@ -9,6 +9,7 @@ from torch import Tensor
 from ..device import select_device
 from ..errors import RoadkdError
 from ..imagery import BandPercentiles
+from ..models.checkpoint import brief_reason
 from ..models.deploy import load_bundle
 from ..normalization import normalize
 
@@ -87,3 +88,37 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
             ) from err
         return OnnxBackend(path, device)
     return TorchBackend(path, device)
+
+
+def check_model_runs(backend: Backend, tile: int, model: str | Path) -> None:
+    """Run one tile of zeros through a model before any work, and check what comes out.
+
+    What a model file says about itself is checked when it is opened; whether its network
+    takes a tile of this side (an input fixed to another size, a network whose strides do
+    not divide the tile, a graph broken inside) shows only when it runs. One tile costs
+    little next to a scene, and a model's first run pays its warm-up anyway.
+
+    Args:
+        backend: the opened model.
+        tile: the tile side the work will use.
+        model: the model file, for messages.
+
+    Raises:
+        RoadkdError: if the model fails on such a tile, or does not give one road
+            probability in [0, 1] per pixel of it.
+    """
+    try:
+        probability = backend.predict(torch.zeros(1, backend.in_channels, tile, tile))
+    except RoadkdError:
+        raise
+    except Exception as err:  # torch and onnxruntime raise many types for a model that cannot run
+        raise RoadkdError(
+            f"model {model} cannot predict {tile}x{tile} px tiles ({brief_reason(err)})"
+        ) from err
+    if tuple(probability.shape) != (1, tile, tile):
+        raise RoadkdError(
+            f"model {model} gave a {tuple(probability.shape)} probability for one {tile}x{tile} "
+            "px tile"
+        )
+    if not bool(((probability >= 0) & (probability <= 1)).all()):
+        raise RoadkdError(f"model {model} does not give a road probability in [0, 1] per pixel")

@@ -3,12 +3,16 @@
 An ONNX file is checked before onnxruntime opens it: it must carry the metadata
 ``roadkd export`` writes, well-formed, and any weights it keeps in external files must lie
 in the model's own folder (a crafted file could otherwise make onnxruntime read, say,
-``/etc/shadow`` or a file on a network share as weights).
+``/etc/shadow`` or a file on a network share as weights). Its one input must be what
+roadkd feeds, float32 (N, C, H, W) with the bands of its metadata, and its output one road
+probability channel; an input fixed to one tile size (an older export, a foreign model)
+is recorded, so a tile it cannot take is refused before any work, and a fixed batch size is
+served by filling batches up to it.
 """
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +44,23 @@ class OnnxFacts:
 
     config: ModelConfig
     data: DataFacts
+    fixed_batch: int | None = None
+    fixed_side: int | None = None
+    precision: str = "float32"
+
+
+#: Operators that make a graph a quantised one (QDQ pairs or integer kernels).
+QUANTISED_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "DynamicQuantizeLinear",
+        "QLinearConv",
+        "QLinearMatMul",
+        "ConvInteger",
+        "MatMulInteger",
+    }
+)
 
 
 def check_onnx_model(path: str | Path) -> OnnxFacts:
@@ -53,7 +74,8 @@ def check_onnx_model(path: str | Path) -> OnnxFacts:
 
     Raises:
         RoadkdError: if the file is missing or not ONNX, is not a roadkd export (metadata
-            missing or malformed), or refers to external data outside its folder.
+            missing or malformed), takes or gives other tensors than roadkd's (see
+            :func:`tensor_shapes`), or refers to external data outside its folder.
     """
     p = require_file(path, "model")
     try:
@@ -74,15 +96,74 @@ def check_onnx_model(path: str | Path) -> OnnxFacts:
                 f"outside the model's folder {folder}"
             )
     facts = roadkd_onnx_facts({entry.key: entry.value for entry in model.metadata_props}, p)
-    inputs = [
-        i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}
-    ]
-    dims = inputs[0].type.tensor_type.shape.dim if inputs else []
-    if len(dims) != 4 or dims[1].dim_value not in (0, facts.config.in_channels):
+    batch, side = tensor_shapes(model.graph, facts.config.in_channels, p)
+    quantised = any(node.op_type in QUANTISED_OPS for node in model.graph.node)
+    return replace(
+        facts, fixed_batch=batch, fixed_side=side, precision="int8" if quantised else "float32"
+    )
+
+
+def _fixed(dim: onnx.TensorShapeProto.Dimension) -> int | None:
+    """A dimension's size when the graph fixes it, None when it is symbolic or unknown."""
+    return dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else None
+
+
+def tensor_shapes(graph: GraphProto, bands: int, source: Path) -> tuple[int | None, int | None]:
+    """Check that a graph takes what roadkd feeds and gives what it reads.
+
+    roadkd (and Deepness) feed one float32 (N, C, H, W) tensor of ``bands`` standardised
+    bands and read an (N, 1, H, W) road probability.
+
+    Args:
+        graph: the model's graph.
+        bands: the band count of its metadata.
+        source: the file, for messages.
+
+    Returns:
+        The batch size and the (square) tile side the input is fixed to; None where any
+        size is accepted.
+
+    Raises:
+        RoadkdError: naming what does not fit: the number of inputs, their element type,
+            rank, layout or band count, a non-square fixed tile, or an output that is not one
+            probability channel.
+    """
+    weights = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in weights]
+    wanted = f"one float32 (N, {bands}, H, W) image"
+    if len(inputs) != 1:
+        raise RoadkdError(f"{source} takes {len(inputs)} inputs; roadkd feeds {wanted}")
+    tensor = inputs[0].type.tensor_type
+    dims = [_fixed(d) for d in tensor.shape.dim]
+    if tensor.elem_type != TensorProto.FLOAT:
+        kind = TensorProto.DataType.Name(tensor.elem_type).lower()
+        raise RoadkdError(f"{source} takes a {kind} input; roadkd feeds {wanted}")
+    if len(dims) != 4:
+        raise RoadkdError(f"{source} takes a {len(dims)}-d input; roadkd feeds {wanted}")
+    if dims[1] not in (None, bands):
+        if dims[3] == bands:
+            raise RoadkdError(
+                f"{source} takes channels-last (N, H, W, C) input; roadkd and Deepness feed "
+                f"channels-first {wanted}"
+            )
         raise RoadkdError(
-            f"{p} is not a roadkd export: its input is not (N, {facts.config.in_channels}, H, W)"
+            f"{source} takes {dims[1]} bands but its metadata says {bands}: roadkd feeds {wanted}"
         )
-    return facts
+    if dims[2] is not None and dims[3] is not None and dims[2] != dims[3]:
+        raise RoadkdError(
+            f"{source} takes only {dims[3]}x{dims[2]} px tiles; roadkd's tiles are square"
+        )
+    output = graph.output[0].type.tensor_type if graph.output else None
+    if output is None or (  # a graph may leave the output's shape unsaid: checked when run
+        output.HasField("shape")
+        and (len(output.shape.dim) != 4 or _fixed(output.shape.dim[1]) not in (None, 1))
+    ):
+        raise RoadkdError(
+            f"{source} does not give one road probability channel (N, 1, H, W): "
+            "export it with roadkd export"
+        )
+    side = dims[2] if dims[3] is None else dims[3]
+    return dims[0], side
 
 
 def roadkd_onnx_facts(metadata: Mapping[str, str], source: Path) -> OnnxFacts:
@@ -155,8 +236,9 @@ class OnnxBackend:
         """Check the model, then open it (CUDA provider when asked for and available).
 
         Raises:
-            RoadkdError: if the file is missing, not ONNX, not a roadkd export or refers to
-                external data outside its folder.
+            RoadkdError: if the file is missing, not ONNX, not a roadkd export, takes or
+                gives other tensors than roadkd's, or refers to external data outside its
+                folder.
         """
         import onnxruntime as ort
 
@@ -172,15 +254,50 @@ class OnnxBackend:
             raise RoadkdError(
                 f"cannot read model {p}: not a valid ONNX file ({brief_reason(err)})"
             ) from err
+        self.path = p
         self.mean, self.std = facts.data.mean, facts.data.std
-        self.tile_size = facts.data.tile_size
+        self.fixed_batch, self.fixed_side = facts.fixed_batch, facts.fixed_side
+        self.tile_size = facts.fixed_side or facts.data.tile_size
         self.resolution_m = facts.data.resolution_m
         self.input_percentiles = facts.data.input_percentiles
         self.in_channels = facts.config.in_channels
+        self.precision = facts.precision
         self.input_name = self.session.get_inputs()[0].name
+        self.output_name = self.session.get_outputs()[0].name
 
     def predict(self, batch: Tensor) -> Tensor:
-        """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
+        """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability.
+
+        A model fixed to a batch size gets batches filled up to it (with zeros).
+
+        Raises:
+            RoadkdError: if the model's input is fixed to another tile size, the graph fails
+                on the batch, or its output is not one probability channel of the tile's size.
+        """
+        height, width = batch.shape[-2:]
+        if self.fixed_side is not None and (height, width) != (self.fixed_side,) * 2:
+            raise RoadkdError(
+                f"{self.path} takes only {self.fixed_side}x{self.fixed_side} px tiles, not "
+                f"{width}x{height}: use --tile {self.fixed_side}, or export the model again "
+                "with roadkd export (any tile size)"
+            )
         x = normalize(batch.cpu(), self.mean, self.std).numpy().astype(np.float32)
-        (prob,) = self.session.run(None, {self.input_name: x})
-        return torch.from_numpy(prob[:, 0])
+        step = self.fixed_batch or len(x)
+        parts = [self._run(x[first : first + step], step) for first in range(0, len(x), step)]
+        return torch.from_numpy(np.concatenate(parts))
+
+    def _run(self, x: np.ndarray, batch: int) -> np.ndarray:
+        """(n, H, W) probability of n <= ``batch`` tiles, run as ``batch`` (zeros fill it)."""
+        filled = np.pad(x, ((0, batch - len(x)), (0, 0), (0, 0), (0, 0)))
+        try:
+            (prob,) = self.session.run([self.output_name], {self.input_name: filled})
+        except Exception as err:  # onnxruntime's own types: a graph that cannot run this
+            raise RoadkdError(
+                f"model {self.path} cannot run a {filled.shape} batch ({brief_reason(err)})"
+            ) from err
+        if prob.shape != (batch, 1, *x.shape[2:]):
+            raise RoadkdError(
+                f"model {self.path} gave a {prob.shape} output for a {filled.shape} input: "
+                "roadkd needs one road probability channel of the tile's size"
+            )
+        return np.asarray(prob[: len(x), 0], np.float32)

@@ -6,7 +6,8 @@ one direction (source -> target): the source graph gets control points along its
 line runs it, every edge whatever its curvature): none on an edge shorter than 3/4 of
 ``control_m``, its midpoint on an edge up to ``control_m``, and ``ceil(L / control_m) - 1``
 evenly spaced points on a longer one. Each control point is projected onto the nearest
-target edge within ``snap_m`` and inserted there as a node; for pairs of control points,
+target edge within ``snap_m`` and inserted there as a node (where roads cross without
+meeting, the nearest edge running the same way: :mod:`.matching`); for pairs of control points,
 the shortest path length in the source, ``L_s``, is compared with the one between their
 inserted nodes in the target, ``L_t``, each pair costing ``min(1, |L_s - L_t| / L_s)``, and
 a full 1 when a control point has no target edge within ``snap_m`` or the target has no
@@ -27,10 +28,12 @@ from collections.abc import Hashable, Iterator
 
 import networkx as nx
 import numpy as np
+import shapely
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra
-from shapely import STRtree
-from shapely.geometry import LineString, Point
+from shapely.geometry import LineString
+
+from .matching import match_to_edges, tangents
 
 
 def _edges(graph: nx.Graph) -> Iterator[tuple[Hashable, Hashable, Hashable, LineString]]:
@@ -82,33 +85,48 @@ def densify(graph: nx.Graph, spacing_m: float) -> nx.Graph:
 
     Returns:
         A simple graph with ``xy`` on every node and ``length`` on every edge; the
-        original nodes keep their keys, inserted ones are ``("control", u, v, key, k)``.
+        original nodes keep their keys, inserted ones are ``("control", u, v, key, k)``
+        and carry ``direction``, their edge's unit direction there.
     """
     out = nx.Graph()
     for node, xy in graph.nodes(data="xy"):
         out.add_node(node, xy=tuple(xy))
-    for u, v, key, line in _edges(graph):
-        steps = control_points_inside(line.length, spacing_m) + 1
+    edges = list(_edges(graph))
+    steps = [control_points_inside(line.length, spacing_m) + 1 for *_, line in edges]
+    # every control point's position and direction at once (shapely works on arrays)
+    on = np.repeat(np.array([line for *_, line in edges], dtype=object), np.array(steps, int) - 1)
+    along = np.concatenate(
+        [np.zeros(0)]
+        + [np.arange(1, n) * (line.length / n) for (*_, line), n in zip(edges, steps, strict=True)]
+    )
+    points = shapely.get_coordinates(shapely.line_interpolate_point(on, along)).tolist()
+    directions = tangents(on, along).tolist()
+    inserted = 0
+    for (u, v, key, line), n in zip(edges, steps, strict=True):
         previous = u
-        for k in range(1, steps + 1):
+        for k in range(1, n + 1):
             current: Hashable = v
-            if k < steps:
-                point = line.interpolate(k / steps, normalized=True)
+            if k < n:
                 current = ("control", u, v, key, k)
-                out.add_node(current, xy=(point.x, point.y))
-            _add_weighted(out, previous, current, line.length / steps)
+                out.add_node(
+                    current, xy=tuple(points[inserted]), direction=tuple(directions[inserted])
+                )
+                inserted += 1
+            _add_weighted(out, previous, current, line.length / n)
             previous = current
     return out
 
 
 def _inject(
-    target: nx.Graph, points: np.ndarray, snap_m: float
+    target: nx.Graph, points: np.ndarray, directions: np.ndarray, snap_m: float
 ) -> tuple[nx.Graph, dict[int, Hashable]]:
-    """Insert points into the target graph at their projections on its nearest edge.
+    """Insert points into the target graph at their projections on the edge they match.
 
     Args:
         target: the graph to insert into.
         points: (N, 2) positions.
+        directions: (N, 2) their own road's direction (zero at nodes), see
+            :func:`~roadkd.metrics.matching.match_to_edges`.
         snap_m: points farther than this from every edge are not inserted.
 
     Returns:
@@ -120,19 +138,13 @@ def _inject(
     graph.add_nodes_from(target.nodes)
     if not edges:
         return graph, {}
-    tree = STRtree([line for *_, line in edges])
-    geoms = [Point(p) for p in points]
-    (which, nearest), _ = tree.query_nearest(
-        geoms, max_distance=snap_m, return_distance=True, all_matches=False
-    )
+    edge_of, along_of = match_to_edges(points, directions, [line for *_, line in edges], snap_m)
     along: dict[int, list[tuple[float, Hashable]]] = {}
     inserted: dict[int, Hashable] = {}
-    for i, e in zip(which.tolist(), nearest.tolist(), strict=True):
-        if i in inserted:
-            continue
+    for i in np.flatnonzero(edge_of >= 0).tolist():
         node = ("snapped", i)
         inserted[i] = node
-        along.setdefault(e, []).append((edges[e][3].project(geoms[i]), node))
+        along.setdefault(int(edge_of[i]), []).append((float(along_of[i]), node))
     for e, (u, v, _, line) in enumerate(edges):
         stops = [(0.0, u), *sorted(along.get(e, []), key=lambda s: s[0]), (line.length, v)]
         for (t0, a), (t1, b) in itertools.pairwise(stops):
@@ -167,7 +179,8 @@ def path_length_similarity(
     if len(nodes) < 2:
         return 1.0
     points = np.array([control.nodes[n]["xy"] for n in nodes], dtype=float)
-    injected, snapped = _inject(target, points, snap_m)
+    directions = np.array([control.nodes[n].get("direction", (0.0, 0.0)) for n in nodes])
+    injected, snapped = _inject(target, points, directions, snap_m)
     sources = np.arange(len(nodes))
     if len(nodes) > max_sources:
         rng = np.random.default_rng(seed)

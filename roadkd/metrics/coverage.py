@@ -2,7 +2,8 @@
 
 The vector counterpart of relaxed precision/recall: a stretch of one layer counts as
 found when the other layer passes within ``buffer_m`` of it. Lengths are in the units of
-the coordinates, which must be metres (a projected CRS).
+the coordinates, which must be metres (a projected CRS). A stretch drawn twice
+(duplicated or overlapping lines) counts once in the lengths.
 """
 
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ import numpy as np
 import shapely
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
+
+from .linegraph import GRID_M
 
 
 def unmatched_parts(
@@ -69,7 +72,12 @@ class LengthMatch:
 
 
 def _total_length(lines: list[BaseGeometry]) -> float:
-    return float(shapely.length(np.asarray(lines, dtype=object)).sum()) if lines else 0.0
+    """Length of the lines, a stretch drawn twice (duplicated, overlapping) counted once."""
+    if not lines:
+        return 0.0
+    return float(
+        shapely.length(shapely.union_all(np.asarray(lines, dtype=object), grid_size=GRID_M))
+    )
 
 
 def match_lengths(

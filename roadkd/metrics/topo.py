@@ -4,7 +4,8 @@ After Biagioni and Eriksson ("Inferring road maps from GPS traces: survey and co
 evaluation", TRB 2012). From a seed point on the ground truth, the truth is explored along
 its roads up to ``radius_m`` and gets a "hole" every ``interval_m`` of graph distance from
 the seed; the proposal is explored the same way from the point nearest the seed (within
-``hole_m``) and gets "marbles". A marble falls in a hole within ``hole_m`` of it, one
+``hole_m``; where roads cross without meeting, on the road running the seed's way:
+:mod:`.matching`) and gets "marbles". A marble falls in a hole within ``hole_m`` of it, one
 marble per hole (a maximum bipartite matching). Summed over seeds, precision is the share
 of marbles in holes, recall the share of holes filled.
 
@@ -21,13 +22,14 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
+import shapely
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import dijkstra, maximum_bipartite_matching
 from scipy.spatial import cKDTree
-from shapely import STRtree
 from shapely.geometry import LineString, Point
 
 from .apls import _edges as oriented_edges
+from .matching import match_to_edges, tangents
 
 #: Graph distances (metres) this close to a multiple of the interval are on it.
 GRID_TOLERANCE = 1e-6
@@ -81,15 +83,6 @@ class _Network:
         self.matrix = csr_array(
             (list(shortest.values()), (pairs[:, 0], pairs[:, 1])), shape=(len(nodes), len(nodes))
         )
-        self.tree = STRtree(self.lines)
-
-    def locate(self, point: Point, within: float) -> tuple[int, float] | None:
-        """Nearest edge to a point within ``within`` and the distance along it."""
-        found = self.tree.query_nearest(point, max_distance=within, all_matches=False)
-        if len(found) == 0:
-            return None
-        edge = int(found[0])
-        return edge, float(self.lines[edge].project(point))
 
     def samples(self, edge: int, along: float, settings: TopoSettings) -> np.ndarray:
         """Points every ``interval_m`` of graph distance from a point on an edge.
@@ -195,13 +188,19 @@ def topo_counts(
     cumulative = np.cumsum(reference.lengths)
     edge_of = np.minimum(np.searchsorted(cumulative, at, side="right"), len(cumulative) - 1)
     along = np.clip(at - cumulative[edge_of] + reference.lengths[edge_of], 0.0, None)
+    along = np.minimum(along, reference.lengths[edge_of])
+    # where each seed is on the proposal: the edge running its way, if any (see .matching)
+    seed_lines = np.array(reference.lines, dtype=object)[edge_of]
+    seed_xy = shapely.get_coordinates(shapely.line_interpolate_point(seed_lines, along))
+    found_edge, found_along = match_to_edges(
+        seed_xy, tangents(seed_lines, along), candidate.lines, config.hole_m
+    )
     holes_total = marbles_total = matched_total = 0
-    for edge, position in zip(edge_of.tolist(), along.tolist(), strict=True):
-        position = min(position, float(reference.lengths[edge]))
+    for k, (edge, position) in enumerate(zip(edge_of.tolist(), along.tolist(), strict=True)):
         holes = reference.samples(edge, position, config)
-        seed_point = Point(holes[0])
-        located = candidate.locate(seed_point, config.hole_m) if len(candidate.lines) else None
-        marbles = np.zeros((0, 2)) if located is None else candidate.samples(*located, config)
+        marbles = np.zeros((0, 2))
+        if found_edge[k] >= 0:
+            marbles = candidate.samples(int(found_edge[k]), float(found_along[k]), config)
         holes_total += len(holes)
         marbles_total += len(marbles)
         matched_total += _matched(holes, marbles, config.hole_m)

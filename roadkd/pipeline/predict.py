@@ -17,7 +17,7 @@ from affine import Affine
 from ..errors import RoadkdError
 from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
 from ..inference import load_backend
-from ..inference.backends import Backend
+from ..inference.backends import Backend, check_model_runs
 from ..inference.predict import (
     SceneSummary,
     check_scene,
@@ -535,6 +535,7 @@ def run_predict(
         check_tiling(tile_size, overlap)
         if batch_size < 1:
             raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
+        check_model_runs(backend, tile_size, model)
         read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
         result = PredictResult(repeats=repeats)
         lines, surfaces = [], []

@@ -30,6 +30,7 @@ from shapely.affinity import affine_transform
 from shapely.geometry import LineString, Polygon, shape
 
 from ..errors import RoadkdError
+from ..ground import PixelSteps
 from .core import (
     Sides,
     affine_params,
@@ -41,7 +42,7 @@ from .core import (
 )
 from .graph import path_length
 from .options import VectorizeOptions
-from .scale import pixel_size_m
+from .scale import pixel_steps_m
 
 #: Halo pixels beyond the widest metre-based reach: the line smoothing (4 px), a dead
 #: end's direction (10 px) and rounding.
@@ -64,27 +65,39 @@ class SceneGrid:
         width: columns.
         transform: affine transform of pixel (col, row) corners to the CRS.
         crs: the CRS as WKT (None: units are metres).
-        size_m: ground metres per column step and per row step, measured once for the
-            whole scene so that every block converts lengths alike.
+        steps_m: ground vectors of a column step and a row step (east, north metres),
+            measured once for the whole scene so that every block converts lengths and
+            areas alike.
     """
 
     height: int
     width: int
     transform: Affine
     crs: str | None
-    size_m: tuple[float, float]
+    steps_m: PixelSteps
 
     @classmethod
     def of(cls, transform: Affine, crs: object | None, shape: tuple[int, int]) -> "SceneGrid":
         """The grid of a raster with this transform, CRS and (rows, cols)."""
         wkt = None if crs is None else crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
-        size = pixel_size_m(transform, crs, shape)
-        return cls(shape[0], shape[1], transform, wkt, size)
+        return cls(shape[0], shape[1], transform, wkt, pixel_steps_m(transform, crs, shape))
+
+    @property
+    def size_m(self) -> tuple[float, float]:
+        """Ground metres per column step and per row step (the sides' lengths)."""
+        column, row = self.steps_m
+        return math.hypot(*column), math.hypot(*row)
+
+    @property
+    def pixel_area_m2(self) -> float:
+        """Ground area of a pixel: the cross product of its sides (sheared grids too)."""
+        (cx, cy), (rx, ry) = self.steps_m
+        return abs(cx * ry - cy * rx)
 
     @property
     def resolution_m(self) -> float:
-        """Ground size of a pixel in metres (geometric mean of its two sides)."""
-        return float(np.sqrt(self.size_m[0] * self.size_m[1]))
+        """Ground size of a pixel in metres: the side of a square of its area."""
+        return math.sqrt(self.pixel_area_m2)
 
     @property
     def megapixels(self) -> float:
@@ -230,7 +243,7 @@ def line_feature(
     """Simplify, measure and map to the CRS one whole centreline (pixel path)."""
     width_m = round(float(2 * np.median(samples)), 2) if len(samples) else 0.0
     pixel_line = LineString(coords[:, ::-1] + 0.5).simplify(grid.simplify_px(options))
-    length_m = round(ground_length(pixel_line, grid.size_m), 2)
+    length_m = round(ground_length(pixel_line, grid.steps_m), 2)
     line = affine_transform(pixel_line, affine_params(grid.transform))
     return LineFeature(line, length_m, width_m, path_length(coords))
 
@@ -243,7 +256,7 @@ def surface_parts(
     # vertex, without the seams' straight-through vertices, whatever the blocks were.
     plain = shapely.normalize(polygon.simplify(0))
     simple = plain.simplify(grid.simplify_px(options), preserve_topology=True)
-    pixel_area_m2 = grid.size_m[0] * grid.size_m[1]
+    pixel_area_m2 = grid.pixel_area_m2
     to_crs = affine_params(grid.transform)
     parts = []
     for part in polygonal_parts(shapely.make_valid(simple)):

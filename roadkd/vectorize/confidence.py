@@ -31,7 +31,7 @@ from shapely.geometry.base import BaseGeometry
 from ..errors import RoadkdError
 from ..io import require_file
 from .core import RoadVectors
-from .scale import pixel_size_m
+from .scale import pixel_area_m2, planar_pixel_size
 
 #: Length of road (metres) over which ``min_confidence`` takes its lowest mean.
 STRETCH_M = 10.0
@@ -72,9 +72,10 @@ def _open(path: str | Path) -> Iterator[_Probability]:
             if src.crs is None:
                 raise RoadkdError(f"{raster} has no coordinate reference system")
             transform = src.transform
-            unit = min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
-            size = pixel_size_m(transform, src.crs, src.shape)
-            yield _Probability(src, unit, math.sqrt(size[0] * size[1]) / unit)
+            # a sample per pixel along the shorter side; metres per CRS unit from areas
+            step = min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+            ground = math.sqrt(pixel_area_m2(transform, src.crs, src.shape))
+            yield _Probability(src, step, ground / planar_pixel_size(transform))
     except RasterioError as err:
         raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
 

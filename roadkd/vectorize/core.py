@@ -24,6 +24,7 @@ from shapely.geometry import LineString, Polygon
 from skimage.morphology import remove_small_objects, skeletonize
 
 from ..errors import RoadkdError
+from ..ground import PixelSteps
 from ..io import require_file
 from .graph import (
     bridge_gaps,
@@ -202,11 +203,18 @@ def affine_params(transform: Affine) -> list[float]:
     return [transform.a, transform.b, transform.d, transform.e, transform.xoff, transform.yoff]
 
 
-def ground_length(line: LineString, size: tuple[float, float]) -> float:
-    """Length in metres of a pixel-space line, with (metres per column, per row)."""
+def ground_length(line: LineString, steps_m: PixelSteps) -> float:
+    """Length in metres of a pixel-space line (x = column, y = row).
+
+    Args:
+        line: the line in pixel coordinates.
+        steps_m: the ground vectors of a column step and a row step
+            (:func:`roadkd.ground.pixel_steps_m`), so that a slanted line on a sheared or
+            rotated grid measures right.
+    """
     xy = np.asarray(line.coords)
-    steps = np.diff(xy, axis=0) * np.asarray(size)
-    return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
+    ground = np.diff(xy, axis=0) @ np.asarray(steps_m)
+    return float(np.hypot(ground[:, 0], ground[:, 1]).sum())
 
 
 def polygonal_parts(geometry: shapely.Geometry) -> list[Polygon]:

@@ -12,6 +12,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingOutputNumber,
     QgsProcessingOutputVectorLayer,
+    QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
@@ -41,6 +42,8 @@ SCORES = {
     "length_recall": "LENGTH_RECALL",
     "length_f1": "LENGTH_F1",
 }
+#: ``roadkd evaluate --crossings`` choices, the default first.
+CROSSINGS = ["auto", "junction", "apart"]
 FORMATS = ["gpkg", "shp", "geojson", "json", "fgb", "sqlite", "gml", "kml", "tab", "mif"]
 #: The stages of ``roadkd evaluate --truth --pred`` and their shares of its time.
 COMPARE_PLAN = [
@@ -57,7 +60,7 @@ class CompareRoads(QgsProcessingAlgorithm):
     """Score a road layer against a reference road layer and load where they differ."""
 
     TRUTH, PRED, AOI, PROB, BUFFER = "TRUTH", "PRED", "AOI", "PROB", "BUFFER"
-    HTML, REPORT, ERRORS = "HTML", "REPORT", "ERRORS"
+    CROSSINGS, HTML, REPORT, ERRORS = "CROSSINGS", "HTML", "REPORT", "ERRORS"
 
     def name(self):
         return "compareroads"
@@ -75,7 +78,9 @@ class CompareRoads(QgsProcessingAlgorithm):
             "JSON report). Loads the reference stretches that were missed (red) and the "
             "detected stretches with no reference road nearby (magenta). Only the area of "
             "interest counts: by default the extent of the probability raster when given, "
-            "else the convex hull of the detected roads."
+            "else the convex hull of the detected roads. Crossings: lines that cross meet "
+            "there (auto: unless their OpenStreetMap bridge/tunnel/layer differ; junction: "
+            "always; apart: never)."
         )
 
     def createInstance(self):  # noqa: N802
@@ -111,6 +116,11 @@ class CompareRoads(QgsProcessingAlgorithm):
         )
         tolerance.setMetadata({"widget_wrapper": {"decimals": 2}})
         self.addParameter(tolerance)
+        self.addParameter(
+            QgsProcessingParameterEnum(
+                self.CROSSINGS, "Where lines cross", options=CROSSINGS, defaultValue=0
+            )
+        )
         self.addParameter(command_parameter())
         self.addParameter(
             QgsProcessingParameterFileDestination(
@@ -163,6 +173,7 @@ class CompareRoads(QgsProcessingAlgorithm):
             command += ["--prob", prob.source()]
         command += [
             "--buffer-m", repr(self.parameterAsDouble(parameters, self.BUFFER, context)),
+            "--crossings", CROSSINGS[self.parameterAsEnum(parameters, self.CROSSINGS, context)],
             "--out", report,
             "--progress", "json",
         ]
