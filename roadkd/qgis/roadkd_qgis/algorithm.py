@@ -5,7 +5,6 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
@@ -15,7 +14,7 @@ from qgis.core import (
 
 from .layers import RoadLayersOfRun, load_road_layer
 from .progress import Meter
-from .run import command_parameter, roadkd_command, run_roadkd, show_progress
+from .run import advanced, command_parameter, roadkd_command, run_roadkd, show_progress
 
 #: The stages of ``roadkd predict`` and their shares of its time: the tiles of inference
 #: (with the blocks vectorised between them), then joining the blocks, sampling the
@@ -103,8 +102,7 @@ class DetectRoads(QgsProcessingAlgorithm):
             ),
         ]
         for parameter in pixels:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
+            self.addParameter(advanced(parameter))
         self.addParameter(command_parameter())
         self.addParameter(
             QgsProcessingParameterVectorDestination(

@@ -5,7 +5,6 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterFolderDestination,
@@ -15,7 +14,7 @@ from qgis.core import (
 
 from .compare_algorithm import FORMATS
 from .progress import Meter
-from .run import command_parameter, roadkd_command, run_roadkd, show_progress
+from .run import advanced, command_parameter, roadkd_command, run_roadkd, show_progress
 
 
 class MakeTrainingData(QgsProcessingAlgorithm):
@@ -75,7 +74,7 @@ class MakeTrainingData(QgsProcessingAlgorithm):
                 [QgsProcessing.TypeVectorPolygon], optional=True,
             )
         )
-        advanced = [
+        advanced_parameters = [
             QgsProcessingParameterBoolean(
                 self.KEEP_PATHS, "Keep footways, cycleways and other paths", defaultValue=False
             ),
@@ -91,9 +90,8 @@ class MakeTrainingData(QgsProcessingAlgorithm):
                 "own)", QgsProcessingParameterNumber.Double, optional=True, minValue=0.01,
             ),
         ]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
+        for parameter in advanced_parameters:
+            self.addParameter(advanced(parameter))
         self.addParameter(command_parameter())
         self.addParameter(
             QgsProcessingParameterFolderDestination(self.OUTPUT, "Training data folder")

@@ -52,8 +52,10 @@ class RoadLayersOfRun:
 class StyleOnLoad(QgsProcessingLayerPostProcessorInterface):
     """Styles a road layer once QGIS has loaded it, and keeps its run's lines on top."""
 
-    #: QGIS holds post-processors by a weak reference only: they are kept here.
+    #: QGIS holds post-processors by a weak reference only: those of the last runs (each
+    #: used once, as its run's layers load) are kept here.
     kept = []
+    KEEP = 16
 
     def __init__(self, style, role, run):
         super().__init__()
@@ -84,7 +86,7 @@ def load_road_layer(context, output, name, role, run):
     details.forceName = True
     style = LINE_STYLE if role == "lines" else SURFACE_STYLE
     processor = StyleOnLoad(style, role, run)
-    StyleOnLoad.kept.append(processor)
+    StyleOnLoad.kept = [*StyleOnLoad.kept[-StyleOnLoad.KEEP + 1 :], processor]
     details.setPostProcessor(processor)
 
 

@@ -31,6 +31,12 @@ def roadkd_executable():
     return configured or shutil.which("roadkd") or "roadkd"
 
 
+def advanced(parameter):
+    """``parameter``, shown under the dialog's *Advanced parameters*."""
+    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    return parameter
+
+
 def command_parameter():
     """The advanced "roadkd command" field every algorithm has."""
     parameter = QgsProcessingParameterString(
@@ -42,8 +48,7 @@ def command_parameter():
         "the path set once in Settings > Options > Processing > Providers > roadkd is "
         "used, else roadkd found on QGIS's PATH."
     )
-    parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-    return parameter
+    return advanced(parameter)
 
 
 def roadkd_command(algorithm, parameters, context):

@@ -12,7 +12,6 @@ import tempfile
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -20,7 +19,7 @@ from qgis.core import (
 )
 
 from .progress import Meter
-from .run import command_parameter, roadkd_command, run_roadkd, show_progress
+from .run import advanced, command_parameter, roadkd_command, run_roadkd, show_progress
 
 #: The plugin's default configs: roadkd's demo configs (CPU, minutes).
 CONFIGS = os.path.join(os.path.dirname(__file__), "configs")
@@ -83,7 +82,7 @@ class TrainRoadModel(QgsProcessingAlgorithm):
             self.addParameter(
                 QgsProcessingParameterNumber(name, title, minValue=1, optional=True)
             )
-        advanced = [
+        advanced_parameters = [
             QgsProcessingParameterEnum(
                 self.ACCELERATOR, "Train on", [title for title, _ in ACCELERATORS],
                 defaultValue=0,
@@ -97,9 +96,8 @@ class TrainRoadModel(QgsProcessingAlgorithm):
                 extension="yaml", optional=True,
             ),
         ]
-        for parameter in advanced:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
+        for parameter in advanced_parameters:
+            self.addParameter(advanced(parameter))
         self.addParameter(command_parameter())
         self.addParameter(
             QgsProcessingParameterFileDestination(
