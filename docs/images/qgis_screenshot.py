@@ -1,8 +1,8 @@
-"""Render docs/images/qgis_roads.png: Detect roads' layers as QGIS draws them.
+r"""Render docs/images/qgis_roads.png: Detect roads' layers as QGIS draws them.
 
 Runs in QGIS's own Python, headless (no display needed)::
 
-    QT_QPA_PLATFORM=offscreen /usr/bin/python3 docs/images/qgis_screenshot.py \\
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 docs/images/qgis_screenshot.py \
         SCENE.tif MODEL.ckpt ROADKD [OUT.png]
 
 The roadkd plugin (from this checkout) runs "Detect roads" on the scene, QGIS loads the
