@@ -11,6 +11,7 @@ from .options import (
     check_tile_overlap,
     inference_options,
     progress_option,
+    progress_report,
     threshold_option,
 )
 
@@ -182,6 +183,7 @@ def evaluate(
             snap_m,
             (crossings, level_field),
             (topo_radius_m, topo_interval_m, topo_hole_m, topo_seeds),
+            progress,
         )
         return
     if model is None or data is None:
@@ -230,6 +232,7 @@ def _compare(
     snap_m: float,
     crossing_rule: tuple[str, str | None],
     topo: tuple[float, float, float, int],
+    progress: str,
 ) -> None:
     """The layer mode: compare, print, write the report and the error layers."""
     from roadkd.compare import CompareSettings, compare_layers, write_errors, write_report
@@ -259,6 +262,7 @@ def _compare(
             crossings=crossing_rule[0],
             level_field=crossing_rule[1],
         ),
+        progress=progress_report(progress),
     )
     click.echo(comparison.table())
     with plan:

@@ -13,9 +13,12 @@ imported here, so ``--help`` stays fast.
 import math
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from roadkd.progress import Progress
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -100,7 +103,7 @@ def check_gpkg_layer(layer: str | None, *outputs: Any) -> None:
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _stack(*decorators: Decorator) -> Decorator:
+def stack(*decorators: Decorator) -> Decorator:
     """Apply click option decorators in the order listed (as they would be written)."""
 
     def apply(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,7 +135,7 @@ def _scale(
 
 
 #: --bands and --scale: how a scene's pixels become the model's (predict, from-vectors).
-pixel_options = _stack(
+pixel_options = stack(
     click.option(
         "--bands",
         callback=_bands,
@@ -160,7 +163,7 @@ def tile_option(
 
 
 #: --tile, --overlap and --device of tiled inference (predict, evaluate).
-inference_options = _stack(
+inference_options = stack(
     tile_option(),
     click.option(
         "--overlap", type=OVERLAP, default=None, help="Tile overlap in px (default: tile/8)."
@@ -181,29 +184,22 @@ layer_option = click.option(
 quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
 
 
-def _report_progress(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """Make the chosen reporter the active one while the command runs."""
-    from roadkd.progress import reporter_for, reporting
-
-    ctx.with_resource(reporting(reporter_for(value)))
-    return value
-
-
-#: --progress: how progress reaches the user (the reporter of roadkd.progress).
+#: --progress: how progress reaches the user (a report of roadkd.progress).
 progress_option = click.option(
     "--progress",
     type=click.Choice(["bar", "json"]),
     default="bar",
     show_default=True,
-    callback=_report_progress,
     help="bar: a progress bar on a terminal; json: one JSON line a step on stderr "
     '({"event", "stage", "unit", "done", "total"}), for programs such as the QGIS plugin.',
 )
 
 
-def shows_progress(progress: str, quiet: bool = False) -> bool:
-    """Whether to report progress: always as JSON lines, as a bar on a terminal unless quiet."""
-    return progress == "json" or (not quiet and sys.stderr.isatty())
+def progress_report(progress: str, quiet: bool = False) -> "Progress":
+    """The report of --progress: JSON lines, or bars on a terminal unless ``quiet``."""
+    from roadkd.progress import progress_for
+
+    return progress_for(progress, shown=not quiet and sys.stderr.isatty())
 
 
 def threshold_option(help: str, default: float | None = None) -> Decorator:
@@ -235,7 +231,7 @@ def scale_options(
     """--block, --workers and --scheduler of blockwise, parallel work (predict, vectorize)."""
     from roadkd.vectorize.options import DEFAULT_BLOCK
 
-    return _stack(
+    return stack(
         click.option(
             "--block",
             type=click.IntRange(min=256),

@@ -12,9 +12,9 @@ from .options import (
     layer_option,
     pixel_options,
     progress_option,
+    progress_report,
     quiet_option,
     scale_options,
-    shows_progress,
     threshold_option,
 )
 
@@ -123,7 +123,7 @@ def predict(
         batch_size=batch_size,
         device=device,
         options=VectorizeOptions(threshold=threshold),
-        progress=shows_progress(progress, quiet),
+        progress=progress_report(progress, quiet),
         layer=layer,
         read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),

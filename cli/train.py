@@ -19,6 +19,7 @@ def train(args: tuple[str, ...], progress: str) -> None:
     after the LightningCLI arguments) counts the training steps as JSON lines on stderr
     in place of Lightning's progress bar.
     """
+    from roadkd.progress import JsonLines
     from roadkd.training import main
 
-    main(list(args), report_steps=progress == "json")
+    main(list(args), progress=JsonLines() if progress == "json" else None)

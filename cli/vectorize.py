@@ -11,9 +11,9 @@ from .options import (
     check_gpkg_layer,
     layer_option,
     progress_option,
+    progress_report,
     quiet_option,
     scale_options,
-    shows_progress,
     threshold_option,
 )
 
@@ -129,7 +129,7 @@ def vectorize(
             options,
             block=block,
             workers=workers or default_workers(),
-            progress=shows_progress(progress, quiet),
+            progress=progress_report(progress, quiet),
             scheduler=scheduler,
         )
         vectors = with_confidence(vectors, raster)

@@ -18,23 +18,22 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
-from rasterio.errors import RasterioError
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from .errors import RoadkdError
-from .io import atomic_output, require_file
+from .io import atomic_output
 from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
 from .metrics.levels import MODES, CrossingRule, crossing_rule, field_column
 from .metrics.linegraph import lines_to_graph
 from .metrics.topo import TopoSettings, topo_scores
-from .progress import progress_stage
+from .progress import Progress, report_stage
+from .raster import open_raster
 from .vectorize.confidence import line_confidence
 
 #: Decimals of the scores in the report.
@@ -131,14 +130,8 @@ def raster_extent(path: str | Path) -> gpd.GeoDataFrame:
     Raises:
         RoadkdError: for a missing or unreadable raster, or one without a CRS.
     """
-    raster = require_file(path, "probability raster")
-    try:
-        with rasterio.open(raster) as src:
-            bounds, crs = src.bounds, src.crs
-    except RasterioError as err:
-        raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
-    if crs is None:
-        raise RoadkdError(f"{raster} has no coordinate reference system")
+    with open_raster(path, "probability raster") as src:
+        bounds, crs = src.bounds, src.crs
     outline = shapely.segmentize(box(*bounds), max(bounds[2] - bounds[0], 1e-9) / 64)
     return gpd.GeoDataFrame(geometry=[outline], crs=crs)
 
@@ -189,6 +182,7 @@ def compare_layers(
     prob: str | Path | None = None,
     settings: CompareSettings | None = None,
     aoi_layer: str | None = None,
+    progress: bool | Progress = False,
 ) -> Comparison:
     """Score a predicted road layer against a reference road layer.
 
@@ -202,6 +196,8 @@ def compare_layers(
             the error layers get ``confidence`` sampled from it.
         settings: tolerances and metric parameters.
         aoi_layer: layer of ``aoi`` (default: its first polygon layer).
+        progress: told as each step begins (reading, lengths, graphs, APLS, TOPO, error
+            layers) if it is a :class:`~roadkd.progress.StageReport` (JSON lines).
 
     Returns:
         Scores and error layers, in the UTM zone of the data.
@@ -217,7 +213,7 @@ def compare_layers(
         raise RoadkdError(
             f"a level field only applies to crossings 'auto', not {config.crossings!r}"
         )
-    progress_stage("read")
+    report_stage(progress, "read")
     truth_frame = read_layer(truth, LINE_TYPES, "truth", truth_layer)
     pred_frame = read_layer(pred, LINE_TYPES, "prediction", pred_layer)
     area_frame = read_layer(aoi, POLYGON_TYPES, "AOI", aoi_layer) if aoi is not None else None
@@ -258,18 +254,18 @@ def compare_layers(
             f"{fields or 'none'})"
         )
 
-    progress_stage("length")
+    report_stage(progress, "length")
     lengths = match_lengths(truth_lines, pred_lines, config.buffer_m)
-    progress_stage("graph")
+    report_stage(progress, "graph")
     truth_graph, pred_graph = (
         lines_to_graph(lines, config.snap_m, rule.levels, rule.crossings)
         for lines, rule in ((truth_lines, rules["truth"]), (pred_lines, rules["prediction"]))
     )
-    progress_stage("apls")
+    report_stage(progress, "apls")
     apls = apls_scores(
         truth_graph, pred_graph, control_m=config.apls_control_m, snap_m=config.apls_snap_m
     )
-    progress_stage("topo")
+    report_stage(progress, "topo")
     topo = topo_scores(truth_graph, pred_graph, config.topo)
     scores: dict[str, float] = {
         **apls,
@@ -280,7 +276,7 @@ def compare_layers(
     for key in ("truth", "proposal", "missed", "false"):
         name = "pred" if key == "proposal" else key
         scores[f"{name}_km"] = round(lengths.scores[f"{key}_m"] / 1000, DECIMALS)
-    progress_stage("errors")
+    report_stage(progress, "errors")
     missed, false = _errors(truth_rows, lengths.missed), _errors(pred_rows, lengths.false)
     if prob is not None:
         missed, false = line_confidence(missed, prob), line_confidence(false, prob)

@@ -6,3 +6,9 @@ class RoadkdError(Exception):
 
     The CLI turns it into one line on stderr and a non-zero exit status, without a traceback.
     """
+
+
+def brief_reason(err: BaseException, limit: int = 200) -> str:
+    """One line (at most ``limit`` characters) saying why ``err`` happened, for messages."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

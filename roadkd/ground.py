@@ -1,8 +1,8 @@
 """Ground measurements of a raster grid in metres, whatever its CRS.
 
-The one home of "how many metres is a pixel": vectorisation (lengths, widths, areas),
-the scene reader (resampling to a model's resolution), the datamodule (the resolution a
-model is trained at) and the summaries (km2) all measure here.
+The one home of "how long is a pixel step", in CRS units and in metres: vectorisation
+(lengths, widths, areas), the scene reader (resampling to a model's resolution), the
+datamodule (the resolution a model is trained at) and the summaries (km2) all measure here.
 """
 
 import math

@@ -39,6 +39,9 @@ def pick_layer(path: Path, layer: str | None, types: Sequence[str], what: str) -
     try:
         layers = [(str(name), str(kind)) for name, kind in pyogrio.list_layers(path)]
     except (DataSourceError, DataLayerError, OSError) as err:
+        if path.is_file() and path.stat().st_size == 0:
+            # e.g. a SpaceNet label file of a chip without roads
+            raise RoadkdError(f"{what} {path} is empty: it holds no feature") from err
         raise RoadkdError(f"cannot read {what} {path}: not a vector file GDAL can open") from err
     names = [name for name, _ in layers]
     if layer is not None:

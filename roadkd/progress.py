@@ -1,87 +1,103 @@
-"""Progress of long runs: bars for a person at a terminal, JSON lines for a program.
+"""Progress of long jobs (tiles predicted, blocks vectorised), reported one way.
 
-Every long loop counts its work on a bar made by :func:`progress_bar` (tiles of inference,
-blocks of vectorisation or of a dataset, steps of a training) and names the steps it cannot
-count with :func:`progress_stage` (stitching, writing). What they show depends on the
-reporter in use, which a command chooses once (``--progress bar|json``, :func:`reporting`):
+The engines count what they finish on a :class:`Counter` that a :class:`Progress` hands
+them, one counter per stage; they never draw anything themselves. :class:`Bars` draws
+tqdm bars on stderr; :class:`JsonLines` writes one JSON object a line on stderr for a
+program that drives roadkd (``--progress json``; the QGIS plugin turns them into its
+bar)::
 
-- :class:`TqdmReporter` (the default): tqdm bars on stderr.
-- :class:`JsonLinesReporter`: one JSON object a line on stderr, for a program running
-  roadkd (the QGIS plugin turns them into its progress bar)::
+    {"event": "progress", "stage": "predict", "unit": "tile", "done": 12, "total": 40}
+    {"event": "stage", "stage": "stitch"}
 
-      {"event": "progress", "stage": "predict", "unit": "tile", "done": 12, "total": 40}
-      {"event": "stage", "stage": "stitch"}
-
-  A counted bar writes a line when it starts, each time its count passes another
-  thousandth of its total, and when it ends: at most about a thousand lines, whatever the
-  scene's size.
+Stages: ``"predict"`` counts tiles (unit ``"tile"``), ``"vectorize"`` counts blocks
+(unit ``"block"``), ``"from-vectors"`` the blocks of a dataset, ``"train"`` training
+steps. Steps whose work is not counted (stitching, writing, the scores of a comparison)
+are announced with :func:`report_stage`, to the reports that say such things
+(:class:`StageReport`, e.g. JSON lines; a bar has nothing to show for them).
 """
 
-import contextlib
 import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import IO, Protocol, Self
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import IO, Protocol, Self, runtime_checkable
 
 from tqdm import tqdm
 
-#: The ``--progress`` choices.
-KINDS = ("bar", "json")
 
-#: Lines a JSON bar writes at most over its total (besides its first and last).
+class Counter(Protocol):
+    """Counts the units of one stage as they are done."""
+
+    def update(self, n: int = 1) -> object:
+        """``n`` more units are done."""
+
+
+class Progress(Protocol):
+    """Hands out one counter per stage of a job."""
+
+    def counter(self, stage: str, total: int | None, unit: str) -> AbstractContextManager[Counter]:
+        """A counter of ``total`` units (None: not known) for ``stage``, closed on exit."""
+
+
+@dataclass(frozen=True)
+class Bars:
+    """tqdm progress bars on stderr (none when ``shown`` is false)."""
+
+    shown: bool = True
+
+    def counter(self, stage: str, total: int | None, unit: str) -> tqdm:
+        """A bar for ``stage``."""
+        return tqdm(total=total, unit=unit, desc=stage, disable=not self.shown)
+
+
+#: No report at all.
+SILENT = Bars(shown=False)
+
+
+def as_progress(progress: "bool | Progress") -> Progress:
+    """A progress report from the ``progress`` argument of a library call.
+
+    ``True`` and ``False`` (what callers passed before reports could be chosen) are bars
+    on stderr and no report; anything else is used as it is.
+    """
+    if isinstance(progress, bool):
+        return Bars(progress)
+    return progress
+
+
+@runtime_checkable
+class StageReport(Protocol):
+    """A report that can say when a step whose work is not counted begins."""
+
+    def stage(self, stage: str) -> None:
+        """``stage`` begins."""
+
+
+def report_stage(progress: "bool | Progress", stage: str) -> None:
+    """Announce ``stage`` to ``progress`` if it is a :class:`StageReport` (else nothing)."""
+    if isinstance(progress, StageReport):
+        progress.stage(stage)
+
+
+#: Lines a JSON counter writes at most over its total (besides its first and last).
 JSON_STEPS = 1000
 
-#: Seconds between two lines of a JSON bar that does not know its total.
+#: Seconds between two lines of a JSON counter that does not know its total.
 UNCOUNTED_INTERVAL_S = 0.5
 
 
-class ProgressBar(Protocol):
-    """Counts the work of one stage (tqdm's interface, which tqdm itself satisfies)."""
+class JsonCounter:
+    """A counter that writes its count through a :class:`JsonLines` report.
 
-    def update(self, n: int = 1) -> None:
-        """Count ``n`` more units done."""
+    It writes a line when it starts, each time its count passes another thousandth of its
+    total (every half second at most without a total) and, if not yet written, its final
+    count when it ends: at most about a thousand lines, whatever the job's size.
+    """
 
-    def close(self) -> None:
-        """End the bar."""
-
-    def __enter__(self) -> Self:
-        """Use as a context manager: the bar closes when the block ends."""
-
-    def __exit__(self, *exc: object) -> None:
-        """Close the bar."""
-
-
-class Reporter(Protocol):
-    """Makes the bars of a run and reports its uncounted stages."""
-
-    def bar(self, stage: str, total: int | None, unit: str) -> ProgressBar:
-        """A bar counting ``total`` ``unit``s (None: unknown) of ``stage``."""
-
-    def stage(self, stage: str) -> None:
-        """Say that ``stage``, whose work is not counted, begins."""
-
-
-class TqdmReporter:
-    """tqdm bars on stderr; uncounted stages are not shown."""
-
-    def bar(self, stage: str, total: int | None, unit: str) -> ProgressBar:
-        """A tqdm bar described by ``stage``."""
-        bar: ProgressBar = tqdm(total=total, unit=unit, desc=stage)
-        return bar
-
-    def stage(self, stage: str) -> None:
-        """Nothing: a terminal sees the next bar."""
-
-
-class JsonBar:
-    """A bar that writes its count as JSON lines through its reporter."""
-
-    def __init__(
-        self, reporter: "JsonLinesReporter", stage: str, total: int | None, unit: str
-    ) -> None:
-        self.reporter, self.stage, self.total, self.unit = reporter, stage, total, unit
+    def __init__(self, report: "JsonLines", stage: str, total: int | None, unit: str) -> None:
+        self.report, self.stage, self.total, self.unit = report, stage, total, unit
         self.done = 0
         self._lock = threading.Lock()
         self._write()
@@ -113,7 +129,7 @@ class JsonBar:
 
     def _write(self) -> None:
         self._written_done, self._written_at = self.done, time.monotonic()
-        self.reporter.write(
+        self.report.write(
             {
                 "event": "progress",
                 "stage": self.stage,
@@ -124,17 +140,20 @@ class JsonBar:
         )
 
 
-class JsonLinesReporter:
-    """One JSON object a line (``event``, ``stage``, and a bar's ``unit``/``done``/``total``)."""
+@dataclass
+class JsonLines:
+    """One JSON object a line: counted stages and the start of uncounted ones.
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        """Write to ``stream`` (default: stderr at the time of writing)."""
-        self.stream = stream
-        self._lock = threading.Lock()
+    Attributes:
+        stream: where the lines go (None: stderr at the time of writing).
+    """
 
-    def bar(self, stage: str, total: int | None, unit: str) -> ProgressBar:
-        """A bar writing its count as it passes each thousandth of ``total``."""
-        return JsonBar(self, stage, total, unit)
+    stream: IO[str] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def counter(self, stage: str, total: int | None, unit: str) -> JsonCounter:
+        """A counter writing ``stage``'s count as it passes each thousandth of ``total``."""
+        return JsonCounter(self, stage, total, unit)
 
     def stage(self, stage: str) -> None:
         """Write ``{"event": "stage", "stage": stage}``."""
@@ -148,47 +167,16 @@ class JsonLinesReporter:
             stream.flush()
 
 
-_active: Reporter = TqdmReporter()
+#: The ``--progress`` choices.
+KINDS = ("bar", "json")
 
 
-def progress_bar(stage: str, total: int | None, unit: str, show: bool = True) -> ProgressBar:
-    """A bar of the active reporter, or one that shows nothing when ``show`` is False.
-
-    Args:
-        stage: what is being counted ("predict", "vectorize", ...).
-        total: units in all (None: unknown).
-        unit: the unit's name, singular ("tile", "block", "step").
-        show: whether to report at all.
-    """
-    if not show:
-        silent: ProgressBar = tqdm(total=total, disable=True)
-        return silent
-    return _active.bar(stage, total, unit)
-
-
-def progress_stage(stage: str, show: bool = True) -> None:
-    """Report that an uncounted ``stage`` begins (when ``show``)."""
-    if show:
-        _active.stage(stage)
-
-
-def reporter_for(kind: str) -> Reporter:
-    """The reporter of a ``--progress`` choice ("bar" or "json").
+def progress_for(kind: str, shown: bool = True) -> "Progress":
+    """The report of a ``--progress`` choice: ``"bar"`` (tqdm, when ``shown``) or ``"json"``.
 
     Raises:
         ValueError: for another name.
     """
     if kind not in KINDS:
         raise ValueError(f"progress is one of {', '.join(KINDS)}, not {kind!r}")
-    return JsonLinesReporter() if kind == "json" else TqdmReporter()
-
-
-@contextlib.contextmanager
-def reporting(reporter: Reporter) -> Iterator[Reporter]:
-    """Make ``reporter`` the active one while the block runs (then the previous again)."""
-    global _active
-    previous, _active = _active, reporter
-    try:
-        yield reporter
-    finally:
-        _active = previous
+    return JsonLines() if kind == "json" else Bars(shown)

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import warnings
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCL
 
 from . import __version__
 from .errors import RoadkdError
-from .progress import ProgressBar, progress_bar
+from .progress import Counter, Progress
 from .tasks import RoadTask
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -161,19 +162,23 @@ def with_default_subcommand(args: list[str]) -> list[str]:
 
 
 class StepProgress(Callback):
-    """Counts training batches on a bar of the active reporter (:mod:`roadkd.progress`).
+    """Counts training batches on a progress report (:mod:`roadkd.progress`).
 
     The total is Lightning's estimate of the run's batches (epochs x batches per epoch, or
-    ``max_steps``); a run stopped early closes its bar at the count it reached.
+    ``max_steps``); a run stopped early closes its counter at the count it reached.
     """
 
-    def __init__(self) -> None:
-        self._bar: ProgressBar | None = None
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._counter: AbstractContextManager[Counter] | None = None
+        self._count: Counter | None = None
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Open the bar."""
+        """Open the counter."""
         total = trainer.estimated_stepping_batches
-        self._bar = progress_bar("train", int(total) if math.isfinite(total) else None, "step")
+        known = int(total) if math.isfinite(total) else None
+        self._counter = self.progress.counter("train", known, "step")
+        self._count = self._counter.__enter__()
 
     def on_train_batch_end(
         self,
@@ -184,23 +189,23 @@ class StepProgress(Callback):
         batch_idx: int,
     ) -> None:
         """Count one batch."""
-        if self._bar is not None:
-            self._bar.update()
+        if self._count is not None:
+            self._count.update()
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Close the bar."""
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        """Close the counter."""
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
+            self._counter = self._count = None
 
 
-def main(args: ArgsType = None, report_steps: bool = False) -> None:
+def main(args: ArgsType = None, progress: Progress | None = None) -> None:
     """Run LightningCLI over roadkd's tasks and datamodules.
 
     Args:
         args: arguments as on the command line (None: ``sys.argv[1:]``).
-        report_steps: count training steps with the active progress reporter
-            (:class:`StepProgress`) instead of Lightning's progress bar.
+        progress: count training steps on this report (:class:`StepProgress`) instead
+            of Lightning's progress bar (None: Lightning's bar).
     """
     os.environ.update(RASTERIO_BEST_PRACTICES)
     set_thread_count()
@@ -222,8 +227,8 @@ def main(args: ArgsType = None, report_steps: bool = False) -> None:
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
             trainer_defaults=(
-                {"callbacks": [StepProgress()], "enable_progress_bar": False}
-                if report_steps
+                {"callbacks": [StepProgress(progress)], "enable_progress_bar": False}
+                if progress is not None
                 else {}
             ),
             args=args,

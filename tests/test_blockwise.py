@@ -17,10 +17,11 @@ from skimage.draw import line
 from roadkd.datasets.layout import write_geotiff
 from roadkd.datasets.synthetic import generate_scene
 from roadkd.errors import RoadkdError
+from roadkd.grid import Grid
 from roadkd.inference.predict import check_scene
 from roadkd.pipeline.predict import predict_and_vectorize, predict_mosaic
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
-from roadkd.vectorize.blocks import SceneGrid, halo_px, plan_blocks, vectorize_block
+from roadkd.vectorize.blocks import halo_px, plan_blocks, vectorize_block
 from roadkd.vectorize.core import road_pixels
 from roadkd.vectorize.mosaic import vectorize_mosaic
 from roadkd.vectorize.stream import StreamVectorizer
@@ -55,7 +56,7 @@ def assert_same(prob: np.ndarray, block: int, options: VectorizeOptions | None =
     """The blockwise result equals the whole scene's (within the issue's tolerances)."""
     whole = vectorize_array(prob, TRANSFORM, CRS, options)
     parts = vectorize_array(prob, TRANSFORM, CRS, options, block=block)
-    assert len(plan_blocks(SceneGrid.of(TRANSFORM, CRS, prob.shape), block, VectorizeOptions())) > 1
+    assert len(plan_blocks(Grid.of(TRANSFORM, CRS, prob.shape), block, VectorizeOptions())) > 1
     length, stitched = whole.centerlines["length_m"].sum(), parts.centerlines["length_m"].sum()
     assert stitched == pytest.approx(length, rel=0.005)
     assert nx.number_connected_components(parts.graph) == nx.number_connected_components(
@@ -159,7 +160,7 @@ def test_halo_covers_every_metre_setting() -> None:
     assert halo_px(options, 0.5) >= 100
     assert halo_px(VectorizeOptions(), 0.21) * 0.21 >= VectorizeOptions().max_road_width_m
     with pytest.raises(RoadkdError, match="--block"):
-        plan_blocks(SceneGrid.of(TRANSFORM, CRS, (10, 10)), 0, options)
+        plan_blocks(Grid.of(TRANSFORM, CRS, (10, 10)), 0, options)
 
 
 def test_raster_in_blocks_and_in_worker_processes(tmp_path: Path) -> None:
@@ -186,7 +187,7 @@ def test_blocks_finish_what_no_seam_cuts() -> None:
     # a crossroads inside one block, a road across a seam, a blob inside a block
     prob = drawn(300, [((50, 10), (50, 90)), ((10, 50), (90, 50)), ((150, 0), (150, 299))], 10)
     prob[220:260, 220:260] = 1
-    grid = SceneGrid.of(TRANSFORM, CRS, prob.shape)
+    grid = Grid.of(TRANSFORM, CRS, prob.shape)
     blocks = plan_blocks(grid, 100, VectorizeOptions())
     pieces = [
         vectorize_block(road_pixels(prob[b.window_slices], 0.5), b, grid, VectorizeOptions())
@@ -227,7 +228,7 @@ def test_one_progress_bar_counts_every_block(
 def test_rows_streamed_in_bands_give_the_whole_scene_result() -> None:
     prob = drawn(300, [((20, 0), (280, 299)), ((150, 0), (150, 299)), ((0, 200), (299, 180))], 10)
     whole = vectorize_array(prob, TRANSFORM, CRS)
-    grid = SceneGrid.of(TRANSFORM, CRS, prob.shape)
+    grid = Grid.of(TRANSFORM, CRS, prob.shape)
     with StreamVectorizer(grid, block=100) as stream:
         for row in range(0, 300, 48):  # bands that do not line up with the blocks
             stream.push(row, prob[row : row + 48])

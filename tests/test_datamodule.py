@@ -15,9 +15,10 @@ from roadkd.datamodules import (
     SceneGridSampler,
     split_blocks,
 )
-from roadkd.datamodules.labeled_split import SPLIT_FILE, block_edges, read_split_summary
+from roadkd.datamodules.labeled_split import SPLIT_FILE, read_split_summary
 from roadkd.datasets import RoadImagery, RoadMask, image_path, mask_path
 from roadkd.errors import RoadkdError
+from roadkd.grid import block_edges
 from roadkd.normalization import DEFAULT_MEAN, DEFAULT_STD
 
 

@@ -13,6 +13,7 @@ from skimage.draw import line
 
 from roadkd.datasets.layout import write_geotiff
 from roadkd.errors import RoadkdError
+from roadkd.grid import Grid
 from roadkd.imagery import SceneReader
 from roadkd.inference import load_backend, predict_scene
 from roadkd.inference.predict import PROBABILITY_PROFILE, BlockRowWriter
@@ -20,7 +21,6 @@ from roadkd.inference.tiling import blend_window, pad_to, tile_origins
 from roadkd.inference.window import predict_region
 from roadkd.io import OutputPlan
 from roadkd.pipeline.outputs import block_file, check_block_folder
-from roadkd.vectorize.blocks import SceneGrid
 from roadkd.vectorize.mosaic import MosaicVectorizer, vectorize_mosaic
 
 TRANSFORM = Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0)
@@ -169,7 +169,7 @@ def test_mosaic_blocks_are_vectorised_as_their_rasters_are_finished(tmp_path: Pa
             dst.write(prob[None, :, col : col + 300])
         halves.append(path)
     expected = vectorize_mosaic(halves, block=100)
-    grid = SceneGrid.of(transform, "EPSG:32618", (rows, cols))
+    grid = Grid.of(transform, "EPSG:32618", (rows, cols))
     places = [(0, 0, rows, 300), (0, 300, rows, 300)]
     with MosaicVectorizer(grid, places, block=100, workers=2) as mosaic:
         assert mosaic.waiting == 18

@@ -1,32 +1,78 @@
-"""Progress reporters (roadkd.progress): tqdm bars by default, JSON lines for programs."""
+"""Progress reports: any object with a ``counter`` method receives the engine's counts."""
 
+import contextlib
 import io
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
-from tqdm import tqdm
+import rasterio
+from affine import Affine
 
 from roadkd.progress import (
     JSON_STEPS,
-    JsonLinesReporter,
-    TqdmReporter,
-    progress_bar,
-    progress_stage,
-    reporter_for,
-    reporting,
+    SILENT,
+    Bars,
+    JsonLines,
+    as_progress,
+    progress_for,
+    report_stage,
 )
+from roadkd.vectorize import vectorize_raster
+
+
+class Recorder:
+    """A report that keeps (stage, total, unit) and the units done of every counter."""
+
+    def __init__(self) -> None:
+        self.stages: list[tuple[str, int | None, str]] = []
+        self.done: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def counter(self, stage: str, total: int | None, unit: str) -> Iterator["Recorder"]:
+        self.stages.append((stage, total, unit))
+        self._stage = stage
+        self.done.setdefault(stage, 0)
+        yield self
+
+    def update(self, n: int = 1) -> None:
+        self.done[self._stage] += n
+
+
+def test_bools_are_bars_and_a_report_is_used_as_it_is() -> None:
+    assert as_progress(True) == Bars(True)
+    assert as_progress(False) == SILENT
+    recorder = Recorder()
+    assert as_progress(recorder) is recorder
+
+
+def test_vectorize_counts_every_block_on_the_report(tmp_path: Path) -> None:
+    prob = np.zeros((200, 200), np.float32)
+    prob[95:105, :] = 1.0
+    path = tmp_path / "prob.tif"
+    profile = {"driver": "GTiff", "width": 200, "height": 200, "count": 1, "dtype": "float32"}
+    transform = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
+    with rasterio.open(path, "w", crs="EPSG:32618", transform=transform, **profile) as dst:
+        dst.write(prob[None])
+    recorder = Recorder()
+    vectors = vectorize_raster(path, block=64, progress=recorder)
+    assert vectors.work is not None
+    assert recorder.stages == [("vectorize", vectors.work.blocks, "block")]
+    assert recorder.done == {"vectorize": vectors.work.blocks} and vectors.work.blocks == 16
 
 
 def _events(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_a_json_bar_writes_each_thousandth_once_and_its_end() -> None:
+def test_a_json_counter_writes_each_thousandth_once_and_its_end() -> None:
     stream = io.StringIO()
     total = 5 * JSON_STEPS
-    with reporting(JsonLinesReporter(stream)), progress_bar("predict", total, "tile") as bar:
+    with JsonLines(stream).counter("predict", total, "tile") as counter:
         for _ in range(total):
-            bar.update()
+            counter.update()
     done = [e["done"] for e in _events(stream)]
     # the start, then one line a thousandth (every 5 tiles), the last one being the total
     assert done == list(range(0, total + 1, 5))
@@ -39,16 +85,17 @@ def test_a_json_bar_writes_each_thousandth_once_and_its_end() -> None:
     }
 
 
-def test_a_json_bar_on_few_units_writes_every_one_and_an_early_end() -> None:
+def test_json_lines_count_few_units_each_and_announce_uncounted_stages() -> None:
     stream = io.StringIO()
-    reporter = JsonLinesReporter(stream)
-    with reporting(reporter):
-        with progress_bar("from-vectors", 3, "block") as bar:
-            bar.update(2)
-            bar.update()
-        with progress_bar("train", 10, "step") as bar:  # stopped early: its count at the end
-            bar.update(4)
-        progress_stage("write")
+    report = JsonLines(stream)
+    with report.counter("from-vectors", 3, "block") as counter:
+        counter.update(2)
+        counter.update()
+    with report.counter("train", 10, "step") as counter:  # stopped early: its count at the end
+        counter.update(4)
+    report_stage(report, "write")
+    report_stage(Bars(), "write")  # a bar has nothing to show for it
+    report_stage(True, "write")
     assert [(e["stage"], e.get("done")) for e in _events(stream)] == [
         ("from-vectors", 0),
         ("from-vectors", 2),
@@ -60,20 +107,8 @@ def test_a_json_bar_on_few_units_writes_every_one_and_an_early_end() -> None:
     assert _events(stream)[-1] == {"event": "stage", "stage": "write"}
 
 
-def test_nothing_is_reported_unless_asked_and_the_reporter_comes_back() -> None:
-    stream = io.StringIO()
-    with reporting(JsonLinesReporter(stream)):
-        with progress_bar("predict", 4, "tile", show=False) as bar:
-            bar.update(4)
-        progress_stage("stitch", show=False)
-        with reporting(TqdmReporter()):
-            progress_stage("confidence")  # a tqdm reporter shows no stage line
-    assert stream.getvalue() == ""
-    # outside every ``reporting`` block, the default: tqdm bars
-    with reporting(reporter_for("json")) as inside:
-        assert isinstance(inside, JsonLinesReporter)
-    with progress_bar("predict", 1, "tile") as bar:
-        assert isinstance(bar, tqdm)
-    assert isinstance(reporter_for("bar"), TqdmReporter)
+def test_the_progress_option_chooses_the_report() -> None:
+    assert isinstance(progress_for("json"), JsonLines)
+    assert progress_for("bar") == Bars(True) and progress_for("bar", shown=False) == SILENT
     with pytest.raises(ValueError, match="bar, json"):
-        reporter_for("xml")
+        progress_for("xml")

@@ -8,7 +8,7 @@ import io
 import itertools
 import json
 
-from roadkd.progress import JsonLinesReporter, progress_bar, progress_stage, reporting
+from roadkd.progress import JsonLines, report_stage
 from roadkd.qgis.roadkd_qgis.progress import Meter, parse
 from roadkd.qgis.roadkd_qgis.report import html_report
 
@@ -18,12 +18,12 @@ PREDICT_PLAN = [("predict", 90), ("stitch", 4), ("confidence", 4), ("write", 2)]
 def _predict_lines(tiles: int) -> list[str]:
     """The progress lines ``roadkd predict --progress json`` writes for one scene."""
     stream = io.StringIO()
-    with reporting(JsonLinesReporter(stream)):
-        with progress_bar("predict", tiles, "tile") as bar:
-            for _ in range(0, tiles, 4):
-                bar.update(min(4, tiles - bar.done))
-        for stage in ("stitch", "confidence", "write"):
-            progress_stage(stage)
+    report = JsonLines(stream)
+    with report.counter("predict", tiles, "tile") as counter:
+        for _ in range(0, tiles, 4):
+            counter.update(min(4, tiles - counter.done))
+    for stage in ("stitch", "confidence", "write"):
+        report_stage(report, stage)
     return stream.getvalue().splitlines()
 
 

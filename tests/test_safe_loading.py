@@ -359,3 +359,18 @@ def test_teachers_of_a_written_checkpoint(written: dict[str, Path]) -> None:
         a.state_dict(),
         {k.removeprefix("teacher_a."): v for k, v in state.items() if k.startswith("teacher_a.")},
     )
+
+
+def test_a_checkpoint_from_before_model_config_moved_still_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ModelConfig was pickled as ``roadkd.models.factory.ModelConfig`` before it moved."""
+    from roadkd.models import ModelConfig, read_checkpoint
+
+    config = ModelConfig(arch="Unet", encoder="resnet18")
+    path = tmp_path / "old.ckpt"
+    with monkeypatch.context() as patched:
+        patched.setattr(ModelConfig, "__module__", "roadkd.models.factory")
+        torch.save({"hyper_parameters": {"model": config}}, path)
+    assert b"roadkd.models.factory" in path.read_bytes()
+    assert read_checkpoint(path)["hyper_parameters"]["model"] == config

@@ -359,6 +359,9 @@ BASE_ARGS: dict[str, tuple[str, ...]] = {
     "data synth": ("data", "synth", "--out", "@d"),
     "data roadnet": ("data", "roadnet", "@src", "--out", "@d"),
     "data from-vectors": ("data", "from-vectors", "@x.tif", "--roads", "@x.tif", "--out", "@d"),
+    "data from-osm": ("data", "from-osm", "@x.tif", "--out", "@d"),
+    "data osm": ("data", "osm", "@x.tif", "--out", "@o.gpkg"),
+    "data spacenet3": ("data", "spacenet3", "@src", "--out", "@d"),
     "experiment": ("experiment", "--config", "@e.yaml"),
 }
 
@@ -379,11 +382,29 @@ SHARED_REFUSALS: dict[str, list[tuple[tuple[str, ...], str]]] = {
     "--seed": [(("-1",), "'--seed'"), ((str(2**32),), "'--seed'")],
     "--bands": [(("0,1,2",), "1-based")],
     "--scale": [(("5", "1"), "MIN < MAX"), (("nan", "255"), "MIN < MAX")],
+    "--val": [(("1",), "'--val'"), (("-0.1",), "'--val'")],
+    "--test": [(("1",), "'--test'")],
+    "--uncertain-m": [(("-1",), "'--uncertain-m'")],
+    "--default-width-m": [(("0",), "'--default-width-m'")],
+    "--block-size": [(("16",), "'--block-size'")],
+    "--resolution": [(("0",), "'--resolution'"), (("nan",), "not a finite number")],
 }
 
 #: Options several commands take whose values are not checked by type: files (checked
 #: when planned or opened), flags, and a scheduler's address (checked by connecting).
-NOT_A_VALUE = {"--out", "--model", "--prob", "--polygons", "--quiet", "--scheduler", "--help"}
+NOT_A_VALUE = {
+    "--out",
+    "--model",
+    "--prob",
+    "--polygons",
+    "--quiet",
+    "--scheduler",
+    "--help",
+    "--labelled-area",
+    "--keep-paths",
+    "--osm",
+    "--overpass-url",
+}
 
 
 def leaf_commands() -> dict[str, click.Command]:

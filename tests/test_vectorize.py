@@ -13,10 +13,10 @@ from shapely.geometry import LineString
 from skimage.draw import line
 
 from roadkd.errors import RoadkdError
+from roadkd.ground import pixel_size_m
 from roadkd.vectorize import VectorizeOptions, read_road_raster, vectorize_array, vectorize_raster
 from roadkd.vectorize.core import ground_length
 from roadkd.vectorize.graph import merge_close_junctions, skeleton_graph
-from roadkd.vectorize.scale import pixel_size_m
 
 RES = 0.5
 TRANSFORM = Affine(RES, 0, 445000.0, 0, -RES, 5030000.0)

@@ -19,29 +19,16 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from ..grid import block_edges
+
 #: File in the run folder (the trainer's ``default_root_dir``) describing the labelled split.
 SPLIT_FILE = "data_split.json"
 
 Box = tuple[float, float, float, float]
 
 
-def block_edges(length_px: int, block_px: int) -> tuple[int, ...]:
-    """Cut ``length_px`` pixels into ``max(1, length_px // block_px)`` near-equal pieces.
-
-    Args:
-        length_px: the scene's width or height in pixels.
-        block_px: the smallest block side wanted.
-
-    Returns:
-        Pixel offsets of the edges, from 0 to ``length_px``; every piece is at least
-        ``block_px`` long when ``length_px >= block_px`` (else there is one piece).
-    """
-    pieces = max(1, length_px // block_px)
-    return tuple(round(i * length_px / pieces) for i in range(pieces + 1))
-
-
 @dataclass(frozen=True)
-class SceneGrid:
+class BlockLayout:
     """A scene cut into a grid of blocks on its own pixel grid.
 
     Attributes:
@@ -76,7 +63,7 @@ class SceneGrid:
         return (self.rows[row + 1] - self.rows[row]) * (self.cols[col + 1] - self.cols[col])
 
 
-def tile_scene(bounds: Box, res: float, block_px: int) -> SceneGrid:
+def tile_scene(bounds: Box, res: float, block_px: int) -> BlockLayout:
     """Cut a scene into blocks of at least ``block_px`` pixels a side, edges included.
 
     Args:
@@ -89,7 +76,7 @@ def tile_scene(bounds: Box, res: float, block_px: int) -> SceneGrid:
     """
     xmin, ymin, xmax, ymax = bounds
     width, height = round((xmax - xmin) / res), round((ymax - ymin) / res)
-    return SceneGrid(bounds, res, block_edges(width, block_px), block_edges(height, block_px))
+    return BlockLayout(bounds, res, block_edges(width, block_px), block_edges(height, block_px))
 
 
 @dataclass(frozen=True)
@@ -101,7 +88,7 @@ class BlockSplit:
         labeled_cells: the labelled blocks as (scene index, row, col).
     """
 
-    scenes: tuple[SceneGrid, ...]
+    scenes: tuple[BlockLayout, ...]
     labeled_cells: frozenset[tuple[int, int, int]]
 
     def _cells(self) -> list[tuple[int, int, int]]:

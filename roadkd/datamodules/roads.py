@@ -26,8 +26,8 @@ from ..models.deploy import DataFacts
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, normalize
 from .labeled_split import (
     SPLIT_FILE,
+    BlockLayout,
     BlockSplit,
-    SceneGrid,
     split_blocks,
     tile_scene,
 )
@@ -309,7 +309,7 @@ class RoadDataModule(GeoDataModule):
         )
 
     def _block_sampler(
-        self, regions: list[tuple[SceneGrid, np.ndarray]], length: int, stream: int, what: str
+        self, regions: list[tuple[BlockLayout, np.ndarray]], length: int, stream: int, what: str
     ) -> BlockPatchSampler:
         try:
             return BlockPatchSampler(

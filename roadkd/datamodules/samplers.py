@@ -17,7 +17,7 @@ from torchgeo.datasets import GeoDataset
 from torchgeo.samplers import GeoSampler
 
 from ..labels import IGNORE_INDEX
-from .labeled_split import Box, SceneGrid
+from .labeled_split import BlockLayout, Box
 
 
 def _spans(edges: Sequence[int], patch_px: int) -> list[tuple[int, int, int, int]]:
@@ -49,7 +49,7 @@ class BlockPatchSampler(GeoSampler):
 
     def __init__(
         self,
-        regions: Sequence[tuple[SceneGrid, np.ndarray]],
+        regions: Sequence[tuple[BlockLayout, np.ndarray]],
         patch_px: int,
         length: int,
         generator: np.random.Generator,

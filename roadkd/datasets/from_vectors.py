@@ -20,13 +20,14 @@ layer's completeness there is the user's responsibility.
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import shapely
+from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
@@ -39,10 +40,23 @@ from ..imagery import (
 )
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
-from ..progress import progress_bar
-from .layout import check_new_dataset_folder, staged_dataset, write_scene, write_splits
+from ..progress import Progress, as_progress
+from .layout import (
+    SPLITS,
+    check_new_dataset_folder,
+    staged_dataset,
+    write_scene,
+    write_splits,
+)
 from .road_widths import road_widths
-from .scene_blocks import Block, SceneGrid, assign_splits, cut_blocks, open_scene_grid
+from .scene_blocks import (
+    PlannedScene,
+    SceneBlock,
+    assign_splits,
+    cut_blocks,
+    open_scene_grid,
+    split_by_scene,
+)
 from .vector_labels import burn, road_masks
 
 #: Reminder printed with every summary and kept in ``splits.json``.
@@ -91,26 +105,31 @@ class _SceneRoads:
 
 
 def _scene_roads(
-    grid: SceneGrid,
-    roads: gpd.GeoDataFrame,
+    grid: PlannedScene,
+    in_crs: np.ndarray,
     widths_m: np.ndarray,
     keep: np.ndarray,
-    area: gpd.GeoDataFrame | None,
+    area: BaseGeometry | None,
     uncertain_m: float,
 ) -> _SceneRoads:
     """Roads to burn on a scene (``keep``), and its labelled area.
+
+    Args:
+        grid: the scene's grid.
+        in_crs: every road line, in the grid's CRS.
+        widths_m: every line's width.
+        keep: which lines are roads.
+        area: the labelled-area polygons in the grid's CRS (None: not given).
+        uncertain_m: ignore band on each side of every road edge.
 
     Without a labelled-area layer, the labelled area is the extent of the whole road layer
     (dropped paths included: the user mapped there too), road surfaces included:
     centrelines stop short of the edge of the imagery they were drawn on by about half a
     road width.
     """
-    in_crs = roads.geometry.to_crs(grid.crs).to_numpy()
     on_scene = keep & shapely.intersects(in_crs, grid.footprint)
-    labelled: BaseGeometry | None = None
-    if area is not None:
-        labelled = shapely.union_all(area.geometry.to_crs(grid.crs).to_numpy())
-    elif len(in_crs):
+    labelled: BaseGeometry | None = area
+    if area is None and len(in_crs):
         reach = (widths_m / 2 + uncertain_m) * grid.units_per_m
         grown = shapely.bounds(in_crs) + reach[:, None] * np.array([-1, -1, 1, 1])
         labelled = shapely.box(*grown[:, :2].min(0), *grown[:, 2:].max(0))
@@ -119,7 +138,7 @@ def _scene_roads(
 
 
 def _block_labels(
-    block: Block, roads: _SceneRoads, uncertain_m: float, valid: np.ndarray
+    block: SceneBlock, roads: _SceneRoads, uncertain_m: float, valid: np.ndarray
 ) -> tuple[dict[str, np.ndarray], BaseGeometry]:
     """The block's masks (ignore where unlabelled or no imagery), and its labelled part."""
     grid = block.scene
@@ -140,10 +159,10 @@ def _block_labels(
         uncertain_m,
         grid.units_per_m,
     )
-    labelled_part = block.footprint
+    labelled_part = block.imagery
     ignore = ~valid
     if block.labelled_share < 1.0 and roads.labelled_area is not None:
-        labelled_part = block.footprint.intersection(roads.labelled_area)
+        labelled_part = labelled_part.intersection(roads.labelled_area)
         ignore |= ~burn(np.array([labelled_part]), block.transform, block.shape)
     for mask in masks.values():
         mask[ignore] = IGNORE_INDEX
@@ -169,7 +188,9 @@ def write_dataset_from_vectors(
     resolution: float | None = None,
     read_options: ReadOptions | None = None,
     log: Log | None = None,
-    progress: bool = False,
+    scene_splits: Mapping[str, str] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    progress: bool | Progress = False,
 ) -> FromVectorsSummary:
     """Write a dataset in roadkd's layout from scenes and a road centreline layer.
 
@@ -192,7 +213,14 @@ def write_dataset_from_vectors(
         resolution: metres per pixel of the written images (default: each scene's own).
         read_options: bands and scaling of the scenes (as ``roadkd predict``).
         log: called with how each scene is read and any warning.
-        progress: report the blocks written (:mod:`roadkd.progress`).
+        scene_splits: the split of every scene (by file name without extension: train,
+            val, test or unlabeled), decided by the caller (e.g. a release's official
+            split), instead of the seeded draw of ``val`` and ``test`` blocks; blocks
+            outside the labelled area go to the unlabelled stream whatever their scene.
+        provenance: fields added to (or replacing) those ``splits.json`` records of the
+            run, e.g. the release the data came from (not the split names).
+        progress: report the blocks written (True: a bar on stderr; see
+            :mod:`roadkd.progress`).
 
     Returns:
         What was written.
@@ -202,6 +230,8 @@ def write_dataset_from_vectors(
     """
     if not scenes:
         raise RoadkdError("give at least one scene")
+    if provenance is not None and set(provenance) & set(SPLITS):
+        raise ValueError(f"provenance must not name a split: {sorted(provenance)}")
     if not (0 <= val < 1 and 0 <= test < 1 and val + test < 1):
         raise RoadkdError(f"--val and --test must be in [0, 1) with a sum below 1: {val}, {test}")
     if default_width_m <= 0 or uncertain_m < 0 or block_px < 32:
@@ -228,7 +258,17 @@ def write_dataset_from_vectors(
         else None
     )
 
-    scene_roads = {g.name: _scene_roads(g, lines, widths_m, keep, area, uncertain_m) for g in grids}
+    # Reprojected once per CRS: a release of many small scenes has a few CRSs only.
+    lines_in: dict[CRS, np.ndarray] = {}
+    area_in: dict[CRS, BaseGeometry] = {}
+    for crs in {g.crs for g in grids}:
+        lines_in[crs] = lines.geometry.to_crs(crs).to_numpy()
+        if area is not None:
+            area_in[crs] = shapely.union_all(area.geometry.to_crs(crs).to_numpy())
+    scene_roads = {
+        g.name: _scene_roads(g, lines_in[g.crs], widths_m, keep, area_in.get(g.crs), uncertain_m)
+        for g in grids
+    }
     if not any(len(r.lines) for r in scene_roads.values()):
         raise RoadkdError(
             f"no road of {roads} lies on the scenes ({int(keep.sum())} of {len(lines)} line(s) "
@@ -236,14 +276,17 @@ def write_dataset_from_vectors(
             f"{lines.crs.to_string() if lines.crs else 'no CRS'}): check both places"
         )
     blocks = [b for g in grids for b in cut_blocks(g, block_px, scene_roads[g.name].labelled_area)]
-    planned, dropped = assign_splits(blocks, val, test, seed)
+    if scene_splits is None:
+        planned, dropped = assign_splits(blocks, val, test, seed)
+    else:
+        planned, dropped = split_by_scene(blocks, scene_splits)
     split_of = {b.name: split for split, members in planned.items() for b in members}
 
     written: dict[str, list[str]] = {split: [] for split in planned}
     road_km = labelled_km2 = unlabelled_km2 = 0.0
     with (
         staged_dataset(Path(out)) as staging,
-        progress_bar("from-vectors", len(split_of), "block", progress) as bar,
+        as_progress(progress).counter("from-vectors", len(split_of), "block") as bar,
     ):
         for grid in grids:
             labelled_parts: list[BaseGeometry] = []
@@ -270,23 +313,23 @@ def write_dataset_from_vectors(
                 scene_roads[grid.name].lines, shapely.union_all(labelled_parts)
             )
             road_km += float(shapely.length(burnt).sum()) / grid.units_per_m / 1000
-        write_splits(
-            staging,
-            written,
-            source="vectors",
-            scenes=[str(g.plan.path) for g in grids],
-            roads=str(roads),
-            labelled_area=str(labelled_area) if labelled_area else None,
-            width_field=width_field,
-            default_width_m=default_width_m,
-            keep_paths=keep_paths,
-            uncertain_m=uncertain_m,
-            block_px=block_px,
-            seed=seed,
-            crs=grids[0].crs.to_string(),
-            resolution_m=grids[0].plan.resolution_m,
-            note=COMPLETENESS_NOTE,
-        )
+        crs_names = sorted({g.crs.to_string() for g in grids})
+        info: dict[str, Any] = {
+            "source": "vectors",
+            "scenes": [str(g.plan.path) for g in grids],
+            "roads": str(roads),
+            "labelled_area": str(labelled_area) if labelled_area else None,
+            "width_field": width_field,
+            "default_width_m": default_width_m,
+            "keep_paths": keep_paths,
+            "uncertain_m": uncertain_m,
+            "block_px": block_px,
+            "seed": seed,
+            "crs": crs_names[0] if len(crs_names) == 1 else crs_names,
+            "resolution_m": grids[0].plan.resolution_m,
+            "note": COMPLETENESS_NOTE,
+        }
+        write_splits(staging, written, **{**info, **(provenance or {})})
     return FromVectorsSummary(
         out=Path(out),
         scenes=len(grids),
@@ -300,9 +343,9 @@ def write_dataset_from_vectors(
 
 __all__ = [
     "COMPLETENESS_NOTE",
-    "Block",
     "FromVectorsSummary",
-    "SceneGrid",
+    "PlannedScene",
+    "SceneBlock",
     "assign_splits",
     "cut_blocks",
     "open_scene_grid",

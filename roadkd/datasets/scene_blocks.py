@@ -5,7 +5,7 @@ can hold it in train, val, test or unlabeled and the datamodule works unchanged.
 """
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,13 +14,15 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from rasterio.crs import CRS
 from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReader
 from rasterio.transform import array_bounds
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
-from ..datamodules.labeled_split import block_edges
 from ..errors import RoadkdError
+from ..grid import block_edges
 from ..ground import ground_resolution_m, planar_pixel_size
 from ..imagery import (
     Log,
@@ -33,11 +35,20 @@ from ..io import require_file
 
 
 @dataclass(frozen=True)
-class SceneGrid(OnPlannedGrid):
-    """A scene and the grid its training images are written on (the imagery reader's plan)."""
+class PlannedScene(OnPlannedGrid):
+    """A scene and the grid its training images are written on (the imagery reader's plan).
+
+    Attributes:
+        name: the scene's file name without extension.
+        plan: how the imagery reader brings the scene to that grid.
+        outline: the scene's own extent in the grid's CRS, for a scene reprojected from
+            degrees (its grid is the north-up box around a tilted outline, whose corners
+            hold no imagery); None when the grid is the scene's own.
+    """
 
     name: str
     plan: ScenePlan
+    outline: BaseGeometry | None = None
 
     @property
     def units_per_m(self) -> float:
@@ -49,9 +60,14 @@ class SceneGrid(OnPlannedGrid):
         """The grid's outline in its CRS."""
         return shapely.box(*array_bounds(self.height, self.width, self.transform))
 
+    @property
+    def imagery(self) -> BaseGeometry:
+        """Where the grid holds imagery, in its CRS (the footprint unless reprojected)."""
+        return self.footprint if self.outline is None else self.outline
+
 
 @dataclass(frozen=True)
-class Block:
+class SceneBlock:
     """A piece of a scene written as a scene of its own.
 
     Attributes:
@@ -59,10 +75,11 @@ class Block:
         name: ``<scene>_r<row>_c<col>``.
         window: its pixels in the scene's output grid.
         footprint: its outline in the scene's CRS.
-        labelled_share: share of its area inside the labelled area (1 wholly, 0 not at all).
+        labelled_share: share of its imagery inside the labelled area (1 wholly, 0 not at
+            all); the empty corners of a reprojected scene do not count.
     """
 
-    scene: SceneGrid
+    scene: PlannedScene
     name: str
     window: Window
     footprint: BaseGeometry
@@ -79,13 +96,20 @@ class Block:
         """(height, width) in pixels."""
         return int(self.window.height), int(self.window.width)
 
+    @property
+    def imagery(self) -> BaseGeometry:
+        """The part of its footprint that holds imagery, in the scene's CRS."""
+        if self.scene.outline is None:
+            return self.footprint
+        return self.footprint.intersection(self.scene.outline)
+
 
 def open_scene_grid(
     path: str | Path,
     resolution: float | None = None,
     options: ReadOptions | None = None,
     log: Log | None = None,
-) -> SceneGrid:
+) -> PlannedScene:
     """Plan how the imagery reader brings a scene to training images (nothing is read yet).
 
     Args:
@@ -113,16 +137,28 @@ def open_scene_grid(
                 resolution_m=resolution or native,
                 options=replace(opts, native_resolution=resolution is None, any_resolution=True),
             )
+            outline = _outline_in(src, plan.crs) if plan.reprojected else None
     except RasterioIOError as err:
         raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
     if log is not None:
         log(plan.describe())
         for warning in plan.warnings:
             log(warning)
-    return SceneGrid(scene.stem, plan)
+    return PlannedScene(scene.stem, plan, outline)
 
 
-def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | None) -> list[Block]:
+def _outline_in(src: DatasetReader, crs: CRS) -> BaseGeometry:
+    """A raster's extent in another CRS, its edges densified so that they bend as they should."""
+    shape = (src.height, src.width)
+    corners = [(0, 0), (0, shape[1]), (shape[0], shape[1]), (shape[0], 0)]
+    ring = shapely.Polygon([src.transform @ (col, row) for row, col in corners])
+    ring = shapely.segmentize(ring, ring.length / 256)
+    return gpd.GeoSeries([ring], crs=src.crs).to_crs(crs).iloc[0]
+
+
+def cut_blocks(
+    grid: PlannedScene, block_px: int, labelled_area: BaseGeometry | None
+) -> list[SceneBlock]:
     """Cut a scene into blocks and measure how much of each the labelled area covers.
 
     Args:
@@ -140,11 +176,13 @@ def cut_blocks(grid: SceneGrid, block_px: int, labelled_area: BaseGeometry | Non
         for c, (c0, c1) in enumerate(itertools.pairwise(cols)):
             window = Window(c0, r0, c1 - c0, r1 - r0)
             footprint = shapely.box(*rasterio.windows.bounds(window, grid.transform))
-            share = 0.0
-            if labelled_area is not None:
-                share = footprint.intersection(labelled_area).area / footprint.area
+            block = SceneBlock(grid, f"{grid.name}_r{r}_c{c}", window, footprint, 0.0)
+            imagery = block.imagery
+            if labelled_area is not None and imagery.area > 0:
+                share = imagery.intersection(labelled_area).area / imagery.area
                 share = 1.0 if share > 1 - 1e-6 else (0.0 if share < 1e-6 else share)
-            blocks.append(Block(grid, f"{grid.name}_r{r}_c{c}", window, footprint, share))
+                block = replace(block, labelled_share=share)
+            blocks.append(block)
     return blocks
 
 
@@ -153,9 +191,50 @@ def _held_out_count(fraction: float, candidates: int) -> int:
     return 0 if fraction <= 0 or candidates == 0 else max(1, round(fraction * candidates))
 
 
+def _outlines_in_degrees(blocks: Sequence[SceneBlock]) -> np.ndarray:
+    """Every block's imagery in WGS84, where blocks of scenes in any CRS can be compared."""
+    outlines = np.empty(len(blocks), dtype=object)
+    by_crs: dict[CRS, list[int]] = {}
+    for index, block in enumerate(blocks):
+        by_crs.setdefault(block.scene.crs, []).append(index)
+    for crs, indices in by_crs.items():
+        shapes = gpd.GeoSeries([blocks[i].imagery for i in indices], crs=crs)
+        outlines[indices] = shapes.to_crs("EPSG:4326").to_numpy()
+    return outlines
+
+
+def _keep_apart(
+    blocks: Sequence[SceneBlock], splits: dict[str, list[SceneBlock]]
+) -> tuple[dict[str, list[SceneBlock]], int]:
+    """Leave out the train and unlabelled blocks that share imagery with a val or test block.
+
+    Scenes that overlap each other would otherwise put a held-out pixel in training.
+
+    Returns:
+        The splits without them, and how many were left out.
+    """
+    outlines = _outlines_in_degrees(blocks)
+    index_of = {id(block): i for i, block in enumerate(blocks)}
+    held = [index_of[id(b)] for split in ("val", "test") for b in splits[split]]
+    tree = shapely.STRtree(outlines[held])
+    kept: dict[str, list[SceneBlock]] = {**splits}
+    dropped = 0
+    for split in ("train", "unlabeled"):
+        kept[split] = []
+        for block in splits[split]:
+            shape = outlines[index_of[id(block)]]
+            near = tree.query(shape, predicate="intersects")
+            touching = shapely.area(shapely.intersection(shape, outlines[held][near]))
+            if (touching > 1e-6 * shape.area).any():
+                dropped += 1
+            else:
+                kept[split].append(block)
+    return kept, dropped
+
+
 def assign_splits(
-    blocks: Sequence[Block], val: float, test: float, seed: int
-) -> tuple[dict[str, list[Block]], int]:
+    blocks: Sequence[SceneBlock], val: float, test: float, seed: int
+) -> tuple[dict[str, list[SceneBlock]], int]:
     """Draw val and test blocks from the wholly labelled ones; the rest train or go unlabelled.
 
     Blocks that overlap a held-out block (scenes that overlap each other) are left out, so
@@ -188,39 +267,66 @@ def assign_splits(
             f"the labelled area holds {len(whole)} whole block(s): too few for val "
             f"{n_val}, test {n_test} and training; lower --block-size, --val or --test"
         )
-    common = blocks[0].scene.crs
-
-    def outline(block: Block) -> BaseGeometry:
-        if block.scene.crs == common:
-            return block.footprint
-        series = gpd.GeoSeries([block.footprint], crs=block.scene.crs)
-        return series.to_crs(common).iloc[0]
-
-    def overlaps(block: Block, others: list[BaseGeometry]) -> bool:
-        shape = outline(block)
-        return any(shape.intersection(o).area > 1e-6 * shape.area for o in others)
-
-    splits: dict[str, list[Block]] = {"train": [], "val": [], "test": [], "unlabeled": []}
-    held: list[BaseGeometry] = []
-    held_names: set[str] = set()
-    for index in np.random.default_rng(seed).permutation(len(whole)):
-        block = whole[int(index)]
+    outlines = _outlines_in_degrees(whole)
+    splits: dict[str, list[SceneBlock]] = {"train": [], "val": [], "test": [], "unlabeled": []}
+    held: list[int] = []
+    for index in np.random.default_rng(seed).permutation(len(whole)).tolist():
         split = "val" if len(splits["val"]) < n_val else "test"
         if split == "test" and len(splits["test"]) >= n_test:
             break
-        if overlaps(block, held):
+        shape = outlines[index]
+        if (
+            held
+            and (
+                shapely.area(shapely.intersection(shape, outlines[held])) > 1e-6 * shape.area
+            ).any()
+        ):
             continue
-        splits[split].append(block)
-        held.append(outline(block))
-        held_names.add(block.name)
-    dropped = 0
+        splits[split].append(whole[index])
+        held.append(index)
+    held_names = {b.name for split in ("val", "test") for b in splits[split]}
     for block in blocks:
-        if block.name in held_names:
-            continue
-        if overlaps(block, held):
-            dropped += 1
-        else:
+        if block.name not in held_names:
             splits["train" if block.labelled_share > 0 else "unlabeled"].append(block)
+    splits, dropped = _keep_apart(blocks, splits)
     if not splits["train"]:
         raise RoadkdError("no labelled block is left for training: lower --val or --test")
     return splits, dropped
+
+
+def split_by_scene(
+    blocks: Sequence[SceneBlock], scene_splits: Mapping[str, str]
+) -> tuple[dict[str, list[SceneBlock]], int]:
+    """Give every block its scene's split, as a caller decided it (e.g. a release's own).
+
+    A block outside the labelled area goes to the unlabelled stream whatever its scene's
+    split; train and unlabelled blocks that share imagery with a val or test block are
+    left out, as in :func:`assign_splits`.
+
+    Args:
+        blocks: every block of every scene.
+        scene_splits: ``{scene name: "train" | "val" | "test" | "unlabeled"}`` for every scene.
+
+    Returns:
+        ``({"train", "val", "test", "unlabeled"}: blocks)`` and how many blocks were left out.
+
+    Raises:
+        RoadkdError: for a scene without a split, an unknown split name, or a val or test
+            scene outside the labelled area.
+    """
+    splits: dict[str, list[SceneBlock]] = {"train": [], "val": [], "test": [], "unlabeled": []}
+    for block in blocks:
+        split = scene_splits.get(block.scene.name)
+        if split not in splits:
+            raise RoadkdError(
+                f"scene {block.scene.name} has no split (train, val, test or unlabeled): {split!r}"
+            )
+        if block.labelled_share == 0 and split in ("val", "test"):
+            raise RoadkdError(
+                f"scene {block.scene.name} is held out for {split} but lies outside the "
+                "labelled area: it cannot be scored"
+            )
+        splits["unlabeled" if block.labelled_share == 0 else split].append(block)
+    if not splits["train"]:
+        raise RoadkdError("no labelled block is left for training")
+    return _keep_apart(blocks, splits)

@@ -39,25 +39,26 @@ Example (write a model-ready uint8 copy of a scene, block by block)::
             dst.write(pixels.round().astype("uint8"), window=window)
 """
 
+from .bands import choose_bands, parse_bands
 from .plan import (
     REFUSE_FACTOR,
     SAME_RESOLUTION_TOLERANCE,
-    STRETCH_PERCENTILES,
     WARN_COARSER,
-    BandPercentiles,
     Log,
     OnPlannedGrid,
     ReadOptions,
     ScenePlan,
-    band_percentiles,
-    choose_bands,
-    parse_bands,
     plan_scene,
-    pooled_band_percentiles,
-    stretch_onto,
-    utm_crs,
 )
 from .reader import SceneReader, block_windows, read_on_grid
+from .scaling import (
+    STRETCH_PERCENTILES,
+    BandPercentiles,
+    band_percentiles,
+    pooled_band_percentiles,
+    stretch_onto,
+)
+from .utm import utm_crs
 
 __all__ = [
     "REFUSE_FACTOR",

@@ -1,26 +1,22 @@
 """Deciding how a scene is read for a model: bands, scaling and the output grid."""
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import rasterio
 from affine import Affine
-from pyproj import CRS as ProjCRS
-from pyproj import Transformer
-from pyproj.aoi import AreaOfInterest
-from pyproj.database import query_utm_crs_info
 from rasterio.crs import CRS
-from rasterio.enums import ColorInterp, Resampling
+from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 from rasterio.warp import transform_bounds
 
 from ..errors import RoadkdError
 from ..ground import area_km2, ground_resolution_m, planar_pixel_size
-from ..io import reading
+from .bands import choose_bands
+from .scaling import BandPercentiles, band_percentiles, stretch_onto
+from .utm import utm_crs
 
 #: A scene whose resolution is within this share of the model's is read as it is.
 SAME_RESOLUTION_TOLERANCE = 0.01
@@ -28,12 +24,6 @@ SAME_RESOLUTION_TOLERANCE = 0.01
 WARN_COARSER = 2.0
 #: A scene this many times coarser or finer than the model is refused (unless asked).
 REFUSE_FACTOR = 8.0
-#: Percentiles of the default stretch of non-uint8 imagery (and recorded from training data).
-STRETCH_PERCENTILES = (2.0, 98.0)
-#: Most pixels per band the percentiles are computed from (decimated reads, whatever the size).
-STATS_PIXELS = 1024 * 1024
-
-RGB = (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
 
 Log = Callable[[str], None]
 
@@ -57,60 +47,6 @@ class ReadOptions:
     scale: tuple[float, float] | None = None
     native_resolution: bool = False
     any_resolution: bool = False
-
-
-@dataclass(frozen=True)
-class BandPercentiles:
-    """Per-band 2 and 98 percentiles (:data:`STRETCH_PERCENTILES`) of imagery's valid pixels.
-
-    A model records those of its training imagery in its input units (the 0-255 pixels the
-    network sees before /255 and mean/std), so that other imagery can be stretched onto them.
-
-    Attributes:
-        low: per-band 2nd percentile.
-        high: per-band 98th percentile, above ``low`` (a flat band gets ``low + 1``).
-    """
-
-    low: tuple[float, ...]
-    high: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        """Refuse percentiles that cannot be true.
-
-        Raises:
-            RoadkdError: for no band, mismatched lengths, a non-finite value or high <= low.
-        """
-        if not self.low or len(self.low) != len(self.high):
-            raise RoadkdError(f"percentiles {self.low} and {self.high} need one value per band")
-        pairs = zip(self.low, self.high, strict=True)
-        if not all(math.isfinite(lo) and math.isfinite(hi) and hi > lo for lo, hi in pairs):
-            raise RoadkdError(f"percentiles need finite low < high, got {self.low} {self.high}")
-
-    def ranges(self) -> str:
-        """The per-band ranges as text, e.g. ``"40-220, 32-176"``."""
-        return ", ".join(f"{lo:.4g}-{hi:.4g}" for lo, hi in zip(self.low, self.high, strict=True))
-
-    def to_dict(self) -> dict[str, list[float]]:
-        """JSON-ready form, naming which percentiles these are."""
-        return {
-            "percentiles": list(STRETCH_PERCENTILES),
-            "low": list(self.low),
-            "high": list(self.high),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "BandPercentiles":
-        """Read :meth:`to_dict` output.
-
-        Raises:
-            RoadkdError, TypeError, ValueError: for a malformed or foreign entry (e.g. other
-                percentiles than :data:`STRETCH_PERCENTILES`).
-        """
-        if not isinstance(data, Mapping) or not {"percentiles", "low", "high"} <= data.keys():
-            raise ValueError(f"input percentiles {data!r} lack percentiles, low or high")
-        if tuple(float(p) for p in data["percentiles"]) != STRETCH_PERCENTILES:
-            raise ValueError(f"percentiles {data['percentiles']} are not {STRETCH_PERCENTILES}")
-        return cls(tuple(float(v) for v in data["low"]), tuple(float(v) for v in data["high"]))
 
 
 @dataclass(frozen=True)
@@ -198,206 +134,6 @@ class ScenePlan:
 def _crs_name(crs: CRS) -> str:
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else crs.to_string()
-
-
-def parse_bands(text: str) -> tuple[int, ...]:
-    """Parse a band list such as ``"3,2,1"`` (1-based, comma-separated).
-
-    Raises:
-        RoadkdError: if an item is not a positive integer.
-    """
-    try:
-        bands = tuple(int(item) for item in text.split(","))
-    except ValueError:
-        bands = ()
-    if not bands or min(bands) < 1:
-        raise RoadkdError(f"bands must be 1-based numbers separated by commas, got {text!r}")
-    return bands
-
-
-# -- planning ---------------------------------------------------------------------------------
-
-
-def choose_bands(
-    src: DatasetReader, in_channels: int, bands: tuple[int, ...] | None
-) -> tuple[tuple[int, ...], str]:
-    """Pick the bands to feed a model.
-
-    Args:
-        src: the open scene.
-        in_channels: bands the model needs.
-        bands: the user's 1-based choice, or None.
-
-    Returns:
-        1-based band numbers in model order, and how they were chosen.
-
-    Raises:
-        RoadkdError: if the choice does not fit the scene or the model.
-    """
-    name = Path(src.name).name
-    if bands is not None:
-        if len(bands) != in_channels:
-            raise RoadkdError(
-                f"--bands gives {len(bands)} band(s) but the model needs {in_channels}"
-            )
-        wrong = [b for b in bands if not 1 <= b <= src.count]
-        if wrong:
-            raise RoadkdError(
-                f"--bands {','.join(map(str, bands))}: {name} has bands 1-{src.count} only"
-            )
-        return tuple(bands), "--bands"
-    if src.count < in_channels:
-        raise RoadkdError(f"{name} has {src.count} band(s) but the model needs {in_channels}")
-    interp = list(src.colorinterp)
-    if in_channels == len(RGB) and all(c in interp for c in RGB):
-        return tuple(interp.index(c) + 1 for c in RGB), "by colour interpretation"
-    return tuple(range(1, in_channels + 1)), "the first bands"
-
-
-def stats_step(pixels: int) -> float:
-    """Decimation step (1 of step x step pixels) that keeps ~:data:`STATS_PIXELS` of ``pixels``."""
-    return max(1.0, math.sqrt(pixels / STATS_PIXELS))
-
-
-def decimated_values(src: DatasetReader, bands: tuple[int, ...], step: float) -> list[np.ndarray]:
-    """Valid, finite values of each band from a nearest-decimated read of a scene.
-
-    GDAL uses the file's overviews when it has them.
-
-    Args:
-        src: the open scene.
-        bands: 1-based bands to read.
-        step: decimation (see :func:`stats_step`).
-
-    Returns:
-        One float64 array per band (nodata and non-finite pixels left out).
-    """
-    shape = (len(bands), max(1, round(src.height / step)), max(1, round(src.width / step)))
-    sample = src.read(list(bands), out_shape=shape, masked=True, resampling=Resampling.nearest)
-    values = []
-    for band in sample:
-        pixels = band.compressed().astype(np.float64)
-        values.append(pixels[np.isfinite(pixels)])
-    return values
-
-
-def percentiles_of(values: Sequence[np.ndarray], what: str) -> BandPercentiles:
-    """Per-band :data:`STRETCH_PERCENTILES` of sampled values.
-
-    Args:
-        values: one array of values per band.
-        what: the imagery they come from, for the message.
-
-    Returns:
-        The percentiles; a flat band gets high = low + 1.
-
-    Raises:
-        RoadkdError: if a band has no value.
-    """
-    lows, highs = [], []
-    for band in values:
-        if band.size == 0:
-            raise RoadkdError(f"{what} holds no valid pixel (all nodata)")
-        low, high = np.percentile(band, STRETCH_PERCENTILES)
-        lows.append(float(low))
-        highs.append(float(high) if high > low else float(low) + 1.0)
-    return BandPercentiles(tuple(lows), tuple(highs))
-
-
-def band_percentiles(src: DatasetReader, bands: tuple[int, ...]) -> BandPercentiles:
-    """Per-band 2 and 98 percentiles of a scene's valid pixels, from a decimated read.
-
-    Raises:
-        RoadkdError: if the scene holds no valid pixel.
-    """
-    step = stats_step(src.width * src.height)
-    return percentiles_of(decimated_values(src, bands, step), Path(src.name).name)
-
-
-def pooled_band_percentiles(
-    paths: Sequence[Path], bands: tuple[int, ...], what: str
-) -> BandPercentiles:
-    """Per-band 2 and 98 percentiles of several rasters' valid pixels, pooled.
-
-    Every raster is read with the same decimation, so each counts by its area, and all
-    together give about :data:`STATS_PIXELS` values per band whatever their number and size;
-    one file is open at a time.
-
-    Args:
-        paths: the rasters.
-        bands: 1-based bands to measure in each.
-        what: how to name the rasters together in messages.
-
-    Returns:
-        The percentiles.
-
-    Raises:
-        RoadkdError: if there is no raster, one cannot be read or has too few bands, or
-            they hold no valid pixel.
-    """
-    if not paths:
-        raise RoadkdError(f"{what}: no raster to measure")
-    pixels = 0
-    for path in paths:
-        with reading(path, "image"), rasterio.open(path) as src:
-            if src.count < max(bands):
-                raise RoadkdError(f"{path} has {src.count} band(s), {max(bands)} are needed")
-            pixels += src.width * src.height
-    step = stats_step(pixels)
-    pooled: list[list[np.ndarray]] = [[] for _ in bands]
-    for path in paths:
-        with reading(path, "image"), rasterio.open(path) as src:
-            for parts, values in zip(pooled, decimated_values(src, bands, step), strict=True):
-                parts.append(values)
-    return percentiles_of([np.concatenate(parts) for parts in pooled], what)
-
-
-def stretch_onto(
-    scene: BandPercentiles, target: BandPercentiles
-) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """The per-band linear map taking a scene's percentiles onto a target's, as 0 and 255.
-
-    Args:
-        scene: the scene's percentiles, in its own units.
-        target: the percentiles they should become, in 0-255 model input units.
-
-    Returns:
-        (lows, highs): per band, the scene values the map takes to 0 and to 255.
-
-    Raises:
-        RoadkdError: if the two do not have the same number of bands.
-    """
-    if len(scene.low) != len(target.low):
-        raise RoadkdError(
-            f"the model records percentiles of {len(target.low)} band(s), "
-            f"the scene gives {len(scene.low)}"
-        )
-    lows, highs = [], []
-    for s_lo, s_hi, t_lo, t_hi in zip(scene.low, scene.high, target.low, target.high, strict=True):
-        per_model_unit = (s_hi - s_lo) / (t_hi - t_lo)
-        lows.append(s_lo - t_lo * per_model_unit)
-        highs.append(s_lo + (255.0 - t_lo) * per_model_unit)
-    return tuple(lows), tuple(highs)
-
-
-def utm_crs(src_crs: CRS, x: float, y: float) -> CRS:
-    """The WGS 84 UTM zone CRS of a point given in ``src_crs``.
-
-    Raises:
-        RoadkdError: if no UTM zone covers the point (e.g. near the poles).
-    """
-    to_lonlat = Transformer.from_crs(
-        ProjCRS.from_wkt(src_crs.to_wkt()), "EPSG:4326", always_xy=True
-    )
-    lon, lat = to_lonlat.transform(x, y)
-    zones = query_utm_crs_info(
-        datum_name="WGS 84", area_of_interest=AreaOfInterest(lon, lat, lon, lat)
-    )
-    if not zones:
-        raise RoadkdError(
-            f"no UTM zone covers lon {lon:.4f}, lat {lat:.4f}: reproject the scene first"
-        )
-    return CRS.from_epsg(int(zones[0].code))
 
 
 def _envelope(transform: Affine, width: int, height: int) -> tuple[float, float, float, float]:

@@ -9,14 +9,14 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from ..errors import RoadkdError
-from ..io import reading, require_file
-from .plan import BandPercentiles, Log, OnPlannedGrid, ReadOptions, ScenePlan, plan_scene
+from ..io import reading
+from ..raster import open_raster
+from .plan import Log, OnPlannedGrid, ReadOptions, ScenePlan, plan_scene
+from .scaling import BandPercentiles
 
 
 class SceneReader(OnPlannedGrid):
@@ -55,11 +55,8 @@ class SceneReader(OnPlannedGrid):
         Raises:
             RoadkdError: if the scene cannot be read or used with this model.
         """
-        scene = require_file(path, "scene")
-        try:
-            self._src: DatasetReader = rasterio.open(scene)
-        except RasterioIOError as err:
-            raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
+        scene = Path(path)
+        self._src: DatasetReader = open_raster(scene, "scene", georeferenced=False)
         self._dataset: DatasetReader | WarpedVRT = self._src
         try:
             with reading(scene, "scene"):  # the stretch reads pixels: a damaged file fails here

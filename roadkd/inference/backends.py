@@ -7,9 +7,8 @@ import torch
 from torch import Tensor
 
 from ..device import select_device
-from ..errors import RoadkdError
+from ..errors import RoadkdError, brief_reason
 from ..imagery import BandPercentiles
-from ..models.checkpoint import brief_reason
 from ..models.deploy import load_bundle
 from ..normalization import normalize
 

@@ -23,12 +23,11 @@ from onnx import FunctionProto, GraphProto, TensorProto
 from torch import Tensor
 
 from ..device import select_device
-from ..errors import RoadkdError
+from ..errors import RoadkdError, brief_reason
 from ..imagery import BandPercentiles
 from ..io import require_file
-from ..models.checkpoint import brief_reason
+from ..models.config import ModelConfig, as_model_config
 from ..models.deploy import INPUT_PERCENTILES_KEY, DataFacts
-from ..models.factory import ModelConfig, as_model_config
 from ..normalization import normalize
 
 

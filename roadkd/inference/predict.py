@@ -26,7 +26,7 @@ from rasterio.windows import Window
 from ..errors import RoadkdError
 from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
 from ..io import atomic_output
-from ..progress import progress_bar
+from ..progress import Progress, as_progress
 from .backends import Backend
 from .tiling import blend_window, read_tiles, tile_origins
 
@@ -121,7 +121,7 @@ def blend_tiles(
     accumulated: np.ndarray,
     weights: np.ndarray,
     batch_size: int,
-    on_batch: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], object] | None = None,
 ) -> None:
     """Predict tiles in batches and add them, weighted by the blending window, in place.
 
@@ -190,7 +190,7 @@ def predict_scene(
     tile: int = 512,
     overlap: int = 64,
     batch_size: int = 4,
-    progress: bool = False,
+    progress: bool | Progress = False,
     options: ReadOptions | None = None,
     log: Log | None = None,
     plan: ScenePlan | None = None,
@@ -206,7 +206,7 @@ def predict_scene(
         tile: tile side in pixels (a multiple of 32).
         overlap: pixels shared by neighbouring tiles.
         batch_size: tiles per forward pass.
-        progress: show a progress bar on stderr.
+        progress: report tiles done (True: a bar on stderr; see :mod:`roadkd.progress`).
         options: the user's choices of bands, scaling and resolution.
         log: receives the one-line description of how the scene is read, and warnings.
         plan: the scene's plan from :func:`check_scene` (then ``options`` is not looked at
@@ -244,7 +244,7 @@ def predict_scene(
         with (
             rasterio.open(tmp, "w", **profile) as dst,
             ThreadPoolExecutor(max_workers=1) as prefetch,
-            progress_bar("predict", len(rows) * len(cols), "tile", progress) as bar,
+            as_progress(progress).counter("predict", len(rows) * len(cols), "tile") as bar,
         ):
             writer = BlockRowWriter(dst)
             padded_width = cols[-1] + tile

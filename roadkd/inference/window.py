@@ -11,13 +11,11 @@ import numpy as np
 import rasterio
 from affine import Affine
 
+from ..grid import PixelWindow
 from ..imagery import SceneReader
 from .backends import Backend
 from .predict import PROBABILITY_PROFILE, blend_tiles, check_tiling
 from .tiling import read_tiles, tile_origins
-
-Region = tuple[int, int, int, int]
-"""(row, col, rows, cols) of pixels on the model's grid of a scene."""
 
 
 def touching(origins: list[int], tile: int, start: int, length: int) -> list[int]:
@@ -28,7 +26,7 @@ def touching(origins: list[int], tile: int, start: int, length: int) -> list[int
 def predict_region(
     reader: SceneReader,
     backend: Backend,
-    region: Region,
+    region: PixelWindow,
     tile: int = 512,
     overlap: int = 64,
     batch_size: int = 4,
@@ -38,7 +36,7 @@ def predict_region(
     Args:
         reader: the open scene (its grid is the model's).
         backend: the model.
-        region: (row, col, rows, cols) on the reader's grid.
+        region: its window on the reader's grid.
         tile: tile side in pixels (a multiple of 32).
         overlap: pixels shared by neighbouring tiles.
         batch_size: tiles per forward pass.

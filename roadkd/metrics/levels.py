@@ -6,6 +6,10 @@ unless the layer says the two roads are on different levels. OpenStreetMap says 
 GDAL's OSM driver writes); another layer may say it with a field the user names. Lines
 whose levels differ do not meet where they cross (``roadkd.metrics.linegraph``).
 
+SpaceNet road labels say it with ``bridge_type`` (or ``bridge_typ`` in early files): code 1
+is a bridge (their labelling guide: an overpass shares no point with the road beneath), read
+as ``bridge=yes`` when a layer has no OpenStreetMap level field.
+
 ``auto`` reads the levels; ``junction`` makes every crossing a junction; ``apart`` keeps
 every crossing without a shared vertex apart (OpenStreetMap's own rule, where junctions
 are shared nodes).
@@ -28,6 +32,9 @@ MODES = ("auto", "junction", "apart")
 OSM_KEYS = ("bridge", "tunnel", "layer")
 #: Values of ``bridge``/``tunnel`` that mean "not one".
 NO = frozenset({"", "no", "false", "0", "none", "null"})
+#: SpaceNet's bridge fields (current and Shapefile-truncated names) and its code for a bridge.
+SPACENET_BRIDGE_FIELDS = ("bridge_type", "bridge_typ")
+SPACENET_BRIDGE = "1"
 #: One ``"key"=>"value"`` pair of GDAL's OSM ``other_tags`` (an hstore string).
 HSTORE_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
@@ -95,7 +102,7 @@ def _osm_tags(frame: gpd.GeoDataFrame) -> list[dict[str, Any]] | None:
     columns = {key: field_column(frame, key) for key in OSM_KEYS}
     other = field_column(frame, "other_tags")
     if other is None and all(c is None for c in columns.values()):
-        return None
+        return _spacenet_tags(frame)
     rows: list[dict[str, Any]] = []
     for i in range(len(frame)):
         tags: dict[str, Any] = {}
@@ -106,6 +113,26 @@ def _osm_tags(frame: gpd.GeoDataFrame) -> list[dict[str, Any]] | None:
                 tags[key] = value
         rows.append(tags)
     return rows
+
+
+def spacenet_code(value: Any) -> str | None:
+    """A SpaceNet integer code as text (``"1"``, ``1`` and ``1.0`` alike), or None."""
+    if _missing(value):
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None
+    return str(int(number)) if math.isfinite(number) and number.is_integer() else None
+
+
+def _spacenet_tags(frame: gpd.GeoDataFrame) -> list[dict[str, Any]] | None:
+    """Per row, ``bridge=yes`` where SpaceNet's ``bridge_type`` says 1 (None: no such field)."""
+    found = (field_column(frame, name) for name in SPACENET_BRIDGE_FIELDS)
+    column = next((c for c in found if c is not None), None)
+    if column is None:
+        return None
+    return [{"bridge": "yes"} if spacenet_code(v) == SPACENET_BRIDGE else {} for v in frame[column]]
 
 
 def _level_name(level: tuple[int | str, bool, bool]) -> str:

@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from ..errors import RoadkdError
+from ..errors import RoadkdError, brief_reason
 from ..io import require_file
-from .factory import ModelConfig
+from .config import ModelConfig
 
 #: Types a roadkd checkpoint may hold besides what ``weights_only`` allows by default.
 #: ``ModelConfig`` is in the hyper-parameters of a task built in Python (the CLI stores
@@ -35,14 +35,12 @@ SAFE_TYPES: tuple[type, ...] = (
     PureWindowsPath,
 )
 
+#: Types under the names older roadkd versions pickled them with (ModelConfig lived in
+#: ``roadkd.models.factory`` until it got a module of its own): their checkpoints still load.
+FORMER_NAMES: tuple[tuple[type, str], ...] = ((ModelConfig, "roadkd.models.factory.ModelConfig"),)
+
 #: How the restricted unpickler names the global it refused.
 _REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
-
-
-def brief_reason(err: BaseException, limit: int = 200) -> str:
-    """One line (at most ``limit`` characters) saying why ``err`` happened, for messages."""
-    text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_checkpoint(path: str | Path, what: str = "model") -> dict[str, Any]:
@@ -61,7 +59,10 @@ def read_checkpoint(path: str | Path, what: str = "model") -> dict[str, Any]:
     """
     p = require_file(path, what)
     try:
-        with torch.serialization.safe_globals(list(SAFE_TYPES)), warnings.catch_warnings():
+        with (
+            torch.serialization.safe_globals([*SAFE_TYPES, *FORMER_NAMES]),
+            warnings.catch_warnings(),
+        ):
             # A raw pickle makes torch warn about its protocol before refusing it.
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             checkpoint = torch.load(p, map_location="cpu", weights_only=True)

@@ -19,12 +19,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from ..errors import RoadkdError
-from ..imagery.plan import BandPercentiles
+from ..errors import RoadkdError, brief_reason
+from ..imagery.scaling import BandPercentiles
 from ..io import atomic_output, require_file
 from ..normalization import DEFAULT_MEAN, DEFAULT_STD, ROADNET_RESOLUTION_M
-from .checkpoint import brief_reason, read_checkpoint
-from .factory import ModelConfig, build_model
+from .checkpoint import read_checkpoint
+from .config import ModelConfig
+from .factory import build_model
 
 #: Key of the deploy bundle inside a Lightning checkpoint and in safetensors metadata.
 CHECKPOINT_KEY = "roadkd_deploy"

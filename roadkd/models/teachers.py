@@ -10,9 +10,10 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import RoadkdError
-from .checkpoint import brief_reason, read_checkpoint
-from .factory import ModelConfig, as_model_config, build_model
+from ..errors import RoadkdError, brief_reason
+from .checkpoint import read_checkpoint
+from .config import ModelConfig, as_model_config
+from .factory import build_model
 
 #: Hyper-parameter names (and ``state_dict`` prefixes) of the two teachers.
 TEACHER_NAMES = ("teacher_a", "teacher_b")

@@ -1,21 +1,17 @@
 """``roadkd predict`` as a library call: scenes -> probability rasters -> road vectors."""
 
 import contextlib
-import functools
-import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from affine import Affine
 
 from ..errors import RoadkdError
-from ..imagery import Log, ReadOptions, ScenePlan, SceneReader
+from ..grid import Grid
+from ..imagery import Log, ReadOptions, ScenePlan
 from ..inference import load_backend
 from ..inference.backends import Backend, check_model_runs
 from ..inference.predict import (
@@ -25,9 +21,8 @@ from ..inference.predict import (
     default_overlap,
     predict_scene,
 )
-from ..inference.window import predict_region, write_probability_block
 from ..io import OutputPlan, reading, scratch_folder
-from ..progress import progress_stage
+from ..progress import Progress, report_stage
 from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
@@ -36,22 +31,15 @@ from ..vectorize import (
     layer_names,
     write_layers,
 )
-from ..vectorize.blocks import Block, SceneGrid, plan_blocks
 from ..vectorize.confidence import with_confidence
-from ..vectorize.core import WorkSummary
 from ..vectorize.mosaic import (
     MosaicVectorizer,
-    PixelWindow,
-    grids_align,
-    overlaps,
-    place_grids,
-    vectorize_sources,
     write_mosaic,
 )
-from ..vectorize.run import in_block_order
-from ..vectorize.stitch import assemble
 from ..vectorize.stream import StreamVectorizer
-from .outputs import block_file, block_folder, expand_scenes, plan_outputs, unique_scenes
+from .cluster import predict_on_cluster
+from .networks import mosaic_grid, plans_share_grid
+from .outputs import block_folder, expand_scenes, plan_outputs, unique_scenes
 from .preview import write_preview
 
 
@@ -103,7 +91,7 @@ def predict_and_vectorize(
     options: VectorizeOptions | None,
     block: int | None,
     workers: int,
-    progress: bool,
+    progress: bool | Progress,
     read_plan: ScenePlan,
 ) -> tuple[SceneSummary, RoadVectors]:
     """Predict one scene and vectorise its finished bands while inference goes on.
@@ -127,7 +115,7 @@ def predict_and_vectorize(
     """
     start = time.perf_counter()
     tile, overlap, batch_size = tiling
-    grid = SceneGrid.of(read_plan.transform, read_plan.crs, (read_plan.height, read_plan.width))
+    grid = Grid.of(read_plan.transform, read_plan.crs, (read_plan.height, read_plan.width))
     with StreamVectorizer(grid, options, block, workers) as stream:
         summary = predict_scene(
             scene,
@@ -140,7 +128,7 @@ def predict_and_vectorize(
             plan=read_plan,
             on_rows=stream.push,
         )
-        progress_stage("stitch", progress)
+        report_stage(progress, "stitch")
         vectors = stream.finish()
     vectors.work = stream.summary(time.perf_counter() - start)
     return summary, vectors
@@ -155,7 +143,7 @@ def predict_mosaic(
     options: VectorizeOptions | None,
     block: int | None,
     workers: int,
-    progress: bool,
+    progress: bool | Progress,
     read_plans: list[ScenePlan],
 ) -> tuple[list[SceneSummary], RoadVectors]:
     """Predict adjacent scenes on one grid and vectorise them as one network.
@@ -185,188 +173,11 @@ def predict_mosaic(
     return summaries, vectors
 
 
-def mosaic_grid(read_plans: list[ScenePlan]) -> tuple[SceneGrid, list[PixelWindow]]:
-    """The grid of the mosaic of scenes read onto one grid, and each scene's place in it."""
-    transform, places = place_grids([(p.transform, p.crs, p.width, p.height) for p in read_plans])
-    height = max(row + rows for row, _, rows, _ in places)
-    width = max(col + cols for _, col, _, cols in places)
-    return SceneGrid.of(transform, read_plans[0].crs, (height, width)), places
-
-
-@functools.lru_cache(maxsize=2)
-def _worker_backend(model: str, device: str) -> Backend:
-    """A worker's model, loaded once per worker process and kept for its next blocks."""
-    return load_backend(model, device)
-
-
-def _predict_block_task(
-    scene: str,
-    model: str,
-    device: str,
-    read_plan: ScenePlan,
-    tiling: tuple[int, int, int],
-    core: PixelWindow,
-    path: str,
-) -> str:
-    """One block of a scene on a Dask worker: its probability, written at ``path``.
-
-    The worker reads the block (with the halo its tiles reach) and the model from paths it
-    can see. The block is written under a name of its own and renamed into place, so a
-    block computed twice (a worker thought lost) is never seen half-written.
-
-    Returns:
-        ``path``.
-    """
-    tile, overlap, batch_size = tiling
-    backend = _worker_backend(model, device)
-    with SceneReader(scene, backend.in_channels, backend.resolution_m, plan=read_plan) as reader:
-        probability = predict_region(reader, backend, core, tile, overlap, batch_size)
-    row, col, _, _ = core
-    target = Path(path)
-    partial = target.with_name(f".{target.stem}-{uuid.uuid4().hex}.tif")
-    try:
-        corner = read_plan.transform @ Affine.translation(col, row)
-        write_probability_block(str(partial), probability, corner, read_plan.crs)
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return path
-
-
-@dataclass
-class ClusterNetwork:
-    """Vectors of scenes predicted on a cluster that form one network.
-
-    Attributes:
-        scenes: indices of the scenes (one, or all when they share a grid).
-        vectors: their vectors.
-    """
-
-    scenes: list[int]
-    vectors: RoadVectors
-
-
-def predict_on_cluster(
-    scenes: list[Path],
-    model: Path,
-    device: str,
-    vrts: list[Path],
-    tiling: tuple[int, int, int],
-    options: VectorizeOptions | None,
-    block: int | None,
-    scheduler: str,
-    progress: bool,
-    read_plans: list[ScenePlan],
-) -> tuple[list[SceneSummary], list[ClusterNetwork]]:
-    """Predict and vectorise scenes block by block on a Dask cluster.
-
-    Each block of each scene (the vectoriser's block grid) is predicted by a worker, which
-    writes it as a GeoTIFF into the folder beside the scene's VRT (``block_folder``);
-    each block of the network (one scene, or the mosaic of scenes on one grid) is
-    vectorised by a worker as soon as the probability blocks under its window are
-    written, and the pieces are stitched here. Workers read the scenes and the model, and
-    write the blocks, at the same paths as this client (a shared filesystem, or GDAL paths
-    such as ``/vsis3/...`` for the scenes). A lost worker's blocks are computed again.
-
-    Args:
-        scenes: the scenes.
-        model: the model file.
-        device: the workers' device ("auto": a GPU if the worker has one).
-        vrts: where each scene's probability VRT goes (its blocks beside it).
-        tiling: (tile, overlap, batch size).
-        options: vectorisation settings.
-        block: block side in pixels (None: a scene in one block).
-        scheduler: the Dask scheduler's address.
-        progress: show a progress bar of vectorised blocks.
-        read_plans: how each scene is read.
-
-    Returns:
-        Each scene's summary, and the networks.
-    """
-    from ..vectorize.cluster import (
-        cluster_workers,
-        connect,
-        placement,
-        run_blocks_on_cluster,
-    )
-
-    start = time.perf_counter()
-    opts = options or VectorizeOptions()
-    model_path = str(model.resolve())
-    tiles: list[list[tuple[Block, Path]]] = []
-    networks: list[ClusterNetwork] = []
-    with connect(scheduler) as client:
-        resources, vectorizers = placement(client)
-        futures: list[list[Any]] = []
-        for scene, vrt, plan in zip(scenes, vrts, read_plans, strict=True):
-            folder = block_folder(vrt)
-            folder.mkdir(parents=True, exist_ok=True)
-            grid = SceneGrid.of(plan.transform, plan.crs, (plan.height, plan.width))
-            scene_tiles = [
-                (b, folder / block_file(*b.core[:2])) for b in plan_blocks(grid, block, opts)
-            ]
-            tiles.append(scene_tiles)
-            futures.append(
-                [
-                    client.submit(
-                        _predict_block_task,
-                        str(scene.resolve()),
-                        model_path,
-                        device,
-                        plan,
-                        tiling,
-                        b.core,
-                        str(path.resolve()),
-                        pure=True,
-                        resources=resources,
-                    )
-                    for b, path in scene_tiles
-                ]
-            )
-        one_network = len(scenes) > 1 and plans_share_grid(read_plans)
-        groups = [list(range(len(scenes)))] if one_network else [[k] for k in range(len(scenes))]
-        for group in groups:
-            grid, places = mosaic_grid([read_plans[k] for k in group])
-            sources = [
-                (future, top + b.core[0], left + b.core[1], b.core[2], b.core[3])
-                for k, (top, left, _, _) in zip(group, places, strict=True)
-                for (b, _), future in zip(tiles[k], futures[k], strict=True)
-            ]
-            blocks = plan_blocks(grid, block, opts)
-            tasks = (
-                (b, grid, opts, [s for s in sources if overlaps(b.window, s[1:])]) for b in blocks
-            )
-            pieces = in_block_order(
-                run_blocks_on_cluster(
-                    client, vectorize_sources, tasks, progress, len(blocks), vectorizers
-                )
-            )
-            vectors = assemble(pieces, grid, opts)
-            vectors.work = WorkSummary(
-                len(blocks), cluster_workers(client), grid.megapixels, time.perf_counter() - start
-            )
-            networks.append(ClusterNetwork(group, vectors))
-    # Every probability block is written: each lies under some block that was vectorised.
-    seconds = time.perf_counter() - start
-    summaries = []
-    for scene, vrt, plan, scene_tiles in zip(scenes, vrts, read_plans, tiles, strict=True):
-        write_mosaic([path for _, path in scene_tiles], vrt, relative=True)
-        summaries.append(
-            SceneSummary(scene, vrt, plan.width, plan.height, plan.area_km2, seconds, plan)
-        )
-    return summaries, networks
-
-
 def _count_work(result: PredictResult, vectors: RoadVectors) -> None:
     """Add a vectorisation's blocks and workers to the result's summary."""
     if vectors.work is not None:
         result.blocks += vectors.work.blocks
         result.workers = max(result.workers, vectors.work.workers)
-
-
-def plans_share_grid(read_plans: list[ScenePlan]) -> bool:
-    """Whether scenes are read onto one grid, so that their roads can be one network."""
-    return grids_align([(p.transform, p.crs, p.width, p.height) for p in read_plans])
 
 
 def _scenes_to_vectors(
@@ -377,7 +188,7 @@ def _scenes_to_vectors(
     prob_paths: list[Path],
     read_plans: list[ScenePlan],
     tiling: tuple[int, int, int],
-    vectorize_args: tuple[VectorizeOptions | None, int | None, int, bool],
+    vectorize_args: tuple[VectorizeOptions | None, int | None, int, bool | Progress],
     scheduler: str | None,
     scratch: Path,
     result: PredictResult,
@@ -466,7 +277,7 @@ def run_predict(
     batch_size: int = 4,
     device: str = "auto",
     options: VectorizeOptions | None = None,
-    progress: bool = False,
+    progress: bool | Progress = False,
     layer: str | None = None,
     read_options: ReadOptions | None = None,
     log: Log | None = None,
@@ -547,7 +358,7 @@ def run_predict(
                 scenes, backend, model, device, staged_paths, read_plans, tiling,
                 vectorize_args, scheduler, Path(scratch), result,
             ):  # fmt: skip
-                progress_stage("confidence", progress)
+                report_stage(progress, "confidence")
                 vectors = with_confidence(vectors, probability)
                 _count_work(result, vectors)
                 lines.append(vectors.centerlines)
@@ -566,7 +377,7 @@ def run_predict(
             result.centerlines = _merge(lines)
             result.surface = _merge(surfaces)
             layers = {"centerlines": result.centerlines, "surface": result.surface}
-            progress_stage("write", progress)
+            report_stage(progress, "write")
             write_layers(plan.stage(Path(out)), layers, names)
             if polygons is not None:
                 write_layers(plan.stage(Path(polygons)), {"surface": result.surface}, names)

@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 from .options import DEFAULT_BLOCK, VectorizeOptions
 
 if TYPE_CHECKING:
-    from .core import RoadVectors, WorkSummary, read_road_raster
+    from .raster import read_road_raster
+    from .result import RoadVectors, WorkSummary
     from .run import default_workers, vectorize_array, vectorize_raster
     from .writers import SUPPORTED, check_output_path, layer_names, write_layers, write_vectors
 
 #: Public name -> the submodule that defines it (imported when the name is first used).
 _LAZY = {
-    "RoadVectors": "core",
-    "WorkSummary": "core",
-    "read_road_raster": "core",
+    "RoadVectors": "result",
+    "WorkSummary": "result",
+    "read_road_raster": "raster",
     "default_workers": "run",
     "vectorize_array": "run",
     "vectorize_raster": "run",

@@ -30,7 +30,7 @@ from shapely.affinity import affine_transform
 from shapely.geometry import LineString, Polygon, shape
 
 from ..errors import RoadkdError
-from ..ground import PixelSteps
+from ..grid import Grid, PixelWindow
 from .core import (
     Sides,
     affine_params,
@@ -42,7 +42,6 @@ from .core import (
 )
 from .graph import path_length
 from .options import VectorizeOptions
-from .scale import pixel_steps_m
 
 #: Halo pixels beyond the widest metre-based reach: the line smoothing (4 px), a dead
 #: end's direction (10 px) and rounding.
@@ -56,57 +55,9 @@ SNAP_PX = 1e-3
 INTERIOR_PX = 0.5
 
 
-@dataclass(frozen=True)
-class SceneGrid:
-    """The pixel grid of a whole scene, as every block needs to know it.
-
-    Attributes:
-        height: rows.
-        width: columns.
-        transform: affine transform of pixel (col, row) corners to the CRS.
-        crs: the CRS as WKT (None: units are metres).
-        steps_m: ground vectors of a column step and a row step (east, north metres),
-            measured once for the whole scene so that every block converts lengths and
-            areas alike.
-    """
-
-    height: int
-    width: int
-    transform: Affine
-    crs: str | None
-    steps_m: PixelSteps
-
-    @classmethod
-    def of(cls, transform: Affine, crs: object | None, shape: tuple[int, int]) -> "SceneGrid":
-        """The grid of a raster with this transform, CRS and (rows, cols)."""
-        wkt = None if crs is None else crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
-        return cls(shape[0], shape[1], transform, wkt, pixel_steps_m(transform, crs, shape))
-
-    @property
-    def size_m(self) -> tuple[float, float]:
-        """Ground metres per column step and per row step (the sides' lengths)."""
-        column, row = self.steps_m
-        return math.hypot(*column), math.hypot(*row)
-
-    @property
-    def pixel_area_m2(self) -> float:
-        """Ground area of a pixel: the cross product of its sides (sheared grids too)."""
-        (cx, cy), (rx, ry) = self.steps_m
-        return abs(cx * ry - cy * rx)
-
-    @property
-    def resolution_m(self) -> float:
-        """Ground size of a pixel in metres: the side of a square of its area."""
-        return math.sqrt(self.pixel_area_m2)
-
-    @property
-    def megapixels(self) -> float:
-        """Pixels in the scene, in millions."""
-        return self.height * self.width / 1e6
-
-    def simplify_px(self, options: VectorizeOptions) -> float:
-        """Douglas-Peucker tolerance in pixels (one pixel unless ``simplify_m`` is set)."""
-        return 1.0 if options.simplify_m is None else options.simplify_m / self.resolution_m
+def simplify_px(grid: Grid, options: VectorizeOptions) -> float:
+    """Douglas-Peucker tolerance in pixels (one pixel unless ``simplify_m`` is set)."""
+    return 1.0 if options.simplify_m is None else options.simplify_m / grid.resolution_m
 
 
 @dataclass(frozen=True)
@@ -120,15 +71,15 @@ class Block:
     """
 
     index: int
-    core: tuple[int, int, int, int]
-    window: tuple[int, int, int, int]
+    core: PixelWindow
+    window: PixelWindow
 
-    def open_sides(self, grid: SceneGrid) -> Sides:
+    def open_sides(self, grid: Grid) -> Sides:
         """The window's sides (top, bottom, left, right) where the scene goes on."""
         row, col, rows, cols = self.window
         return (row > 0, row + rows < grid.height, col > 0, col + cols < grid.width)
 
-    def seams(self, grid: SceneGrid) -> Sides:
+    def seams(self, grid: Grid) -> Sides:
         """The core's sides (top, bottom, left, right) that border another block."""
         row, col, rows, cols = self.core
         return (row > 0, row + rows < grid.height, col > 0, col + cols < grid.width)
@@ -136,8 +87,7 @@ class Block:
     @property
     def window_slices(self) -> tuple[slice, slice]:
         """The window as (rows, cols) slices of the scene."""
-        row, col, rows, cols = self.window
-        return slice(row, row + rows), slice(col, col + cols)
+        return self.window.slices
 
 
 def halo_px(options: VectorizeOptions, resolution_m: float) -> int:
@@ -148,7 +98,7 @@ def halo_px(options: VectorizeOptions, resolution_m: float) -> int:
     return math.ceil(reach_m / resolution_m) + HALO_MARGIN_PX
 
 
-def plan_blocks(grid: SceneGrid, block: int | None, options: VectorizeOptions) -> list[Block]:
+def plan_blocks(grid: Grid, block: int | None, options: VectorizeOptions) -> list[Block]:
     """Cut a scene into blocks of ``block`` pixels (None: one block, the whole scene).
 
     Raises:
@@ -165,9 +115,9 @@ def plan_blocks(grid: SceneGrid, block: int | None, options: VectorizeOptions) -
             top, left = max(0, row - halo), max(0, col - halo)
             bottom = min(grid.height, row + rows + halo)
             right = min(grid.width, col + cols + halo)
-            blocks.append(
-                Block(len(blocks), (row, col, rows, cols), (top, left, bottom - top, right - left))
-            )
+            core = PixelWindow(row, col, rows, cols)
+            window = PixelWindow(top, left, bottom - top, right - left)
+            blocks.append(Block(len(blocks), core, window))
     return blocks
 
 
@@ -238,24 +188,22 @@ class BlockPieces:
 
 
 def line_feature(
-    coords: np.ndarray, samples: np.ndarray, grid: SceneGrid, options: VectorizeOptions
+    coords: np.ndarray, samples: np.ndarray, grid: Grid, options: VectorizeOptions
 ) -> LineFeature:
     """Simplify, measure and map to the CRS one whole centreline (pixel path)."""
     width_m = round(float(2 * np.median(samples)), 2) if len(samples) else 0.0
-    pixel_line = LineString(coords[:, ::-1] + 0.5).simplify(grid.simplify_px(options))
+    pixel_line = LineString(coords[:, ::-1] + 0.5).simplify(simplify_px(grid, options))
     length_m = round(ground_length(pixel_line, grid.steps_m), 2)
     line = affine_transform(pixel_line, affine_params(grid.transform))
     return LineFeature(line, length_m, width_m, path_length(coords))
 
 
-def surface_parts(
-    polygon: Polygon, grid: SceneGrid, options: VectorizeOptions
-) -> list[SurfacePart]:
+def surface_parts(polygon: Polygon, grid: Grid, options: VectorizeOptions) -> list[SurfacePart]:
     """Simplify, measure, filter and map to the CRS one whole surface polygon (pixels)."""
     # Douglas-Peucker depends on where a ring starts: start every ring at the same
     # vertex, without the seams' straight-through vertices, whatever the blocks were.
     plain = shapely.normalize(polygon.simplify(0))
-    simple = plain.simplify(grid.simplify_px(options), preserve_topology=True)
+    simple = plain.simplify(simplify_px(grid, options), preserve_topology=True)
     pixel_area_m2 = grid.pixel_area_m2
     to_crs = affine_params(grid.transform)
     parts = []
@@ -275,7 +223,7 @@ def snap_ends(ends: np.ndarray) -> np.ndarray:
 
 
 def finish_interior_lines(
-    lines: list[LinePiece], block: Block, grid: SceneGrid, options: VectorizeOptions
+    lines: list[LinePiece], block: Block, grid: Grid, options: VectorizeOptions
 ) -> None:
     """Finish the lines that stitching will leave as they are (in place).
 
@@ -319,7 +267,7 @@ def finish_interior_lines(
 SEAM_OFFSET_PX = 2.0**-10
 
 
-def _core_bounds(block: Block, grid: SceneGrid) -> tuple[float, float, float, float]:
+def _core_bounds(block: Block, grid: Grid) -> tuple[float, float, float, float]:
     """The core as (row min, row max, col min, col max) of pixel-centre coordinates.
 
     A side on the scene's edge is unbounded: lines may run past the last pixel centre.
@@ -354,7 +302,7 @@ def clip_path(path: np.ndarray, bounds: tuple[float, float, float, float]) -> li
     ]
 
 
-def _touches_seam(polygon: Polygon, block: Block, grid: SceneGrid) -> bool:
+def _touches_seam(polygon: Polygon, block: Block, grid: Grid) -> bool:
     row, col, rows, cols = block.core
     top, bottom, left, right = block.seams(grid)
     x0, y0, x1, y1 = polygon.bounds
@@ -369,7 +317,7 @@ def _touches_seam(polygon: Polygon, block: Block, grid: SceneGrid) -> bool:
 def vectorize_block(
     road: np.ndarray,
     block: Block,
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
     lines: bool = True,
     surfaces: bool = True,
@@ -400,7 +348,7 @@ def vectorize_block(
 
 
 def _block_lines(
-    mask: np.ndarray, block: Block, grid: SceneGrid, options: VectorizeOptions
+    mask: np.ndarray, block: Block, grid: Grid, options: VectorizeOptions
 ) -> list[LinePiece]:
     """The centreline pieces in a block's core (finished where no seam can change them)."""
     size = grid.size_m
@@ -434,7 +382,7 @@ def _block_lines(
 def _block_surfaces(
     mask: np.ndarray,
     block: Block,
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
     pieces: BlockPieces,
 ) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import RoadkdError
-from ..progress import progress_bar
+from ..progress import Progress, as_progress
 from .blocks import BlockPieces
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def run_blocks_on_cluster(
     client: "Client",
     work: Callable[..., BlockPieces],
     tasks: Iterable[tuple[Any, ...]],
-    progress: bool = False,
+    progress: bool | Progress = False,
     total: int | None = None,
     workers: list[str] | None = None,
 ) -> Iterator[BlockPieces]:
@@ -67,7 +67,7 @@ def run_blocks_on_cluster(
 
     where: dict[str, Any] = {"workers": workers, "allow_other_workers": True} if workers else {}
     futures = [client.submit(work, *task, pure=True, **where) for task in tasks]
-    with progress_bar("vectorize", total, "block", progress) as bar:
+    with as_progress(progress).counter("vectorize", total, "block") as bar:
         for future in as_completed(futures, loop=client.loop):
             pieces: BlockPieces = future.result()
             future.release()

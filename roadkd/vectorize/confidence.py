@@ -22,16 +22,16 @@ import geopandas as gpd
 import numpy as np
 import rasterio
 import shapely
-from rasterio.errors import RasterioError
 from rasterio.features import geometry_mask
 from rasterio.io import DatasetReader
 from rasterio.windows import Window, from_bounds
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..io import require_file
-from .core import RoadVectors
-from .scale import pixel_area_m2, planar_pixel_size
+from ..ground import pixel_area_m2, planar_pixel_size
+from ..io import reading
+from ..raster import open_raster
+from .result import RoadVectors
 
 #: Length of road (metres) over which ``min_confidence`` takes its lowest mean.
 STRETCH_M = 10.0
@@ -66,18 +66,12 @@ class _Probability:
 
 @contextlib.contextmanager
 def _open(path: str | Path) -> Iterator[_Probability]:
-    raster = require_file(path, "probability raster")
-    try:
-        with rasterio.open(raster) as src:
-            if src.crs is None:
-                raise RoadkdError(f"{raster} has no coordinate reference system")
-            transform = src.transform
-            # a sample per pixel along the shorter side; metres per CRS unit from areas
-            step = min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
-            ground = math.sqrt(pixel_area_m2(transform, src.crs, src.shape))
-            yield _Probability(src, step, ground / planar_pixel_size(transform))
-    except RasterioError as err:
-        raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
+    with open_raster(path, "probability raster") as src, reading(path, "probability raster"):
+        transform = src.transform
+        # a sample per pixel along the shorter side; metres per CRS unit from areas
+        step = min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+        ground = math.sqrt(pixel_area_m2(transform, src.crs, src.shape))
+        yield _Probability(src, step, ground / planar_pixel_size(transform))
 
 
 def _in_raster_crs(frame: gpd.GeoDataFrame, probability: _Probability) -> gpd.GeoSeries:

@@ -1,4 +1,4 @@
-"""Road probability or mask raster -> centreline LineStrings and surface polygons.
+"""A road mask -> its cleaned mask, its centreline graph and the geometry helpers of both.
 
 All geometry is built in pixel space (x = column, y = row, pixel corners at integers)
 and mapped to the raster's CRS with its affine transform at the end; lengths, widths and
@@ -7,25 +7,16 @@ every option works at any ground sampling distance and in any CRS.
 """
 
 import math
-from dataclasses import dataclass
-from pathlib import Path
 
-import geopandas as gpd
 import networkx as nx
 import numpy as np
-import rasterio
 import shapely
 from affine import Affine
-from rasterio.crs import CRS
-from rasterio.errors import RasterioError
-from rasterio.windows import Window
 from scipy import ndimage
 from shapely.geometry import LineString, Polygon
 from skimage.morphology import remove_small_objects, skeletonize
 
-from ..errors import RoadkdError
 from ..ground import PixelSteps
-from ..io import require_file
 from .graph import (
     bridge_gaps,
     extend_dead_ends,
@@ -39,54 +30,6 @@ from .options import VectorizeOptions
 #: Gaussian smoothing (pixels) of skeleton paths before simplification: a pixel staircase
 #: is up to 8 % longer than the road it follows; smoothed, lengths are within ~0.2 %.
 SMOOTH_PX = 1.0
-
-
-@dataclass
-class RoadVectors:
-    """Vectorised roads.
-
-    Attributes:
-        centerlines: LineStrings with ``length_m`` and ``width_m``, in the raster's CRS.
-        surface: road surface polygons with ``area_m2``, in the raster's CRS.
-        graph: the centreline network (a networkx MultiGraph: two roads may join the same
-            junctions, and a ring road is a loop); node attribute ``xy`` (CRS units), edge
-            attributes ``geometry`` (LineString), ``length_m`` and ``width_m``.
-        work: blocks, workers and time, when the vectors come from a raster.
-    """
-
-    centerlines: gpd.GeoDataFrame
-    surface: gpd.GeoDataFrame
-    graph: nx.MultiGraph
-    work: "WorkSummary | None" = None
-
-
-@dataclass(frozen=True)
-class WorkSummary:
-    """How a vectorisation ran.
-
-    Attributes:
-        blocks: blocks the scene was cut into.
-        workers: processes that vectorised them.
-        megapixels: pixels in the scene, in millions.
-        seconds: wall time.
-    """
-
-    blocks: int
-    workers: int
-    megapixels: float
-    seconds: float
-
-    @property
-    def megapixels_per_second(self) -> float:
-        """Throughput."""
-        return self.megapixels / self.seconds if self.seconds > 0 else float("inf")
-
-    def describe(self) -> str:
-        """One line for a summary: blocks, workers and throughput."""
-        blocks = "block" if self.blocks == 1 else "blocks"
-        workers = "worker" if self.workers == 1 else "workers"
-        speed = self.megapixels_per_second
-        return f"{self.blocks} {blocks}, {self.workers} {workers}, {speed:.3g} MP/s"
 
 
 #: Which sides of an array (top, bottom, left, right) continue into more of the scene.
@@ -227,107 +170,3 @@ def polygonal_parts(geometry: shapely.Geometry) -> list[Polygon]:
         elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
             polygons.extend(polygonal_parts(part))
     return polygons
-
-
-@dataclass(frozen=True)
-class RoadRaster:
-    """A probability or mask raster, checked once and then read window by window.
-
-    Attributes:
-        path: the raster file.
-        height: rows.
-        width: columns.
-        transform: its affine transform.
-        crs: its CRS.
-        scale: factor to [0, 1] (1/255 for a 0/255 mask or 0-255 probabilities).
-    """
-
-    path: Path
-    height: int
-    width: int
-    transform: Affine
-    crs: CRS
-    scale: float
-
-
-#: Pixels read at a time while a uint8 raster is scanned for values above 1.
-_SCAN_PIXELS = 1 << 24
-
-
-def open_road_raster(path: str | Path) -> RoadRaster:
-    """Check a probability or mask raster (band 1) without reading it whole.
-
-    A uint8 raster with values above 1 (a 0/255 mask, or probabilities scaled to 0-255)
-    is divided by 255; finding out reads it once, a strip at a time. Other rasters must
-    already hold values in [0, 1] (checked as each window is read).
-
-    Raises:
-        RoadkdError: if the file is missing, unreadable or has no CRS.
-    """
-    raster = require_file(path, "raster")
-    try:
-        with rasterio.open(raster) as src:
-            if src.crs is None:
-                raise RoadkdError(
-                    f"{raster} has no coordinate reference system; georeference it first "
-                    "(e.g. gdal_edit.py -a_srs EPSG:XXXX)"
-                )
-            scale = 1.0
-            if src.dtypes[0] == "uint8":
-                strip = max(1, _SCAN_PIXELS // src.width)
-                for row in range(0, src.height, strip):
-                    window = Window(0, row, src.width, min(strip, src.height - row))
-                    band = src.read(1, window=window, masked=True)
-                    if band.count() and band.max() > 1:
-                        scale = 1 / 255
-                        break
-            return RoadRaster(raster, src.height, src.width, src.transform, src.crs, scale)
-    except RasterioError as err:
-        raise RoadkdError(f"cannot read {raster}: not a raster GDAL can open ({err})") from err
-
-
-def read_road_window(raster: RoadRaster, row: int, col: int, rows: int, cols: int) -> np.ndarray:
-    """Read a window of band 1 as float32 in [0, 1], nodata as NaN.
-
-    Raises:
-        RoadkdError: if the window cannot be read or holds values that are neither
-            probabilities nor a 0/1 mask.
-    """
-    try:
-        with rasterio.open(raster.path) as src:
-            band = src.read(1, window=Window(col, row, cols, rows), masked=True)
-    except RasterioError as err:
-        raise RoadkdError(f"cannot read {raster.path}: {err}") from err
-    data: np.ndarray = band.astype(np.float32).filled(np.nan)
-    if band.count() == 0:
-        return data
-    if raster.scale != 1.0:
-        data *= np.float32(raster.scale)
-        return data
-    low, high = float(band.min()), float(band.max())
-    if low < 0 or high > 1 + 1e-6:
-        raise RoadkdError(
-            f"{raster.path} holds values from {low:g} to {high:g}: expected road probabilities "
-            "in [0, 1] or a 0/1 mask"
-        )
-    return data
-
-
-def read_road_raster(path: str | Path) -> tuple[np.ndarray, Affine, CRS]:
-    """Read band 1 of a small probability or mask raster whole (see ``open_road_raster``).
-
-    ``roadkd.vectorize.vectorize_raster`` never does this: it reads blocks.
-
-    Args:
-        path: raster file (GeoTIFF or anything GDAL reads).
-
-    Returns:
-        (values as float32 in [0, 1] with NaN for nodata, transform, CRS).
-
-    Raises:
-        RoadkdError: if the file is missing, unreadable, has no CRS or holds values that
-            are neither probabilities nor a 0/1 mask.
-    """
-    raster = open_road_raster(path)
-    values = read_road_window(raster, 0, 0, raster.height, raster.width)
-    return values, raster.transform, raster.crs

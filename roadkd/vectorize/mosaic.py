@@ -16,15 +16,17 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
-import rasterio
 from affine import Affine
-from rasterio.errors import RasterioError
 
 from ..errors import RoadkdError
-from ..io import atomic_output, require_file
-from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
-from .core import RoadVectors, WorkSummary, open_road_raster, read_road_window, road_pixels
+from ..grid import Grid, PixelWindow
+from ..io import atomic_output
+from ..raster import open_raster
+from .blocks import Block, BlockPieces, plan_blocks, vectorize_block
+from .core import road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
+from .raster import open_road_raster, read_road_window
+from .result import RoadVectors, WorkSummary
 from .run import BlockWorkers, in_block_order, vectorize_raster
 from .stitch import assemble
 
@@ -34,11 +36,11 @@ ALIGN_TOLERANCE_PX = 1e-3
 
 def place_grids(
     grids: list[tuple[Affine, object, int, int]],
-) -> tuple[Affine, list[tuple[int, int, int, int]]]:
+) -> tuple[Affine, list[PixelWindow]]:
     """The mosaic of grids (transform, CRS, width, height) on one pixel grid.
 
     Returns:
-        The mosaic's transform and each grid's (row, col, rows, cols) in it.
+        The mosaic's transform and each grid's window in it.
 
     Raises:
         RoadkdError: if the grids are rotated or do not share a CRS and a pixel grid.
@@ -49,32 +51,27 @@ def place_grids(
     if not grids_align(grids):
         raise RoadkdError("the rasters are not on one grid")
     places = [
-        (round((t.f - first.f) / first.e), round((t.c - first.c) / first.a), h, w)
+        PixelWindow(round((t.f - first.f) / first.e), round((t.c - first.c) / first.a), h, w)
         for t, _, w, h in grids
     ]
-    top = min(row for row, _, _, _ in places)
-    left = min(col for _, col, _, _ in places)
+    top = min(place.row for place in places)
+    left = min(place.col for place in places)
     origin = first @ (left, top)
     transform = Affine(first.a, 0, origin[0], 0, first.e, origin[1])
-    return transform, [(row - top, col - left, h, w) for row, col, h, w in places]
+    return transform, [place.shifted(-top, -left) for place in places]
 
 
-def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[tuple[Path, int, int, int, int]]]:
-    """The mosaic's transform, CRS (WKT), data type and each raster's (col, row, w, h).
+def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[PixelWindow]]:
+    """The mosaic's transform, CRS (WKT), data type and each raster's window in it.
 
     Raises:
         RoadkdError: if a raster cannot be read or the rasters do not share a grid.
     """
     grids = []
     for path in paths:
-        try:
-            with rasterio.open(require_file(path, "raster")) as src:
-                grids.append((path, src.transform, src.crs, src.dtypes[0], src.width, src.height))
-        except RasterioError as err:
-            raise RoadkdError(f"cannot read {path}: not a raster GDAL can open ({err})") from err
+        with open_raster(path) as src:
+            grids.append((path, src.transform, src.crs, src.dtypes[0], src.width, src.height))
     _, first, crs, dtype, _, _ = grids[0]
-    if crs is None:
-        raise RoadkdError(f"{paths[0]} has no coordinate reference system; georeference it first")
     if first.b or first.d:
         raise RoadkdError(f"{paths[0]} is rotated: warp the rasters to a north-up grid first")
     for path, transform, other_crs, _, width, height in grids:
@@ -85,11 +82,7 @@ def _placement(paths: list[Path]) -> tuple[Affine, str, str, list[tuple[Path, in
                 "gdalwarp -tap -tr"
             )
     transform, windows = place_grids([(t, c, w, h) for _, t, c, _, w, h in grids])
-    placed = [
-        (path, col, row, width, height)
-        for path, (row, col, height, width) in zip(paths, windows, strict=True)
-    ]
-    return transform, crs.to_wkt(), dtype, placed
+    return transform, crs.to_wkt(), dtype, windows
 
 
 def grids_align(grids: list[tuple[Affine, object, int, int]]) -> bool:
@@ -133,9 +126,9 @@ def write_mosaic(paths: list[Path], out: Path, relative: bool = False) -> Path:
     Raises:
         RoadkdError: if the rasters do not share a grid, or the VRT cannot be written.
     """
-    transform, wkt, dtype, placed = _placement(paths)
-    width = max(col + w for _, col, _, w, _ in placed)
-    height = max(row + h for _, _, row, _, h in placed)
+    transform, wkt, dtype, places = _placement(paths)
+    width = max(place.right for place in places)
+    height = max(place.bottom for place in places)
     data_type = {"float32": "Float32", "float64": "Float64", "uint8": "Byte"}.get(dtype)
     if data_type is None:
         raise RoadkdError(f"{paths[0]} is {dtype}: expected float32/float64 probability or uint8")
@@ -151,10 +144,10 @@ def write_mosaic(paths: list[Path], out: Path, relative: bool = False) -> Path:
     <ComplexSource>
       <SourceFilename relativeToVRT="{int(relative)}">{reference(path)}</SourceFilename>
       <SourceBand>1</SourceBand>
-      <SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>
-      <DstRect xOff="{col}" yOff="{row}" xSize="{w}" ySize="{h}"/>
+      <SrcRect xOff="0" yOff="0" xSize="{p.cols}" ySize="{p.rows}"/>
+      <DstRect xOff="{p.col}" yOff="{p.row}" xSize="{p.cols}" ySize="{p.rows}"/>
     </ComplexSource>"""
-        for path, col, row, w, h in placed
+        for path, p in zip(paths, places, strict=True)
     )
     geotransform = ", ".join(repr(v) for v in transform.to_gdal())
     xml = f"""<VRTDataset rasterXSize="{width}" rasterYSize="{height}">
@@ -219,16 +212,8 @@ def vectorize_mosaic(
         return vectorize_raster(raster, options, block, workers, progress, scheduler)
 
 
-Source = tuple[str, int, int, int, int]
-"""A raster placed in a mosaic: (path, row, col, rows, cols) of its pixels in the mosaic."""
-
-PixelWindow = tuple[int, int, int, int]
-"""(row, col, rows, cols) of pixels."""
-
-
-def overlaps(a: PixelWindow, b: PixelWindow) -> bool:
-    """Whether two pixel windows share a pixel."""
-    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+Source = tuple[str, PixelWindow]
+"""A raster placed in a mosaic: its path and its pixels' window in the mosaic."""
 
 
 def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
@@ -237,19 +222,19 @@ def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
     Raises:
         RoadkdError: if a raster cannot be read or holds no probabilities.
     """
-    row, col, rows, cols = window
-    values = np.full((rows, cols), np.nan, np.float32)
-    for path, top, left, height, width in sources:
-        r0, c0 = max(row, top), max(col, left)
-        r1, c1 = min(row + rows, top + height), min(col + cols, left + width)
-        if r0 < r1 and c0 < c1:
-            part = read_road_window(open_road_raster(path), r0 - top, c0 - left, r1 - r0, c1 - c0)
-            values[r0 - row : r1 - row, c0 - col : c1 - col] = part
+    values = np.full((window.rows, window.cols), np.nan, np.float32)
+    for path, where in sources:
+        place = PixelWindow(*where)  # a plain tuple, after a trip through Dask
+        part = window.intersection(place)
+        if part is not None:
+            inside = part.shifted(-place.row, -place.col)
+            read = read_road_window(open_road_raster(path), inside)
+            values[part.shifted(-window.row, -window.col).slices] = read
     return values
 
 
 def vectorize_sources(
-    block: Block, grid: SceneGrid, options: VectorizeOptions, sources: list[Source]
+    block: Block, grid: Grid, options: VectorizeOptions, sources: list[Source]
 ) -> BlockPieces:
     """Read one block's window from the rasters under it and vectorise it (a worker's task)."""
     values = read_sources(block.window, sources)
@@ -273,8 +258,8 @@ class MosaicVectorizer(BlockWorkers):
 
     def __init__(
         self,
-        grid: SceneGrid,
-        places: list[PixelWindow],
+        grid: Grid,
+        places: list[PixelWindow] | list[tuple[int, int, int, int]],
         options: VectorizeOptions | None = None,
         block: int | None = DEFAULT_BLOCK,
         workers: int = 1,
@@ -283,17 +268,17 @@ class MosaicVectorizer(BlockWorkers):
 
         Args:
             grid: the mosaic's grid.
-            places: each raster's (row, col, rows, cols) in the mosaic.
+            places: each raster's window in the mosaic.
             options: vectorisation settings.
             block: block side in pixels (None: the whole mosaic as one block).
             workers: processes that vectorise blocks (1: in the calling thread).
         """
         self.grid = grid
-        self.places = places
+        self.places = [PixelWindow(*place) for place in places]
         self.options = options or VectorizeOptions()
         self.blocks = plan_blocks(grid, block, self.options)
         self.needs = [
-            [k for k, place in enumerate(places) if overlaps(b.window, place)] for b in self.blocks
+            [k for k, place in enumerate(places) if b.window.overlaps(place)] for b in self.blocks
         ]
         super().__init__(workers, len(self.blocks))
         self._paths: dict[int, str] = {}
@@ -332,5 +317,5 @@ class MosaicVectorizer(BlockWorkers):
         return vectors
 
     def _send(self, block: Block) -> None:
-        sources = [(self._paths[k], *self.places[k]) for k in self.needs[block.index]]
+        sources = [(self._paths[k], self.places[k]) for k in self.needs[block.index]]
         self._run(vectorize_sources, block, self.grid, self.options, sources)

@@ -11,6 +11,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,17 +21,13 @@ from rasterio.crs import CRS
 from shapely.geometry import Polygon
 
 from ..errors import RoadkdError
-from ..progress import ProgressBar, progress_bar
-from .blocks import Block, BlockPieces, SceneGrid, plan_blocks, vectorize_block
-from .core import (
-    RoadRaster,
-    RoadVectors,
-    WorkSummary,
-    open_road_raster,
-    read_road_window,
-    road_pixels,
-)
+from ..grid import Grid
+from ..progress import Counter, Progress, as_progress
+from .blocks import Block, BlockPieces, plan_blocks, vectorize_block
+from .core import road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
+from .raster import RoadRaster, open_road_raster, read_road_window
+from .result import RoadVectors, WorkSummary
 from .stitch import assemble, merge_seam_polygons
 
 
@@ -120,12 +117,12 @@ class BlockWorkers:
             self._collect(wait(self._running, return_when=FIRST_COMPLETED).done)
 
 
-def block_progress(total: int, progress: bool) -> ProgressBar:
-    """The one progress bar of a vectorisation: blocks done, by any worker."""
-    return progress_bar("vectorize", total, "block", progress)
+def block_progress(total: int, progress: bool | Progress) -> AbstractContextManager[Counter]:
+    """The one progress report of a vectorisation: blocks done, by any worker."""
+    return as_progress(progress).counter("vectorize", total, "block")
 
 
-def counted(pieces: Iterable[BlockPieces], bar: ProgressBar) -> Iterator[BlockPieces]:
+def counted(pieces: Iterable[BlockPieces], bar: Counter) -> Iterator[BlockPieces]:
     """Pass results through, counting each on ``bar``."""
     for block in pieces:
         bar.update()
@@ -193,7 +190,7 @@ def vectorize_array(
     opts = options or VectorizeOptions()
     if prob.ndim != 2:
         raise RoadkdError(f"expected a single-band (H, W) raster, got shape {prob.shape}")
-    grid = SceneGrid.of(transform, crs, prob.shape)
+    grid = Grid.of(transform, crs, prob.shape)
     blocks = plan_blocks(grid, block, opts)
     pieces = (
         vectorize_block(road_pixels(prob[b.window_slices], opts.threshold), b, grid, opts)
@@ -205,13 +202,13 @@ def vectorize_array(
 def vectorize_raster_block(
     raster: RoadRaster,
     block: Block,
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
     lines: bool = True,
     surfaces: bool = True,
 ) -> BlockPieces:
     """Read one block's window of a raster and vectorise it (a worker's task)."""
-    values = read_road_window(raster, *block.window)
+    values = read_road_window(raster, block.window)
     road = road_pixels(values, options.threshold)
     return vectorize_block(road, block, grid, options, lines, surfaces)
 
@@ -226,9 +223,9 @@ def vectorize_in_pool(
     workers: int,
     raster: RoadRaster,
     blocks: list[Block],
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
-    bar: ProgressBar,
+    bar: Counter,
 ) -> RoadVectors:
     """Vectorise a raster's blocks in a pool and stitch them, keeping every worker busy.
 
@@ -261,7 +258,7 @@ def vectorize_raster(
     options: VectorizeOptions | None = None,
     block: int | None = DEFAULT_BLOCK,
     workers: int = 1,
-    progress: bool = False,
+    progress: bool | Progress = False,
     scheduler: str | None = None,
 ) -> RoadVectors:
     """Vectorise a probability or mask raster (band 1), block by block.
@@ -275,7 +272,7 @@ def vectorize_raster(
         options: vectorisation settings.
         block: block side in pixels (None: the whole raster as one block).
         workers: processes that vectorise blocks in parallel (1: this process).
-        progress: show a progress bar of blocks on stderr.
+        progress: report blocks done (True: a bar on stderr; see :mod:`roadkd.progress`).
         scheduler: address of a Dask scheduler (``tcp://host:8786``); ``workers`` is
             then ignored.
 
@@ -289,7 +286,7 @@ def vectorize_raster(
     opts = options or VectorizeOptions()
     check_workers(workers)
     raster = open_road_raster(path)
-    grid = SceneGrid.of(raster.transform, raster.crs, (raster.height, raster.width))
+    grid = Grid.of(raster.transform, raster.crs, (raster.height, raster.width))
     blocks = plan_blocks(grid, block, opts)
     tasks = ((raster, b, grid, opts) for b in blocks)
     with block_progress(len(blocks), progress) as bar:

@@ -19,19 +19,20 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
+from ..grid import Grid
 from .blocks import (
     BlockPieces,
     LineFeature,
     LinePiece,
-    SceneGrid,
     SurfacePart,
     line_feature,
     snap_ends,
     surface_parts,
 )
-from .core import RoadVectors, polygonal_parts
+from .core import polygonal_parts
 from .graph import drop_small_networks, merge_degree_two, path_length
 from .options import VectorizeOptions
+from .result import RoadVectors
 
 
 def stitch_lines(lines: list[LinePiece]) -> nx.MultiGraph:
@@ -65,7 +66,7 @@ def stitch_lines(lines: list[LinePiece]) -> nx.MultiGraph:
 
 
 def _centreline_layers(
-    graph: nx.MultiGraph, grid: SceneGrid, options: VectorizeOptions
+    graph: nx.MultiGraph, grid: Grid, options: VectorizeOptions
 ) -> tuple[gpd.GeoDataFrame, nx.MultiGraph]:
     """Centreline features and the network in the CRS, from the stitched pixel graph."""
     world = nx.MultiGraph()
@@ -92,7 +93,7 @@ def _centreline_layers(
 
 
 def merge_seam_polygons(
-    seam_polygons: list[Polygon], grid: SceneGrid, options: VectorizeOptions
+    seam_polygons: list[Polygon], grid: Grid, options: VectorizeOptions
 ) -> list[SurfacePart]:
     """The finished surface polygons of the polygons that touch seams, merged across them."""
     if not seam_polygons:
@@ -101,7 +102,7 @@ def merge_seam_polygons(
     return [part for polygon in merged for part in surface_parts(polygon, grid, options)]
 
 
-def _surface_layer(parts: list[SurfacePart], grid: SceneGrid) -> gpd.GeoDataFrame:
+def _surface_layer(parts: list[SurfacePart], grid: Grid) -> gpd.GeoDataFrame:
     """The surface layer of finished polygons."""
     return gpd.GeoDataFrame(
         {"area_m2": np.asarray([part.area_m2 for part in parts], float)},
@@ -111,7 +112,7 @@ def _surface_layer(parts: list[SurfacePart], grid: SceneGrid) -> gpd.GeoDataFram
 
 def assemble(
     pieces: Iterable[BlockPieces],
-    grid: SceneGrid,
+    grid: Grid,
     options: VectorizeOptions,
     seams: "Future[list[SurfacePart]] | None" = None,
 ) -> RoadVectors:

@@ -10,9 +10,11 @@ from itertools import groupby
 
 import numpy as np
 
-from .blocks import Block, SceneGrid, plan_blocks, vectorize_block
-from .core import RoadVectors, WorkSummary, road_pixels
+from ..grid import Grid
+from .blocks import Block, plan_blocks, vectorize_block
+from .core import road_pixels
 from .options import VectorizeOptions
+from .result import RoadVectors, WorkSummary
 from .run import BlockWorkers, in_block_order, seam_polygons_of
 from .stitch import assemble, merge_seam_polygons
 
@@ -30,7 +32,7 @@ class StreamVectorizer(BlockWorkers):
 
     def __init__(
         self,
-        grid: SceneGrid,
+        grid: Grid,
         options: VectorizeOptions | None = None,
         block: int | None = None,
         workers: int = 1,
