@@ -388,6 +388,7 @@ SHARED_REFUSALS: dict[str, list[tuple[tuple[str, ...], str]]] = {
     "--default-width-m": [(("0",), "'--default-width-m'")],
     "--block-size": [(("16",), "'--block-size'")],
     "--resolution": [(("0",), "'--resolution'"), (("nan",), "not a finite number")],
+    "--progress": [(("xml",), "'--progress'")],
 }
 
 #: Options several commands take whose values are not checked by type: files (checked
@@ -401,6 +402,7 @@ NOT_A_VALUE = {
     "--scheduler",
     "--help",
     "--labelled-area",
+    "--labelled-area-layer",  # a layer of a file: checked when the file is read
     "--keep-paths",
     "--osm",
     "--overpass-url",
