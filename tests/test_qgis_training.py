@@ -76,6 +76,7 @@ def _configs(folder: Path) -> tuple[Path, Path]:
     trainer = {
         "accelerator": "cpu",
         "limit_val_batches": 1,
+        "num_sanity_val_steps": 0,
         "enable_model_summary": False,
         "log_every_n_steps": 1,
     }
