@@ -41,6 +41,7 @@ dist/roadkd_qgis.zip: $(wildcard roadkd/qgis/roadkd_qgis/* roadkd/qgis/roadkd_qg
 	@mkdir -p dist build/qgis
 	@rm -rf $@ build/qgis/roadkd_qgis
 	cp -rL roadkd/qgis/roadkd_qgis build/qgis/
+	rm -rf build/qgis/roadkd_qgis/__pycache__
 	version=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' roadkd/__init__.py) && \
 	  sed -i "s/^version=.*/version=$$version/" build/qgis/roadkd_qgis/metadata.txt
 	cd build/qgis && python3 -m zipfile -c ../../$@ roadkd_qgis
