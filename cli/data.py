@@ -10,7 +10,7 @@ from .options import (
     SHARE,
     FiniteFloatRange,
     pixel_options,
-    progress_option,
+    progress_options,
     progress_report,
     seed_option,
     stack,
@@ -171,7 +171,7 @@ label_options = stack(
         help="Metres per pixel of the written images [default: the scenes' own].",
     ),
     pixel_options,
-    progress_option,
+    progress_options,
 )
 
 

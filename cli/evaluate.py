@@ -10,7 +10,7 @@ from .options import (
     FiniteFloatRange,
     check_tile_overlap,
     inference_options,
-    progress_option,
+    progress_options,
     progress_report,
     threshold_option,
 )
@@ -126,7 +126,7 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 @click.option("--topo-interval-m", type=POSITIVE_METRES, default=30.0, show_default=True)
 @click.option("--topo-hole-m", type=POSITIVE_METRES, default=5.0, show_default=True)
 @click.option("--topo-seeds", type=POSITIVE, default=100, show_default=True)
-@progress_option
+@progress_options
 @click.pass_context
 def evaluate(
     ctx: click.Context,
@@ -208,6 +208,7 @@ def evaluate(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         buffer_px=buffer_px,
+        progress=progress_report(progress),
     )
     for note in result.notes:
         click.echo(f"Note: {note}", err=True)

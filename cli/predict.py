@@ -11,9 +11,8 @@ from .options import (
     inference_options,
     layer_option,
     pixel_options,
-    progress_option,
+    progress_options,
     progress_report,
-    quiet_option,
     scale_options,
     threshold_option,
 )
@@ -71,8 +70,7 @@ from .options import (
     workers_default="one per core with a GPU; on the CPU 1, between batches, as the model "
     "uses every core",
 )
-@quiet_option
-@progress_option
+@progress_options
 def predict(
     scenes: tuple[Path, ...],
     out: Path,
@@ -93,7 +91,6 @@ def predict(
     block: int,
     workers: int | None,
     scheduler: str | None,
-    quiet: bool,
     progress: str,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out.
@@ -123,7 +120,7 @@ def predict(
         batch_size=batch_size,
         device=device,
         options=VectorizeOptions(threshold=threshold),
-        progress=progress_report(progress, quiet),
+        progress=progress_report(progress),
         layer=layer,
         read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),

@@ -2,7 +2,7 @@
 
 import click
 
-from .options import progress_option
+from .options import progress_options, progress_report
 
 
 @click.command(
@@ -10,16 +10,15 @@ from .options import progress_option
     add_help_option=False,
 )
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@progress_option
+@progress_options
 def train(args: tuple[str, ...], progress: str) -> None:
     """Train with LightningCLI: roadkd train [fit|validate|test|predict] --config X.yaml.
 
     Without a subcommand, fit is run. Dotted overrides (--trainer.max_epochs=3) and
-    --ckpt_path (resume) work as in LightningCLI / TorchGeo. --progress json (before or
-    after the LightningCLI arguments) counts the training steps as JSON lines on stderr
-    in place of Lightning's progress bar.
+    --ckpt_path (resume) work as in LightningCLI / TorchGeo. --progress (before or after
+    the LightningCLI arguments): bar is Lightning's own progress bar; json counts the
+    training steps as JSON lines on stderr in its place; none (--quiet) shows neither.
     """
-    from roadkd.progress import JsonLines
     from roadkd.training import main
 
-    main(list(args), progress=JsonLines() if progress == "json" else None)
+    main(list(args), progress=None if progress == "bar" else progress_report(progress))

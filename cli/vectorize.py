@@ -10,9 +10,8 @@ from .options import (
     METRES,
     check_gpkg_layer,
     layer_option,
-    progress_option,
+    progress_options,
     progress_report,
-    quiet_option,
     scale_options,
     threshold_option,
 )
@@ -71,8 +70,7 @@ from .options import (
     "Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
     "must see the rasters at the same paths.",
 )
-@quiet_option
-@progress_option
+@progress_options
 def vectorize(
     rasters: tuple[Path, ...],
     out: Path,
@@ -87,7 +85,6 @@ def vectorize(
     block: int,
     workers: int | None,
     scheduler: str | None,
-    quiet: bool,
     progress: str,
 ) -> None:
     """Turn road probability or mask RASTERS (band 1) into centrelines and surfaces.
@@ -129,7 +126,7 @@ def vectorize(
             options,
             block=block,
             workers=workers or default_workers(),
-            progress=progress_report(progress, quiet),
+            progress=progress_report(progress),
             scheduler=scheduler,
         )
         vectors = with_confidence(vectors, raster)

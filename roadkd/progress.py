@@ -22,9 +22,10 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import IO, Protocol, Self, runtime_checkable
+from typing import IO, TYPE_CHECKING, Protocol, Self, runtime_checkable
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class Counter(Protocol):
@@ -47,8 +48,10 @@ class Bars:
 
     shown: bool = True
 
-    def counter(self, stage: str, total: int | None, unit: str) -> tqdm:
+    def counter(self, stage: str, total: int | None, unit: str) -> "tqdm":
         """A bar for ``stage``."""
+        from tqdm import tqdm  # here: the CLI's option parsing imports this module
+
         return tqdm(total=total, unit=unit, desc=stage, disable=not self.shown)
 
 
@@ -167,16 +170,22 @@ class JsonLines:
             stream.flush()
 
 
-#: The ``--progress`` choices.
-KINDS = ("bar", "json")
+#: The ``--progress`` choices: bars, JSON lines, nothing.
+KINDS = ("bar", "json", "none")
 
 
-def progress_for(kind: str, shown: bool = True) -> "Progress":
-    """The report of a ``--progress`` choice: ``"bar"`` (tqdm, when ``shown``) or ``"json"``.
+def progress_for(kind: str, terminal: bool) -> Progress:
+    """The report of a ``--progress`` choice (:data:`KINDS`).
+
+    Args:
+        kind: ``"bar"`` (tqdm bars, drawn only on a ``terminal``), ``"json"``
+            (:class:`JsonLines`) or ``"none"`` (:data:`SILENT`).
+        terminal: whether stderr is a terminal (a bar in a log file is noise).
 
     Raises:
-        ValueError: for another name.
+        ValueError: for another kind.
     """
-    if kind not in KINDS:
+    reports: dict[str, Progress] = {"bar": Bars(terminal), "json": JsonLines(), "none": SILENT}
+    if kind not in reports:
         raise ValueError(f"progress is one of {', '.join(KINDS)}, not {kind!r}")
-    return JsonLines() if kind == "json" else Bars(shown)
+    return reports[kind]

@@ -63,6 +63,31 @@ def test_vectorize_counts_every_block_on_the_report(tmp_path: Path) -> None:
     assert recorder.done == {"vectorize": vectors.work.blocks} and vectors.work.blocks == 16
 
 
+def test_quiet_is_progress_none_and_the_last_one_given_wins(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+    from roadkd_cli.main import cli
+
+    prob = np.zeros((64, 64), np.float32)
+    prob[30:34, :] = 1.0
+    path = tmp_path / "prob.tif"
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "float32"}
+    transform = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
+    with rasterio.open(path, "w", crs="EPSG:32618", transform=transform, **profile) as dst:
+        dst.write(prob[None])
+    json_ = ["--progress", "json"]
+    shown = {}
+    for n, given in enumerate((json_, [*json_, "--quiet"], ["--quiet", *json_])):
+        out = tmp_path / f"roads{n}.geojson"
+        result = CliRunner().invoke(cli, ["vectorize", str(path), "--out", str(out), *given])
+        assert result.exit_code == 0, result.output
+        shown[" ".join(given)] = [json.loads(x)["done"] for x in result.stderr.splitlines()]
+    assert shown == {
+        "--progress json": [0, 1],
+        "--progress json --quiet": [],
+        "--quiet --progress json": [0, 1],
+    }
+
+
 def _events(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
@@ -108,7 +133,9 @@ def test_json_lines_count_few_units_each_and_announce_uncounted_stages() -> None
 
 
 def test_the_progress_option_chooses_the_report() -> None:
-    assert isinstance(progress_for("json"), JsonLines)
-    assert progress_for("bar") == Bars(True) and progress_for("bar", shown=False) == SILENT
-    with pytest.raises(ValueError, match="bar, json"):
-        progress_for("xml")
+    assert isinstance(progress_for("json", terminal=False), JsonLines)
+    assert progress_for("bar", terminal=True) == Bars(True)
+    assert progress_for("bar", terminal=False) == SILENT  # no bar in a log file
+    assert progress_for("none", terminal=True) == SILENT
+    with pytest.raises(ValueError, match="bar, json, none"):
+        progress_for("xml", terminal=True)
