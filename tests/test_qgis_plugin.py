@@ -63,11 +63,14 @@ def test_detect_roads_in_qgis(profile: Path, tmp_path: Path) -> None:
         f"ROADKD={ROADKD}",
         f"OUTPUT={roads}",
         f"SURFACE={surface}",
+        "BLOCK=256",  # an advanced parameter: 4 blocks, vectorised while tiles are predicted
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert f"OUTPUT:\t{roads}" in run.stdout
-    # The bar follows the 25 tiles (the scene is read at the model's 0.21 m/px: 476 px), then
-    # roadkd's last stages: each move is shown in the progress text with its value.
+    assert "--block 256" in run.stdout and "(4 blocks, " in run.stdout
+    # The bar follows the 25 tiles (the scene is read at the model's 0.21 m/px: 476 px, in
+    # 2 x 2 blocks), then roadkd's last stages: each move is shown in the progress text with
+    # its value, which only grows, from above 0 to 100.
     progress = [int(p) for p in re.findall(r"\((\d+) %\)", run.stdout)]
     assert len(progress) >= 6 and progress[-1] == 100, run.stdout[-3000:]
     assert all(0 < a < b <= 100 for a, b in itertools.pairwise(progress)), progress
@@ -180,8 +183,8 @@ def test_detect_roads_passes_bands_scale_and_native_resolution(
 
 
 PROJECT_CHECK = """
-import json, sys
-from qgis.core import QgsApplication, QgsProject, QgsVectorLayer
+import json, os, sys
+from qgis.core import QgsApplication, QgsProcessingFeedback, QgsProject, QgsVectorLayer
 from qgis.PyQt.QtGui import QColor
 QgsApplication.setPrefixPath("/usr", True)
 app = QgsApplication([], False)
@@ -195,14 +198,59 @@ from roadkd_qgis.provider import RoadkdProvider
 provider = RoadkdProvider()  # kept: QGIS holds Python providers weakly
 QgsApplication.processingRegistry().addProvider(provider)
 settings = ProcessingConfig.getSettings().get("roadkd", [])
+detect = json.loads(sys.argv[3])
+
+
+class CancelMidway(QgsProcessingFeedback):
+    # Presses Cancel once the bar passes 20 %, as a user would; keeps what the log said.
+    def __init__(self):
+        super().__init__()
+        self.log, self.percents = [], []
+        self.progressChanged.connect(self.moved)
+
+    def moved(self, percent):
+        self.percents.append(percent)
+        if percent >= 20:
+            self.cancel()
+
+    def pushInfo(self, info):
+        self.log.append(info)
+
+    def reportError(self, error, fatalError=False):
+        self.log.append(error)
+
+
+cancelled = dict(detect, OUTPUT=sys.argv[4] + "/roads.gpkg", SURFACE=sys.argv[4] + "/surface.gpkg")
+feedback = CancelMidway()
+try:
+    processing.run("roadkd:detectroads", cancelled, feedback=feedback)
+    error = None
+except Exception as err:
+    error = str(err)
+roadkd_running = [
+    pid for pid in os.listdir("/proc")
+    if pid.isdigit() and int(pid) != os.getpid() and os.path.exists(f"/proc/{pid}/cmdline")
+    and sys.argv[4].encode() in open(f"/proc/{pid}/cmdline", "rb").read()
+]
+# listed now: the next roadkd run sweeps what a killed one left in the temp folder
+# (QGIS keeps files of its own there too)
+left = os.listdir(sys.argv[4]) + [
+    name for name in os.listdir(os.environ["TMPDIR"]) if name.startswith("roadkd")
+]
 project = QgsProject.instance()
 project.addMapLayer(QgsVectorLayer(sys.argv[2], "my roads", "ogr"))
-detect = json.loads(sys.argv[3])
 processing.runAndLoadResults("roadkd:detectroads", detect)
 layers = [node.layer() for node in project.layerTreeRoot().findLayers()]
 compare = QgsApplication.processingRegistry().createAlgorithmById("roadkd:compareroads")
 names = {layer.id(): layer.name() for layer in layers}
 print(json.dumps({
+    "cancel": {
+        "error": error,
+        "log": feedback.log,
+        "percents": feedback.percents,
+        "running": roadkd_running,
+        "left": left,
+    },
     "settings": [[s.name, s.description] for s in settings],
     "layers": [[layer.name(), layer.renderer().type()] for layer in layers],
     "fill": [
@@ -215,8 +263,11 @@ print(json.dumps({
 """
 
 
-def test_detect_roads_loads_styled_layers_in_a_project(tmp_path: Path) -> None:
-    # In QGIS's own Python, as the desktop runs it: the provider's setting is listed under
+def test_detect_roads_in_a_project_cancels_cleanly_and_loads_styled_layers(
+    tmp_path: Path,
+) -> None:
+    # In QGIS's own Python, as the desktop runs it: Cancel pressed midway stops roadkd and
+    # leaves neither output nor scratch file; the provider's setting is listed under
     # Processing > Providers > roadkd; Detect roads' outputs are loaded named after the
     # raster, the translucent surface under the centrelines (though QGIS loads it last:
     # its path sorts after the lines'), and Compare then offers two different layers.
@@ -239,13 +290,24 @@ def test_detect_roads_loads_styled_layers_in_a_project(tmp_path: Path) -> None:
     }
     script = tmp_path / "project.py"
     script.write_text(PROJECT_CHECK)
+    cancelled, scratch = tmp_path / "cancelled", tmp_path / "scratch"
+    cancelled.mkdir()
+    scratch.mkdir()
     run = subprocess.run(
-        [QGIS_PYTHON, str(script), str(PLUGIN.parent), str(truth), json.dumps(detect)],
+        [
+            QGIS_PYTHON,
+            str(script),
+            str(PLUGIN.parent),
+            str(truth),
+            json.dumps(detect),
+            str(cancelled),
+        ],
         env={
             "PATH": "/usr/bin:/bin",
             "QT_QPA_PLATFORM": "offscreen",
             "HOME": str(tmp_path),
             "PYTHONDONTWRITEBYTECODE": "1",  # nothing written into the plugin's folder
+            "TMPDIR": str(scratch),  # roadkd's scratch folders, here only
         },
         capture_output=True,
         text=True,
@@ -253,6 +315,11 @@ def test_detect_roads_loads_styled_layers_in_a_project(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     found = json.loads(run.stdout.splitlines()[-1])
+    cancel = found["cancel"]
+    assert cancel["error"] is not None and "cancelled" in " ".join(cancel["log"]), cancel
+    assert 20 <= cancel["percents"][-1] < 90  # stopped among the tiles, not at the end
+    assert cancel["running"] == []  # roadkd (the only other process naming that folder) stopped
+    assert cancel["left"] == []  # no output, no staged file, no scratch folder
     assert found["settings"] == [
         [
             "ROADKD_EXECUTABLE",

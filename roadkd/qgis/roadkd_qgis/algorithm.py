@@ -28,7 +28,7 @@ class DetectRoads(QgsProcessingAlgorithm):
     INPUT, MODEL, TILE, OVERLAP, THRESHOLD = "INPUT", "MODEL", "TILE", "OVERLAP", "THRESHOLD"
     OUTPUT, SURFACE = "OUTPUT", "SURFACE"
     BANDS, SCALE_MIN, SCALE_MAX = "BANDS", "SCALE_MIN", "SCALE_MAX"
-    NATIVE_RESOLUTION = "NATIVE_RESOLUTION"
+    NATIVE_RESOLUTION, BLOCK = "NATIVE_RESOLUTION", "BLOCK"
 
     def name(self):
         return "detectroads"
@@ -43,7 +43,8 @@ class DetectRoads(QgsProcessingAlgorithm):
             "min_confidence; styled by confidence) and, optionally, road surface polygons. "
             "Advanced: the bands to use, the pixel values mapped to 0 and 255 (by default "
             "16-bit and float rasters are stretched onto the model's training range) and "
-            "keeping the raster's own resolution; each reaches roadkd only when set. "
+            "keeping the raster's own resolution, and the vectorisation block (smaller: less "
+            "memory on a large scene, the same roads); each reaches roadkd only when set. "
             "The centrelines are loaded above the surfaces (a translucent fill); the bar "
             "follows the tiles as roadkd predicts them, and Cancel stops roadkd and leaves "
             "no output behind."
@@ -103,6 +104,16 @@ class DetectRoads(QgsProcessingAlgorithm):
         ]
         for parameter in pixels:
             self.addParameter(advanced(parameter))
+        # Smaller blocks hold less of a large scene in memory at once (the result does not
+        # depend on the block: blocks are stitched exactly).
+        self.addParameter(
+            advanced(
+                QgsProcessingParameterNumber(
+                    self.BLOCK, "Vectorisation block (px; empty: roadkd's default)",
+                    minValue=256, optional=True,
+                )
+            )
+        )
         self.addParameter(command_parameter())
         self.addParameter(
             QgsProcessingParameterVectorDestination(
@@ -133,6 +144,7 @@ class DetectRoads(QgsProcessingAlgorithm):
             (self.TILE, "--tile", self.parameterAsInt),
             (self.OVERLAP, "--overlap", self.parameterAsInt),
             (self.THRESHOLD, "--threshold", self.parameterAsDouble),
+            (self.BLOCK, "--block", self.parameterAsInt),
         ):
             if parameters.get(name) not in (None, ""):
                 command += [option, str(read(parameters, name, context))]
