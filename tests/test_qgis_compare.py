@@ -3,7 +3,8 @@
 Skipped, with the reason, where QGIS is not installed.
 """
 
-import json
+import itertools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,8 +40,7 @@ def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
     errors, html = tmp_path / "errors.gpkg", tmp_path / "report.html"
     run = qgis(
         profile,
-        "--json",
-        "run",
+        "run",  # not --json, whose log leaves out the bar's texts
         "roadkd:compareroads",
         "--",
         f"TRUTH={truth}",
@@ -53,9 +53,15 @@ def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
         f"HTML={html}",
     )  # no REPORT: no JSON file is written
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = json.loads(run.stdout)["results"]
-    assert results["LENGTH_RECALL"] == pytest.approx(0.5, abs=1e-3)
-    assert results["LENGTH_PRECISION"] == 1.0
+    # the outputs, as qgis_process lists them: NAME:<tab>value
+    results = dict(re.findall(r"^([A-Z_]+):\t(.*)$", run.stdout, re.MULTILINE))
+    # the bar moves through the comparison's steps, only up, to 100 %
+    progress = [int(p) for p in re.findall(r"\((\d+) %\)", run.stdout)]
+    assert len(progress) >= 4 and progress[-1] == 100, run.stdout[-3000:]
+    assert all(0 < a < b for a, b in itertools.pairwise(progress)), progress
+    assert "Scoring APLS" in run.stdout and "Collecting missed and false roads" in run.stdout
+    assert float(results["LENGTH_RECALL"]) == pytest.approx(0.5, abs=1e-3)
+    assert float(results["LENGTH_PRECISION"]) == 1.0
     assert results["MISSED"] == f"{errors}|layername=missed"
     assert "REPORT" not in results and not list(tmp_path.glob("*.json"))
     # the HTML report (the Results Viewer opens it): scores, lengths and settings

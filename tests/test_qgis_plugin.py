@@ -259,6 +259,7 @@ print(json.dumps({
     ],
     "truth": names.get(compare.parameterDefinition("TRUTH").defaultValue()),
     "pred": names.get(compare.parameterDefinition("PRED").defaultValue()),
+    "report_output": compare.outputDefinition("HTML").type(),
 }))
 """
 
@@ -334,3 +335,5 @@ def test_detect_roads_in_a_project_cancels_cleanly_and_loads_styled_layers(
     ]
     assert found["fill"] == ["#5affc400"]  # #AARRGGBB: amber at 35 % opacity
     assert (found["truth"], found["pred"]) == ("my roads", "scene: roads")
+    # Compare's report is an HTML output: the Results Viewer lists and opens it
+    assert found["report_output"] == "outputHtml"
