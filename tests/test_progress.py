@@ -48,14 +48,19 @@ def test_bools_are_bars_and_a_report_is_used_as_it_is() -> None:
     assert as_progress(recorder) is recorder
 
 
-def test_vectorize_counts_every_block_on_the_report(tmp_path: Path) -> None:
-    prob = np.zeros((200, 200), np.float32)
-    prob[95:105, :] = 1.0
-    path = tmp_path / "prob.tif"
-    profile = {"driver": "GTiff", "width": 200, "height": 200, "count": 1, "dtype": "float32"}
+def _road_raster(path: Path, size: int) -> Path:
+    """A 0.5 m probability raster of ``size`` px with one horizontal road across it."""
+    prob = np.zeros((size, size), np.float32)
+    prob[size // 2 - 5 : size // 2 + 5, :] = 1.0
+    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32"}
     transform = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
     with rasterio.open(path, "w", crs="EPSG:32618", transform=transform, **profile) as dst:
         dst.write(prob[None])
+    return path
+
+
+def test_vectorize_counts_every_block_on_the_report(tmp_path: Path) -> None:
+    path = _road_raster(tmp_path / "prob.tif", 200)
     recorder = Recorder()
     vectors = vectorize_raster(path, block=64, progress=recorder)
     assert vectors.work is not None
@@ -67,13 +72,7 @@ def test_quiet_is_progress_none_and_the_last_one_given_wins(tmp_path: Path) -> N
     from click.testing import CliRunner
     from roadkd_cli.main import cli
 
-    prob = np.zeros((64, 64), np.float32)
-    prob[30:34, :] = 1.0
-    path = tmp_path / "prob.tif"
-    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "float32"}
-    transform = Affine(0.5, 0, 445000.0, 0, -0.5, 5030000.0)
-    with rasterio.open(path, "w", crs="EPSG:32618", transform=transform, **profile) as dst:
-        dst.write(prob[None])
+    path = _road_raster(tmp_path / "prob.tif", 64)
     json_ = ["--progress", "json"]
     shown = {}
     for n, given in enumerate((json_, [*json_, "--quiet"], ["--quiet", *json_])):

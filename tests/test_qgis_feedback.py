@@ -9,10 +9,8 @@ import itertools
 import json
 
 from roadkd.progress import JsonLines, report_stage
-from roadkd.qgis.roadkd_qgis.progress import Meter, parse
+from roadkd.qgis.roadkd_qgis.progress import PREDICT_PLAN, Meter, parse
 from roadkd.qgis.roadkd_qgis.report import html_report
-
-PREDICT_PLAN = [("predict", 90), ("stitch", 4), ("confidence", 4), ("write", 2)]
 
 
 def _predict_lines(tiles: int) -> list[str]:

@@ -13,14 +13,8 @@ from qgis.core import (
 )
 
 from .layers import RoadLayersOfRun, load_road_layer
-from .progress import Meter
+from .progress import PREDICT_PLAN, Meter
 from .run import advanced, command_parameter, roadkd_command, run_roadkd, show_progress
-
-#: The stages of ``roadkd predict`` and their shares of its time: the tiles of inference
-#: (with the blocks vectorised between them), then joining the blocks, sampling the
-#: confidence along every feature and writing the layers.
-PREDICT_PLAN = [("predict", 90), ("stitch", 4), ("confidence", 4), ("write", 2)]
-
 
 class DetectRoads(QgsProcessingAlgorithm):
     """Detect roads in a raster layer with a roadkd model."""

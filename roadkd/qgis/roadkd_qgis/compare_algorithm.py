@@ -23,7 +23,7 @@ from qgis.core import (
 )
 
 from .layers import ROLE, compare_defaults
-from .progress import Meter
+from .progress import COMPARE_PLAN, Meter
 from .report import html_report
 from .run import command_parameter, roadkd_command, run_roadkd, show_progress
 
@@ -45,15 +45,6 @@ SCORES = {
 #: ``roadkd evaluate --crossings`` choices, the default first.
 CROSSINGS = ["auto", "junction", "apart"]
 FORMATS = ["gpkg", "shp", "geojson", "json", "fgb", "sqlite", "gml", "kml", "tab", "mif"]
-#: The stages of ``roadkd evaluate --truth --pred`` and their shares of its time.
-COMPARE_PLAN = [
-    ("read", 10),
-    ("length", 15),
-    ("graph", 10),
-    ("apls", 30),
-    ("topo", 30),
-    ("errors", 5),
-]
 
 
 class CompareRoads(QgsProcessingAlgorithm):

@@ -27,6 +27,21 @@ LABELS = {
     "train": "Training",
 }
 
+#: The stages of ``roadkd predict`` and their shares of its time: the tiles of inference
+#: (with the blocks vectorised between them), then joining the blocks, sampling the
+#: confidence along every feature and writing the layers.
+PREDICT_PLAN = [("predict", 90), ("stitch", 4), ("confidence", 4), ("write", 2)]
+
+#: The stages of ``roadkd evaluate --truth --pred`` and their shares of its time.
+COMPARE_PLAN = [
+    ("read", 10),
+    ("length", 15),
+    ("graph", 10),
+    ("apls", 30),
+    ("topo", 30),
+    ("errors", 5),
+]
+
 
 def parse(line):
     """The progress event of a line roadkd wrote, or None for any other line."""
