@@ -103,7 +103,7 @@ def predict(
     when everything succeeded, so a failed run changes no file.
     """
     from roadkd.imagery import ReadOptions
-    from roadkd.pipeline import run_predict
+    from roadkd.pipeline import PredictOutputs, PredictSettings, run_predict
     from roadkd.vectorize import VectorizeOptions
 
     check_tile_overlap(tile, overlap)
@@ -111,22 +111,20 @@ def predict(
     result = run_predict(
         list(scenes),
         model,
-        out,
-        prob=prob,
-        polygons=polygons,
-        preview=preview,
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device,
-        options=VectorizeOptions(threshold=threshold),
+        PredictOutputs(out, prob, polygons, preview, layer),
+        PredictSettings(
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            device=device,
+            options=VectorizeOptions(threshold=threshold),
+            read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
+            block=block,
+            workers=workers,
+            scheduler=scheduler,
+        ),
         progress=progress_report(progress),
-        layer=layer,
-        read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
         log=lambda line: click.echo(line, err=True),
-        block=block,
-        workers=workers,
-        scheduler=scheduler,
     )
     for repeat in result.repeats:
         click.echo(f"Note: {repeat} was given more than once; it was read once.", err=True)

@@ -18,13 +18,14 @@ from roadkd.datasets.layout import write_geotiff
 from roadkd.datasets.synthetic import generate_scene
 from roadkd.errors import RoadkdError
 from roadkd.grid import Grid
-from roadkd.inference.predict import check_scene
-from roadkd.pipeline.predict import predict_and_vectorize, predict_mosaic
+from roadkd.inference.predict import Tiling, check_scene
+from roadkd.pipeline.local import predict_scenes
 from roadkd.vectorize import RoadVectors, VectorizeOptions, vectorize_array, vectorize_raster
 from roadkd.vectorize.blocks import halo_px, plan_blocks, vectorize_block
 from roadkd.vectorize.core import road_pixels
+from roadkd.vectorize.engine import Network, Vectorizer
+from roadkd.vectorize.executors import InProcess
 from roadkd.vectorize.mosaic import vectorize_mosaic
-from roadkd.vectorize.stream import StreamVectorizer
 
 RES = 0.5
 TRANSFORM = Affine(RES, 0, 445000.0, 0, -RES, 5030000.0)
@@ -228,8 +229,8 @@ def test_one_progress_bar_counts_every_block(
 def test_rows_streamed_in_bands_give_the_whole_scene_result() -> None:
     prob = drawn(300, [((20, 0), (280, 299)), ((150, 0), (150, 299)), ((0, 200), (299, 180))], 10)
     whole = vectorize_array(prob, TRANSFORM, CRS)
-    grid = Grid.of(TRANSFORM, CRS, prob.shape)
-    with StreamVectorizer(grid, block=100) as stream:
+    network = Network.plan(Grid.of(TRANSFORM, CRS, prob.shape), 100, VectorizeOptions())
+    with Vectorizer(network, InProcess()) as stream:
         for row in range(0, 300, 48):  # bands that do not line up with the blocks
             stream.push(row, prob[row : row + 48])
         streamed = stream.finish()
@@ -237,8 +238,8 @@ def test_rows_streamed_in_bands_give_the_whole_scene_result() -> None:
     assert streamed.centerlines["length_m"].sum() == pytest.approx(
         whole.centerlines["length_m"].sum(), rel=0.005
     )
-    assert stream.summary(1.0).blocks == 9
-    with StreamVectorizer(grid, block=100) as stream, pytest.raises(ValueError, match="in order"):
+    assert streamed.work is not None and streamed.work.blocks == 9
+    with Vectorizer(network, InProcess()) as stream, pytest.raises(ValueError, match="in order"):
         stream.push(10, prob[10:20])
 
 
@@ -264,9 +265,10 @@ def test_predict_vectorises_bands_in_workers_while_inference_goes_on(tmp_path: P
     write_geotiff(scene, pixels, TRANSFORM, CRS)
     whole = vectorize_array(prob, TRANSFORM, CRS)
     plan = check_scene(scene, RoadBand())
-    summary, vectors = predict_and_vectorize(
-        scene, RoadBand(), tmp_path / "prob.tif", (64, 16, 4), None, 128, 2, False, plan
-    )
+    [summary], vectors = predict_scenes(
+        [scene], RoadBand(), [tmp_path / "prob.tif"], Tiling(64, 16, 4), None, 128, 2,
+        read_plans=[plan],
+    )  # fmt: skip
     assert (summary.width, summary.height) == (320, 320)
     assert vectors.work is not None and (vectors.work.blocks, vectors.work.workers) == (9, 2)
     assert len(vectors.centerlines) == len(whole.centerlines) == 5
@@ -333,9 +335,10 @@ def test_predict_joins_roads_across_adjacent_scenes(tmp_path: Path) -> None:
         scenes.append(scene)
     probs = [tmp_path / f"p{k}.tif" for k in range(len(scenes))]
     plans = [check_scene(scene, RoadBand()) for scene in scenes]
-    summaries, vectors = predict_mosaic(
-        scenes, RoadBand(), probs, tmp_path / "p.vrt", (64, 16, 4), None, 100, 1, False, plans
-    )
+    summaries, vectors = predict_scenes(
+        scenes, RoadBand(), probs, Tiling(64, 16, 4), None, 100, 1, read_plans=plans,
+        vrt=tmp_path / "p.vrt",
+    )  # fmt: skip
     assert len(summaries) == 4 and (tmp_path / "p.vrt").exists()
     assert len(vectors.centerlines) == len(whole.centerlines) == 5
     assert vectors.centerlines["length_m"].sum() == pytest.approx(

@@ -173,7 +173,7 @@ def test_vectorize_writes_confidence(tmp_path: Path) -> None:
 def test_predict_writes_confidence(tmp_path: Path) -> None:
     from conftest import save_all_road_model
 
-    from roadkd.pipeline.predict import run_predict
+    from roadkd.pipeline.predict import PredictSettings, run_predict
 
     # a model that calls every valid pixel road with p = sigmoid(5), on a 10 m strip
     save_all_road_model(tmp_path / "m.pt")
@@ -185,7 +185,9 @@ def test_predict_writes_confidence(tmp_path: Path) -> None:
         crs="EPSG:32618", transform=TRANSFORM, nodata=0,
     ) as dst:  # fmt: skip
         dst.write(pixels)
-    result = run_predict([scene], tmp_path / "m.pt", tmp_path / "roads.gpkg", device="cpu")
+    result = run_predict(
+        [scene], tmp_path / "m.pt", tmp_path / "roads.gpkg", PredictSettings(device="cpu")
+    )
     expected = round(1 / (1 + math.exp(-5)), 3)
     assert result.centerlines is not None and result.surface is not None
     assert result.centerlines["confidence"].tolist() == [expected]

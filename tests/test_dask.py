@@ -21,7 +21,7 @@ from skimage.draw import line
 from roadkd.datasets.layout import write_geotiff
 from roadkd.errors import RoadkdError
 from roadkd.models import DeployBundle, ModelConfig, build_model, save_bundle
-from roadkd.pipeline import run_predict
+from roadkd.pipeline import PredictOutputs, PredictSettings, run_predict
 from roadkd.pipeline.predict import PredictResult
 from roadkd.vectorize import RoadVectors, vectorize_raster
 from roadkd.vectorize.cluster import placement
@@ -196,16 +196,19 @@ def test_predict_on_the_cluster_equals_the_local_result(
         write_geotiff(
             scenes / f"s{k}.tif", pixels, TRANSFORM @ Affine.translation(128 * k, 0), "EPSG:32618"
         )
-    local = run_predict([scenes], model, tmp_path / "local.gpkg", prob=tmp_path / "pl", block=128)
+    local = run_predict(
+        [scenes],
+        model,
+        PredictOutputs(tmp_path / "local.gpkg", prob=tmp_path / "pl"),
+        PredictSettings(block=128),
+    )
     (tmp_path / "pr" / "s1_probability").mkdir(parents=True)
     (tmp_path / "pr" / "s1_probability" / "row000000_col000999.tif").write_text("old")
     remote = run_predict(
         [scenes],
         model,
-        tmp_path / "remote.gpkg",
-        prob=tmp_path / "pr",
-        block=128,
-        scheduler=address,
+        PredictOutputs(tmp_path / "remote.gpkg", prob=tmp_path / "pr"),
+        PredictSettings(block=128, scheduler=address),
     )
     for name in ("s0", "s1"):
         assert_same_probability(
@@ -224,7 +227,10 @@ def test_predict_on_the_cluster_equals_the_local_result(
     # without --prob the blocks go into a staged folder beside --out, removed at the end
     (tmp_path / "out").mkdir()
     bare = run_predict(
-        [scenes], model, tmp_path / "out" / "bare.gpkg", block=128, scheduler=address
+        [scenes],
+        model,
+        tmp_path / "out" / "bare.gpkg",
+        PredictSettings(block=128, scheduler=address),
     )
     assert bare.road_km == pytest.approx(local.road_km, rel=0.005)
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["bare.gpkg"]
@@ -238,17 +244,20 @@ def test_predict_survives_a_worker_killed_mid_run(
     scene = tmp_path / "scene.tif"
     pixels = (np.random.default_rng(1).random((3, 128, 160)) * 255).astype(np.uint8)
     write_geotiff(scene, pixels, TRANSFORM, "EPSG:32618")
-    local = run_predict([scene], model, tmp_path / "local.gpkg", prob=tmp_path / "l.tif", block=96)
+    local = run_predict(
+        [scene],
+        model,
+        PredictOutputs(tmp_path / "local.gpkg", prob=tmp_path / "l.tif"),
+        PredictSettings(block=96),
+    )
     result: list[PredictResult] = []
     run = threading.Thread(
         target=lambda: result.append(
             run_predict(
                 [scene],
                 model,
-                tmp_path / "remote.gpkg",
-                prob=tmp_path / "r.vrt",
-                block=96,
-                scheduler=address,
+                PredictOutputs(tmp_path / "remote.gpkg", prob=tmp_path / "r.vrt"),
+                PredictSettings(block=96, scheduler=address),
             )
         )
     )
@@ -259,7 +268,12 @@ def test_predict_survives_a_worker_killed_mid_run(
     assert_same_probability(tmp_path / "r.vrt", tmp_path / "l.tif")
     assert_same_network(result[0], local)
     with pytest.raises(RoadkdError, match=r"give --prob a folder or a \.vrt file"):
-        run_predict([scene], model, tmp_path / "x.gpkg", prob=tmp_path / "x.tif", scheduler=address)
+        run_predict(
+            [scene],
+            model,
+            PredictOutputs(tmp_path / "x.gpkg", prob=tmp_path / "x.tif"),
+            PredictSettings(scheduler=address),
+        )
 
 
 class StubClient:

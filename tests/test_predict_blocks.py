@@ -21,7 +21,10 @@ from roadkd.inference.tiling import blend_window, pad_to, tile_origins
 from roadkd.inference.window import predict_region
 from roadkd.io import OutputPlan
 from roadkd.pipeline.outputs import block_file, check_block_folder
-from roadkd.vectorize.mosaic import MosaicVectorizer, vectorize_mosaic
+from roadkd.vectorize.engine import Network, Vectorizer
+from roadkd.vectorize.executors import local_executor
+from roadkd.vectorize.mosaic import vectorize_mosaic
+from roadkd.vectorize.options import VectorizeOptions
 
 TRANSFORM = Affine(0.21, 0, 445000.0, 0, -0.21, 5030000.0)
 
@@ -171,7 +174,8 @@ def test_mosaic_blocks_are_vectorised_as_their_rasters_are_finished(tmp_path: Pa
     expected = vectorize_mosaic(halves, block=100)
     grid = Grid.of(transform, "EPSG:32618", (rows, cols))
     places = [(0, 0, rows, 300), (0, 300, rows, 300)]
-    with MosaicVectorizer(grid, places, block=100, workers=2) as mosaic:
+    network = Network.plan(grid, 100, VectorizeOptions(), places)
+    with local_executor(2, len(network.blocks)) as pool, Vectorizer(network, pool) as mosaic:
         assert mosaic.waiting == 18
         mosaic.finished(0, halves[0])
         # the blocks whose windows (core and halo) lie in the first scene are sent

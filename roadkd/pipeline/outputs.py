@@ -6,6 +6,7 @@ input or another output) and staged by an :class:`~roadkd.io.OutputPlan`.
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RoadkdError
@@ -158,15 +159,36 @@ def plan_probabilities(
     return paths
 
 
+@dataclass(frozen=True)
+class PredictOutputs:
+    """What ``roadkd predict`` writes.
+
+    Attributes:
+        out: centreline output (.geojson, .gpkg, .shp or .parquet).
+        prob: probability GeoTIFF (one scene) or folder (several); None: not kept. On a
+            cluster: each scene's ``<stem>_probability.vrt`` over its folder of block
+            GeoTIFFs (``<stem>_probability/``), or a ``.vrt`` for one scene.
+        polygons: road surface output.
+        preview: PNG of the first scene with the roads drawn over it.
+        layer: GeoPackage layer name of the centrelines (surfaces: ``<layer>_surface``);
+            None: ``centerlines`` and ``surface``. Other layers of an existing GeoPackage
+            are kept.
+    """
+
+    out: Path
+    prob: Path | None = None
+    polygons: Path | None = None
+    preview: Path | None = None
+    layer: str | None = None
+
+    @classmethod
+    def of(cls, outputs: "PredictOutputs | str | Path") -> "PredictOutputs":
+        """``outputs`` as they are, or a centreline path alone."""
+        return outputs if isinstance(outputs, PredictOutputs) else cls(Path(outputs))
+
+
 def plan_outputs(
-    scenes: list[Path],
-    model: Path,
-    out: Path,
-    prob: Path | None,
-    polygons: Path | None,
-    preview: Path | None,
-    scratch: Path,
-    blocks: bool = False,
+    scenes: list[Path], model: Path, outputs: PredictOutputs, scratch: Path, blocks: bool = False
 ) -> tuple[OutputPlan, list[Path]]:
     """Check every output of ``run_predict`` before any work.
 
@@ -184,9 +206,10 @@ def plan_outputs(
     for scene in scenes:
         plan.add_input(scene, "input scene")
     plan.add_input(model, "model")
-    plan.add(out, "--out", SUPPORTED)
-    if polygons is not None:
-        plan.add(polygons, "--polygons", SUPPORTED)
-    if preview is not None:
-        plan.add(preview, "--preview", PREVIEW_SUFFIXES)
+    plan.add(Path(outputs.out), "--out", SUPPORTED)
+    if outputs.polygons is not None:
+        plan.add(Path(outputs.polygons), "--polygons", SUPPORTED)
+    if outputs.preview is not None:
+        plan.add(Path(outputs.preview), "--preview", PREVIEW_SUFFIXES)
+    prob = None if outputs.prob is None else Path(outputs.prob)
     return plan, plan_probabilities(plan, prob, scenes, scratch, blocks)

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 from .options import DEFAULT_BLOCK, VectorizeOptions
 
 if TYPE_CHECKING:
+    from .executors import default_workers
     from .raster import read_road_raster
     from .result import RoadVectors, WorkSummary
-    from .run import default_workers, vectorize_array, vectorize_raster
+    from .run import vectorize_array, vectorize_raster
     from .writers import SUPPORTED, check_output_path, layer_names, write_layers, write_vectors
 
 #: Public name -> the submodule that defines it (imported when the name is first used).
@@ -20,7 +21,7 @@ _LAZY = {
     "RoadVectors": "result",
     "WorkSummary": "result",
     "read_road_raster": "raster",
-    "default_workers": "run",
+    "default_workers": "executors",
     "vectorize_array": "run",
     "vectorize_raster": "run",
     "SUPPORTED": "writers",
