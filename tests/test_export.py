@@ -70,9 +70,12 @@ def test_deepness_metadata_decodes(exported: tuple[Path, Path]) -> None:
 
 
 def test_onnx_backend_equals_torch_backend(exported: tuple[Path, Path]) -> None:
-    onnx_backend = load_backend(exported[1], "cpu")
+    onnx_backend = load_backend(exported[1], "cpu", threads=1)
     torch_backend = load_backend(exported[0], "cpu")
     assert onnx_backend.tile_size == 64 and onnx_backend.in_channels == 3
+    assert onnx_backend.describe() == "ONNX Runtime, float32, CPU, 1 thread"
+    assert onnx_backend.session.get_session_options().intra_op_num_threads == 1
+    assert torch_backend.describe().startswith("PyTorch, float32, CPU")
     pixels = torch.rand(2, 3, 64, 64) * 255
     np.testing.assert_allclose(
         onnx_backend.predict(pixels).numpy(), torch_backend.predict(pixels).numpy(), atol=1e-4
@@ -201,6 +204,13 @@ def test_onnx_without_or_with_malformed_metadata_is_refused(
         onnx.save(graph, str(malformed))
         with pytest.raises(RoadkdError, match=r"not a roadkd export \(malformed metadata"):
             load_backend(malformed, "cpu")
+    # Other tools' keys (e.g. onnxruntime's quantiser's) need not be JSON: they are not read.
+    graph = onnx.load(str(exported[1]))
+    entry = graph.metadata_props.add()
+    entry.key, entry.value = "onnx.quant.pre_process", "onnxruntime.quant"
+    annotated = tmp_path / "annotated.onnx"
+    onnx.save(graph, str(annotated))
+    assert load_backend(annotated, "cpu").tile_size == 64
 
 
 def test_onnx_external_data_must_stay_in_the_model_folder(

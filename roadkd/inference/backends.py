@@ -6,7 +6,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from ..device import select_device
+from ..device import select_device, threads_text, usable_cores
 from ..errors import RoadkdError, brief_reason
 from ..imagery import BandPercentiles
 from ..models.deploy import load_bundle
@@ -30,20 +30,27 @@ class Backend(Protocol):
         """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
         ...
 
+    def describe(self) -> str:
+        """What runs the model: runtime, precision, device and threads, for the log."""
+        ...
+
 
 class TorchBackend:
     """Runs a deploy bundle (checkpoint or safetensors) with PyTorch; autocast on CUDA."""
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
         """Load the model.
 
         Args:
             path: a roadkd Lightning checkpoint, saved deploy bundle or ``.safetensors``
                 export (read without running code from it: see ``roadkd.models.checkpoint``).
             device: "auto", "cpu" or "cuda".
+            threads: on the CPU, torch's threads (None: as they are).
         """
         bundle = load_bundle(path)
         self.device = select_device(device)
+        if threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(threads)
         self.model = bundle.model.to(self.device).eval()
         self.in_channels = bundle.config.in_channels
         self.tile_size = bundle.tile_size
@@ -61,8 +68,32 @@ class TorchBackend:
         road: Tensor = logits.float().softmax(dim=1)[:, -1]
         return road
 
+    def describe(self) -> str:
+        """What runs the model: runtime, precision, device and threads, for the log."""
+        if self.device.type == "cuda":
+            return f"PyTorch, float16 autocast, {self.device}"
+        return f"PyTorch, float32, CPU, {threads_text(torch.get_num_threads())}"
 
-def load_backend(path: str | Path, device: str = "auto") -> Backend:
+
+def inference_threads(workers: int | None = None) -> int:
+    """CPU threads for the model, beside ``workers`` vectorising processes.
+
+    Every core this process may use, less one per vectorising process working beside the
+    model (``--workers`` above 1; a single worker vectorises in the model's own process,
+    between batches): threads that outnumber the cores wait for each other at every
+    parallel step of the network.
+
+    Args:
+        workers: vectorising processes (None or 1: none beside the model).
+
+    Returns:
+        At least one thread.
+    """
+    beside = workers if workers is not None and workers > 1 else 0
+    return max(1, usable_cores() - beside)
+
+
+def load_backend(path: str | Path, device: str = "auto", threads: int | None = None) -> Backend:
     """Open a model for inference: ``.onnx`` runs on onnxruntime, anything else on PyTorch.
 
     No model file runs code while it is opened: checkpoints are read with an allow-list,
@@ -71,6 +102,8 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
     Args:
         path: model file (``.ckpt``/``.pt``, ``.safetensors`` or ``.onnx``).
         device: "auto", "cpu" or "cuda".
+        threads: threads of the model on the CPU (None: the runtime's default; see
+            :func:`inference_threads`).
 
     Returns:
         The backend.
@@ -85,8 +118,8 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
             raise RoadkdError(
                 f"{path} needs {err.name} to run: pip install 'roadkd[onnx]'"
             ) from err
-        return OnnxBackend(path, device)
-    return TorchBackend(path, device)
+        return OnnxBackend(path, device, threads)
+    return TorchBackend(path, device, threads)
 
 
 def check_model_runs(backend: Backend, tile: int, model: str | Path) -> None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..imagery import Log, ReadOptions
 from ..inference import load_backend
-from ..inference.backends import Backend, check_model_runs
+from ..inference.backends import Backend, check_model_runs, inference_threads
 from ..inference.predict import SceneSummary, Tiling, check_scene
 from ..io import OutputPlan, reading, scratch_folder
 from ..progress import Progress, report_stage
@@ -241,10 +241,12 @@ def run_predict(
     on_cluster = settings.scheduler is not None
     with scratch_folder("predict") as scratch:
         plan, prob_paths = plan_outputs(scenes, Path(model), outputs, Path(scratch), on_cluster)
-        backend = load_backend(model, settings.device)
+        backend = load_backend(model, settings.device, inference_threads(settings.workers))
         workers = settings.workers or default_predict_workers(backend)
         tiling = Tiling.choose(backend, settings.tile, settings.overlap, settings.batch_size)
         check_model_runs(backend, tiling.tile, model)
+        if log is not None:
+            log(f"model {Path(model).name}: {backend.describe()}")
         read_plans = [check_scene(s, backend, settings.read_options, log) for s in scenes]
         with plan, contextlib.ExitStack() as stack:
             staged = _stage_probabilities(plan, prob_paths, Path(outputs.out), settings.scheduler)

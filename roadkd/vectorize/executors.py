@@ -7,12 +7,12 @@ one lives in :mod:`roadkd.vectorize.cluster`, so that nothing here imports Dask.
 """
 
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
+from ..device import usable_cores
 from ..errors import RoadkdError
 
 T = TypeVar("T")
@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 def default_workers() -> int:
     """Worker processes used when none are asked for: one per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 def check_workers(workers: int) -> int:
