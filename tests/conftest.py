@@ -28,12 +28,20 @@ def road_dataset(tmp_path_factory: pytest.TempPathFactory):
     return module.make(tmp_path_factory.mktemp("roads") / "data")
 
 
-@pytest.fixture
-def profile(tmp_path):
-    """A temporary QGIS profile with the roadkd plugin installed and enabled."""
+@pytest.fixture(scope="session")
+def installed_qgis_profile(tmp_path_factory: pytest.TempPathFactory):
+    """A QGIS profile with the roadkd plugin installed and enabled, made once a session."""
     from qgis_run import installed_profile
 
-    return installed_profile(tmp_path / "profile")
+    return installed_profile(tmp_path_factory.mktemp("qgis") / "profile")
+
+
+@pytest.fixture
+def profile(tmp_path, installed_qgis_profile):
+    """A copy of the installed QGIS profile for one test (a test may change its settings)."""
+    import shutil
+
+    return shutil.copytree(installed_qgis_profile, tmp_path / "profile")
 
 
 def shallow_config():

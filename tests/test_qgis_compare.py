@@ -78,30 +78,6 @@ def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
     assert len(gpd.read_file(errors, layer="false")) == 0
 
 
-def test_compare_reports_roadkd_errors(profile: Path, tmp_path: Path) -> None:
-    roads = tmp_path / "roads.gpkg"
-    gpd.GeoDataFrame(geometry=[LineString([(X0, Y0), (X0 + 100, Y0)])], crs="EPSG:32618").to_file(
-        roads
-    )
-    far = tmp_path / "far.gpkg"
-    gpd.GeoDataFrame(geometry=[box(0, 0, 10, 10)], crs="EPSG:32618").to_file(far)
-    run = qgis(
-        profile,
-        "run",
-        "roadkd:compareroads",
-        "--",
-        f"TRUTH={roads}",
-        f"PRED={roads}",
-        f"AOI={far}",
-        f"ROADKD={ROADKD}",
-        f"REPORT={tmp_path / 'r.json'}",
-        f"ERRORS={tmp_path / 'e.gpkg'}",
-    )
-    assert run.returncode != 0
-    assert "no truth road inside the area" in run.stdout + run.stderr
-    assert not list(tmp_path.glob("[re].*"))  # neither report nor error layers
-
-
 STYLE_CHECK = """
 import sys
 from qgis.core import (QgsApplication, QgsExpressionContextUtils, QgsFeature,

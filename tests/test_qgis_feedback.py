@@ -1,16 +1,24 @@
-"""What the QGIS plugin makes of roadkd's output, without QGIS: the bar and the HTML report.
+"""What the QGIS plugin does around roadkd, without QGIS: the bar, the HTML report, Cancel.
 
-The plugin's progress and report modules import nothing from QGIS, so they run here on
-the JSON lines and the JSON report that roadkd writes.
+The plugin's progress, report and process modules import nothing from QGIS, so they run
+here on the JSON lines and the JSON report that roadkd writes, and on stand-in processes.
 """
 
 import io
 import itertools
 import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
 
 from roadkd.progress import JsonLines, report_stage
+from roadkd.qgis.roadkd_qgis.process import SCRATCH_PREFIX, Cancelled, remove_scratch_of, run
 from roadkd.qgis.roadkd_qgis.progress import PREDICT_PLAN, Meter, parse
 from roadkd.qgis.roadkd_qgis.report import html_report
+from roadkd.staging import SCRATCH_PREFIX as roadkd_scratch_prefix
 
 
 def _predict_lines(tiles: int) -> list[str]:
@@ -94,3 +102,49 @@ def test_the_html_report_holds_scores_lengths_inputs_and_settings() -> None:
     # a report without some score (an older roadkd) still makes a page
     partial = {k: v for k, v in REPORT.items() if not k.startswith("topo")}
     assert "TOPO" not in html_report(partial, "a", "b")
+
+
+STUBBORN = """
+import os, signal, subprocess, sys, tempfile, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a roadkd stuck where SIGTERM cannot stop it
+os.mkdir(os.path.join(tempfile.gettempdir(), f"roadkd-pid{os.getpid()}-predict-x"))
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+print(os.getpid(), worker.pid, flush=True)
+time.sleep(60)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (reaped, or a zombie waiting to be)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_roadkd_takes_its_workers_and_leaves_no_scratch() -> None:
+    started: list[str] = []
+    with pytest.raises(Cancelled):
+        run([sys.executable, "-c", STUBBORN], started.append, lambda: bool(started), grace=0.3)
+    roadkd, worker = (int(pid) for pid in started[0].split())
+    for _ in range(50):  # init reaps the orphan soon after the kill
+        if _gone(worker):
+            break
+        time.sleep(0.1)
+    assert _gone(worker)  # killed with the process group it shared with "roadkd"
+    assert _gone(roadkd)
+    assert not (Path(tempfile.gettempdir()) / f"{SCRATCH_PREFIX}{roadkd}-predict-x").exists()
+
+
+def test_only_the_killed_process_scratch_is_removed(tmp_path: Path) -> None:
+    names = ["roadkd-pid41-predict-a", "roadkd-pid41-evaluate-b", "roadkd-pid417-predict-c"]
+    names += ["roadkd-pid42-predict-d", "roadkd-41-backup"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    assert sorted(remove_scratch_of(41, tmp_path)) == [
+        "roadkd-pid41-evaluate-b",
+        "roadkd-pid41-predict-a",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:])
+    assert SCRATCH_PREFIX == roadkd_scratch_prefix  # the plugin names roadkd's folders as it does

@@ -811,7 +811,7 @@ def test_leftovers_of_a_killed_run_are_removed(
 
 
 def test_qgis_cancel_sends_sigterm_then_sigkill() -> None:
-    from roadkd.qgis.roadkd_qgis.process import Cancelled, run, stop
+    from roadkd.qgis.roadkd_qgis.process import Cancelled, run, start, stop
 
     polite = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
     stubborn = [
@@ -821,9 +821,9 @@ def test_qgis_cancel_sends_sigterm_then_sigkill() -> None:
         "print('up', flush=True); time.sleep(60)",
     ]
     for command, status in ((polite, -signal.SIGTERM), (stubborn, -signal.SIGKILL)):
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        process = start(command)  # in a process group of its own, as the plugin starts roadkd
         assert process.stdout is not None and process.stdout.readline() == "up\n"
-        stop(process, grace=1.0)
+        assert stop(process, grace=1.0) == (status == -signal.SIGKILL)
         assert process.returncode == status
     # Cancel is noticed while the process prints nothing, and stops it
     seen: list[str] = []
