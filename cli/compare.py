@@ -9,7 +9,7 @@ import click
 
 from roadkd.metrics.options import CROSSING_MODES, CompareSettings, TopoSettings
 
-from .options import POSITIVE, FiniteFloatRange, stack
+from .options import POSITIVE, FiniteFloatRange, progress_options, progress_report, stack
 
 #: A tolerance or distance that must be more than zero.
 POSITIVE_METRES = FiniteFloatRange(min=0, min_open=True)
@@ -131,6 +131,7 @@ def compare_settings(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Write the 'missed' and 'false' stretches to this GeoPackage.",
 )
 @compare_settings
+@progress_options
 def layers(
     truth: Path | None,
     pred: Path | None,
@@ -142,6 +143,7 @@ def layers(
     out: Path | None,
     errors: Path | None,
     settings: CompareSettings,
+    progress: str,
 ) -> None:
     """Compare a road layer with a reference one (any GDAL line layers, any CRS).
 
@@ -171,6 +173,7 @@ def layers(
         aoi_layer=aoi_layer,
         prob=prob,
         settings=settings,
+        progress=progress_report(progress),
     )
     click.echo(comparison.table())
     with plan:

@@ -5,7 +5,16 @@ from typing import Any
 
 import click
 
-from .options import POSITIVE, SHARE, FiniteFloatRange, pixel_options, seed_option, stack
+from .options import (
+    POSITIVE,
+    SHARE,
+    FiniteFloatRange,
+    pixel_options,
+    progress_options,
+    progress_report,
+    seed_option,
+    stack,
+)
 
 #: Shown in --help without importing the library.
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
@@ -127,6 +136,11 @@ label_options = stack(
         help="Polygons where the roads are complete [default: the road layer's extent].",
     ),
     click.option(
+        "--labelled-area-layer",
+        default=None,
+        help="Layer of --labelled-area [default: its first polygon layer].",
+    ),
+    click.option(
         "--val",
         default=0.1,
         show_default=True,
@@ -157,6 +171,7 @@ label_options = stack(
         help="Metres per pixel of the written images [default: the scenes' own].",
     ),
     pixel_options,
+    progress_options,
 )
 
 
@@ -166,6 +181,7 @@ def _label_settings(options: dict[str, Any]) -> dict[str, Any]:
 
     settings = dict(options)
     settings["read_options"] = ReadOptions(bands=settings.pop("bands"), scale=settings.pop("scale"))
+    settings["progress"] = progress_report(settings.pop("progress"))
     return settings
 
 

@@ -13,7 +13,14 @@ import click
 from roadkd.metrics.options import DEFAULT_SPLIT, RELAXED_BUFFER_PX
 
 from .compare import layers
-from .options import METRES, check_tile_overlap, inference_options, threshold_option
+from .options import (
+    METRES,
+    check_tile_overlap,
+    inference_options,
+    progress_options,
+    progress_report,
+    threshold_option,
+)
 
 MODES = (
     "use either --model/--data (score a model on a dataset split) or --truth/--pred "
@@ -42,6 +49,7 @@ MODES = (
     help="Tolerance of relaxed precision/recall, in pixels.",
 )
 @inference_options
+@progress_options
 def model(
     model: Path | None,
     data: Path | None,
@@ -52,6 +60,7 @@ def model(
     tile: int | None,
     overlap: int | None,
     device: str,
+    progress: str,
 ) -> None:
     """Score a model on a dataset split.
 
@@ -80,6 +89,7 @@ def model(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         buffer_px=buffer_px,
+        progress=progress_report(progress),
     )
     for note in result.notes:
         click.echo(f"Note: {note}", err=True)

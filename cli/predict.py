@@ -1,6 +1,5 @@
 """`roadkd predict`: detect roads in whole scenes and write road vectors."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -12,7 +11,8 @@ from .options import (
     inference_options,
     layer_option,
     pixel_options,
-    quiet_option,
+    progress_options,
+    progress_report,
     scale_options,
     threshold_option,
 )
@@ -70,7 +70,7 @@ from .options import (
     workers_default="one per core with a GPU; on the CPU 1, between batches, as the model "
     "uses every core",
 )
-@quiet_option
+@progress_options
 def predict(
     scenes: tuple[Path, ...],
     out: Path,
@@ -91,7 +91,7 @@ def predict(
     block: int,
     workers: int | None,
     scheduler: str | None,
-    quiet: bool,
+    progress: str,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out.
 
@@ -123,7 +123,7 @@ def predict(
             workers=workers,
             scheduler=scheduler,
         ),
-        progress=not quiet and sys.stderr.isatty(),
+        progress=progress_report(progress),
         log=lambda line: click.echo(line, err=True),
     )
     for repeat in result.repeats:

@@ -1,6 +1,5 @@
 """`roadkd vectorize`: road probability or mask raster -> road vectors."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -11,7 +10,8 @@ from .options import (
     METRES,
     check_gpkg_layer,
     layer_option,
-    quiet_option,
+    progress_options,
+    progress_report,
     scale_options,
     threshold_option,
 )
@@ -70,7 +70,7 @@ from .options import (
     "Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
     "must see the rasters at the same paths.",
 )
-@quiet_option
+@progress_options
 def vectorize(
     rasters: tuple[Path, ...],
     out: Path,
@@ -85,7 +85,7 @@ def vectorize(
     block: int,
     workers: int | None,
     scheduler: str | None,
-    quiet: bool,
+    progress: str,
 ) -> None:
     """Turn road probability or mask RASTERS (band 1) into centrelines and surfaces.
 
@@ -111,7 +111,7 @@ def vectorize(
         block,
         workers,
         scheduler,
-        progress=not quiet and sys.stderr.isatty(),
+        progress=progress_report(progress),
     )
     km = float(vectors.centerlines["length_m"].sum()) / 1000
     surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""

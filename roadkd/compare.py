@@ -35,6 +35,7 @@ from .metrics.levels import MODES, CrossingRule, crossing_rule, field_column
 from .metrics.linegraph import lines_to_graph
 from .metrics.options import CompareSettings
 from .metrics.topo import topo_scores
+from .progress import Progress, report_stage
 from .raster import open_raster
 from .vectorize.confidence import line_confidence
 
@@ -157,6 +158,7 @@ def compare_layers(
     prob: str | Path | None = None,
     settings: CompareSettings | None = None,
     aoi_layer: str | None = None,
+    progress: bool | Progress = False,
 ) -> Comparison:
     """Score a predicted road layer against a reference road layer.
 
@@ -170,6 +172,8 @@ def compare_layers(
             the error layers get ``confidence`` sampled from it.
         settings: tolerances and metric parameters.
         aoi_layer: layer of ``aoi`` (default: its first polygon layer).
+        progress: told as each step begins (reading, lengths, graphs, APLS, TOPO, error
+            layers) if it is a :class:`~roadkd.progress.StageReport` (JSON lines).
 
     Returns:
         Scores and error layers, in the UTM zone of the data.
@@ -185,6 +189,7 @@ def compare_layers(
         raise RoadkdError(
             f"a level field only applies to crossings 'auto', not {config.crossings!r}"
         )
+    report_stage(progress, "read")
     truth_frame = read_layer(truth, LINE_TYPES, "truth", truth_layer)
     pred_frame = read_layer(pred, LINE_TYPES, "prediction", pred_layer)
     area_frame = read_layer(aoi, POLYGON_TYPES, "AOI", aoi_layer) if aoi is not None else None
@@ -225,25 +230,29 @@ def compare_layers(
             f"{fields or 'none'})"
         )
 
+    report_stage(progress, "length")
     lengths = match_lengths(truth_lines, pred_lines, config.buffer_m)
+    report_stage(progress, "graph")
     truth_graph, pred_graph = (
         lines_to_graph(lines, config.snap_m, rule.levels, rule.crossings)
         for lines, rule in ((truth_lines, rules["truth"]), (pred_lines, rules["prediction"]))
     )
+    report_stage(progress, "apls")
+    apls = apls_scores(
+        truth_graph, pred_graph, control_m=config.apls_control_m, snap_m=config.apls_snap_m
+    )
+    report_stage(progress, "topo")
+    topo = topo_scores(truth_graph, pred_graph, config.topo)
     scores: dict[str, float] = {
-        **apls_scores(
-            truth_graph,
-            pred_graph,
-            control_m=config.apls_control_m,
-            snap_m=config.apls_snap_m,
-        ),
-        **topo_scores(truth_graph, pred_graph, config.topo),
+        **apls,
+        **topo,
         **{k: v for k, v in lengths.scores.items() if k.startswith("length_")},
     }
     scores = {k: round(float(v), DECIMALS) for k, v in scores.items()}
     for key in ("truth", "proposal", "missed", "false"):
         name = "pred" if key == "proposal" else key
         scores[f"{name}_km"] = round(lengths.scores[f"{key}_m"] / 1000, DECIMALS)
+    report_stage(progress, "errors")
     missed, false = _errors(truth_rows, lengths.missed), _errors(pred_rows, lengths.false)
     if prob is not None:
         missed, false = line_confidence(missed, prob), line_confidence(false, prob)

@@ -21,6 +21,7 @@ from .metrics.apls import apls
 from .metrics.options import DEFAULT_SPLIT, RELAXED_BUFFER_PX
 from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .metrics.relaxed import relaxed_counts, relaxed_scores
+from .progress import Progress, as_progress
 from .raster import open_raster
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
@@ -82,6 +83,7 @@ def evaluate(
     device: str = "auto",
     options: VectorizeOptions | None = None,
     buffer_px: float = RELAXED_BUFFER_PX,
+    progress: bool | Progress = False,
 ) -> Evaluation:
     """Evaluate a model on every scene of a split.
 
@@ -101,6 +103,7 @@ def evaluate(
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings (threshold etc.).
         buffer_px: tolerance of relaxed precision/recall.
+        progress: report the scenes scored (stage ``"evaluate"``; True: a bar on stderr).
 
     A scene whose labels cannot be scored (no labelled road pixel in its surface or
     centreline mask, see :func:`unscorable`) is reported in ``unscored`` and left out of
@@ -143,7 +146,10 @@ def evaluate(
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
     check_model_runs(backend, tile_size, model)
-    with scratch_folder("evaluate") as scratch:
+    with (
+        scratch_folder("evaluate") as scratch,
+        as_progress(progress).counter("evaluate", len(scenes), "scene") as bar,
+    ):
         for scene in scenes:
             prob_path = Path(scratch) / f"{scene}.tif"
             image = image_path(root, scene)
@@ -181,6 +187,7 @@ def evaluate(
             scores["apls"] = apls(truth, proposal)
             graph_scores.append(scores["apls"])
             result.scenes[scene] = {k: round(float(v), 4) for k, v in scores.items()}
+            bar.update()
     overall = scores_from_counts(*totals)
     overall["relaxed_precision"] = relaxed_hits[0] / max(1, relaxed_hits[1])
     overall["relaxed_recall"] = relaxed_hits[2] / max(1, relaxed_hits[3])

@@ -45,13 +45,21 @@ def road_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def profile(tmp_path: Path) -> Path:
-    """A temporary QGIS profile with the roadkd plugin installed and enabled."""
+@pytest.fixture(scope="session")
+def installed_qgis_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A QGIS profile with the roadkd plugin installed and enabled, made once a session."""
     from qgis_run import installed_profile
 
-    path: Path = installed_profile(tmp_path / "profile")
+    path: Path = installed_profile(tmp_path_factory.mktemp("qgis") / "profile")
     return path
+
+
+@pytest.fixture
+def profile(tmp_path: Path, installed_qgis_profile: Path) -> Path:
+    """A copy of the installed QGIS profile for one test (a test may change its settings)."""
+    import shutil
+
+    return Path(shutil.copytree(installed_qgis_profile, tmp_path / "profile"))
 
 
 # Plain functions behind the model fixtures below (tests written before the fixtures, on

@@ -32,10 +32,18 @@ def test_evaluate_writes_table_and_json(
         str(out),
         "--device",
         "cpu",
+        "--progress",
+        "json",
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "overall" in result.output and "APLS" in result.output
+    # the scenes scored are counted on stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [(e["stage"], e["done"], e["total"]) for e in events] == [
+        ("evaluate", 0, 1),
+        ("evaluate", 1, 1),
+    ]
     doc = json.loads(out.read_text())
     assert doc["split"] == "test" and list(doc["scenes"]) == ["scene_002"]
     overall = doc["overall"]

@@ -39,6 +39,7 @@ from ..imagery import (
 )
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
+from ..progress import Progress, as_progress
 from .layout import (
     SPLITS,
     check_new_dataset_folder,
@@ -178,6 +179,7 @@ def write_dataset_from_vectors(
     keep_paths: bool = False,
     uncertain_m: float = 1.0,
     labelled_area: str | Path | None = None,
+    labelled_area_layer: str | None = None,
     val: float = 0.1,
     test: float = 0.1,
     seed: int = 1,
@@ -187,6 +189,7 @@ def write_dataset_from_vectors(
     log: Log | None = None,
     scene_splits: Mapping[str, str] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    progress: bool | Progress = False,
 ) -> FromVectorsSummary:
     """Write a dataset in roadkd's layout from scenes and a road centreline layer.
 
@@ -200,6 +203,7 @@ def write_dataset_from_vectors(
         keep_paths: keep footways, cycleways and other paths.
         uncertain_m: ignore band on each side of every surface edge, in metres.
         labelled_area: polygons where the road layer is complete (default: its extent).
+        labelled_area_layer: layer of ``labelled_area`` (default: its first polygon layer).
         val: share of the wholly labelled blocks held out for validation.
         test: share of the wholly labelled blocks held out for testing.
         seed: seed of the val/test draw.
@@ -214,6 +218,8 @@ def write_dataset_from_vectors(
             outside the labelled area go to the unlabelled stream whatever their scene.
         provenance: fields added to (or replacing) those ``splits.json`` records of the
             run, e.g. the release the data came from (not the split names).
+        progress: report the blocks written (True: a bar on stderr; see
+            :mod:`roadkd.progress`).
 
     Returns:
         What was written.
@@ -246,7 +252,7 @@ def write_dataset_from_vectors(
     lines = read_layer(roads, LINE_TYPES, "road layer", roads_layer, near=near)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
     area = (
-        read_layer(labelled_area, POLYGON_TYPES, "labelled area", near=near)
+        read_layer(labelled_area, POLYGON_TYPES, "labelled area", labelled_area_layer, near=near)
         if labelled_area
         else None
     )
@@ -277,12 +283,16 @@ def write_dataset_from_vectors(
 
     written: dict[str, list[str]] = {split: [] for split in planned}
     road_km = labelled_km2 = unlabelled_km2 = 0.0
-    with staged_dataset(Path(out)) as staging:
+    with (
+        staged_dataset(Path(out)) as staging,
+        as_progress(progress).counter("from-vectors", len(split_of), "block") as bar,
+    ):
         for grid in grids:
             labelled_parts: list[BaseGeometry] = []
             with SceneReader(grid.plan.path, 3, grid.plan.resolution_m, plan=grid.plan) as reader:
                 for block in (b for b in blocks if b.scene is grid and b.name in split_of):
                     pixels, valid = reader.read(block.window.to_rasterio())
+                    bar.update()
                     if not valid.any():
                         continue  # outside the imagery (a reprojected scene's corners)
                     split = split_of[block.name]

@@ -16,7 +16,7 @@ from affine import Affine
 
 from ..grid import Grid, PixelWindow
 from ..imagery import ScenePlan
-from ..progress import Progress
+from ..progress import Progress, report_stage
 from ..vectorize import RoadVectors, VectorizeOptions
 from ..vectorize.engine import Network, Vectorizer
 from ..vectorize.executors import Executor, local_executor
@@ -136,4 +136,5 @@ def vectorize_network(
             executor = stack.enter_context(local_executor(workers, len(blocks.blocks)))
         vectorizer = stack.enter_context(Vectorizer(blocks, executor, options, progress))
         seconds = producer.run(vectorizer)
+        report_stage(progress, "stitch")  # the last blocks and the seams
         return vectorizer.finish(), seconds

@@ -20,7 +20,7 @@ from ..inference import load_backend
 from ..inference.backends import Backend, check_model_runs, inference_threads
 from ..inference.predict import SceneSummary, Tiling, check_scene
 from ..io import OutputPlan, reading, scratch_folder
-from ..progress import Progress
+from ..progress import Progress, report_stage
 from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
@@ -202,6 +202,7 @@ class _Job:
         if len(network.scenes) > 1:
             vrt = self.scratch / f"probability_{network.indices[0]}.vrt"
             probability = write_mosaic(list(network.probabilities), vrt)
+        report_stage(self.progress, "confidence")
         return with_confidence(vectors, probability), probability, seconds
 
 
@@ -270,6 +271,7 @@ def run_predict(
             result.centerlines = _merge([vectors.centerlines for _, vectors, _, _ in made])
             result.surface = _merge([vectors.surface for _, vectors, _, _ in made])
             layers = {"centerlines": result.centerlines, "surface": result.surface}
+            report_stage(progress, "write")
             write_layers(plan.stage(Path(outputs.out)), layers, names)
             if outputs.polygons is not None:
                 write_layers(plan.stage(Path(outputs.polygons)), {"surface": result.surface}, names)

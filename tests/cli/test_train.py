@@ -1,5 +1,6 @@
 """`roadkd train`: LightningCLI through click, every task, demo configs, resume, errors."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,15 @@ def teachers_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "roadkd.tasks.CrossModelTeachers",
         {"teacher_a": TINY, "teacher_b": TINY_B, "warmup_steps": 1},
     )
-    result = _train("--config", str(config))  # no subcommand: fit
+    # no subcommand: fit; --progress json counts the steps in place of Lightning's bar
+    result = _train("--config", str(config), "--progress", "json")
     assert "best val/road_iou" in result.output
+    steps = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [(s["stage"], s["done"], s["total"]) for s in steps] == [
+        ("train", 0, 2),
+        ("train", 1, 2),
+        ("train", 2, 2),
+    ]
     return tmp / "teachers"
 
 

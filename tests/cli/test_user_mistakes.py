@@ -391,6 +391,7 @@ SHARED_REFUSALS: dict[str, list[tuple[tuple[str, ...], str]]] = {
     "--default-width-m": [(("0",), "'--default-width-m'")],
     "--block-size": [(("16",), "'--block-size'")],
     "--resolution": [(("0",), "'--resolution'"), (("nan",), "not a finite number")],
+    "--progress": [(("xml",), "'--progress'")],
 }
 
 #: Options several commands take whose values are not checked by type: files (checked
@@ -404,6 +405,7 @@ NOT_A_VALUE = {
     "--scheduler",
     "--help",
     "--labelled-area",
+    "--labelled-area-layer",  # a layer of a file: checked when the file is read
     "--keep-paths",
     "--osm",
     "--overpass-url",
@@ -812,7 +814,7 @@ def test_leftovers_of_a_killed_run_are_removed(
 
 
 def test_qgis_cancel_sends_sigterm_then_sigkill() -> None:
-    from roadkd.qgis.roadkd_qgis.process import Cancelled, run, stop
+    from roadkd.qgis.roadkd_qgis.process import Cancelled, run, start, stop
 
     polite = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
     stubborn = [
@@ -822,9 +824,9 @@ def test_qgis_cancel_sends_sigterm_then_sigkill() -> None:
         "print('up', flush=True); time.sleep(60)",
     ]
     for command, status in ((polite, -signal.SIGTERM), (stubborn, -signal.SIGKILL)):
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        process = start(command)  # in a process group of its own, as the plugin starts roadkd
         assert process.stdout is not None and process.stdout.readline() == "up\n"
-        stop(process, grace=1.0)
+        assert stop(process, grace=1.0) == (status == -signal.SIGKILL)
         assert process.returncode == status
     # Cancel is noticed while the process prints nothing, and stops it
     seen: list[str] = []

@@ -286,12 +286,18 @@ def test_labelled_area_and_split_blocks(tmp_path: Path) -> None:
         assert all(block.intersection(h).area < 1e-6 for h in held)
     assert summary.labelled_km2 == pytest.approx(area.area / 1e6, rel=0.02)
     assert summary.labelled_km2 + summary.unlabelled_km2 == pytest.approx(side**2 / 1e6, rel=1e-3)
-    # Same seed, same split.
+    # Same seed, same split; the area may be any layer of a file (here its second one).
+    layers = tmp_path / "layers.gpkg"
+    gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0 - side, X0 + side, Y0)], crs=UTM).to_file(
+        layers, layer="everywhere"
+    )
+    gpd.GeoDataFrame(geometry=[area], crs=UTM).to_file(layers, layer="complete")
     again = write_dataset_from_vectors(
         [scene],
         roads,
         tmp_path / "again",
-        labelled_area=area_path,
+        labelled_area=layers,
+        labelled_area_layer="complete",
         block_px=50,
         val=0.2,
         test=0.2,
@@ -368,8 +374,10 @@ def test_cli_summary_and_provenance(tmp_path: Path) -> None:
     out = tmp_path / "out"
     folder = str(tmp_path / "scenes")  # a folder of scenes, as predict takes
     args = ["data", "from-vectors", folder, "--roads", str(roads), "--out", str(out)]
-    result = CliRunner().invoke(cli, [*args, "--block-size", "100"])
+    result = CliRunner().invoke(cli, [*args, "--block-size", "100", "--progress", "json"])
     assert result.exit_code == 0, result.output
+    blocks = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert [(b["done"], b["total"]) for b in blocks] == [(n, 16) for n in range(17)]
     assert (
         "1 scene(s), 0.17 km of road rasterised, labelled 0.007 km2, unlabelled 0.000 km2"
         in result.output

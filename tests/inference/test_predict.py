@@ -107,10 +107,22 @@ def test_predict_cli_writes_all_outputs(model_path: Path, scene: Path, tmp_path:
         "16",
         "--device",
         "cpu",
+        "--progress",
+        "json",
     ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "road lines" in result.output
+    # progress as JSON lines on stderr: the tiles counted up to their total, then the stages
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    counted = [e for e in events if e["event"] == "progress"]
+    tiles = [e["done"] for e in counted if e["stage"] == "predict"]
+    assert tiles[0] == 0 and tiles == sorted(set(tiles)) and len(tiles) > 2
+    assert {e["total"] for e in counted if e["stage"] == "predict"} == {tiles[-1]}
+    blocks = [(e["done"], e["total"]) for e in counted if e["stage"] == "vectorize"]
+    assert blocks[0][0] == 0 and blocks[-1][0] == blocks[-1][1]  # the vectorised blocks too
+    stages = [e["stage"] for e in events if e["event"] == "stage"]
+    assert stages == ["stitch", "confidence", "write"]
     doc = json.loads((tmp_path / "roads.geojson").read_text())
     assert doc["type"] == "FeatureCollection"
     assert gpd.read_file(tmp_path / "surface.gpkg", layer="surface").crs.to_epsg() == 32618

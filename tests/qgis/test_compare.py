@@ -3,7 +3,8 @@
 Skipped, with the reason, where QGIS is not installed.
 """
 
-import json
+import itertools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,11 +37,10 @@ def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
     aoi = tmp_path / "aoi.geojson"
     area = box(X0 - 10, Y0 - 10, X0 + 110, Y0 + 60)
     gpd.GeoDataFrame(geometry=[area], crs="EPSG:32618").to_file(aoi)
-    errors = tmp_path / "errors.gpkg"
+    errors, html = tmp_path / "errors.gpkg", tmp_path / "report.html"
     run = qgis(
         profile,
-        "--json",
-        "run",
+        "run",  # not --json, whose log leaves out the bar's texts
         "roadkd:compareroads",
         "--",
         f"TRUTH={truth}",
@@ -50,40 +50,32 @@ def test_compare_road_layers_in_qgis(profile: Path, tmp_path: Path) -> None:
         "CROSSINGS=2",  # apart
         f"ROADKD={ROADKD}",
         f"ERRORS={errors}",
-    )  # no REPORT: a temporary file
+        f"HTML={html}",
+    )  # no REPORT: no JSON file is written
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = json.loads(run.stdout)["results"]
-    assert results["LENGTH_RECALL"] == pytest.approx(0.5, abs=1e-3)
-    assert results["LENGTH_PRECISION"] == 1.0
+    # the outputs, as qgis_process lists them: NAME:<tab>value
+    results = dict(re.findall(r"^([A-Z_]+):\t(.*)$", run.stdout, re.MULTILINE))
+    # the bar moves through the comparison's steps, only up, to 100 %
+    progress = [int(p) for p in re.findall(r"\((\d+) %\)", run.stdout)]
+    assert len(progress) >= 4 and progress[-1] == 100, run.stdout[-3000:]
+    assert all(0 < a < b for a, b in itertools.pairwise(progress)), progress
+    assert "Scoring APLS" in run.stdout and "Collecting missed and false roads" in run.stdout
+    assert float(results["LENGTH_RECALL"]) == pytest.approx(0.5, abs=1e-3)
+    assert float(results["LENGTH_PRECISION"]) == 1.0
     assert results["MISSED"] == f"{errors}|layername=missed"
-    # the scores come from the report, written to a temporary file (gone with qgis_process)
-    assert results["REPORT"].endswith(".json")
+    assert "REPORT" not in results and not list(tmp_path.glob("*.json"))
+    # the HTML report (the Results Viewer opens it): scores, lengths and settings
+    assert results["HTML"] == str(html)
+    page = html.read_text()
+    assert "<title>detected compared with truth</title>" in page
+    assert '<td>Length recall</td><td class="value">0.500</td>' in page
+    assert (
+        '<td>Missed (truth with no detected road nearby)</td><td class="value">0.100</td>' in page
+    )
+    assert "<td>buffer_m</td><td>2.0</td>" in page
     missed = gpd.read_file(errors, layer="missed")
     assert missed.geometry.length.sum() == pytest.approx(100, abs=0.01)
     assert len(gpd.read_file(errors, layer="false")) == 0
-
-
-def test_compare_reports_roadkd_errors(profile: Path, tmp_path: Path) -> None:
-    roads = tmp_path / "roads.gpkg"
-    gpd.GeoDataFrame(geometry=[LineString([(X0, Y0), (X0 + 100, Y0)])], crs="EPSG:32618").to_file(
-        roads
-    )
-    far = tmp_path / "far.gpkg"
-    gpd.GeoDataFrame(geometry=[box(0, 0, 10, 10)], crs="EPSG:32618").to_file(far)
-    run = qgis(
-        profile,
-        "run",
-        "roadkd:compareroads",
-        "--",
-        f"TRUTH={roads}",
-        f"PRED={roads}",
-        f"AOI={far}",
-        f"ROADKD={ROADKD}",
-        f"REPORT={tmp_path / 'r.json'}",
-        f"ERRORS={tmp_path / 'e.gpkg'}",
-    )
-    assert run.returncode != 0
-    assert "no truth road inside the area" in run.stdout + run.stderr
 
 
 STYLE_CHECK = """
@@ -122,5 +114,6 @@ def test_the_road_style_colours_lines_by_confidence(tmp_path: Path) -> None:
         timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    # red below 0.3, light green 0.5-0.7, green above 0.7; no confidence counts as 0
-    assert run.stdout.split() == ["#d7191c", "#a6d96a", "#1a9641", "#d7191c", "graduatedSymbol"]
+    # red below 0.3, light blue 0.5-0.7, dark blue above 0.7 (no green: lawns would hide
+    # it); no confidence counts as 0
+    assert run.stdout.split() == ["#d7191c", "#abd9e9", "#2c7bb6", "#d7191c", "graduatedSymbol"]
