@@ -20,10 +20,21 @@ torch.set_num_threads(1 if "PYTEST_XDIST_WORKER" in os.environ else min(2, os.cp
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Send every test of the Dask cluster to one xdist worker, which starts it once."""
+    """Send every test of the Dask cluster to one xdist worker, which starts it once.
+
+    The longest work goes first (the Dask tests, then those marked slow) so that the two
+    workers finish together rather than one waiting for a long test the other began last.
+    """
     for item in items:
-        if "cluster" in getattr(item, "fixturenames", ()):
+        if _uses_cluster(item):
             item.add_marker(pytest.mark.xdist_group("dask"))
+    items.sort(
+        key=lambda item: 0 if _uses_cluster(item) else 1 if item.get_closest_marker("slow") else 2
+    )
+
+
+def _uses_cluster(item: pytest.Item) -> bool:
+    return "cluster" in getattr(item, "fixturenames", ())
 
 
 @pytest.fixture(autouse=True)
