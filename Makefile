@@ -19,11 +19,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash examples/demo.sh $(DEMO_DIR)
 
+# Two workers (pytest-xdist) for the two cores of the machines it runs on; the Dask tests
+# share one worker and its cluster (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -37,10 +39,11 @@ clean:
 qgis-plugin: dist/roadkd_qgis.zip
 
 # roadkd/__init__.py holds the version; it is stamped into the plugin's metadata here.
-dist/roadkd_qgis.zip: $(wildcard roadkd/qgis/roadkd_qgis/*) roadkd/__init__.py
+dist/roadkd_qgis.zip: $(wildcard roadkd/qgis/roadkd_qgis/* roadkd/qgis/roadkd_qgis/configs/*) roadkd/__init__.py
 	@mkdir -p dist build/qgis
 	@rm -rf $@ build/qgis/roadkd_qgis
-	cp -r roadkd/qgis/roadkd_qgis build/qgis/
+	cp -rL roadkd/qgis/roadkd_qgis build/qgis/
+	rm -rf build/qgis/roadkd_qgis/__pycache__
 	version=$$(sed -n 's/^__version__ = "\(.*\)"/\1/p' roadkd/__init__.py) && \
 	  sed -i "s/^version=.*/version=$$version/" build/qgis/roadkd_qgis/metadata.txt
 	cd build/qgis && python3 -m zipfile -c ../../$@ roadkd_qgis

@@ -94,8 +94,8 @@ def road_iou(
         scene,
         backend,
         prob_path,
-        backend.tile_size,
-        backend.tile_size // 8,
+        backend.data.tile_size,
+        backend.data.tile_size // 8,
         4,
         options=options,
         log=lambda line: print(f"  {line}"),
@@ -119,7 +119,7 @@ def main() -> None:
     scene_name = args.scene or read_splits(args.data)["test"][0]
     scene, label = image_path(args.data, scene_name), mask_path(args.data, scene_name)
     backend = load_backend(args.checkpoint, args.device)
-    print(f"model {args.checkpoint} at {backend.resolution_m} m/px; scene {scene}")
+    print(f"model {args.checkpoint} at {backend.data.resolution_m} m/px; scene {scene}")
     with tempfile.TemporaryDirectory(prefix="roadkd-variants-") as tmp:
         folder = Path(tmp)
         print("original")

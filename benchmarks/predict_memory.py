@@ -9,7 +9,7 @@ vectorisation holds inference back. ``--model student`` runs the real default st
 instead (slow on a CPU: use small sizes).
 
 It prints, for each size, the bare probability pass (``predict_scene``) and the whole
-job (``predict_and_vectorize`` with ``--workers``) and the ratios:
+job (``predict_scenes`` with ``--workers``) and the ratios:
 - peak RSS of the largest scene over the smallest, whole job (target <= 1.3);
 - whole-job throughput over the bare pass (target >= 0.85 with the student on a CPU).
 
@@ -40,14 +40,14 @@ import torch
 sys.path.insert(0, sys.argv[8])
 from _memory import poll_peak, status_kib, tree_rss_kib  # noqa: E402
 from roadkd.inference import load_backend, predict_scene
-from roadkd.inference.predict import check_scene
-from roadkd.pipeline.predict import predict_and_vectorize
+from roadkd.inference.predict import Tiling, check_scene
+from roadkd.models.deploy import DataFacts
+from roadkd.pipeline.local import predict_scenes
 
 
 class StandIn:
-    in_channels, tile_size, resolution_m = 3, 512, 0.21
-    mean, std, device = (0.0,) * 3, (1.0,) * 3, torch.device("cpu")
-    input_percentiles = None
+    in_channels, device = 3, torch.device("cpu")
+    data = DataFacts((0.0,) * 3, (1.0,) * 3, tile_size=512, resolution_m=0.21)
 
     def predict(self, batch):
         return batch[:, 0] / 255
@@ -63,8 +63,9 @@ if mode == "bare":
     predict_scene(scene, backend, out, *tiling, plan=plan)
     lines = 0
 else:
-    _, vectors = predict_and_vectorize(
-        Path(scene), backend, Path(out), tiling, None, int(block), int(workers), False, plan
+    _, vectors = predict_scenes(
+        [Path(scene)], backend, [Path(out)], Tiling(*tiling), None, int(block), int(workers),
+        read_plans=[plan],
     )
     lines = len(vectors.centerlines)
 seconds = time.perf_counter() - start

@@ -72,16 +72,14 @@ def whole_job(
 ) -> float:
     """Seconds of ``run_predict`` (probability and vectors) on ``scene``."""
     start = time.perf_counter()
-    pipeline.run_predict(
-        [scene],
-        model,
-        folder / "roads.gpkg",
+    settings = pipeline.PredictSettings(
         tile=args.tile,
         overlap=args.overlap,
         batch_size=args.batch_size,
         device="cpu",
         workers=workers,
     )
+    pipeline.run_predict([scene], model, folder / "roads.gpkg", settings)
     return time.perf_counter() - start
 
 

@@ -5,7 +5,16 @@ from typing import Any
 
 import click
 
-from .options import POSITIVE, SHARE, FiniteFloatRange, pixel_options, seed_option, stack
+from .options import (
+    POSITIVE,
+    SHARE,
+    FiniteFloatRange,
+    pixel_options,
+    progress_options,
+    progress_report,
+    seed_option,
+    stack,
+)
 
 #: Shown in --help without importing the library.
 OVERPASS_URL = "https://overpass-api.de/api/interpreter"
@@ -127,6 +136,11 @@ label_options = stack(
         help="Polygons where the roads are complete [default: the road layer's extent].",
     ),
     click.option(
+        "--labelled-area-layer",
+        default=None,
+        help="Layer of --labelled-area [default: its first polygon layer].",
+    ),
+    click.option(
         "--val",
         default=0.1,
         show_default=True,
@@ -157,6 +171,7 @@ label_options = stack(
         help="Metres per pixel of the written images [default: the scenes' own].",
     ),
     pixel_options,
+    progress_options,
 )
 
 
@@ -166,6 +181,7 @@ def _label_settings(options: dict[str, Any]) -> dict[str, Any]:
 
     settings = dict(options)
     settings["read_options"] = ReadOptions(bands=settings.pop("bands"), scale=settings.pop("scale"))
+    settings["progress"] = progress_report(settings.pop("progress"))
     return settings
 
 
@@ -267,6 +283,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
     layer's metadata: the reference layer of `roadkd evaluate --truth`.
     """
     from roadkd.datasets.osm import osm_roads, write_osm_layer
+    from roadkd.formats import NAMED_LAYERS
     from roadkd.io import OutputPlan
     from roadkd.pipeline.outputs import expand_scenes
 
@@ -276,7 +293,7 @@ def osm(scenes: tuple[Path, ...], out: Path, osm: Path | None, overpass_url: str
         plan.add_input(scene, "input scene")
     if osm is not None:
         plan.add_input(osm, "--osm extract")
-    plan.add(out, "--out", (".gpkg",))
+    plan.add(out, "--out", NAMED_LAYERS)
     roads, source = osm_roads(found, osm, overpass_url, _log)
     with plan:
         write_osm_layer(roads, plan.stage(out), source)

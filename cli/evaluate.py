@@ -1,51 +1,31 @@
-"""`roadkd evaluate`: score a model on a dataset split, or a road layer against another."""
+"""`roadkd evaluate`: score a model on a dataset split, or a road layer against another.
+
+Two commands: ``roadkd evaluate model`` and ``roadkd evaluate layers`` (:mod:`.compare`).
+Without a command name, the options given choose one: ``--model``/``--data`` score a model,
+``--truth``/``--pred`` compare layers, as the single command did before.
+"""
 
 from pathlib import Path
+from typing import Any
 
 import click
 
+from roadkd.metrics.options import DEFAULT_SPLIT, RELAXED_BUFFER_PX
+
+from .compare import layers
 from .options import (
     METRES,
-    POSITIVE,
-    FiniteFloatRange,
     check_tile_overlap,
     inference_options,
+    progress_options,
+    progress_report,
     threshold_option,
 )
 
-#: A tolerance or distance that must be more than zero.
-POSITIVE_METRES = FiniteFloatRange(min=0, min_open=True)
-RASTER_MODE = ("model", "data", "split", "tile", "overlap", "threshold", "buffer_px", "device")
-VECTOR_MODE = (
-    "truth",
-    "pred",
-    "truth_layer",
-    "pred_layer",
-    "aoi_layer",
-    "errors",
-    "aoi",
-    "prob",
-    "buffer_m",
-    "snap_m",
-    "crossings",
-    "level_field",
-    "topo_radius_m",
-    "topo_interval_m",
-    "topo_hole_m",
-    "topo_seeds",
-)
 MODES = (
     "use either --model/--data (score a model on a dataset split) or --truth/--pred "
     "(compare two road layers)"
 )
-
-
-def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
-    """The options among ``names`` that the user typed."""
-    source = click.core.ParameterSource.COMMANDLINE
-    return [
-        f"--{name.replace('_', '-')}" for name in names if ctx.get_parameter_source(name) == source
-    ]
 
 
 @click.command()
@@ -54,137 +34,43 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 )
 @click.option("--data", type=click.Path(path_type=Path), help="Dataset folder.")
 @click.option(
-    "--split", default="test", show_default=True, type=click.Choice(["train", "val", "test"])
+    "--split",
+    default=DEFAULT_SPLIT,
+    show_default=True,
+    type=click.Choice(["train", "val", "test"]),
 )
 @click.option("--out", type=click.Path(path_type=Path), help="Write the scores as JSON here.")
 @threshold_option("Road probability threshold of the vectorised roads (graph scores).")
 @click.option(
     "--buffer-px",
     type=METRES,
-    default=5.0,
+    default=RELAXED_BUFFER_PX,
     show_default=True,
     help="Tolerance of relaxed precision/recall, in pixels.",
 )
 @inference_options
-@click.option(
-    "--truth",
-    type=click.Path(path_type=Path),
-    help="Reference road lines (any GDAL vector file, any CRS).",
-)
-@click.option(
-    "--pred", type=click.Path(path_type=Path), help="Predicted road lines, e.g. roadkd predict's."
-)
-@click.option("--truth-layer", help="Layer of --truth [default: its first line layer].")
-@click.option("--pred-layer", help="Layer of --pred [default: its first line layer].")
-@click.option("--aoi-layer", help="Layer of --aoi [default: its first polygon layer].")
-@click.option(
-    "--errors",
-    type=click.Path(path_type=Path),
-    help="Write the 'missed' and 'false' stretches to this GeoPackage.",
-)
-@click.option(
-    "--aoi",
-    type=click.Path(path_type=Path),
-    help="Polygon layer limiting both layers [default: the --prob extent, else the "
-    "prediction's convex hull].",
-)
-@click.option(
-    "--prob",
-    type=click.Path(path_type=Path),
-    help="The prediction's probability raster: default area, confidence on error stretches.",
-)
-@click.option(
-    "--buffer-m",
-    type=POSITIVE_METRES,
-    default=2.0,
-    show_default=True,
-    help="A stretch is found when the other layer is within this.",
-)
-@click.option(
-    "--snap-m",
-    type=POSITIVE_METRES,
-    default=1.0,
-    show_default=True,
-    help="Line ends closer than this are one junction.",
-)
-@click.option(
-    "--crossings",
-    type=click.Choice(["auto", "junction", "apart"]),
-    default="auto",
-    show_default=True,
-    help="Where lines cross without a shared vertex: a junction, unless their OSM-style "
-    "bridge/tunnel/layer (or --level-field) differ (auto); always a junction; never (apart).",
-)
-@click.option(
-    "--level-field",
-    help="With --crossings auto: the field giving each line's level, instead of "
-    "bridge/tunnel/layer.",
-)
-@click.option("--topo-radius-m", type=POSITIVE_METRES, default=150.0, show_default=True)
-@click.option("--topo-interval-m", type=POSITIVE_METRES, default=30.0, show_default=True)
-@click.option("--topo-hole-m", type=POSITIVE_METRES, default=5.0, show_default=True)
-@click.option("--topo-seeds", type=POSITIVE, default=100, show_default=True)
-@click.pass_context
-def evaluate(
-    ctx: click.Context,
+@progress_options
+def model(
     model: Path | None,
     data: Path | None,
     split: str,
     out: Path | None,
-    tile: int | None,
-    overlap: int | None,
     threshold: float,
     buffer_px: float,
+    tile: int | None,
+    overlap: int | None,
     device: str,
-    truth: Path | None,
-    pred: Path | None,
-    truth_layer: str | None,
-    pred_layer: str | None,
-    aoi_layer: str | None,
-    errors: Path | None,
-    aoi: Path | None,
-    prob: Path | None,
-    buffer_m: float,
-    snap_m: float,
-    crossings: str,
-    level_field: str | None,
-    topo_radius_m: float,
-    topo_interval_m: float,
-    topo_hole_m: float,
-    topo_seeds: int,
+    progress: str,
 ) -> None:
-    """Score a model on a dataset split, or compare a road layer with a reference one.
+    """Score a model on a dataset split.
 
-    With --model and --data: road IoU/P/R/F1, mIoU, relaxed P/R and APLS on the split's
-    scenes. With --truth and --pred (any GDAL line layers, any CRS): APLS, TOPO and length
-    precision/recall within --buffer-m, in metres, in the data's UTM zone.
+    Road IoU/P/R/F1, mIoU, relaxed P/R and APLS on the split's scenes.
     """
-    raster, vector = _given(ctx, RASTER_MODE), _given(ctx, VECTOR_MODE)
-    if raster and vector:
-        raise click.UsageError(f"{MODES}, not both ({', '.join(raster + vector)})")
-    if truth is not None or pred is not None or vector:
-        if truth is None or pred is None:
-            raise click.UsageError("comparing road layers needs both --truth and --pred")
-        _compare(
-            truth,
-            pred,
-            truth_layer,
-            pred_layer,
-            aoi,
-            aoi_layer,
-            prob,
-            out,
-            errors,
-            buffer_m,
-            snap_m,
-            (crossings, level_field),
-            (topo_radius_m, topo_interval_m, topo_hole_m, topo_seeds),
-        )
-        return
     if model is None or data is None:
         raise click.UsageError(MODES)
     from roadkd.evaluation import evaluate as run_evaluation
     from roadkd.evaluation import write_evaluation
+    from roadkd.formats import REPORT
     from roadkd.io import OutputPlan
     from roadkd.vectorize import VectorizeOptions
 
@@ -193,7 +79,7 @@ def evaluate(
     plan.add_input(model, "model")
     plan.add_input(data / "splits.json", "dataset's splits.json")
     if out is not None:
-        plan.add(out, "--out", (".json",))
+        plan.add(out, "--out", REPORT)
     result = run_evaluation(
         model,
         data,
@@ -203,6 +89,7 @@ def evaluate(
         device=device,
         options=VectorizeOptions(threshold=threshold),
         buffer_px=buffer_px,
+        progress=progress_report(progress),
     )
     for note in result.notes:
         click.echo(f"Note: {note}", err=True)
@@ -213,55 +100,45 @@ def evaluate(
         click.echo(f"-> {out}")
 
 
-def _compare(
-    truth: Path,
-    pred: Path,
-    truth_layer: str | None,
-    pred_layer: str | None,
-    aoi: Path | None,
-    aoi_layer: str | None,
-    prob: Path | None,
-    out: Path | None,
-    errors: Path | None,
-    buffer_m: float,
-    snap_m: float,
-    crossing_rule: tuple[str, str | None],
-    topo: tuple[float, float, float, int],
-) -> None:
-    """The layer mode: compare, print, write the report and the error layers."""
-    from roadkd.compare import CompareSettings, compare_layers, write_errors, write_report
-    from roadkd.io import OutputPlan
-    from roadkd.metrics.topo import TopoSettings
+def _options(command: click.Command) -> list[str]:
+    """A command's long option names, in the order it declares them."""
+    return [opt for param in command.params for opt in param.opts if opt.startswith("--")]
 
-    plan = OutputPlan()
-    for path, what in ((truth, "truth"), (pred, "prediction"), (aoi, "AOI"), (prob, "--prob")):
-        if path is not None:
-            plan.add_input(path, what)
-    if out is not None:
-        plan.add(out, "--out", (".json",))
-    if errors is not None:
-        plan.add(errors, "--errors", (".gpkg",))
-    comparison = compare_layers(
-        truth,
-        pred,
-        truth_layer=truth_layer,
-        pred_layer=pred_layer,
-        aoi=aoi,
-        aoi_layer=aoi_layer,
-        prob=prob,
-        settings=CompareSettings(
-            buffer_m=buffer_m,
-            snap_m=snap_m,
-            topo=TopoSettings(*topo),
-            crossings=crossing_rule[0],
-            level_field=crossing_rule[1],
-        ),
-    )
-    click.echo(comparison.table())
-    with plan:
-        if errors is not None:
-            write_errors(comparison, plan.stage(errors))
-        if out is not None:
-            write_report(comparison, plan.stage(out))
-    for target in plan.targets:
-        click.echo(f"-> {target}")
+
+class Evaluate(click.Group):
+    """The two commands, with the mode chosen by the options when no command is named."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Put the mode's name in front of options given without one.
+
+        Raises:
+            click.UsageError: for options of both modes.
+        """
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = [self._mode(ctx, args), *args]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+    def _mode(self, ctx: click.Context, args: list[str]) -> str:
+        given = {arg.split("=", 1)[0] for arg in args if arg.startswith("--")}
+        shared = set(_options(model)) & set(_options(layers))
+        raster = [o for o in _options(model) if o in given and o not in shared]
+        vector = [o for o in _options(layers) if o in given and o not in shared]
+        if raster and vector:
+            raise click.UsageError(f"{MODES}, not both ({', '.join(raster + vector)})", ctx)
+        return "layers" if vector else "model"
+
+
+@click.group(cls=Evaluate)
+def evaluate(**_: Any) -> None:
+    """Score a model on a dataset split, or compare a road layer with a reference one.
+
+    Without MODEL or LAYERS, the options choose: --model and --data score a model (road
+    IoU/P/R/F1, mIoU, relaxed P/R and APLS on the split's scenes); --truth and --pred (any
+    GDAL line layers, any CRS) give APLS, TOPO and length precision/recall within
+    --buffer-m, in metres, in the data's UTM zone.
+    """
+
+
+evaluate.add_command(model)
+evaluate.add_command(layers)

@@ -6,15 +6,18 @@ so that it means the same and refuses the same values on each (tests/test_user_m
 checks it on every command that has it).
 
 A bad value is a usage error: click prints one ``Error: Invalid value for '--x': ...``
-line and exits with status 2. Only click and light modules (the vectoriser's settings) are
-imported here, so ``--help`` stays fast.
+line and exits with status 2. Only click and light modules are
+imported here (the vectoriser's settings, the progress reports), so ``--help`` stays fast.
 """
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
+
+from roadkd.progress import KINDS, Progress, progress_for
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -88,7 +91,9 @@ def check_gpkg_layer(layer: str | None, *outputs: Any) -> None:
         return
     if not layer.strip():
         raise click.BadParameter("the layer name is empty.", param_hint="'--layer'")
-    if not any(o is not None and str(o).lower().endswith(".gpkg") for o in outputs):
+    from roadkd.formats import is_geopackage
+
+    if not any(o is not None and is_geopackage(o) for o in outputs):
         raise click.BadParameter(
             "it names GeoPackage layers, but no output is a .gpkg.", param_hint="'--layer'"
         )
@@ -177,7 +182,25 @@ layer_option = click.option(
     "[default: centerlines, surface]. Other layers of an existing .gpkg are kept.",
 )
 
-quiet_option = click.option("--quiet", is_flag=True, help="No progress bar.")
+#: --progress and --quiet: how the progress of a long job reaches the user (one parameter,
+#: ``progress``: --quiet is --progress none). Turn it into a report with progress_report.
+progress_options = stack(
+    click.option(
+        "--progress",
+        type=click.Choice(KINDS),
+        default="bar",
+        show_default=True,
+        help="bar: progress bars on a terminal; json: one JSON line a step on stderr "
+        '({"event", "stage", "unit", "done", "total"}), for programs such as the QGIS '
+        "plugin; none: nothing.",
+    ),
+    click.option("--quiet", "progress", flag_value="none", help="Same as --progress none."),
+)
+
+
+def progress_report(kind: str) -> Progress:
+    """The report of ``--progress`` (:func:`roadkd.progress.progress_for`) for this stderr."""
+    return progress_for(kind, terminal=sys.stderr.isatty())
 
 
 def threshold_option(help: str, default: float | None = None) -> Decorator:

@@ -1,6 +1,5 @@
 """`roadkd predict`: detect roads in whole scenes and write road vectors."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -12,7 +11,8 @@ from .options import (
     inference_options,
     layer_option,
     pixel_options,
-    quiet_option,
+    progress_options,
+    progress_report,
     scale_options,
     threshold_option,
 )
@@ -70,7 +70,7 @@ from .options import (
     workers_default="one per core with a GPU; on the CPU 1, between batches, as the model "
     "uses every core",
 )
-@quiet_option
+@progress_options
 def predict(
     scenes: tuple[Path, ...],
     out: Path,
@@ -91,7 +91,7 @@ def predict(
     block: int,
     workers: int | None,
     scheduler: str | None,
-    quiet: bool,
+    progress: str,
 ) -> None:
     """Detect roads in SCENES (GeoTIFF/VRT files or folders) and write them to --out.
 
@@ -103,7 +103,7 @@ def predict(
     when everything succeeded, so a failed run changes no file.
     """
     from roadkd.imagery import ReadOptions
-    from roadkd.pipeline import run_predict
+    from roadkd.pipeline import PredictOutputs, PredictSettings, run_predict
     from roadkd.vectorize import VectorizeOptions
 
     check_tile_overlap(tile, overlap)
@@ -111,22 +111,20 @@ def predict(
     result = run_predict(
         list(scenes),
         model,
-        out,
-        prob=prob,
-        polygons=polygons,
-        preview=preview,
-        tile=tile,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device,
-        options=VectorizeOptions(threshold=threshold),
-        progress=not quiet and sys.stderr.isatty(),
-        layer=layer,
-        read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
+        PredictOutputs(out, prob, polygons, preview, layer),
+        PredictSettings(
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            device=device,
+            options=VectorizeOptions(threshold=threshold),
+            read_options=ReadOptions(bands, scale, native_resolution, any_resolution),
+            block=block,
+            workers=workers,
+            scheduler=scheduler,
+        ),
+        progress=progress_report(progress),
         log=lambda line: click.echo(line, err=True),
-        block=block,
-        workers=workers,
-        scheduler=scheduler,
     )
     for repeat in result.repeats:
         click.echo(f"Note: {repeat} was given more than once; it was read once.", err=True)

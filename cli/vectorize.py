@@ -1,6 +1,5 @@
 """`roadkd vectorize`: road probability or mask raster -> road vectors."""
 
-import sys
 from pathlib import Path
 
 import click
@@ -11,7 +10,8 @@ from .options import (
     METRES,
     check_gpkg_layer,
     layer_option,
-    quiet_option,
+    progress_options,
+    progress_report,
     scale_options,
     threshold_option,
 )
@@ -70,7 +70,7 @@ from .options import (
     "Run the blocks on a Dask cluster (tcp://HOST:8786 or tls://...); its workers "
     "must see the rasters at the same paths.",
 )
-@quiet_option
+@progress_options
 def vectorize(
     rasters: tuple[Path, ...],
     out: Path,
@@ -85,32 +85,15 @@ def vectorize(
     block: int,
     workers: int | None,
     scheduler: str | None,
-    quiet: bool,
+    progress: str,
 ) -> None:
     """Turn road probability or mask RASTERS (band 1) into centrelines and surfaces.
 
     Several adjacent rasters on one grid (tiles of one mosaic) give one seamless network.
     """
-    from roadkd.io import OutputPlan, reading
-    from roadkd.vectorize import (
-        SUPPORTED,
-        VectorizeOptions,
-        default_workers,
-        layer_names,
-        vectorize_raster,
-        write_layers,
-    )
-    from roadkd.vectorize.confidence import with_confidence
-    from roadkd.vectorize.mosaic import mosaic_of
+    from roadkd.pipeline.vectorize import run_vectorize
 
     check_gpkg_layer(layer, out, polygons)
-    # Fail on a bad output before the (long) vectorisation, not after it.
-    plan = OutputPlan()
-    for raster in rasters:
-        plan.add_input(raster, "input raster")
-    plan.add(out, "--out", SUPPORTED)
-    if polygons is not None:
-        plan.add(polygons, "--polygons", SUPPORTED)
     options = VectorizeOptions(
         threshold=threshold,
         min_spur_m=min_spur_m,
@@ -119,22 +102,17 @@ def vectorize(
         min_polygon_m2=min_area_m2,
         extend_ends=extend_ends,
     )
-    names = layer_names(layer)
-    with mosaic_of(list(rasters)) as raster, reading(raster):
-        vectors = vectorize_raster(
-            raster,
-            options,
-            block=block,
-            workers=workers or default_workers(),
-            progress=not quiet and sys.stderr.isatty(),
-            scheduler=scheduler,
-        )
-        vectors = with_confidence(vectors, raster)
-    with plan:
-        layers = {"centerlines": vectors.centerlines, "surface": vectors.surface}
-        write_layers(plan.stage(out), layers, names)
-        if polygons is not None:
-            write_layers(plan.stage(polygons), {"surface": vectors.surface}, names)
+    vectors = run_vectorize(
+        list(rasters),
+        out,
+        polygons,
+        layer,
+        options,
+        block,
+        workers,
+        scheduler,
+        progress=progress_report(progress),
+    )
     km = float(vectors.centerlines["length_m"].sum()) / 1000
     surfaces = f", {len(vectors.surface)} surface polygons" if polygons is not None else ""
     work = f" ({vectors.work.describe()})" if vectors.work else ""

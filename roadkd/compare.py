@@ -11,7 +11,7 @@ proposal) are kept as layers to look at.
 """
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,44 +25,22 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from .errors import RoadkdError
+from .formats import GEOPACKAGE, is_geopackage
+from .imagery.utm import utm_crs
 from .io import atomic_output
 from .layers import LINE_TYPES, POLYGON_TYPES, read_layer
 from .metrics.apls import apls_scores
 from .metrics.coverage import match_lengths
 from .metrics.levels import MODES, CrossingRule, crossing_rule, field_column
 from .metrics.linegraph import lines_to_graph
-from .metrics.topo import TopoSettings, topo_scores
+from .metrics.options import CompareSettings
+from .metrics.topo import topo_scores
+from .progress import Progress, report_stage
 from .raster import open_raster
 from .vectorize.confidence import line_confidence
 
 #: Decimals of the scores in the report.
 DECIMALS = 4
-
-
-@dataclass(frozen=True)
-class CompareSettings:
-    """How two road layers are compared (every distance in metres).
-
-    Attributes:
-        buffer_m: tolerance of length precision/recall and of the error layers.
-        snap_m: line ends closer than this are one junction when building road graphs.
-        apls_control_m: spacing of APLS control points.
-        apls_snap_m: largest distance to snap an APLS control point to the other graph.
-        topo: TOPO parameters.
-        crossings: where lines cross without a shared vertex: ``"auto"`` (a junction,
-            unless their bridge/tunnel/layer, or ``level_field``, differ), ``"junction"``
-            or ``"apart"`` (see :mod:`roadkd.metrics.levels`).
-        level_field: with ``auto``, the field that gives each line's level instead of
-            OpenStreetMap's bridge/tunnel/layer.
-    """
-
-    buffer_m: float = 2.0
-    snap_m: float = 1.0
-    apls_control_m: float = 50.0
-    apls_snap_m: float = 4.0
-    topo: TopoSettings = field(default_factory=TopoSettings)
-    crossings: str = "auto"
-    level_field: str | None = None
 
 
 @dataclass
@@ -109,7 +87,7 @@ class Comparison:
 
 
 def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
-    """The UTM zone of the layers' data (from their bounding boxes in WGS84)."""
+    """The UTM zone of the layers' data: at the centre of their bounds in WGS84."""
     boxes = [
         gpd.GeoSeries([box(*f.total_bounds)], crs=f.crs).to_crs("EPSG:4326")
         for f in frames
@@ -117,10 +95,9 @@ def working_crs(*frames: gpd.GeoDataFrame) -> CRS:
     ]
     if not boxes:
         raise RoadkdError("the area to compare is empty (an AOI layer without polygons?)")
-    crs = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").estimate_utm_crs()
-    if crs is None:
-        raise RoadkdError("cannot find a UTM zone for the road layers")
-    return CRS.from_user_input(crs)
+    west, south, east, north = gpd.GeoSeries(pd.concat(boxes), crs="EPSG:4326").total_bounds
+    zone = utm_crs(CRS.from_epsg(4326), (west + east) / 2, (south + north) / 2, "the layers")
+    return CRS.from_epsg(zone.to_epsg())
 
 
 def raster_extent(path: str | Path) -> gpd.GeoDataFrame:
@@ -181,6 +158,7 @@ def compare_layers(
     prob: str | Path | None = None,
     settings: CompareSettings | None = None,
     aoi_layer: str | None = None,
+    progress: bool | Progress = False,
 ) -> Comparison:
     """Score a predicted road layer against a reference road layer.
 
@@ -194,6 +172,8 @@ def compare_layers(
             the error layers get ``confidence`` sampled from it.
         settings: tolerances and metric parameters.
         aoi_layer: layer of ``aoi`` (default: its first polygon layer).
+        progress: told as each step begins (reading, lengths, graphs, APLS, TOPO, error
+            layers) if it is a :class:`~roadkd.progress.StageReport` (JSON lines).
 
     Returns:
         Scores and error layers, in the UTM zone of the data.
@@ -209,6 +189,7 @@ def compare_layers(
         raise RoadkdError(
             f"a level field only applies to crossings 'auto', not {config.crossings!r}"
         )
+    report_stage(progress, "read")
     truth_frame = read_layer(truth, LINE_TYPES, "truth", truth_layer)
     pred_frame = read_layer(pred, LINE_TYPES, "prediction", pred_layer)
     area_frame = read_layer(aoi, POLYGON_TYPES, "AOI", aoi_layer) if aoi is not None else None
@@ -249,25 +230,29 @@ def compare_layers(
             f"{fields or 'none'})"
         )
 
+    report_stage(progress, "length")
     lengths = match_lengths(truth_lines, pred_lines, config.buffer_m)
+    report_stage(progress, "graph")
     truth_graph, pred_graph = (
         lines_to_graph(lines, config.snap_m, rule.levels, rule.crossings)
         for lines, rule in ((truth_lines, rules["truth"]), (pred_lines, rules["prediction"]))
     )
+    report_stage(progress, "apls")
+    apls = apls_scores(
+        truth_graph, pred_graph, control_m=config.apls_control_m, snap_m=config.apls_snap_m
+    )
+    report_stage(progress, "topo")
+    topo = topo_scores(truth_graph, pred_graph, config.topo)
     scores: dict[str, float] = {
-        **apls_scores(
-            truth_graph,
-            pred_graph,
-            control_m=config.apls_control_m,
-            snap_m=config.apls_snap_m,
-        ),
-        **topo_scores(truth_graph, pred_graph, config.topo),
+        **apls,
+        **topo,
         **{k: v for k, v in lengths.scores.items() if k.startswith("length_")},
     }
     scores = {k: round(float(v), DECIMALS) for k, v in scores.items()}
     for key in ("truth", "proposal", "missed", "false"):
         name = "pred" if key == "proposal" else key
         scores[f"{name}_km"] = round(lengths.scores[f"{key}_m"] / 1000, DECIMALS)
+    report_stage(progress, "errors")
     missed, false = _errors(truth_rows, lengths.missed), _errors(pred_rows, lengths.false)
     if prob is not None:
         missed, false = line_confidence(missed, prob), line_confidence(false, prob)
@@ -298,8 +283,8 @@ def write_errors(comparison: Comparison, path: str | Path) -> None:
         RoadkdError: for a path that is not a .gpkg or a failed write.
     """
     target = Path(path)
-    if target.suffix.lower() != ".gpkg":
-        raise RoadkdError(f"cannot write {target}: the error layers go to a .gpkg")
+    if not is_geopackage(target):
+        raise RoadkdError(f"cannot write {target}: the error layers go to a {GEOPACKAGE}")
     try:
         for layer, frame in (("missed", comparison.missed), ("false", comparison.false)):
             frame.to_file(

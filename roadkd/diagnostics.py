@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import rasterio
 import torch
 
 from .datasets.layout import image_path, mask_path, read_splits
@@ -29,6 +28,7 @@ from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .models.checkpoint import read_checkpoint
 from .models.deploy import bundle_from_checkpoint
 from .models.teachers import frozen_teachers
+from .raster import open_raster
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ def pseudo_label_quality(
     with scratch_folder("pseudo-labels") as scratch:
         for scene in scenes:
             image = image_path(root, scene)
-            with rasterio.open(mask_path(root, scene)) as src:
+            with open_raster(mask_path(root, scene), "mask", georeferenced=False) as src:
                 labels = src.read(1)
                 transform, crs = src.transform, src.crs
             probs = []

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.errors import RasterioError
 from skimage.morphology import skeletonize
 
@@ -18,9 +17,12 @@ from .inference import load_backend, predict_scene
 from .inference.backends import check_model_runs
 from .inference.predict import check_tiling, default_overlap
 from .io import atomic_output, reading, require_file, scratch_folder
-from .metrics import apls, confusion_counts, scores_from_counts
-from .metrics.pixel import IGNORE_INDEX
+from .metrics.apls import apls
+from .metrics.options import DEFAULT_SPLIT, RELAXED_BUFFER_PX
+from .metrics.pixel import IGNORE_INDEX, confusion_counts, scores_from_counts
 from .metrics.relaxed import relaxed_counts, relaxed_scores
+from .progress import Progress, as_progress
+from .raster import open_raster
 from .vectorize import VectorizeOptions, vectorize_array
 from .vectorize.core import road_mask
 
@@ -74,13 +76,14 @@ class Evaluation:
 def evaluate(
     model: str | Path,
     data: str | Path,
-    split: str = "test",
+    split: str = DEFAULT_SPLIT,
     tile: int | None = None,
     overlap: int | None = None,
     batch_size: int = 4,
     device: str = "auto",
     options: VectorizeOptions | None = None,
-    buffer_px: float = 5.0,
+    buffer_px: float = RELAXED_BUFFER_PX,
+    progress: bool | Progress = False,
 ) -> Evaluation:
     """Evaluate a model on every scene of a split.
 
@@ -100,6 +103,7 @@ def evaluate(
         device: "auto", "cpu" or "cuda".
         options: vectorisation settings (threshold etc.).
         buffer_px: tolerance of relaxed precision/recall.
+        progress: report the scenes scored (stage ``"evaluate"``; True: a bar on stderr).
 
     A scene whose labels cannot be scored (no labelled road pixel in its surface or
     centreline mask, see :func:`unscorable`) is reported in ``unscored`` and left out of
@@ -138,11 +142,14 @@ def evaluate(
     totals = np.zeros(4, np.int64)
     relaxed_hits = np.zeros(4, np.int64)  # matched pred, pred, matched truth, truth
     graph_scores = []
-    tile_size = tile or backend.tile_size
+    tile_size = tile or backend.data.tile_size
     overlap = default_overlap(tile_size) if overlap is None else overlap
     check_tiling(tile_size, overlap)
     check_model_runs(backend, tile_size, model)
-    with scratch_folder("evaluate") as scratch:
+    with (
+        scratch_folder("evaluate") as scratch,
+        as_progress(progress).counter("evaluate", len(scenes), "scene") as bar,
+    ):
         for scene in scenes:
             prob_path = Path(scratch) / f"{scene}.tif"
             image = image_path(root, scene)
@@ -154,7 +161,7 @@ def evaluate(
             )
             centerline = centerline == 1
             # The probability is on the model's grid; scores are on the labels' (= image's) grid.
-            with rasterio.open(image) as src:
+            with open_raster(image, "image", georeferenced=False) as src:
                 transform, crs = src.transform, src.crs
             prob = read_on_grid(prob_path, crs, transform, surface.shape)
             resolution = ground_resolution_m(transform, crs, surface.shape)
@@ -180,6 +187,7 @@ def evaluate(
             scores["apls"] = apls(truth, proposal)
             graph_scores.append(scores["apls"])
             result.scenes[scene] = {k: round(float(v), 4) for k, v in scores.items()}
+            bar.update()
     overall = scores_from_counts(*totals)
     overall["relaxed_precision"] = relaxed_hits[0] / max(1, relaxed_hits[1])
     overall["relaxed_recall"] = relaxed_hits[2] / max(1, relaxed_hits[3])
@@ -336,10 +344,10 @@ def check_label(image: Path, label: Path, what: str, ignore_declared: bool = Fal
             than the image, or values that are not labels.
     """
     require_file(label, what)
-    with reading(image, "image"), rasterio.open(image) as img:
+    with reading(image, "image"), open_raster(image, "image", georeferenced=False) as img:
         grid = img.crs, img.shape, img.transform
     try:
-        with rasterio.open(label) as lab:
+        with open_raster(label, what, georeferenced=False) as lab:
             crs, shape, transform = grid
             if lab.crs != crs:
                 raise RoadkdError(f"{what} {label} is in {lab.crs} but its image {image} in {crs}")
@@ -408,9 +416,8 @@ def _label_notes(
 
 
 def _read_labels(path: Path, encoding: str) -> np.ndarray:
-    with reading(path, "mask"):
-        with rasterio.open(path) as src:
-            return road_labels(src.read(1), encoding)
+    with reading(path, "mask"), open_raster(path, "mask", georeferenced=False) as src:
+        return road_labels(src.read(1), encoding)
 
 
 def write_evaluation(evaluation: Evaluation, out: str | Path) -> None:

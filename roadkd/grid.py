@@ -14,7 +14,7 @@ from typing import NamedTuple
 from affine import Affine
 from rasterio.windows import Window
 
-from .ground import PixelSteps, pixel_steps_m
+from .ground import PixelSteps, pixel_steps_m, step_area, step_lengths
 
 
 class PixelWindow(NamedTuple):
@@ -125,14 +125,12 @@ class Grid:
     @property
     def size_m(self) -> tuple[float, float]:
         """Ground metres per column step and per row step (the sides' lengths)."""
-        column, row = self.steps_m
-        return math.hypot(*column), math.hypot(*row)
+        return step_lengths(self.steps_m)
 
     @property
     def pixel_area_m2(self) -> float:
         """Ground area of a pixel: the cross product of its sides (sheared grids too)."""
-        (cx, cy), (rx, ry) = self.steps_m
-        return abs(cx * ry - cy * rx)
+        return step_area(self.steps_m)
 
     @property
     def resolution_m(self) -> float:

@@ -36,7 +36,7 @@ def pixel_steps_m(transform: Affine, crs: object | None, shape: tuple[int, int])
     Returns:
         (column step, row step), each (east, north) metres.
     """
-    planar = ((transform.a, transform.d), (transform.b, transform.e))
+    planar = planar_steps(transform)
     if crs is None:
         return planar
     rows, cols = shape
@@ -63,6 +63,22 @@ def pixel_steps_m(transform: Affine, crs: object | None, shape: tuple[int, int])
     return steps[0], steps[1]
 
 
+def planar_steps(transform: Affine) -> PixelSteps:
+    """The (x, y) CRS-unit vectors of one column step and one row step of a grid."""
+    return (transform.a, transform.d), (transform.b, transform.e)
+
+
+def step_lengths(steps: PixelSteps) -> tuple[float, float]:
+    """Lengths of a column step and of a row step (a rotated grid's too)."""
+    column, row = steps
+    return math.hypot(*column), math.hypot(*row)
+
+
+def step_area(steps: PixelSteps) -> float:
+    """Area of the pixel two steps span: their cross product (a sheared grid's too)."""
+    return _cross(*steps)
+
+
 def _cross(u: tuple[float, float], v: tuple[float, float]) -> float:
     return abs(u[0] * v[1] - u[1] * v[0])
 
@@ -78,8 +94,7 @@ def pixel_size_m(
     Returns:
         (metres per column step, metres per row step).
     """
-    column, row = pixel_steps_m(transform, crs, shape)
-    return math.hypot(*column), math.hypot(*row)
+    return step_lengths(pixel_steps_m(transform, crs, shape))
 
 
 def pixel_area_m2(transform: Affine, crs: object | None, shape: tuple[int, int]) -> float:
@@ -88,7 +103,7 @@ def pixel_area_m2(transform: Affine, crs: object | None, shape: tuple[int, int])
     Right for rotated and sheared grids (on which it is the transform's determinant in
     ground units), in degrees and feet too.
     """
-    return _cross(*pixel_steps_m(transform, crs, shape))
+    return step_area(pixel_steps_m(transform, crs, shape))
 
 
 def planar_pixel_size(transform: Affine) -> float:

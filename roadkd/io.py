@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import RoadkdError
+from .formats import LAYERED
 from .staging import (
-    CONTAINER_SUFFIXES,
     PARTIAL_PREFIX,
     REPLACED_FOLDER,
     SCRATCH_PREFIX,
@@ -83,7 +83,7 @@ class OutputPlan:
 
         plan = OutputPlan()
         plan.add_input(scene, "input scene")
-        plan.add(out, "--out", (".geojson", ".gpkg", ".shp"))
+        plan.add(out, "--out", VECTOR_OUTPUTS)
         with plan:
             write(plan.stage(out))
     """
@@ -181,7 +181,7 @@ class OutputPlan:
             raise RoadkdError(f"internal: output {target} was not planned")
         if planned.staged is None:
             planned.staged = self._staging_folder(folder_of(target), planned) / target.name
-            if target.suffix.lower() in CONTAINER_SUFFIXES and target.is_file():
+            if target.suffix.lower() in LAYERED and target.is_file():
                 try:
                     shutil.copy2(target, planned.staged)
                 except OSError as err:

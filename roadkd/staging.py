@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import RoadkdError
+from .formats import SHAPEFILE, SHAPEFILE_SIDECARS
 
 #: Every staged (not yet finished) file or folder starts with this name.
 PARTIAL_PREFIX = ".roadkd-partial-"
@@ -28,13 +29,6 @@ SCRATCH_PREFIX = "roadkd-pid"
 #: Folder inside a staging folder holding the files a commit replaces, until it succeeds.
 #: A killed commit's files there are put back by the next run's sweep.
 REPLACED_FOLDER = ".roadkd-replaced"
-
-#: Outputs that hold several layers: writing one keeps the layers roadkd does not write.
-CONTAINER_SUFFIXES = (".gpkg",)
-
-#: Files that make up a Shapefile beside its ``.shp``; an old one the new file lacks is
-#: removed, so a reader never pairs new geometry with an old index or projection.
-SHAPEFILE_SIDECARS = (".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".qmd")
 
 
 def _pid_of(name: str, prefix: str) -> int | None:
@@ -256,8 +250,10 @@ def _sticky_owner_only(folder: Path, entry: Path) -> bool:
 
 def target_parts(target: Path) -> list[Path]:
     """The existing files a new ``target`` replaces: itself, and a Shapefile's sidecars."""
+    # an old sidecar the new Shapefile lacks goes too, so that a reader never pairs new
+    # geometry with an old index or projection
     parts = [target]
-    if target.suffix.lower() == ".shp":
+    if target.suffix.lower() == SHAPEFILE:
         parts += [target.with_suffix(s) for s in SHAPEFILE_SIDECARS]
     return [p for p in parts if os.path.lexists(p)]
 

@@ -10,19 +10,22 @@ Without a subcommand, ``roadkd train --config x.yaml`` means ``fit``.
 
 import contextlib
 import importlib
+import math
 import os
 import sys
 import warnings
+from contextlib import AbstractContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import Callback, LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
 
 from . import __version__
 from .errors import RoadkdError
+from .progress import Counter, Progress
 from .tasks import RoadTask
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -175,11 +178,51 @@ def with_default_subcommand(args: list[str]) -> list[str]:
     return ["fit", *args]
 
 
-def main(args: ArgsType = None) -> None:
+class StepProgress(Callback):
+    """Counts training batches on a progress report (:mod:`roadkd.progress`).
+
+    The total is Lightning's estimate of the run's batches (epochs x batches per epoch, or
+    ``max_steps``); a run stopped early closes its counter at the count it reached.
+    """
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._counter: AbstractContextManager[Counter] | None = None
+        self._count: Counter | None = None
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Open the counter."""
+        total = trainer.estimated_stepping_batches
+        known = int(total) if math.isfinite(total) else None
+        self._counter = self.progress.counter("train", known, "step")
+        self._count = self._counter.__enter__()
+
+    def on_train_batch_end(
+        self,
+        trainer: Trainer,
+        pl_module: LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        """Count one batch."""
+        if self._count is not None:
+            self._count.update()
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """Close the counter."""
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
+            self._counter = self._count = None
+
+
+def main(args: ArgsType = None, progress: Progress | None = None) -> None:
     """Run LightningCLI over roadkd's tasks and datamodules.
 
     Args:
         args: arguments as on the command line (None: ``sys.argv[1:]``).
+        progress: count training steps on this report (:class:`StepProgress`) instead
+            of Lightning's progress bar (None: Lightning's bar).
     """
     os.environ.update(RASTERIO_BEST_PRACTICES)
     set_thread_count()
@@ -200,6 +243,11 @@ def main(args: ArgsType = None) -> None:
             subclass_mode_model=True,
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
+            trainer_defaults=(
+                {"callbacks": [StepProgress(progress)], "enable_progress_bar": False}
+                if progress is not None
+                else {}
+            ),
             args=args,
         )
     except Exception as err:

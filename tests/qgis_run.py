@@ -12,6 +12,8 @@ PLUGIN = Path(__file__).parents[1] / "roadkd" / "qgis" / "roadkd_qgis"
 # Debian's qgis_process wrapper passes an option its 3.22 binary rejects; call the binary.
 QGIS_PROCESS = shutil.which("qgis_process.bin") or shutil.which("qgis_process")
 ROADKD = Path(sys.executable).with_name("roadkd")
+#: The Python QGIS's own modules are installed for (Debian's python3-qgis).
+QGIS_PYTHON = shutil.which("python3", path="/usr/bin") or "/usr/bin/python3"
 
 #: Marks of every QGIS test: slow, and skipped with the reason where QGIS is missing.
 QGIS_TESTS = [
@@ -40,9 +42,21 @@ def qgis(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def installed_profile(folder: Path) -> Path:
-    """A QGIS profile in ``folder`` with the plugin installed and enabled."""
+    """A QGIS profile in ``folder`` with the plugin installed and enabled.
+
+    The plugin is copied as ``make qgis-plugin`` packs it: its links (the default training
+    configs) replaced by the files they point to.
+    """
     plugins = folder / "profiles" / "default" / "python" / "plugins"
     plugins.mkdir(parents=True)
-    shutil.copytree(PLUGIN, plugins / PLUGIN.name)
-    assert qgis(folder, "plugins", "enable", PLUGIN.name).returncode == 0
+    shutil.copytree(PLUGIN, plugins / PLUGIN.name, ignore=shutil.ignore_patterns("__pycache__"))
+    enabled = qgis(folder, "plugins", "enable", PLUGIN.name)
+    assert enabled.returncode == 0, enabled.stdout[-2000:] + enabled.stderr[-2000:]
     return folder
+
+
+def save_provider_setting(profile: Path, value: str) -> None:
+    """Save the roadkd executable in the profile, as Settings > Options > Processing does."""
+    settings = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    with settings.open("a") as ini:
+        ini.write(f"\n[Processing]\nConfiguration\\ROADKD_EXECUTABLE={value}\n")

@@ -11,9 +11,6 @@ PACKAGES = ("roadkd", "cli")
 #: The QGIS plugin runs in QGIS's own Python and imports nothing of roadkd.
 OUTSIDE = ("qgis",)
 MAX_LINES = 450
-#: Modules that landed over the limit beside this test (issue 28), to be split; strict, so
-#: that one split without leaving this list fails here.
-OVERSIZE = {"roadkd.datasets.osm", "roadkd.datasets.spacenet3"}
 
 
 def modules() -> dict[str, Path]:
@@ -80,15 +77,7 @@ def test_no_two_packages_import_each_other() -> None:
     assert list(nx.simple_cycles(packages)) == []
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="to split"))
-        if name in OVERSIZE
-        else name
-        for name in sorted(modules())
-    ],
-)
+@pytest.mark.parametrize("name", sorted(modules()))
 def test_module_is_small_enough_to_read(name: str) -> None:
     lines = len(modules()[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"{name} has {lines} lines"

@@ -19,7 +19,6 @@ Roads missing from the layer inside the labelled area are taught as background: 
 layer's completeness there is the user's responsibility.
 """
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from rasterio.crs import CRS
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..ground import area_km2
+from ..ground import area_km2, planar_steps, step_lengths
 from ..imagery import (
     SAME_RESOLUTION_TOLERANCE,
     Log,
@@ -40,6 +39,7 @@ from ..imagery import (
 )
 from ..labels import IGNORE_INDEX
 from ..layers import LINE_TYPES, POLYGON_TYPES, read_layer
+from ..progress import Progress, as_progress
 from .layout import (
     SPLITS,
     check_new_dataset_folder,
@@ -144,7 +144,7 @@ def _block_labels(
     margin_m = float(roads.widths_m.max(initial=0.0)) / 2 + uncertain_m
     transform = grid.transform
     # two pixels' diagonals (|a| alone is 0 on a grid turned 90 degrees)
-    pixel_reach = math.hypot(transform.a, transform.d) + math.hypot(transform.b, transform.e)
+    pixel_reach = sum(step_lengths(planar_steps(transform)))
     margin = margin_m * grid.units_per_m + 2 * pixel_reach
     reach = block.footprint.buffer(margin, join_style="mitre")
     hits = roads.tree.query(reach)
@@ -179,6 +179,7 @@ def write_dataset_from_vectors(
     keep_paths: bool = False,
     uncertain_m: float = 1.0,
     labelled_area: str | Path | None = None,
+    labelled_area_layer: str | None = None,
     val: float = 0.1,
     test: float = 0.1,
     seed: int = 1,
@@ -188,6 +189,7 @@ def write_dataset_from_vectors(
     log: Log | None = None,
     scene_splits: Mapping[str, str] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    progress: bool | Progress = False,
 ) -> FromVectorsSummary:
     """Write a dataset in roadkd's layout from scenes and a road centreline layer.
 
@@ -201,6 +203,7 @@ def write_dataset_from_vectors(
         keep_paths: keep footways, cycleways and other paths.
         uncertain_m: ignore band on each side of every surface edge, in metres.
         labelled_area: polygons where the road layer is complete (default: its extent).
+        labelled_area_layer: layer of ``labelled_area`` (default: its first polygon layer).
         val: share of the wholly labelled blocks held out for validation.
         test: share of the wholly labelled blocks held out for testing.
         seed: seed of the val/test draw.
@@ -215,6 +218,8 @@ def write_dataset_from_vectors(
             outside the labelled area go to the unlabelled stream whatever their scene.
         provenance: fields added to (or replacing) those ``splits.json`` records of the
             run, e.g. the release the data came from (not the split names).
+        progress: report the blocks written (True: a bar on stderr; see
+            :mod:`roadkd.progress`).
 
     Returns:
         What was written.
@@ -247,7 +252,7 @@ def write_dataset_from_vectors(
     lines = read_layer(roads, LINE_TYPES, "road layer", roads_layer, near=near)
     widths_m, keep = road_widths(lines, width_field, default_width_m, keep_paths)
     area = (
-        read_layer(labelled_area, POLYGON_TYPES, "labelled area", near=near)
+        read_layer(labelled_area, POLYGON_TYPES, "labelled area", labelled_area_layer, near=near)
         if labelled_area
         else None
     )
@@ -278,12 +283,16 @@ def write_dataset_from_vectors(
 
     written: dict[str, list[str]] = {split: [] for split in planned}
     road_km = labelled_km2 = unlabelled_km2 = 0.0
-    with staged_dataset(Path(out)) as staging:
+    with (
+        staged_dataset(Path(out)) as staging,
+        as_progress(progress).counter("from-vectors", len(split_of), "block") as bar,
+    ):
         for grid in grids:
             labelled_parts: list[BaseGeometry] = []
             with SceneReader(grid.plan.path, 3, grid.plan.resolution_m, plan=grid.plan) as reader:
                 for block in (b for b in blocks if b.scene is grid and b.name in split_of):
-                    pixels, valid = reader.read(block.window)
+                    pixels, valid = reader.read(block.window.to_rasterio())
+                    bar.update()
                     if not valid.any():
                         continue  # outside the imagery (a reprojected scene's corners)
                     split = split_of[block.name]

@@ -27,6 +27,7 @@ from ..ground import ground_resolution_m
 from ..imagery import SAME_RESOLUTION_TOLERANCE
 from ..io import PARTIAL_PREFIX, check_replaceable, remove_stale
 from ..labels import IGNORE_INDEX
+from ..raster import open_raster
 
 MASK_KINDS: tuple[str, ...] = ("surface", "edge", "centerline")
 SPLITS: tuple[str, ...] = ("train", "val", "test", "unlabeled")
@@ -229,7 +230,7 @@ def dataset_resolution_m(root: str | Path) -> float:
         raise RoadkdError(f"{Path(root) / 'splits.json'} names no scene: its resolution is unknown")
     measured: dict[str, float] = {}
     for scene in scenes:
-        with rasterio.open(image_path(Path(root), scene)) as src:
+        with open_raster(image_path(Path(root), scene), "image", georeferenced=False) as src:
             measured[scene] = ground_resolution_m(src.transform, src.crs, (src.height, src.width))
     low, high = min(measured.values()), max(measured.values())
     if high > low * (1 + SAME_RESOLUTION_TOLERANCE):

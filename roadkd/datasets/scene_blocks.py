@@ -15,14 +15,12 @@ import rasterio
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.transform import array_bounds
-from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..grid import block_edges
+from ..grid import PixelWindow, block_edges
 from ..ground import ground_resolution_m, planar_pixel_size
 from ..imagery import (
     Log,
@@ -31,7 +29,7 @@ from ..imagery import (
     ScenePlan,
     plan_scene,
 )
-from ..io import require_file
+from ..raster import open_raster
 
 
 @dataclass(frozen=True)
@@ -81,20 +79,19 @@ class SceneBlock:
 
     scene: PlannedScene
     name: str
-    window: Window
+    window: PixelWindow
     footprint: BaseGeometry
     labelled_share: float
 
     @property
     def transform(self) -> Affine:
         """Affine transform of the block's own grid."""
-        transform: Affine = rasterio.windows.transform(self.window, self.scene.transform)
-        return transform
+        return self.window.transform(self.scene.transform)
 
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) in pixels."""
-        return int(self.window.height), int(self.window.width)
+        return self.window.rows, self.window.cols
 
     @property
     def imagery(self) -> BaseGeometry:
@@ -124,22 +121,20 @@ def open_scene_grid(
     Raises:
         RoadkdError: if the scene cannot be read or used.
     """
-    scene = require_file(path, "scene")
+    scene = Path(path)
     opts = options or ReadOptions()
-    try:
-        with rasterio.open(scene) as src:
-            shape = (src.height, src.width)
-            native = ground_resolution_m(src.transform, src.crs, shape) if src.crs else 1.0
-            # Training data is made at the resolution the user asks for, whatever it is.
-            plan = plan_scene(
-                src,
-                in_channels=3,
-                resolution_m=resolution or native,
-                options=replace(opts, native_resolution=resolution is None, any_resolution=True),
-            )
-            outline = _outline_in(src, plan.crs) if plan.reprojected else None
-    except RasterioIOError as err:
-        raise RoadkdError(f"cannot read {scene}: not a raster GDAL can open ({err})") from err
+    # the imagery plan says what a scene without a CRS lacks, in its own words
+    with open_raster(scene, "scene", georeferenced=False) as src:
+        shape = (src.height, src.width)
+        native = ground_resolution_m(src.transform, src.crs, shape) if src.crs else 1.0
+        # Training data is made at the resolution the user asks for, whatever it is.
+        plan = plan_scene(
+            src,
+            in_channels=3,
+            resolution_m=resolution or native,
+            options=replace(opts, native_resolution=resolution is None, any_resolution=True),
+        )
+        outline = _outline_in(src, plan.crs) if plan.reprojected else None
     if log is not None:
         log(plan.describe())
         for warning in plan.warnings:
@@ -174,8 +169,8 @@ def cut_blocks(
     rows, cols = block_edges(grid.height, block_px), block_edges(grid.width, block_px)
     for r, (r0, r1) in enumerate(itertools.pairwise(rows)):
         for c, (c0, c1) in enumerate(itertools.pairwise(cols)):
-            window = Window(c0, r0, c1 - c0, r1 - r0)
-            footprint = shapely.box(*rasterio.windows.bounds(window, grid.transform))
+            window = PixelWindow(r0, c0, r1 - r0, c1 - c0)
+            footprint = shapely.box(*rasterio.windows.bounds(window.to_rasterio(), grid.transform))
             block = SceneBlock(grid, f"{grid.name}_r{r}_c{c}", window, footprint, 0.0)
             imagery = block.imagery
             if labelled_area is not None and imagery.area > 0:

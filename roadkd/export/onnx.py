@@ -9,8 +9,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import RoadkdError
-from ..io import atomic_output
-from ..models.deploy import INPUT_PERCENTILES_KEY, DeployBundle, load_bundle
+from ..io import atomic_output, scratch_folder
+from ..models.deploy import INPUT_PERCENTILES_KEY, DeployBundle
+from .source import load_export_source
 
 OPSET = 17
 #: Batch, height and width of the input and output are left to the caller.
@@ -64,6 +65,43 @@ def deepness_metadata(
     return {key: json.dumps(value) for key, value in values.items()}
 
 
+def onnx_graph(
+    bundle: DeployBundle, tile_size: int, overlap_percent: int, threshold: float
+) -> onnx.ModelProto:
+    """The bundle's network as a checked ONNX graph with roadkd's and Deepness's metadata.
+
+    Args:
+        bundle: the network and its facts.
+        tile_size: tile size to advertise; the graph takes any tile size (and batch).
+        overlap_percent: tile overlap Deepness should use, in percent.
+        threshold: road probability threshold Deepness should use.
+
+    Returns:
+        The graph.
+    """
+    wrapper = RoadProbability(bundle.model.eval()).eval()
+    example = torch.zeros(1, bundle.config.in_channels, tile_size, tile_size)
+    with scratch_folder("onnx") as scratch:
+        path = Path(scratch) / "model.onnx"
+        torch.onnx.export(
+            wrapper,
+            (example,),
+            str(path),
+            input_names=["image"],
+            output_names=["road_probability"],
+            # Any batch and tile size: predict --tile and Deepness choose the tile.
+            dynamic_axes={name: DYNAMIC_AXES for name in ("image", "road_probability")},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+        graph = onnx.load(str(path))
+    onnx.checker.check_model(graph)
+    for key, value in deepness_metadata(bundle, tile_size, overlap_percent, threshold).items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
+    return graph
+
+
 def export_onnx(
     model: str | Path,
     out: str | Path,
@@ -74,7 +112,7 @@ def export_onnx(
     """Export the deployable network of a checkpoint to ONNX.
 
     Args:
-        model: roadkd checkpoint or deploy bundle.
+        model: roadkd checkpoint, deploy bundle or safetensors export.
         out: ``.onnx`` file to write.
         tile_size: tile size to advertise (default: the training tile); the graph takes any
             tile size (and batch).
@@ -87,28 +125,19 @@ def export_onnx(
     Raises:
         RoadkdError: for a bad checkpoint or output path.
     """
-    if Path(out).suffix.lower() != ".onnx":
-        raise RoadkdError(f"cannot write {out}: the export must end in .onnx")
-    bundle = load_bundle(model)
-    tile = tile_size or bundle.tile_size
-    wrapper = RoadProbability(bundle.model.eval()).eval()
-    example = torch.zeros(1, bundle.config.in_channels, tile, tile)
+    check_onnx_output(out)
+    bundle = load_export_source(model)
+    graph = onnx_graph(bundle, tile_size or bundle.tile_size, overlap_percent, threshold)
     with atomic_output(out) as tmp:
-        torch.onnx.export(
-            wrapper,
-            (example,),
-            str(tmp),
-            input_names=["image"],
-            output_names=["road_probability"],
-            # Any batch and tile size: predict --tile and Deepness choose the tile.
-            dynamic_axes={name: DYNAMIC_AXES for name in ("image", "road_probability")},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-        graph = onnx.load(str(tmp))
-        onnx.checker.check_model(graph)
-        for key, value in deepness_metadata(bundle, tile, overlap_percent, threshold).items():
-            entry = graph.metadata_props.add()
-            entry.key, entry.value = key, value
         onnx.save(graph, str(tmp))
     return Path(out)
+
+
+def check_onnx_output(out: str | Path) -> None:
+    """Refuse an export path that does not end in ``.onnx``.
+
+    Raises:
+        RoadkdError: naming the path.
+    """
+    if Path(out).suffix.lower() != ".onnx":
+        raise RoadkdError(f"cannot write {out}: the export must end in .onnx")

@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RoadkdError
-from ..models.deploy import SAFETENSORS_SUFFIX, load_bundle, save_bundle
+from ..models.deploy import SAFETENSORS_SUFFIX, save_bundle
+from .source import load_export_source
 
 
 def export_safetensors(
@@ -36,7 +37,7 @@ def export_safetensors(
     """
     if Path(out).suffix.lower() != SAFETENSORS_SUFFIX:
         raise RoadkdError(f"cannot write {out}: the export must end in {SAFETENSORS_SUFFIX}")
-    bundle = load_bundle(model)
+    bundle = load_export_source(model)
     exported = replace(
         bundle,
         tile_size=tile_size or bundle.tile_size,

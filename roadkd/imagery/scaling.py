@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rasterio
 from rasterio.enums import Resampling
 from rasterio.io import DatasetReader
 
 from ..errors import RoadkdError
 from ..io import reading
+from ..raster import open_raster
 
 #: Percentiles of the default stretch of non-uint8 imagery (and recorded from training data).
 STRETCH_PERCENTILES = (2.0, 98.0)
@@ -163,14 +163,14 @@ def pooled_band_percentiles(
         raise RoadkdError(f"{what}: no raster to measure")
     pixels = 0
     for path in paths:
-        with reading(path, "image"), rasterio.open(path) as src:
+        with reading(path, "image"), open_raster(path, "image", georeferenced=False) as src:
             if src.count < max(bands):
                 raise RoadkdError(f"{path} has {src.count} band(s), {max(bands)} are needed")
             pixels += src.width * src.height
     step = stats_step(pixels)
     pooled: list[list[np.ndarray]] = [[] for _ in bands]
     for path in paths:
-        with reading(path, "image"), rasterio.open(path) as src:
+        with reading(path, "image"), open_raster(path, "image", georeferenced=False) as src:
             for parts, values in zip(pooled, decimated_values(src, bands, step), strict=True):
                 parts.append(values)
     return percentiles_of([np.concatenate(parts) for parts in pooled], what)

@@ -9,8 +9,14 @@ from rasterio.crs import CRS
 from ..errors import RoadkdError
 
 
-def utm_crs(src_crs: CRS, x: float, y: float) -> CRS:
+def utm_crs(src_crs: CRS | ProjCRS, x: float, y: float, what: str = "the scene") -> CRS:
     """The WGS 84 UTM zone CRS of a point given in ``src_crs``.
+
+    Args:
+        src_crs: the point's CRS.
+        x: its first coordinate (easting or longitude).
+        y: its second coordinate.
+        what: what is to be measured there, for the message.
 
     Raises:
         RoadkdError: if no UTM zone covers the point (e.g. near the poles).
@@ -24,6 +30,6 @@ def utm_crs(src_crs: CRS, x: float, y: float) -> CRS:
     )
     if not zones:
         raise RoadkdError(
-            f"no UTM zone covers lon {lon:.4f}, lat {lat:.4f}: reproject the scene first"
+            f"no UTM zone covers lon {lon:.4f}, lat {lat:.4f}: reproject {what} first"
         )
     return CRS.from_epsg(int(zones[0].code))

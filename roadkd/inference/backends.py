@@ -6,72 +6,102 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from ..device import select_device
+from ..device import select_device, threads_text, usable_cores
 from ..errors import RoadkdError, brief_reason
-from ..imagery import BandPercentiles
-from ..models.deploy import DeployBundle, load_bundle
+from ..models.deploy import DataFacts, DataFactsView, DeployBundle, load_bundle
 from ..normalization import normalize
 
 
 class Backend(Protocol):
-    """What tiled inference needs from a model, whatever runs it."""
+    """What tiled inference needs from a model, whatever runs it.
+
+    Attributes:
+        in_channels: bands the network takes.
+        data: the facts of its training data (normalisation, tile, metres per pixel, the
+            percentiles 16-bit and float scenes are stretched onto), as the model file
+            records them.
+        device: where it runs.
+    """
 
     in_channels: int
-    tile_size: int
-    resolution_m: float
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    #: The training imagery's 2 and 98 percentiles (None: not recorded), which 16-bit and
-    #: float scenes are stretched onto.
-    input_percentiles: BandPercentiles | None
+    data: DataFacts
     device: torch.device
 
     def predict(self, batch: Tensor) -> Tensor:
         """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
         ...
 
+    def describe(self) -> str:
+        """What runs the model: runtime, precision, device and threads, for the log."""
+        ...
 
-class TorchBackend:
+
+class TorchBackend(DataFactsView):
     """Runs a deploy bundle (checkpoint or safetensors) with PyTorch; autocast on CUDA."""
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
         """Load the model.
 
         Args:
             path: a roadkd Lightning checkpoint, saved deploy bundle or ``.safetensors``
                 export (read without running code from it: see ``roadkd.models.checkpoint``).
             device: "auto", "cpu" or "cuda".
+            threads: on the CPU, torch's threads (None: as they are).
         """
-        self._run(load_bundle(path), device)
+        self._run(load_bundle(path), device, threads)
 
     @classmethod
-    def of_bundle(cls, bundle: DeployBundle, device: str = "auto") -> "TorchBackend":
+    def of_bundle(
+        cls, bundle: DeployBundle, device: str = "auto", threads: int | None = None
+    ) -> "TorchBackend":
         """A backend for a bundle already in memory (e.g. each teacher of a checkpoint)."""
         backend = cls.__new__(cls)
-        backend._run(bundle, device)
+        backend._run(bundle, device, threads)
         return backend
 
-    def _run(self, bundle: DeployBundle, device: str) -> None:
+    def _run(self, bundle: DeployBundle, device: str, threads: int | None) -> None:
         self.device = select_device(device)
+        if threads is not None and self.device.type == "cpu":
+            torch.set_num_threads(threads)
         self.model = bundle.model.to(self.device).eval()
         self.in_channels = bundle.config.in_channels
-        self.tile_size = bundle.tile_size
-        self.resolution_m = bundle.resolution_m
-        self.mean = bundle.mean
-        self.std = bundle.std
-        self.input_percentiles = bundle.input_percentiles
+        self.data = bundle.data
 
     @torch.inference_mode()
     def predict(self, batch: Tensor) -> Tensor:
         """Map (N, C, H, W) raw 0-255 pixels to (N, H, W) float32 road probability."""
-        x = normalize(batch.to(self.device, non_blocking=True), self.mean, self.std)
+        x = normalize(batch.to(self.device, non_blocking=True), self.data.mean, self.data.std)
         with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
             logits = self.model(x)
         road: Tensor = logits.float().softmax(dim=1)[:, -1]
         return road
 
+    def describe(self) -> str:
+        """What runs the model: runtime, precision, device and threads, for the log."""
+        if self.device.type == "cuda":
+            return f"PyTorch, float16 autocast, {self.device}"
+        return f"PyTorch, float32, CPU, {threads_text(torch.get_num_threads())}"
 
-def load_backend(path: str | Path, device: str = "auto") -> Backend:
+
+def inference_threads(workers: int | None = None) -> int:
+    """CPU threads for the model, beside ``workers`` vectorising processes.
+
+    Every core this process may use, less one per vectorising process working beside the
+    model (``--workers`` above 1; a single worker vectorises in the model's own process,
+    between batches): threads that outnumber the cores wait for each other at every
+    parallel step of the network.
+
+    Args:
+        workers: vectorising processes (None or 1: none beside the model).
+
+    Returns:
+        At least one thread.
+    """
+    beside = workers if workers is not None and workers > 1 else 0
+    return max(1, usable_cores() - beside)
+
+
+def load_backend(path: str | Path, device: str = "auto", threads: int | None = None) -> Backend:
     """Open a model for inference: ``.onnx`` runs on onnxruntime, anything else on PyTorch.
 
     No model file runs code while it is opened: checkpoints are read with an allow-list,
@@ -80,6 +110,8 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
     Args:
         path: model file (``.ckpt``/``.pt``, ``.safetensors`` or ``.onnx``).
         device: "auto", "cpu" or "cuda".
+        threads: threads of the model on the CPU (None: the runtime's default; see
+            :func:`inference_threads`).
 
     Returns:
         The backend.
@@ -94,8 +126,8 @@ def load_backend(path: str | Path, device: str = "auto") -> Backend:
             raise RoadkdError(
                 f"{path} needs {err.name} to run: pip install 'roadkd[onnx]'"
             ) from err
-        return OnnxBackend(path, device)
-    return TorchBackend(path, device)
+        return OnnxBackend(path, device, threads)
+    return TorchBackend(path, device, threads)
 
 
 def check_model_runs(backend: Backend, tile: int, model: str | Path) -> None:

@@ -22,12 +22,12 @@ import torch
 from onnx import FunctionProto, GraphProto, TensorProto
 from torch import Tensor
 
-from ..device import select_device
+from ..device import select_device, threads_text
 from ..errors import RoadkdError, brief_reason
 from ..imagery import BandPercentiles
 from ..io import require_file
 from ..models.config import ModelConfig, as_model_config
-from ..models.deploy import INPUT_PERCENTILES_KEY, DataFacts
+from ..models.deploy import INPUT_PERCENTILES_KEY, DataFacts, DataFactsView
 from ..normalization import normalize
 
 
@@ -59,6 +59,16 @@ QUANTISED_OPS = frozenset(
         "ConvInteger",
         "MatMulInteger",
     }
+)
+
+#: The metadata roadkd reads from an ONNX file (each value JSON-encoded).
+ROADKD_KEYS = (
+    "roadkd_model",
+    "tile_size",
+    "standardization_mean",
+    "standardization_std",
+    "resolution",
+    INPUT_PERCENTILES_KEY,
 )
 
 
@@ -179,7 +189,10 @@ def roadkd_onnx_facts(metadata: Mapping[str, str], source: Path) -> OnnxFacts:
         RoadkdError: "not a roadkd export" if a value is missing or malformed.
     """
     try:
-        values: dict[str, Any] = {key: json.loads(value) for key, value in metadata.items()}
+        # Only roadkd's keys are read: other tools add their own, not always JSON.
+        values: dict[str, Any] = {
+            key: json.loads(metadata[key]) for key in ROADKD_KEYS if key in metadata
+        }
         config = as_model_config(values["roadkd_model"])
         tile_size = values["tile_size"]
         if not isinstance(tile_size, int):
@@ -228,11 +241,17 @@ def _all_tensors(
                 yield from _all_tensors(subgraph)
 
 
-class OnnxBackend:
+class OnnxBackend(DataFactsView):
     """An ONNX export of ``roadkd export`` behind the inference backend interface."""
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
         """Check the model, then open it (CUDA provider when asked for and available).
+
+        Args:
+            path: the ``.onnx`` file.
+            device: "auto", "cpu" or "cuda".
+            threads: onnxruntime's intra-op threads on the CPU (None: as many as torch's,
+                which follow ``OMP_NUM_THREADS`` as Dask sets it for its workers).
 
         Raises:
             RoadkdError: if the file is missing, not ONNX, not a roadkd export, takes or
@@ -247,18 +266,26 @@ class OnnxBackend:
         providers = ["CPUExecutionProvider"]
         if self.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        # One parallel region at a time, as wide as the cores roadkd leaves the model.
+        self.threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle threads sleep rather than spin: between batches this process vectorises, and
+        # other processes may share the cores (the int8 demo student on 2 busy cores: 4.4
+        # MP/s sleeping, 2.5 spinning).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session = ort.InferenceSession(str(p), providers=providers)
+            self.session = ort.InferenceSession(str(p), options, providers=providers)
         except Exception as err:  # onnxruntime raises its own exception types
             raise RoadkdError(
                 f"cannot read model {p}: not a valid ONNX file ({brief_reason(err)})"
             ) from err
         self.path = p
-        self.mean, self.std = facts.data.mean, facts.data.std
         self.fixed_batch, self.fixed_side = facts.fixed_batch, facts.fixed_side
-        self.tile_size = facts.fixed_side or facts.data.tile_size
-        self.resolution_m = facts.data.resolution_m
-        self.input_percentiles = facts.data.input_percentiles
+        # a graph fixed to one tile side takes only that one
+        self.data = replace(facts.data, tile_size=facts.fixed_side or facts.data.tile_size)
         self.in_channels = facts.config.in_channels
         self.precision = facts.precision
         self.input_name = self.session.get_inputs()[0].name
@@ -280,7 +307,7 @@ class OnnxBackend:
                 f"{width}x{height}: use --tile {self.fixed_side}, or export the model again "
                 "with roadkd export (any tile size)"
             )
-        x = normalize(batch.cpu(), self.mean, self.std).numpy().astype(np.float32)
+        x = normalize(batch.cpu(), self.data.mean, self.data.std).numpy().astype(np.float32)
         step = self.fixed_batch or len(x)
         parts = [self._run(x[first : first + step], step) for first in range(0, len(x), step)]
         return torch.from_numpy(np.concatenate(parts))
@@ -300,3 +327,9 @@ class OnnxBackend:
                 "roadkd needs one road probability channel of the tile's size"
             )
         return np.asarray(prob[: len(x), 0], np.float32)
+
+    def describe(self) -> str:
+        """What runs the model: runtime, precision, device and threads, for the log."""
+        provider = self.session.get_providers()[0].removesuffix("ExecutionProvider")
+        threads = f", {threads_text(self.threads)}" if provider == "CPU" else ""
+        return f"ONNX Runtime, {self.precision}, {provider}{threads}"

@@ -84,10 +84,10 @@ def check_scene(
     with SceneReader(
         path,
         backend.in_channels,
-        backend.resolution_m,
+        backend.data.resolution_m,
         options,
         log,
-        training_percentiles=backend.input_percentiles,
+        training_percentiles=backend.data.input_percentiles,
     ) as reader:
         return reader.plan
 
@@ -108,6 +108,38 @@ def check_tiling(tile: int, overlap: int) -> None:
 def default_overlap(tile: int) -> int:
     """Overlap used when none is given: an eighth of the tile (64 px for 512 px tiles)."""
     return tile // 8
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How a scene is cut into tiles for the model.
+
+    Attributes:
+        tile: tile side in pixels (a multiple of 32).
+        overlap: pixels shared by neighbouring tiles.
+        batch_size: tiles per forward pass.
+    """
+
+    tile: int
+    overlap: int
+    batch_size: int = 4
+
+    @classmethod
+    def choose(
+        cls, backend: Backend, tile: int | None, overlap: int | None, batch_size: int = 4
+    ) -> "Tiling":
+        """The tiling asked for, with the model's tile and an eighth of it as defaults.
+
+        Raises:
+            RoadkdError: for a tile that is not a positive multiple of 32, an overlap not
+                smaller than the tile, or a batch size below one.
+        """
+        tile = tile or backend.data.tile_size
+        overlap = default_overlap(tile) if overlap is None else overlap
+        check_tiling(tile, overlap)
+        if batch_size < 1:
+            raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
+        return cls(tile, overlap, batch_size)
 
 
 #: Tiles read at a time along a band: bounds memory by the tiles, not the scene's width.
@@ -227,11 +259,11 @@ def predict_scene(
     reader = SceneReader(
         scene,
         backend.in_channels,
-        backend.resolution_m,
+        backend.data.resolution_m,
         options,
         log,
         plan,
-        training_percentiles=backend.input_percentiles,
+        training_percentiles=backend.data.input_percentiles,
     )
     with reader as src, atomic_output(out) as tmp:
         height, width = src.height, src.width

@@ -25,9 +25,10 @@ from typing import Any
 import geopandas as gpd
 
 from .linegraph import Crossings
+from .options import CROSSING_MODES
 
 #: The ``--crossings`` choices.
-MODES = ("auto", "junction", "apart")
+MODES = CROSSING_MODES
 #: OpenStreetMap keys that put a road on another level.
 OSM_KEYS = ("bridge", "tunnel", "layer")
 #: Values of ``bridge``/``tunnel`` that mean "not one".

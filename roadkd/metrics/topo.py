@@ -18,7 +18,6 @@ metres.
 
 import math
 from collections.abc import Hashable
-from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
@@ -30,29 +29,10 @@ from shapely.geometry import LineString, Point
 
 from .apls import _edges as oriented_edges
 from .matching import match_to_edges, tangents
+from .options import TopoSettings
 
 #: Graph distances (metres) this close to a multiple of the interval are on it.
 GRID_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class TopoSettings:
-    """TOPO parameters, in metres.
-
-    Attributes:
-        radius_m: how far (along the roads) each graph is explored from a seed.
-        interval_m: spacing of holes and marbles along the roads.
-        hole_m: largest distance between a marble and its hole, and between a seed and
-            the proposal for the proposal to be explored there.
-        seeds: number of seed points drawn along the truth.
-        seed: random seed of the draw.
-    """
-
-    radius_m: float = 150.0
-    interval_m: float = 30.0
-    hole_m: float = 5.0
-    seeds: int = 100
-    seed: int = 0
 
 
 class _Network:

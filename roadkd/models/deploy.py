@@ -64,6 +64,39 @@ class DeployBundle:
     input_percentiles: BandPercentiles | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls,
+        model: nn.Module,
+        config: ModelConfig,
+        data: "DataFacts",
+        class_names: tuple[str, ...] = ("background", "road"),
+        extra: dict[str, Any] | None = None,
+    ) -> "DeployBundle":
+        """A bundle of a network and the facts of the data it was trained on."""
+        return cls(
+            model=model,
+            config=config,
+            mean=data.mean,
+            std=data.std,
+            resolution_m=data.resolution_m,
+            class_names=class_names,
+            tile_size=data.tile_size,
+            input_percentiles=data.input_percentiles,
+            extra=dict(extra or {}),
+        )
+
+    @property
+    def data(self) -> "DataFacts":
+        """The facts of the training data, as inference and export read them.
+
+        Raises:
+            RoadkdError: for facts that cannot be true (see :class:`DataFacts`).
+        """
+        return DataFacts(
+            self.mean, self.std, self.tile_size, self.resolution_m, self.input_percentiles
+        )
+
     def facts(self) -> dict[str, Any]:
         """Return everything but the weights, as JSON-ready plain data."""
         return {
@@ -110,16 +143,8 @@ class DeployBundle:
         model = build_model(config)
         model.load_state_dict(entry["state_dict"])
         model.eval()
-        return cls(
-            model=model,
-            config=config,
-            mean=facts.mean,
-            std=facts.std,
-            resolution_m=facts.resolution_m,
-            class_names=tuple(entry["class_names"]),
-            tile_size=facts.tile_size,
-            input_percentiles=facts.input_percentiles,
-            extra=dict(entry.get("extra", {})),
+        return cls.of(
+            model, config, facts, tuple(entry["class_names"]), dict(entry.get("extra", {}))
         )
 
 
@@ -250,6 +275,37 @@ class DataFacts:
             raise RoadkdError(
                 f"input percentiles {self.input_percentiles.ranges()} need one range per band"
             )
+
+
+class DataFactsView:
+    """A backend's training-data facts by name (``backend.tile_size``), read from ``data``."""
+
+    data: DataFacts
+
+    @property
+    def tile_size(self) -> int:
+        """Side of the training patches in pixels: the default tile."""
+        return self.data.tile_size
+
+    @property
+    def resolution_m(self) -> float:
+        """Metres per pixel of the training imagery."""
+        return self.data.resolution_m
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        """Per-band mean applied after dividing pixels by 255."""
+        return self.data.mean
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        """Per-band std applied after dividing pixels by 255."""
+        return self.data.std
+
+    @property
+    def input_percentiles(self) -> BandPercentiles | None:
+        """The training imagery's 2 and 98 percentiles (None: not recorded)."""
+        return self.data.input_percentiles
 
 
 @runtime_checkable

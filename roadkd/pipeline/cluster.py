@@ -1,28 +1,39 @@
-"""``roadkd predict --scheduler``: scenes predicted and vectorised block by block on Dask."""
+"""The cluster producer of ``roadkd predict --scheduler``: scenes predicted block by block.
+
+Each block of each scene (the vectoriser's block grid of the scene) is predicted by a Dask
+worker, which writes it as a GeoTIFF into the folder beside the scene's VRT
+(``block_folder``). Each written block is a place of the network that is complete at once:
+the network's blocks over it are vectorised by the workers as soon as every probability
+block under their windows is written, and the pieces are stitched by the client. Workers
+read the scenes and the model, and write the blocks, at the same paths as the client (a
+shared filesystem, or GDAL paths such as ``/vsis3/...`` for the scenes). A lost worker's
+blocks are computed again.
+"""
 
 import functools
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..grid import Grid, PixelWindow
 from ..imagery import ScenePlan, SceneReader
 from ..inference import load_backend
 from ..inference.backends import Backend
-from ..inference.predict import SceneSummary
+from ..inference.predict import Tiling
 from ..inference.window import predict_region, write_probability_block
-from ..progress import Progress
-from ..vectorize import RoadVectors, VectorizeOptions
-from ..vectorize.blocks import Block, plan_blocks
-from ..vectorize.mosaic import vectorize_sources, write_mosaic
-from ..vectorize.result import WorkSummary
-from ..vectorize.run import in_block_order
-from ..vectorize.stitch import assemble
-from .networks import mosaic_grid, plans_share_grid
+from ..vectorize import VectorizeOptions
+from ..vectorize.blocks import plan_blocks
+from ..vectorize.cluster import placement
+from ..vectorize.engine import Vectorizer
+from ..vectorize.mosaic import write_mosaic
+from .networks import SceneNetwork
 from .outputs import block_file, block_folder
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 
 @functools.lru_cache(maxsize=2)
@@ -32,14 +43,9 @@ def _worker_backend(model: str, device: str) -> Backend:
 
 
 def _predict_block_task(
-    scene: str,
-    model: str,
-    device: str,
-    read_plan: ScenePlan,
-    tiling: tuple[int, int, int],
-    core: PixelWindow,
+    scene: str, model: str, device: str, read_plan: ScenePlan, tiling: Tiling, core: PixelWindow,
     path: str,
-) -> str:
+) -> str:  # fmt: skip
     """One block of a scene on a Dask worker: its probability, written at ``path``.
 
     The worker reads the block (with the halo its tiles reach) and the model from paths it
@@ -49,10 +55,12 @@ def _predict_block_task(
     Returns:
         ``path``.
     """
-    tile, overlap, batch_size = tiling
     backend = _worker_backend(model, device)
-    with SceneReader(scene, backend.in_channels, backend.resolution_m, plan=read_plan) as reader:
-        probability = predict_region(reader, backend, core, tile, overlap, batch_size)
+    resolution_m = backend.data.resolution_m
+    with SceneReader(scene, backend.in_channels, resolution_m, plan=read_plan) as reader:
+        probability = predict_region(
+            reader, backend, core, tiling.tile, tiling.overlap, tiling.batch_size
+        )
     target = Path(path)
     partial = target.with_name(f".{target.stem}-{uuid.uuid4().hex}.tif")
     try:
@@ -65,124 +73,89 @@ def _predict_block_task(
 
 
 @dataclass
-class ClusterNetwork:
-    """Vectors of scenes predicted on a cluster that form one network.
+class _ProbabilityBlock:
+    """A block of a scene's probability: its scene, file, window in the scene and in the network."""
+
+    scene: int
+    path: Path
+    core: PixelWindow
+    place: PixelWindow
+
+
+@dataclass
+class ClusterProducer:
+    """Predicts a network's scenes block by block on Dask workers.
 
     Attributes:
-        scenes: indices of the scenes (one, or all when they share a grid).
-        vectors: their vectors.
-    """
-
-    scenes: list[int]
-    vectors: RoadVectors
-
-
-def predict_on_cluster(
-    scenes: list[Path],
-    model: Path,
-    device: str,
-    vrts: list[Path],
-    tiling: tuple[int, int, int],
-    options: VectorizeOptions | None,
-    block: int | None,
-    scheduler: str,
-    progress: bool | Progress,
-    read_plans: list[ScenePlan],
-) -> tuple[list[SceneSummary], list[ClusterNetwork]]:
-    """Predict and vectorise scenes block by block on a Dask cluster.
-
-    Each block of each scene (the vectoriser's block grid) is predicted by a worker, which
-    writes it as a GeoTIFF into the folder beside the scene's VRT (``block_folder``);
-    each block of the network (one scene, or the mosaic of scenes on one grid) is
-    vectorised by a worker as soon as the probability blocks under its window are
-    written, and the pieces are stitched here. Workers read the scenes and the model, and
-    write the blocks, at the same paths as this client (a shared filesystem, or GDAL paths
-    such as ``/vsis3/...`` for the scenes). A lost worker's blocks are computed again.
-
-    Args:
-        scenes: the scenes.
-        model: the model file.
+        network: the scenes; each one's probability VRT is written over its blocks.
+        model: the model file, which the workers load.
         device: the workers' device ("auto": a GPU if the worker has one).
-        vrts: where each scene's probability VRT goes (its blocks beside it).
-        tiling: (tile, overlap, batch size).
-        options: vectorisation settings.
+        tiling: how scenes are tiled.
         block: block side in pixels (None: a scene in one block).
-        scheduler: the Dask scheduler's address.
-        progress: show a progress bar of vectorised blocks.
-        read_plans: how each scene is read.
-
-    Returns:
-        Each scene's summary, and the networks.
+        options: vectorisation settings (the blocks' halo).
+        client: the Dask client.
     """
-    from ..vectorize.cluster import (
-        cluster_workers,
-        connect,
-        placement,
-        run_blocks_on_cluster,
-    )
 
-    start = time.perf_counter()
-    opts = options or VectorizeOptions()
-    model_path = str(model.resolve())
-    tiles: list[list[tuple[Block, Path]]] = []
-    networks: list[ClusterNetwork] = []
-    with connect(scheduler) as client:
-        resources, vectorizers = placement(client)
-        futures: list[list[Any]] = []
-        for scene, vrt, plan in zip(scenes, vrts, read_plans, strict=True):
-            folder = block_folder(vrt)
-            folder.mkdir(parents=True, exist_ok=True)
+    network: SceneNetwork
+    model: Path
+    device: str
+    tiling: Tiling
+    block: int | None
+    options: VectorizeOptions
+    client: "Client"
+    blocks: list[_ProbabilityBlock] = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Plan each scene's probability blocks, placed in the network's grid."""
+        self.blocks = []
+        network = self.network
+        scenes = zip(network.probabilities, network.plans, network.places, strict=True)
+        for k, (vrt, plan, at) in enumerate(scenes):
             grid = Grid.of(plan.transform, plan.crs, (plan.height, plan.width))
-            scene_tiles = [
-                (b, folder / block_file(*b.core[:2])) for b in plan_blocks(grid, block, opts)
-            ]
-            tiles.append(scene_tiles)
-            futures.append(
-                [
-                    client.submit(
-                        _predict_block_task,
-                        str(scene.resolve()),
-                        model_path,
-                        device,
-                        plan,
-                        tiling,
-                        b.core,
-                        str(path.resolve()),
-                        pure=True,
-                        resources=resources,
-                    )
-                    for b, path in scene_tiles
-                ]
-            )
-        one_network = len(scenes) > 1 and plans_share_grid(read_plans)
-        groups = [list(range(len(scenes)))] if one_network else [[k] for k in range(len(scenes))]
-        for group in groups:
-            grid, places = mosaic_grid([read_plans[k] for k in group])
-            sources = [
-                (future, b.core.shifted(place.row, place.col))
-                for k, place in zip(group, places, strict=True)
-                for (b, _), future in zip(tiles[k], futures[k], strict=True)
-            ]
-            blocks = plan_blocks(grid, block, opts)
-            tasks = (
-                (b, grid, opts, [s for s in sources if b.window.overlaps(s[1])]) for b in blocks
-            )
-            pieces = in_block_order(
-                run_blocks_on_cluster(
-                    client, vectorize_sources, tasks, progress, len(blocks), vectorizers
+            folder = block_folder(vrt)
+            for b in plan_blocks(grid, self.block, self.options):
+                path = folder / block_file(b.core.row, b.core.col)
+                self.blocks.append(
+                    _ProbabilityBlock(k, path, b.core, b.core.shifted(at.row, at.col))
                 )
-            )
-            vectors = assemble(pieces, grid, opts)
-            vectors.work = WorkSummary(
-                len(blocks), cluster_workers(client), grid.megapixels, time.perf_counter() - start
-            )
-            networks.append(ClusterNetwork(group, vectors))
-    # Every probability block is written: each lies under some block that was vectorised.
-    seconds = time.perf_counter() - start
-    summaries = []
-    for scene, vrt, plan, scene_tiles in zip(scenes, vrts, read_plans, tiles, strict=True):
-        write_mosaic([path for _, path in scene_tiles], vrt, relative=True)
-        summaries.append(
-            SceneSummary(scene, vrt, plan.width, plan.height, plan.area_km2, seconds, plan)
-        )
-    return summaries, networks
+
+    @property
+    def places(self) -> list[PixelWindow]:
+        """One place per probability block."""
+        return [b.place for b in self.blocks]
+
+    def run(self, vectorizer: Vectorizer) -> list[float]:
+        """Predict every block on the cluster, completing its place as it is written.
+
+        Returns:
+            Each scene's seconds: from the start until its last block was written.
+        """
+        from distributed import as_completed
+
+        start = time.perf_counter()
+        resources, _ = placement(self.client)
+        model = str(self.model.resolve())
+        for vrt in self.network.probabilities:
+            block_folder(vrt).mkdir(parents=True, exist_ok=True)
+        futures: dict[Any, int] = {}
+        for place, b in enumerate(self.blocks):
+            scene, plan = self.network.scenes[b.scene], self.network.plans[b.scene]
+            future = self.client.submit(
+                _predict_block_task, str(scene.resolve()), model, self.device, plan,
+                self.tiling, b.core, str(b.path.resolve()), pure=True, resources=resources,
+            )  # fmt: skip
+            futures[future] = place
+        left = [sum(b.scene == k for b in self.blocks) for k in range(len(self.network.scenes))]
+        seconds = [0.0] * len(left)
+        for future in as_completed(list(futures), loop=self.client.loop):
+            path = future.result()
+            place = futures.pop(future)
+            future.release()
+            vectorizer.finished(place, path)
+            owner = self.blocks[place].scene
+            left[owner] -= 1
+            if not left[owner]:
+                seconds[owner] = time.perf_counter() - start
+        for k, vrt in enumerate(self.network.probabilities):
+            write_mosaic([b.path for b in self.blocks if b.scene == k], vrt, relative=True)
+        return seconds

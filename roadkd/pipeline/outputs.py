@@ -6,20 +6,12 @@ input or another output) and staged by an :class:`~roadkd.io.OutputPlan`.
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RoadkdError
+from ..formats import PREVIEW, PROBABILITY, PROBABILITY_BLOCKS, SCENES, VECTOR_OUTPUTS
 from ..io import OutputPlan, same_file
-from ..vectorize import SUPPORTED
-
-RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
-
-#: Formats of the probability raster and the preview roadkd writes.
-PROBABILITY_SUFFIXES = (".tif", ".tiff")
-PREVIEW_SUFFIXES = (".png",)
-
-#: A probability predicted block by block (on a cluster) is a VRT over a folder of blocks.
-BLOCKS_SUFFIXES = (".vrt",)
 
 #: File names of probability blocks: the block's top-left pixel in the scene.
 BLOCK_FILE = re.compile(r"row\d+_col\d+\.tif(\.aux\.xml)?")
@@ -60,9 +52,9 @@ def expand_scenes(inputs: list[str | Path]) -> list[Path]:
     scenes: list[Path] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in SCENES)
             if not found:
-                raise RoadkdError(f"folder {item} holds no raster ({', '.join(RASTER_SUFFIXES)})")
+                raise RoadkdError(f"folder {item} holds no raster ({', '.join(SCENES)})")
             scenes.extend(found)
         else:
             scenes.append(item)
@@ -132,7 +124,7 @@ def plan_probabilities(
             scenes, or a folder of blocks that would replace other files.
     """
     names = probability_names(scenes)
-    suffixes = BLOCKS_SUFFIXES if blocks else PROBABILITY_SUFFIXES
+    suffixes = PROBABILITY_BLOCKS if blocks else PROBABILITY
     if blocks:
         names = [str(Path(name).with_suffix(".vrt")) for name in names]
     if prob is None:
@@ -158,15 +150,36 @@ def plan_probabilities(
     return paths
 
 
+@dataclass(frozen=True)
+class PredictOutputs:
+    """What ``roadkd predict`` writes.
+
+    Attributes:
+        out: centreline output (.geojson, .gpkg, .shp or .parquet).
+        prob: probability GeoTIFF (one scene) or folder (several); None: not kept. On a
+            cluster: each scene's ``<stem>_probability.vrt`` over its folder of block
+            GeoTIFFs (``<stem>_probability/``), or a ``.vrt`` for one scene.
+        polygons: road surface output.
+        preview: PNG of the first scene with the roads drawn over it.
+        layer: GeoPackage layer name of the centrelines (surfaces: ``<layer>_surface``);
+            None: ``centerlines`` and ``surface``. Other layers of an existing GeoPackage
+            are kept.
+    """
+
+    out: Path
+    prob: Path | None = None
+    polygons: Path | None = None
+    preview: Path | None = None
+    layer: str | None = None
+
+    @classmethod
+    def of(cls, outputs: "PredictOutputs | str | Path") -> "PredictOutputs":
+        """``outputs`` as they are, or a centreline path alone."""
+        return outputs if isinstance(outputs, PredictOutputs) else cls(Path(outputs))
+
+
 def plan_outputs(
-    scenes: list[Path],
-    model: Path,
-    out: Path,
-    prob: Path | None,
-    polygons: Path | None,
-    preview: Path | None,
-    scratch: Path,
-    blocks: bool = False,
+    scenes: list[Path], model: Path, outputs: PredictOutputs, scratch: Path, blocks: bool = False
 ) -> tuple[OutputPlan, list[Path]]:
     """Check every output of ``run_predict`` before any work.
 
@@ -184,9 +197,10 @@ def plan_outputs(
     for scene in scenes:
         plan.add_input(scene, "input scene")
     plan.add_input(model, "model")
-    plan.add(out, "--out", SUPPORTED)
-    if polygons is not None:
-        plan.add(polygons, "--polygons", SUPPORTED)
-    if preview is not None:
-        plan.add(preview, "--preview", PREVIEW_SUFFIXES)
+    plan.add(Path(outputs.out), "--out", VECTOR_OUTPUTS)
+    if outputs.polygons is not None:
+        plan.add(Path(outputs.polygons), "--polygons", VECTOR_OUTPUTS)
+    if outputs.preview is not None:
+        plan.add(Path(outputs.preview), "--preview", PREVIEW)
+    prob = None if outputs.prob is None else Path(outputs.prob)
     return plan, plan_probabilities(plan, prob, scenes, scratch, blocks)

@@ -1,46 +1,74 @@
-"""``roadkd predict`` as a library call: scenes -> probability rasters -> road vectors."""
+"""``roadkd predict`` as a library call: scenes -> probability rasters -> road vectors.
 
+Scenes are grouped by grid into networks (:mod:`.networks`); for each network a producer
+makes the probability (here, :mod:`.local`, or on a Dask cluster, :mod:`.cluster`) and the
+one vectoriser (:mod:`roadkd.vectorize.engine`) turns it into vectors block by block as it
+comes. The networks' layers are then merged and written, all outputs or none.
+"""
+
+import bisect
 import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
-from ..errors import RoadkdError
-from ..grid import Grid
-from ..imagery import Log, ReadOptions, ScenePlan
+from ..imagery import Log, ReadOptions
 from ..inference import load_backend
-from ..inference.backends import Backend, check_model_runs
-from ..inference.predict import (
-    SceneSummary,
-    check_scene,
-    check_tiling,
-    default_overlap,
-    predict_scene,
-)
+from ..inference.backends import Backend, check_model_runs, inference_threads
+from ..inference.predict import SceneSummary, Tiling, check_scene
 from ..io import OutputPlan, reading, scratch_folder
-from ..progress import Progress
+from ..progress import Progress, report_stage
 from ..vectorize import (
     DEFAULT_BLOCK,
     RoadVectors,
     VectorizeOptions,
-    default_workers,
+    WorkSummary,
     layer_names,
     write_layers,
 )
+from ..vectorize.cluster import DaskExecutor, cluster_executor
 from ..vectorize.confidence import with_confidence
-from ..vectorize.mosaic import (
-    MosaicVectorizer,
-    write_mosaic,
-)
-from ..vectorize.stream import StreamVectorizer
-from .cluster import predict_on_cluster
-from .networks import mosaic_grid, plans_share_grid
-from .outputs import block_folder, expand_scenes, plan_outputs, unique_scenes
+from ..vectorize.executors import default_workers
+from ..vectorize.mosaic import write_mosaic
+from .cluster import ClusterProducer
+from .local import LocalProducer
+from .networks import Producer, SceneNetwork, group_scenes, vectorize_network
+from .outputs import PredictOutputs, block_folder, expand_scenes, plan_outputs, unique_scenes
 from .preview import write_preview
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """How ``roadkd predict`` runs (every field has the command's default).
+
+    Attributes:
+        tile: tile side in pixels (None: the model's training tile).
+        overlap: pixels shared by neighbouring tiles (None: an eighth of the tile).
+        batch_size: tiles per forward pass.
+        device: "auto", "cpu" or "cuda".
+        options: vectorisation settings.
+        read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
+        block: vectorisation block side in pixels (None: a scene in one piece).
+        workers: processes vectorising finished bands while inference goes on (None:
+            :func:`default_predict_workers`).
+        scheduler: a Dask scheduler's address: scenes are predicted and vectorised block
+            by block on its workers, which must see the scenes and the model, and write
+            the probability blocks (under ``prob``, a folder or ``.vrt`` file, else beside
+            ``out``) at the same paths as this process.
+    """
+
+    tile: int | None = None
+    overlap: int | None = None
+    batch_size: int = 4
+    device: str = "auto"
+    options: VectorizeOptions = field(default_factory=VectorizeOptions)
+    read_options: ReadOptions | None = None
+    block: int | None = DEFAULT_BLOCK
+    workers: int | None = None
+    scheduler: str | None = None
 
 
 @dataclass
@@ -54,6 +82,7 @@ class PredictResult:
     repeats: list[Path] = field(default_factory=list)
     blocks: int = 0
     workers: int = 0
+    _indices: list[int] = field(default_factory=list, repr=False)  # of ``scenes`` in the run
 
     @property
     def area_km2(self) -> float:
@@ -75,162 +104,31 @@ class PredictResult:
         """Total centreline length."""
         return 0.0 if self.centerlines is None else float(self.centerlines["length_m"].sum()) / 1000
 
+    def add(
+        self, network: SceneNetwork, work: WorkSummary | None, seconds: list[float],
+        probabilities: list[Path],
+    ) -> None:  # fmt: skip
+        """Add a network's scenes, in the run's order, and its blocks and workers.
 
-def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    """Concatenate layers in the first layer's CRS."""
-    crs = frames[0].crs
-    merged = pd.concat([f.to_crs(crs) for f in frames], ignore_index=True)
-    return gpd.GeoDataFrame(merged, geometry="geometry", crs=crs)
-
-
-def predict_and_vectorize(
-    scene: Path,
-    backend: Backend,
-    prob_path: Path,
-    tiling: tuple[int, int, int],
-    options: VectorizeOptions | None,
-    block: int | None,
-    workers: int,
-    progress: bool | Progress,
-    read_plan: ScenePlan,
-) -> tuple[SceneSummary, RoadVectors]:
-    """Predict one scene and vectorise its finished bands while inference goes on.
-
-    The network stays in this process; rows of blocks go to ``workers`` processes as
-    soon as their rows are final, and the pieces are stitched when the scene is done.
-
-    Args:
-        scene: the scene.
-        backend: the model.
-        prob_path: where the probability GeoTIFF goes.
-        tiling: (tile, overlap, batch size).
-        options: vectorisation settings.
-        block: vectorisation block side in pixels.
-        workers: vectorisation processes (1: in this process, between bands).
-        progress: show the tile progress bar.
-        read_plan: how the scene is read (its grid is the probability's).
-
-    Returns:
-        The scene's summary and its vectors.
-    """
-    start = time.perf_counter()
-    tile, overlap, batch_size = tiling
-    grid = Grid.of(read_plan.transform, read_plan.crs, (read_plan.height, read_plan.width))
-    with StreamVectorizer(grid, options, block, workers) as stream:
-        summary = predict_scene(
-            scene,
-            backend,
-            prob_path,
-            tile,
-            overlap,
-            batch_size,
-            progress,
-            plan=read_plan,
-            on_rows=stream.push,
-        )
-        vectors = stream.finish()
-    vectors.work = stream.summary(time.perf_counter() - start)
-    return summary, vectors
-
-
-def predict_mosaic(
-    scenes: list[Path],
-    backend: Backend,
-    prob_paths: list[Path],
-    vrt: Path,
-    tiling: tuple[int, int, int],
-    options: VectorizeOptions | None,
-    block: int | None,
-    workers: int,
-    progress: bool | Progress,
-    read_plans: list[ScenePlan],
-) -> tuple[list[SceneSummary], RoadVectors]:
-    """Predict adjacent scenes on one grid and vectorise them as one network.
-
-    Scenes are predicted one after another; each block of their mosaic is vectorised by
-    the ``workers`` as soon as the scenes under it are written, while the next scene is
-    predicted. The probability rasters are mosaicked by a VRT (kept as ``vrt``).
-
-    Returns:
-        Each scene's summary and the vectors of all of them.
-    """
-    tile, overlap, batch_size = tiling
-    grid, places = mosaic_grid(read_plans)
-    summaries = []
-    with MosaicVectorizer(grid, places, options, block, workers) as mosaic:
-        for k, (scene, prob_path, plan) in enumerate(
-            zip(scenes, prob_paths, read_plans, strict=True)
-        ):
-            summaries.append(
-                predict_scene(
-                    scene, backend, prob_path, tile, overlap, batch_size, progress, plan=plan
-                )
-            )
-            mosaic.finished(k, prob_path)
-        vectors = mosaic.finish()
-    write_mosaic(prob_paths, vrt)
-    return summaries, vectors
-
-
-def _count_work(result: PredictResult, vectors: RoadVectors) -> None:
-    """Add a vectorisation's blocks and workers to the result's summary."""
-    if vectors.work is not None:
-        result.blocks += vectors.work.blocks
-        result.workers = max(result.workers, vectors.work.workers)
-
-
-def _scenes_to_vectors(
-    scenes: list[Path],
-    backend: Backend,
-    model: str | Path,
-    device: str,
-    prob_paths: list[Path],
-    read_plans: list[ScenePlan],
-    tiling: tuple[int, int, int],
-    vectorize_args: tuple[VectorizeOptions | None, int | None, int, bool | Progress],
-    scheduler: str | None,
-    scratch: Path,
-    result: PredictResult,
-) -> Iterator[tuple[Path, RoadVectors, Path]]:
-    """Predict the scenes and vectorise them: on a cluster, as one mosaic, or one by one.
-
-    Appends each scene's summary to ``result`` and yields (scene, its vectors, the
-    probability raster they came from) for each network.
-    """
-    options, block, workers, progress = vectorize_args
-    if scheduler is not None:
-        summaries, networks = predict_on_cluster(
-            scenes, Path(model), device, prob_paths, tiling, options, block, scheduler,
-            progress, read_plans,
-        )  # fmt: skip
-        result.scenes.extend(summaries)
-        for network in networks:
-            if len(network.scenes) == 1:
-                k = network.scenes[0]
-                yield scenes[k], network.vectors, prob_paths[k]
-            else:
-                vrt = write_mosaic(prob_paths, scratch / "probability.vrt")
-                yield scenes[0], network.vectors, vrt
-    elif len(scenes) > 1 and plans_share_grid(read_plans):
-        vrt = scratch / "probability.vrt"
-        with contextlib.ExitStack() as stack:
-            for scene in scenes:
-                stack.enter_context(reading(scene, "scene"))
-            summaries, vectors = predict_mosaic(
-                scenes, backend, prob_paths, vrt, tiling, options, block, workers, progress,
-                read_plans,
+        Args:
+            network: the network.
+            work: how its vectorisation ran.
+            seconds: each of its scenes' seconds.
+            probabilities: where every scene's probability ends up, by scene index.
+        """
+        for k, plan, scene_seconds in zip(network.indices, network.plans, seconds, strict=True):
+            at = bisect.bisect(self._indices, k)
+            self._indices.insert(at, k)
+            self.scenes.insert(
+                at,
+                SceneSummary(
+                    plan.path, probabilities[k], plan.width, plan.height, plan.area_km2,
+                    scene_seconds, plan,
+                ),
             )  # fmt: skip
-        result.scenes.extend(summaries)
-        yield scenes[0], vectors, vrt
-    else:
-        for scene, prob_path, read_plan in zip(scenes, prob_paths, read_plans, strict=True):
-            with reading(scene, "scene"):
-                summary, vectors = predict_and_vectorize(
-                    scene, backend, prob_path, tiling, options, block, workers, progress,
-                    read_plan,
-                )  # fmt: skip
-            result.scenes.append(summary)
-            yield scene, vectors, prob_path
+        if work is not None:
+            self.blocks += work.blocks
+            self.workers = max(self.workers, work.workers)
 
 
 def default_predict_workers(backend: Backend) -> int:
@@ -264,119 +162,118 @@ def _stage_probabilities(
     return [plan.stage(p) for p in prob_paths]
 
 
+def _merge(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Concatenate layers in the first layer's CRS."""
+    crs = frames[0].crs
+    merged = pd.concat([f.to_crs(crs) for f in frames], ignore_index=True)
+    return gpd.GeoDataFrame(merged, geometry="geometry", crs=crs)
+
+
+@dataclass
+class _Job:
+    """What every network of a ``run_predict`` shares."""
+
+    model: Path
+    backend: Backend
+    tiling: Tiling
+    settings: PredictSettings
+    workers: int
+    progress: bool | Progress
+    scratch: Path
+    cluster: DaskExecutor | None
+
+    def producer(self, network: SceneNetwork) -> Producer:
+        """Inference here, or block by block on the cluster."""
+        if self.cluster is None:
+            return LocalProducer(network, self.backend, self.tiling, self.progress)
+        settings = self.settings
+        return ClusterProducer(
+            network, self.model, settings.device, self.tiling, settings.block, settings.options,
+            self.cluster.client,
+        )  # fmt: skip
+
+    def vectors(self, network: SceneNetwork) -> tuple[RoadVectors, Path, list[float]]:
+        """A network's vectors with confidence, the raster they came from, scene seconds."""
+        vectors, seconds = vectorize_network(
+            network, self.producer(network), self.settings.options, self.settings.block,
+            self.cluster, self.workers, self.progress,
+        )  # fmt: skip
+        probability = network.probabilities[0]
+        if len(network.scenes) > 1:
+            vrt = self.scratch / f"probability_{network.indices[0]}.vrt"
+            probability = write_mosaic(list(network.probabilities), vrt)
+        report_stage(self.progress, "confidence")
+        return with_confidence(vectors, probability), probability, seconds
+
+
 def run_predict(
     inputs: list[str | Path],
     model: str | Path,
-    out: str | Path,
-    prob: str | Path | None = None,
-    polygons: str | Path | None = None,
-    preview: str | Path | None = None,
-    tile: int | None = None,
-    overlap: int | None = None,
-    batch_size: int = 4,
-    device: str = "auto",
-    options: VectorizeOptions | None = None,
+    outputs: PredictOutputs | str | Path,
+    settings: PredictSettings | None = None,
     progress: bool | Progress = False,
-    layer: str | None = None,
-    read_options: ReadOptions | None = None,
     log: Log | None = None,
-    block: int | None = DEFAULT_BLOCK,
-    workers: int | None = None,
-    scheduler: str | None = None,
 ) -> PredictResult:
     """Detect roads in scenes and write centrelines (and optionally surfaces).
 
     Vectors of several scenes are merged into one output, in the first scene's CRS
-    (GeoJSON is always WGS84). Everything is checked before any work starts; a scene
-    given twice is read once. Outputs are staged and moved into place only when all of
-    them are written: a failed run leaves every existing file as it was.
+    (GeoJSON is always WGS84); scenes on one grid are one network, joined across their
+    borders. Everything is checked before any work starts; a scene given twice is read
+    once. Outputs are staged and moved into place only when all of them are written: a
+    failed run leaves every existing file as it was.
 
     Args:
         inputs: scene files or folders of scenes (any GDAL raster, e.g. GeoTIFF or VRT).
         model: a roadkd checkpoint or ONNX export.
-        out: centreline output (.geojson, .gpkg or .shp).
-        prob: probability GeoTIFF (one scene) or folder (several); default: not kept. With
-            ``scheduler``: each scene's ``<stem>_probability.vrt`` over its folder of
-            block GeoTIFFs (``<stem>_probability/``), or a ``.vrt`` for one scene.
-        polygons: optional road surface output.
-        preview: optional PNG of the first scene with the roads drawn over it.
-        tile: tile side in pixels (default: the model's training tile).
-        overlap: pixels shared by neighbouring tiles (default: an eighth of the tile).
-        batch_size: tiles per forward pass.
-        device: "auto", "cpu" or "cuda".
-        options: vectorisation settings.
-        progress: show progress bars.
-        layer: GeoPackage layer name of the centrelines (surfaces: ``<layer>_surface``);
-            default ``centerlines`` and ``surface``. Other layers of an existing
-            GeoPackage are kept.
-        read_options: bands, scaling and resolution choices (:mod:`roadkd.imagery`).
+        outputs: what to write (a path alone: the centrelines).
+        settings: tiling, device, vectorisation, reading and block settings.
+        progress: report tiles and blocks done (True: bars on stderr).
         log: receives how each scene is read (bands, scaling, resampling) and warnings.
-        block: vectorisation block side in pixels (None: a scene in one piece).
-        workers: processes vectorising finished bands while inference goes on (default:
-            one per core when the model runs on a GPU; 1, in this process between bands,
-            when it runs on the CPU, whose every core its threads already use).
-        scheduler: a Dask scheduler's address: scenes are predicted and vectorised block
-            by block on its workers, which must see the scenes and the model, and write
-            the probability blocks (under ``prob``, a folder or ``.vrt`` file, else beside
-            ``out``) at the same paths as this process.
 
     Returns:
         Summaries and the merged layers.
     """
     start = time.perf_counter()
+    settings = settings or PredictSettings()
+    outputs = PredictOutputs.of(outputs)
     scenes, repeats = unique_scenes(expand_scenes(inputs))
-    names = layer_names(layer)
+    names = layer_names(outputs.layer)
+    on_cluster = settings.scheduler is not None
     with scratch_folder("predict") as scratch:
-        plan, prob_paths = plan_outputs(
-            scenes,
-            Path(model),
-            Path(out),
-            Path(prob) if prob is not None else None,
-            Path(polygons) if polygons is not None else None,
-            Path(preview) if preview is not None else None,
-            Path(scratch),
-            blocks=scheduler is not None,
-        )
-        backend = load_backend(model, device)
-        if workers is None:
-            workers = default_predict_workers(backend)
-        tile_size = tile or backend.tile_size
-        overlap = default_overlap(tile_size) if overlap is None else overlap
-        check_tiling(tile_size, overlap)
-        if batch_size < 1:
-            raise RoadkdError(f"--batch-size must be at least 1, got {batch_size}")
-        check_model_runs(backend, tile_size, model)
-        read_plans = [check_scene(scene, backend, read_options, log) for scene in scenes]
-        result = PredictResult(repeats=repeats)
-        lines, surfaces = [], []
-        with plan:
-            staged_paths = _stage_probabilities(plan, prob_paths, Path(out), scheduler)
-            tiling = (tile_size, overlap, batch_size)
-            vectorize_args = (options, block, workers, progress)
-            for scene, vectors, probability in _scenes_to_vectors(
-                scenes, backend, model, device, staged_paths, read_plans, tiling,
-                vectorize_args, scheduler, Path(scratch), result,
-            ):  # fmt: skip
-                vectors = with_confidence(vectors, probability)
-                _count_work(result, vectors)
-                lines.append(vectors.centerlines)
-                surfaces.append(vectors.surface)
-                if preview is not None and len(lines) == 1:
-                    with reading(scene, "scene"):
-                        write_preview(
-                            scene,
-                            vectors.centerlines,
-                            plan.stage(Path(preview)),
-                            probability,
-                            plan=read_plans[0],
-                        )
-            for summary, prob_path in zip(result.scenes, prob_paths, strict=True):
-                summary.probability = prob_path
-            result.centerlines = _merge(lines)
-            result.surface = _merge(surfaces)
+        plan, prob_paths = plan_outputs(scenes, Path(model), outputs, Path(scratch), on_cluster)
+        backend = load_backend(model, settings.device, inference_threads(settings.workers))
+        workers = settings.workers or default_predict_workers(backend)
+        tiling = Tiling.choose(backend, settings.tile, settings.overlap, settings.batch_size)
+        check_model_runs(backend, tiling.tile, model)
+        if log is not None:
+            log(f"model {Path(model).name}: {backend.describe()}")
+        read_plans = [check_scene(s, backend, settings.read_options, log) for s in scenes]
+        with plan, contextlib.ExitStack() as stack:
+            staged = _stage_probabilities(plan, prob_paths, Path(outputs.out), settings.scheduler)
+            cluster = None
+            if settings.scheduler is not None:
+                cluster = stack.enter_context(cluster_executor(settings.scheduler))
+            job = _Job(
+                Path(model), backend, tiling, settings, workers, progress, Path(scratch), cluster
+            )
+            networks = group_scenes(scenes, read_plans, staged)
+            made = [(network, *job.vectors(network)) for network in networks]
+            if outputs.preview is not None:
+                _, first, probability, _ = made[0]
+                with reading(scenes[0], "scene"):
+                    preview = plan.stage(Path(outputs.preview))
+                    write_preview(
+                        scenes[0], first.centerlines, preview, probability, plan=read_plans[0]
+                    )
+            result = PredictResult(repeats=repeats)
+            for network, vectors, _, seconds in made:
+                result.add(network, vectors.work, seconds, prob_paths)
+            result.centerlines = _merge([vectors.centerlines for _, vectors, _, _ in made])
+            result.surface = _merge([vectors.surface for _, vectors, _, _ in made])
             layers = {"centerlines": result.centerlines, "surface": result.surface}
-            write_layers(plan.stage(Path(out)), layers, names)
-            if polygons is not None:
-                write_layers(plan.stage(Path(polygons)), {"surface": result.surface}, names)
+            report_stage(progress, "write")
+            write_layers(plan.stage(Path(outputs.out)), layers, names)
+            if outputs.polygons is not None:
+                write_layers(plan.stage(Path(outputs.polygons)), {"surface": result.surface}, names)
     result.seconds = time.perf_counter() - start
     return result

@@ -150,15 +150,7 @@ class RoadTask(BaseTask):
         model, config = self.deploy_network()
         if self.data_facts is None:
             self.data_facts = require_data_facts(_datamodule(self._trainer))
-        facts = self.data_facts
-        bundle = DeployBundle(
-            model=model,
-            config=config,
-            mean=facts.mean,
-            std=facts.std,
-            resolution_m=facts.resolution_m,
-            tile_size=facts.tile_size,
-            input_percentiles=facts.input_percentiles,
-            extra={"task": type(self).__name__},
+        bundle = DeployBundle.of(
+            model, config, self.data_facts, extra={"task": type(self).__name__}
         )
         checkpoint[CHECKPOINT_KEY] = bundle.to_checkpoint_entry()

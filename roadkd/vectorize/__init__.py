@@ -4,26 +4,26 @@ The settings (:mod:`.options`) import nothing heavy, so the command line can sho
 defaults without loading the vectoriser; everything else is imported on first use.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ..lazy import lazy_exports
 from .options import DEFAULT_BLOCK, VectorizeOptions
 
 if TYPE_CHECKING:
+    from .executors import default_workers
     from .raster import read_road_raster
     from .result import RoadVectors, WorkSummary
-    from .run import default_workers, vectorize_array, vectorize_raster
-    from .writers import SUPPORTED, check_output_path, layer_names, write_layers, write_vectors
+    from .run import vectorize_array, vectorize_raster
+    from .writers import check_output_path, layer_names, write_layers, write_vectors
 
 #: Public name -> the submodule that defines it (imported when the name is first used).
 _LAZY = {
     "RoadVectors": "result",
     "WorkSummary": "result",
     "read_road_raster": "raster",
-    "default_workers": "run",
+    "default_workers": "executors",
     "vectorize_array": "run",
     "vectorize_raster": "run",
-    "SUPPORTED": "writers",
     "check_output_path": "writers",
     "layer_names": "writers",
     "write_layers": "writers",
@@ -31,16 +31,10 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule behind a public name on first use."""
-    if name in _LAZY:
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "DEFAULT_BLOCK",
-    "SUPPORTED",
     "RoadVectors",
     "VectorizeOptions",
     "WorkSummary",

@@ -7,15 +7,16 @@ client stitches. A worker lost mid-run costs nothing but time: the scheduler rer
 blocks elsewhere, and the client assembles results in block order, whoever computed them.
 """
 
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import RoadkdError
-from ..progress import Progress, as_progress
-from .blocks import BlockPieces
 
 if TYPE_CHECKING:
     from distributed import Client
+
+T = TypeVar("T")
 
 #: Seconds to wait for the scheduler before giving up.
 CONNECT_TIMEOUT_S = 20
@@ -49,32 +50,6 @@ def cluster_workers(client: "Client") -> int:
     return sum(int(info.get("nthreads", 1)) for info in workers.values()) or 1
 
 
-def run_blocks_on_cluster(
-    client: "Client",
-    work: Callable[..., BlockPieces],
-    tasks: Iterable[tuple[Any, ...]],
-    progress: bool | Progress = False,
-    total: int | None = None,
-    workers: list[str] | None = None,
-) -> Iterator[BlockPieces]:
-    """Run ``work(*task)`` for every task on the cluster, yielding results as they finish.
-
-    Tasks are pure (the same block gives the same pieces), so Dask may run one twice,
-    or again on another worker after a loss, without changing the result. ``workers``
-    (addresses) are preferred, others used when none of them is left.
-    """
-    from distributed import as_completed
-
-    where: dict[str, Any] = {"workers": workers, "allow_other_workers": True} if workers else {}
-    futures = [client.submit(work, *task, pure=True, **where) for task in tasks]
-    with as_progress(progress).counter("vectorize", total, "block") as bar:
-        for future in as_completed(futures, loop=client.loop):
-            pieces: BlockPieces = future.result()
-            future.release()
-            bar.update()
-            yield pieces
-
-
 def placement(client: "Client") -> tuple[dict[str, float] | None, list[str] | None]:
     """Where ``predict``'s tasks go when some workers declare GPUs (``--resources GPU=1``).
 
@@ -88,3 +63,52 @@ def placement(client: "Client") -> tuple[dict[str, float] | None, list[str] | No
     if not gpu:
         return None, None
     return {"GPU": 1}, sorted(set(workers) - gpu) or None
+
+
+class DaskExecutor:
+    """Runs block tasks on a Dask cluster, the scheduler queueing them (no in-flight limit).
+
+    Tasks are pure (the same block gives the same pieces), so Dask may run one twice, or
+    again on another worker after a loss, without changing the result.
+    """
+
+    in_flight: int | None = None
+    copies = True
+    splits_last = False
+
+    def __init__(self, client: "Client", preferred: list[str] | None = None) -> None:
+        """Send tasks through ``client``, to the ``preferred`` workers while any is left.
+
+        Args:
+            client: a connected client.
+            preferred: worker addresses (e.g. those without a GPU, :func:`placement`);
+                None: any worker.
+        """
+        self.client = client
+        self.workers = cluster_workers(client)
+        self._where: dict[str, Any] = (
+            {"workers": preferred, "allow_other_workers": True} if preferred else {}
+        )
+
+    def submit(self, task: Callable[..., T], *args: Any) -> Any:
+        """Send ``task(*args)`` to the cluster; its Dask future."""
+        return self.client.submit(task, *args, pure=True, **self._where)
+
+    def wait(self, futures: set[Any]) -> set[Any]:
+        """Wait for the first of ``futures`` to finish."""
+        from distributed import wait
+
+        with self.client.as_current():  # this client, not a default one
+            return set(wait(list(futures), return_when="FIRST_COMPLETED").done)
+
+
+@contextmanager
+def cluster_executor(scheduler: str) -> Iterator[DaskExecutor]:
+    """An executor on the cluster of ``scheduler``, vectorising where :func:`placement` says.
+
+    Raises:
+        RoadkdError: if Dask distributed is not installed or the scheduler cannot be
+            reached.
+    """
+    with connect(scheduler) as client:
+        yield DaskExecutor(client, placement(client)[1])

@@ -28,7 +28,7 @@ from rasterio.windows import Window, from_bounds
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import RoadkdError
-from ..ground import pixel_area_m2, planar_pixel_size
+from ..ground import pixel_area_m2, planar_pixel_size, planar_steps, step_lengths
 from ..io import reading
 from ..raster import open_raster
 from .result import RoadVectors
@@ -69,7 +69,7 @@ def _open(path: str | Path) -> Iterator[_Probability]:
     with open_raster(path, "probability raster") as src, reading(path, "probability raster"):
         transform = src.transform
         # a sample per pixel along the shorter side; metres per CRS unit from areas
-        step = min(math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
+        step = min(step_lengths(planar_steps(transform)))
         ground = math.sqrt(pixel_area_m2(transform, src.crs, src.shape))
         yield _Probability(src, step, ground / planar_pixel_size(transform))
 

@@ -10,25 +10,20 @@ import contextlib
 import math
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import numpy as np
 from affine import Affine
 
 from ..errors import RoadkdError
-from ..grid import Grid, PixelWindow
+from ..grid import PixelWindow
 from ..io import atomic_output
+from ..progress import Progress
 from ..raster import open_raster
-from .blocks import Block, BlockPieces, plan_blocks, vectorize_block
-from .core import road_pixels
 from .options import DEFAULT_BLOCK, VectorizeOptions
-from .raster import open_road_raster, read_road_window
-from .result import RoadVectors, WorkSummary
-from .run import BlockWorkers, in_block_order, vectorize_raster
-from .stitch import assemble
+from .result import RoadVectors
+from .run import vectorize_raster
 
 #: How far (in pixels) origins may be from a whole number of pixels apart.
 ALIGN_TOLERANCE_PX = 1e-3
@@ -189,7 +184,7 @@ def vectorize_mosaic(
     options: VectorizeOptions | None = None,
     block: int | None = DEFAULT_BLOCK,
     workers: int = 1,
-    progress: bool = False,
+    progress: bool | Progress = False,
     scheduler: str | None = None,
     vrt: Path | None = None,
 ) -> RoadVectors:
@@ -210,112 +205,3 @@ def vectorize_mosaic(
     """
     with mosaic_of(paths, vrt) as raster:
         return vectorize_raster(raster, options, block, workers, progress, scheduler)
-
-
-Source = tuple[str, PixelWindow]
-"""A raster placed in a mosaic: its path and its pixels' window in the mosaic."""
-
-
-def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
-    """Read a window of a mosaic from the rasters it is made of (NaN where none is).
-
-    Raises:
-        RoadkdError: if a raster cannot be read or holds no probabilities.
-    """
-    values = np.full((window.rows, window.cols), np.nan, np.float32)
-    for path, where in sources:
-        place = PixelWindow(*where)  # a plain tuple, after a trip through Dask
-        part = window.intersection(place)
-        if part is not None:
-            inside = part.shifted(-place.row, -place.col)
-            read = read_road_window(open_road_raster(path), inside)
-            values[part.shifted(-window.row, -window.col).slices] = read
-    return values
-
-
-def vectorize_sources(
-    block: Block, grid: Grid, options: VectorizeOptions, sources: list[Source]
-) -> BlockPieces:
-    """Read one block's window from the rasters under it and vectorise it (a worker's task)."""
-    values = read_sources(block.window, sources)
-    return vectorize_block(road_pixels(values, options.threshold), block, grid, options)
-
-
-class MosaicVectorizer(BlockWorkers):
-    """Vectorises the blocks of a mosaic as soon as the rasters under them are finished.
-
-    Adjacent scenes are predicted one after another; each block of their mosaic goes to
-    the workers once every scene under its window (with its halo) is written, while the
-    next scene is being predicted. Use as a context manager (it owns a pool of worker
-    processes when ``workers > 1``)::
-
-        with MosaicVectorizer(grid, places, options, block, workers) as mosaic:
-            for k, path in enumerate(rasters):
-                write(path)
-                mosaic.finished(k, path)
-            vectors = mosaic.finish()
-    """
-
-    def __init__(
-        self,
-        grid: Grid,
-        places: list[PixelWindow] | list[tuple[int, int, int, int]],
-        options: VectorizeOptions | None = None,
-        block: int | None = DEFAULT_BLOCK,
-        workers: int = 1,
-    ) -> None:
-        """Plan the mosaic's blocks and the rasters each needs.
-
-        Args:
-            grid: the mosaic's grid.
-            places: each raster's window in the mosaic.
-            options: vectorisation settings.
-            block: block side in pixels (None: the whole mosaic as one block).
-            workers: processes that vectorise blocks (1: in the calling thread).
-        """
-        self.grid = grid
-        self.places = [PixelWindow(*place) for place in places]
-        self.options = options or VectorizeOptions()
-        self.blocks = plan_blocks(grid, block, self.options)
-        self.needs = [
-            [k for k, place in enumerate(places) if b.window.overlaps(place)] for b in self.blocks
-        ]
-        super().__init__(workers, len(self.blocks))
-        self._paths: dict[int, str] = {}
-        self._waiting = list(range(len(self.blocks)))
-        self._start = time.perf_counter()
-
-    @property
-    def waiting(self) -> int:
-        """Blocks not sent yet: some raster under them is not finished."""
-        return len(self._waiting)
-
-    def finished(self, index: int, path: str | Path) -> None:
-        """Raster ``index`` is written at ``path``: send the blocks that were waiting for it."""
-        self._paths[index] = str(path)
-        waiting = []
-        for b in self._waiting:
-            if all(k in self._paths for k in self.needs[b]):
-                self._send(self.blocks[b])
-            else:
-                waiting.append(b)
-        self._waiting = waiting
-
-    def finish(self) -> RoadVectors:
-        """Wait for every block and stitch the mosaic.
-
-        Raises:
-            ValueError: if a raster was never finished.
-        """
-        if self._waiting:
-            raise ValueError(f"{len(self._waiting)} blocks still wait for their rasters")
-        self._wait_all()
-        vectors = assemble(in_block_order(self._done), self.grid, self.options)
-        vectors.work = WorkSummary(
-            len(self.blocks), self.workers, self.grid.megapixels, time.perf_counter() - self._start
-        )
-        return vectors
-
-    def _send(self, block: Block) -> None:
-        sources = [(self._paths[k], self.places[k]) for k in self.needs[block.index]]
-        self._run(vectorize_sources, block, self.grid, self.options, sources)

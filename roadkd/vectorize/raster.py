@@ -104,3 +104,24 @@ def read_road_raster(path: str | Path) -> tuple[np.ndarray, Affine, CRS]:
     raster = open_road_raster(path)
     values = read_road_window(raster, PixelWindow(0, 0, raster.height, raster.width))
     return values, raster.transform, raster.crs
+
+
+Source = tuple["str | Path | RoadRaster", PixelWindow]
+"""A raster placed on a grid: the raster (a path, or one checked already) and its window."""
+
+
+def read_sources(window: PixelWindow, sources: list[Source]) -> np.ndarray:
+    """Read a window of a grid from the rasters placed on it (NaN where none is).
+
+    Raises:
+        RoadkdError: if a raster cannot be read or holds no probabilities.
+    """
+    values = np.full((window.rows, window.cols), np.nan, np.float32)
+    for raster, where in sources:
+        place = PixelWindow(*where)  # a plain tuple, after a trip through Dask
+        part = window.intersection(place)
+        if part is not None:
+            opened = raster if isinstance(raster, RoadRaster) else open_road_raster(raster)
+            read = read_road_window(opened, part.shifted(-place.row, -place.col))
+            values[part.shifted(-window.row, -window.col).slices] = read
+    return values

@@ -25,10 +25,8 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError, FieldError, GeometryError
 
 from ..errors import RoadkdError
+from ..formats import GEOJSON, GEOPACKAGE, GEOPARQUET, SHAPEFILE, VECTOR_OUTPUTS
 from ..io import OutputPlan
-
-#: Extensions ``write_vectors`` understands.
-SUPPORTED = (".geojson", ".json", ".gpkg", ".shp", ".parquet")
 
 #: roadkd's own layers, by role: the geometry type each declares even when empty (an
 #: empty GeoPackage or Shapefile layer of "Unknown" type confuses GIS tools).
@@ -158,8 +156,8 @@ def check_output_path(path: str | Path) -> Path:
             writable.
     """
     target = Path(path)
-    if target.suffix.lower() not in SUPPORTED:
-        raise RoadkdError(f"cannot write {target}: use one of {', '.join(SUPPORTED)}")
+    if target.suffix.lower() not in VECTOR_OUTPUTS:
+        raise RoadkdError(f"cannot write {target}: use one of {', '.join(VECTOR_OUTPUTS)}")
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise RoadkdError(f"cannot write {target}: folder {folder} does not exist")
@@ -221,9 +219,9 @@ def write_layers(
     suffix = target.suffix.lower()
     first = next(iter(layers))
     try:
-        if suffix in (".geojson", ".json"):
+        if suffix in GEOJSON:
             _write_geojson(layers[first], target)
-        elif suffix == ".gpkg":
+        elif suffix == GEOPACKAGE:
             with _no_sync_per_commit():
                 for role, gdf in layers.items():
                     # pyogrio writes a layer's features in one transaction
@@ -234,17 +232,17 @@ def write_layers(
                         engine="pyogrio",
                         geometry_type=LAYER_GEOMETRY.get(role),
                     )
-        elif suffix == ".shp":
+        elif suffix == SHAPEFILE:
             layers[first].rename(columns=SHAPEFILE_FIELDS).to_file(
                 target,
                 driver="ESRI Shapefile",
                 engine="pyogrio",
                 geometry_type=LAYER_GEOMETRY.get(first),
             )
-        elif suffix == ".parquet":
+        elif suffix == GEOPARQUET:
             _write_parquet(layers[first], target)
         else:
-            raise RoadkdError(f"cannot write {target}: use one of {', '.join(SUPPORTED)}")
+            raise RoadkdError(f"cannot write {target}: use one of {', '.join(VECTOR_OUTPUTS)}")
     except _OGR_ERRORS as err:
         raise RoadkdError(f"cannot write {target.name}: {err}") from err
 
@@ -271,6 +269,6 @@ def write_vectors(
     if not layers:
         raise RoadkdError(f"cannot write {target}: no layers given")
     plan = OutputPlan()
-    plan.add(target, "output", SUPPORTED)
+    plan.add(target, "output", VECTOR_OUTPUTS)
     with plan:
         write_layers(plan.stage(target), layers, names)

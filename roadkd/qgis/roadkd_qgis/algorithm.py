@@ -1,14 +1,10 @@
 """The "Detect roads" algorithm: runs ``roadkd predict`` and loads the road layers."""
 
-import os
-
 from qgis.core import (
     QgsProcessing,
     QgsProcessingAlgorithm,
     QgsProcessingException,
-    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
@@ -16,34 +12,17 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
-from .run import run_roadkd
-
-STYLE = os.path.join(os.path.dirname(__file__), "roads.qml")
-
-
-class _ApplyRoadStyle(QgsProcessingLayerPostProcessorInterface):
-    """Styles the centreline layer once QGIS has loaded it into the project."""
-
-    instance = None
-
-    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS's name)
-        layer.loadNamedStyle(STYLE)
-        layer.triggerRepaint()
-
-    @staticmethod
-    def create():
-        # QGIS keeps only a weak reference: hold one ourselves.
-        _ApplyRoadStyle.instance = _ApplyRoadStyle()
-        return _ApplyRoadStyle.instance
-
+from .layers import RoadLayersOfRun, load_road_layer
+from .progress import PREDICT_PLAN, Meter
+from .run import advanced, command_parameter, roadkd_command, run_roadkd, show_progress
 
 class DetectRoads(QgsProcessingAlgorithm):
     """Detect roads in a raster layer with a roadkd model."""
 
     INPUT, MODEL, TILE, OVERLAP, THRESHOLD = "INPUT", "MODEL", "TILE", "OVERLAP", "THRESHOLD"
-    ROADKD, OUTPUT, SURFACE = "ROADKD", "OUTPUT", "SURFACE"
+    OUTPUT, SURFACE = "OUTPUT", "SURFACE"
     BANDS, SCALE_MIN, SCALE_MAX = "BANDS", "SCALE_MIN", "SCALE_MAX"
-    NATIVE_RESOLUTION = "NATIVE_RESOLUTION"
+    NATIVE_RESOLUTION, BLOCK = "NATIVE_RESOLUTION", "BLOCK"
 
     def name(self):
         return "detectroads"
@@ -58,7 +37,11 @@ class DetectRoads(QgsProcessingAlgorithm):
             "min_confidence; styled by confidence) and, optionally, road surface polygons. "
             "Advanced: the bands to use, the pixel values mapped to 0 and 255 (by default "
             "16-bit and float rasters are stretched onto the model's training range) and "
-            "keeping the raster's own resolution; each reaches roadkd only when set."
+            "keeping the raster's own resolution, and the vectorisation block (smaller: less "
+            "memory on a large scene, the same roads); each reaches roadkd only when set. "
+            "The centrelines are loaded above the surfaces (a translucent fill); the bar "
+            "follows the tiles as roadkd predicts them, and Cancel stops roadkd and leaves "
+            "no output behind."
         )
 
     def createInstance(self):  # noqa: N802
@@ -114,13 +97,18 @@ class DetectRoads(QgsProcessingAlgorithm):
             ),
         ]
         for parameter in pixels:
-            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
-            self.addParameter(parameter)
+            self.addParameter(advanced(parameter))
+        # Smaller blocks hold less of a large scene in memory at once (the result does not
+        # depend on the block: blocks are stitched exactly).
         self.addParameter(
-            QgsProcessingParameterString(
-                self.ROADKD, "roadkd command (empty: provider setting or PATH)", optional=True
+            advanced(
+                QgsProcessingParameterNumber(
+                    self.BLOCK, "Vectorisation block (px; empty: roadkd's default)",
+                    minValue=256, optional=True,
+                )
             )
         )
+        self.addParameter(command_parameter())
         self.addParameter(
             QgsProcessingParameterVectorDestination(
                 self.OUTPUT, "Road centrelines", QgsProcessing.TypeVectorLine
@@ -134,38 +122,37 @@ class DetectRoads(QgsProcessingAlgorithm):
         )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .provider import roadkd_executable
-
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None:
             raise QgsProcessingException("no input raster layer")
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         surface = self.parameterAsOutputLayer(parameters, self.SURFACE, context)
         command = [
-            self.parameterAsString(parameters, self.ROADKD, context) or roadkd_executable(),
+            roadkd_command(self, parameters, context),
             "predict", layer.source(),
             "--model", self.parameterAsFile(parameters, self.MODEL, context),
             "--out", output,
-            "--quiet",
+            "--progress", "json",
         ]
         for name, option, read in (
             (self.TILE, "--tile", self.parameterAsInt),
             (self.OVERLAP, "--overlap", self.parameterAsInt),
             (self.THRESHOLD, "--threshold", self.parameterAsDouble),
+            (self.BLOCK, "--block", self.parameterAsInt),
         ):
             if parameters.get(name) not in (None, ""):
                 command += [option, str(read(parameters, name, context))]
         command += self._pixel_options(parameters, context)
         if surface:
             command += ["--polygons", surface]
-        feedback.setProgress(5)
-        run_roadkd(command, feedback)
-        feedback.setProgress(100)
-        if context.willLoadLayerOnCompletion(output):
-            details = context.layerToLoadOnCompletionDetails(output)
-            details.setPostProcessor(_ApplyRoadStyle.create())
+        meter = Meter(PREDICT_PLAN)
+        run_roadkd(command, feedback, meter)
+        show_progress(feedback, meter.finish())
+        run = RoadLayersOfRun()
+        load_road_layer(context, output, f"{layer.name()}: roads", "lines", run)
         results = {self.OUTPUT: output}
         if surface:
+            load_road_layer(context, surface, f"{layer.name()}: road surface", "surface", run)
             results[self.SURFACE] = surface
         return results
 

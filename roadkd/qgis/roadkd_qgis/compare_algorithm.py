@@ -1,6 +1,8 @@
 """The "Compare road layers" algorithm: runs ``roadkd evaluate --truth --pred``."""
 
 import json
+import os
+import tempfile
 
 from qgis.core import (
     QgsLineSymbol,
@@ -15,18 +17,20 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
-    QgsProcessingUtils,
+    QgsProject,
     QgsSingleSymbolRenderer,
     QgsVectorLayer,
 )
 
-from .run import run_roadkd
+from .layers import ROLE, compare_defaults
+from .progress import COMPARE_PLAN, Meter
+from .report import html_report
+from .run import command_parameter, roadkd_command, run_roadkd, show_progress
 
 #: Error layer -> (title in the project, line colour).
 ERROR_LAYERS = {
     "missed": ("Missed roads (truth not found)", "#d7191c"),
-    "false": ("False roads (no truth nearby)", "#2b83ba"),
+    "false": ("False roads (no truth nearby)", "#c51b7d"),
 }
 #: Scores returned as algorithm outputs (report key -> output name).
 SCORES = {
@@ -47,8 +51,7 @@ class CompareRoads(QgsProcessingAlgorithm):
     """Score a road layer against a reference road layer and load where they differ."""
 
     TRUTH, PRED, AOI, PROB, BUFFER = "TRUTH", "PRED", "AOI", "PROB", "BUFFER"
-    CROSSINGS = "CROSSINGS"
-    ROADKD, REPORT, ERRORS = "ROADKD", "REPORT", "ERRORS"
+    CROSSINGS, HTML, REPORT, ERRORS = "CROSSINGS", "HTML", "REPORT", "ERRORS"
 
     def name(self):
         return "compareroads"
@@ -60,12 +63,15 @@ class CompareRoads(QgsProcessingAlgorithm):
         return (
             "Compares detected roads with your own reference road layer (any CRS; both are "
             "measured in metres in the data's UTM zone): APLS, TOPO precision/recall/F1 and "
-            "the share of road length found within a buffer. Loads the reference stretches "
-            "that were missed (red) and the detected stretches with no reference road "
-            "nearby (blue). Only the area of interest counts: by default the extent of the "
-            "probability raster when given, else the convex hull of the detected roads. "
-            "Crossings: lines that cross meet there (auto: unless their OpenStreetMap "
-            "bridge/tunnel/layer differ; junction: always; apart: never)."
+            "the share of road length found within the tolerance. The scores, the km of "
+            "truth, detected, missed and false roads and the settings are written to an "
+            "HTML report that opens in the Results Viewer (and, if you name a file, to a "
+            "JSON report). Loads the reference stretches that were missed (red) and the "
+            "detected stretches with no reference road nearby (magenta). Only the area of "
+            "interest counts: by default the extent of the probability raster when given, "
+            "else the convex hull of the detected roads. Crossings: lines that cross meet "
+            "there (auto: unless their OpenStreetMap bridge/tunnel/layer differ; junction: "
+            "always; apart: never)."
         )
 
     def createInstance(self):  # noqa: N802
@@ -73,8 +79,20 @@ class CompareRoads(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         lines = [QgsProcessing.TypeVectorLine]
-        self.addParameter(QgsProcessingParameterFeatureSource(self.TRUTH, "Reference roads (truth)", lines))
-        self.addParameter(QgsProcessingParameterFeatureSource(self.PRED, "Detected roads", lines))
+        # QGIS builds the algorithm afresh for each dialog: offer two different layers of
+        # the project (the last detected roads and another line layer), not the active
+        # layer twice.
+        truth, pred = compare_defaults(QgsProject.instance())
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.TRUTH, "Reference roads (truth)", lines, defaultValue=truth
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.PRED, "Detected roads", lines, defaultValue=pred
+            )
+        )
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.AOI, "Area of interest", [QgsProcessing.TypeVectorPolygon], optional=True
@@ -83,29 +101,37 @@ class CompareRoads(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterRasterLayer(self.PROB, "Road probability raster", optional=True)
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.BUFFER, "Tolerance (m)", QgsProcessingParameterNumber.Double,
-                defaultValue=2.0, minValue=0.01,
-            )
+        tolerance = QgsProcessingParameterNumber(
+            self.BUFFER, "Tolerance (m)", QgsProcessingParameterNumber.Double,
+            defaultValue=2.0, minValue=0.01,
         )
+        tolerance.setMetadata({"widget_wrapper": {"decimals": 2}})
+        self.addParameter(tolerance)
         self.addParameter(
             QgsProcessingParameterEnum(
                 self.CROSSINGS, "Where lines cross", options=CROSSINGS, defaultValue=0
             )
         )
+        self.addParameter(command_parameter())
         self.addParameter(
-            QgsProcessingParameterString(
-                self.ROADKD, "roadkd command (empty: provider setting or PATH)", optional=True
+            QgsProcessingParameterFileDestination(
+                self.HTML, "Report", "HTML files (*.html)", QgsProcessing.TEMPORARY_OUTPUT,
+                optional=True,
             )
         )
-        # optional, so that a headless run may leave them out: then temporary files
-        for name, title, kind in ((self.REPORT, "Report", "JSON (*.json)"), (self.ERRORS, "Error layers", "GeoPackage (*.gpkg)")):
-            self.addParameter(
-                QgsProcessingParameterFileDestination(
-                    name, title, kind, QgsProcessing.TEMPORARY_OUTPUT, optional=True, createByDefault=True
-                )
+        # A JSON report only where the user asks for one: a temporary one would be lost.
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.REPORT, "Report as JSON", "JSON files (*.json)", optional=True,
+                createByDefault=False,
             )
+        )
+        self.addParameter(
+            QgsProcessingParameterFileDestination(
+                self.ERRORS, "Error layers", "GeoPackage (*.gpkg)",
+                QgsProcessing.TEMPORARY_OUTPUT, optional=True,
+            )
+        )
         for key, output in SCORES.items():
             self.addOutput(QgsProcessingOutputNumber(output, key))
         for layer, (title, _) in ERROR_LAYERS.items():
@@ -113,19 +139,18 @@ class CompareRoads(QgsProcessingAlgorithm):
 
     def _source(self, parameters, name, context, feedback):
         """A file roadkd can read for a vector parameter, and its layer name."""
-        path, layer = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+        return self.parameterAsCompatibleSourceLayerPathAndLayerName(
             parameters, name, context, FORMATS, "gpkg", feedback
         )
-        return path, layer
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        from .provider import roadkd_executable
+    def _layer_name(self, parameters, name, context):
+        """The name of a vector parameter's layer, for the report."""
+        layer = self.parameterAsVectorLayer(parameters, name, context)
+        return layer.name() if layer is not None else str(parameters.get(name))
 
-        report = self.parameterAsFileOutput(parameters, self.REPORT, context)
-        report = report or QgsProcessingUtils.generateTempFilename("report.json")
-        errors = self.parameterAsFileOutput(parameters, self.ERRORS, context)
-        errors = errors or QgsProcessingUtils.generateTempFilename("errors.gpkg")
-        command = [self.parameterAsString(parameters, self.ROADKD, context) or roadkd_executable(), "evaluate"]
+    def _command(self, parameters, context, feedback, report, errors):
+        """The ``roadkd evaluate`` command line of a run."""
+        command = [roadkd_command(self, parameters, context), "evaluate"]
         for name, option in ((self.TRUTH, "--truth"), (self.PRED, "--pred")):
             path, layer = self._source(parameters, name, context, feedback)
             command += [option, path]
@@ -138,28 +163,59 @@ class CompareRoads(QgsProcessingAlgorithm):
         if prob is not None:
             command += ["--prob", prob.source()]
         command += [
-            "--buffer-m", str(self.parameterAsDouble(parameters, self.BUFFER, context)),
+            "--buffer-m", repr(self.parameterAsDouble(parameters, self.BUFFER, context)),
             "--crossings", CROSSINGS[self.parameterAsEnum(parameters, self.CROSSINGS, context)],
             "--out", report,
-            "--errors", errors,
+            "--progress", "json",
         ]
-        feedback.setProgress(5)
-        run_roadkd(command, feedback)
-        feedback.setProgress(100)
-        with open(report, encoding="utf-8") as f:
-            scores = json.load(f)
-        results = {self.REPORT: report, self.ERRORS: errors}
-        results.update({output: scores[key] for key, output in SCORES.items()})
+        return command + (["--errors", errors] if errors else [])
+
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        html = self.parameterAsFileOutput(parameters, self.HTML, context)
+        report = self.parameterAsFileOutput(parameters, self.REPORT, context)
+        errors = self.parameterAsFileOutput(parameters, self.ERRORS, context)
+        meter = Meter(COMPARE_PLAN)
+        with tempfile.TemporaryDirectory(prefix="roadkd-compare-") as scratch:
+            # without a JSON report asked for, the scores are read from a scratch file
+            scores_path = report or os.path.join(scratch, "report.json")
+            command = self._command(parameters, context, feedback, scores_path, errors)
+            run_roadkd(command, feedback, meter)
+            with open(scores_path, encoding="utf-8") as f:
+                scores = json.load(f)
+        results = {output: scores[key] for key, output in SCORES.items()}
+        if html:
+            page = html_report(
+                scores,
+                self._layer_name(parameters, self.TRUTH, context),
+                self._layer_name(parameters, self.PRED, context),
+            )
+            with open(html, "w", encoding="utf-8") as f:
+                f.write(page)
+            results[self.HTML] = html
+        if report:
+            results[self.REPORT] = report
+        if errors:
+            results[self.ERRORS] = errors
+            results.update(self._load_errors(errors, context))
+        show_progress(feedback, meter.finish())
+        return results
+
+    def _load_errors(self, errors, context):
+        """Have the ``missed`` and ``false`` layers loaded, styled and named; their outputs."""
+        outputs = {}
         for name, (title, colour) in ERROR_LAYERS.items():
             uri = f"{errors}|layername={name}"
-            results[name.upper()] = uri
+            outputs[name.upper()] = uri
             layer = QgsVectorLayer(uri, title, "ogr")
             if not layer.isValid():
                 raise QgsProcessingException(f"cannot open the {name} layer of {errors}")
-            symbol = QgsLineSymbol.createSimple({"line_color": colour, "line_width": "1.2", "line_width_unit": "MM"})
-            layer.setRenderer(QgsSingleSymbolRenderer(symbol))
-            context.temporaryLayerStore().addMapLayer(layer)
-            context.addLayerToLoadOnCompletion(
-                layer.id(), QgsProcessingContext.LayerDetails(title, context.project(), name)
+            symbol = QgsLineSymbol.createSimple(
+                {"line_color": colour, "line_width": "1.2", "line_width_unit": "MM"}
             )
-        return results
+            layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+            layer.setCustomProperty(ROLE, name)
+            context.temporaryLayerStore().addMapLayer(layer)
+            details = QgsProcessingContext.LayerDetails(title, context.project(), name)
+            details.forceName = True  # not the GeoPackage's layer name, "missed"
+            context.addLayerToLoadOnCompletion(layer.id(), details)
+        return outputs

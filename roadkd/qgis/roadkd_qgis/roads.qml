@@ -1,7 +1,8 @@
 <!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.22.0" styleCategories="Symbology">
-  <!-- centrelines coloured by confidence (mean road probability along the line);
-       lines without one (nodata) count as 0 -->
+  <!-- centrelines coloured by confidence (mean road probability along the line), from
+       red (check) to dark blue, over a dark casing: no class is green, which lawns and
+       trees would swallow; lines without a confidence (nodata) count as 0 -->
   <renderer-v2 type="graduatedSymbol" attr="coalesce(&quot;confidence&quot;, 0)" graduatedMethod="GraduatedColor" forceraster="0" symbollevels="0" enableorderby="0">
     <ranges>
       <range lower="0.0" upper="0.3" label="0 - 0.3: check" render="true" symbol="0"/>
@@ -64,7 +65,7 @@
           <Option type="Map">
             <Option type="QString" name="capstyle" value="round"/>
             <Option type="QString" name="joinstyle" value="round"/>
-            <Option type="QString" name="line_color" value="166,217,106,255"/>
+            <Option type="QString" name="line_color" value="171,217,233,255"/>
             <Option type="QString" name="line_width" value="1.0"/>
             <Option type="QString" name="line_width_unit" value="MM"/>
           </Option>
@@ -84,7 +85,7 @@
           <Option type="Map">
             <Option type="QString" name="capstyle" value="round"/>
             <Option type="QString" name="joinstyle" value="round"/>
-            <Option type="QString" name="line_color" value="26,150,65,255"/>
+            <Option type="QString" name="line_color" value="44,123,182,255"/>
             <Option type="QString" name="line_width" value="1.0"/>
             <Option type="QString" name="line_width_unit" value="MM"/>
           </Option>
