@@ -36,9 +36,10 @@ class FusionRule:
     """One way of turning the fused teachers' probabilities into pseudo labels.
 
     Attributes:
-        rule: ``"threshold"``, ``"argmax"`` or ``"confidence"``
+        rule: ``"threshold"``, ``"argmax"``, ``"confidence"`` or ``"road_threshold"``
             (:func:`roadkd.losses.pseudo_label_weights`).
-        threshold: the confidence a pixel needs under ``"threshold"``.
+        threshold: the confidence a pixel needs under ``"threshold"``, the road
+            probability it needs to be road under ``"road_threshold"``.
     """
 
     rule: str
@@ -46,7 +47,9 @@ class FusionRule:
 
     @property
     def name(self) -> str:
-        """How tables name the rule: "threshold 0.9", "argmax", "confidence"."""
+        """How tables name the rule: "threshold 0.9", "argmax", "confidence", "road 0.3"."""
+        if self.rule == "road_threshold":
+            return f"road {self.threshold:g}"
         return f"threshold {self.threshold:g}" if self.rule == "threshold" else self.rule
 
 
@@ -56,6 +59,8 @@ FUSION_RULES = (
     FusionRule("threshold", 0.7),
     FusionRule("argmax"),
     FusionRule("confidence"),
+    FusionRule("road_threshold", 0.3),
+    FusionRule("road_threshold", 0.2),
 )
 
 

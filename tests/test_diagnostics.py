@@ -71,8 +71,10 @@ def test_confident_agreeing_teachers_call_everything_road(
         "threshold 0.7",
         "argmax",
         "confidence",
+        "road 0.3",
+        "road 0.2",
     ]
-    for name in ("threshold 0.9", "argmax"):
+    for name in ("threshold 0.9", "argmax", "road 0.3"):
         rule = _rule(quality, name)
         assert rule.coverage == 1.0
         assert rule.accuracy == pytest.approx(share)

@@ -86,6 +86,11 @@ class Experiment:
         threads: torch CPU threads of every training run (``ROADKD_NUM_THREADS``): fixed,
             so that the same seed gives the same weights whatever the machine's default.
         out: results folder.
+        record: a folder kept under version control (e.g. ``docs/results/v2/runs``) that
+            keeps each finished run's small files (scores, training time, pseudo-label
+            quality) as soon as they are written, and gives them back to a results folder
+            that lost them: a fresh clone, or another machine, continues the experiment
+            without training its finished runs again. None: ``out`` only.
         source: the experiment file (set by :meth:`from_yaml`).
         options: command-line arguments that replaced the file's settings, as typed.
     """
@@ -107,6 +112,7 @@ class Experiment:
     overrides: list[str] = field(default_factory=list)
     threads: int = 2
     out: str = "results/bench"
+    record: str | None = None
     source: str = ""
     options: list[str] = field(default_factory=list)
 

@@ -114,7 +114,9 @@ def plot_examples(
     """Draw the paper's Figure 4: image, ground truth and each method's prediction.
 
     Every method is shown on the same test crops (from :func:`pick_crops`), at the lowest
-    labelled ratio and the first seed; each panel is titled with its crop's road IoU.
+    labelled ratio and the first seed; each panel is titled with its crop's road IoU. A
+    method whose checkpoint is not on this machine (a run read back from the experiment's
+    ``record``) has no column.
     """
     import matplotlib
 
@@ -147,7 +149,11 @@ def plot_examples(
     ]
     seed = experiment.seeds[0]
     for method in experiment.methods_at(ratio):
-        backend = load_backend(RunDir(Path(experiment.out), method, ratio, seed).best)
+        best = RunDir(Path(experiment.out), method, ratio, seed).best
+        if not best.is_file():
+            # read back from the experiment's record, trained on another machine
+            continue
+        backend = load_backend(best)
         panels = []
         for image, truth in zip(images, labels, strict=True):
             batch = torch.from_numpy(image.astype(np.float32))[None]

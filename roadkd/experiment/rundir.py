@@ -68,6 +68,11 @@ class RunDir:
         return self.path / "pseudo_labels.json"
 
     @property
+    def kept(self) -> tuple[Path, ...]:
+        """The small files an experiment's ``record`` keeps of a finished run."""
+        return (self.trained, self.result, self.pseudo_labels)
+
+    @property
     def is_trained(self) -> bool:
         """Training finished and left its best checkpoint."""
         return self.trained.is_file() and self.best.is_file()

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,30 @@ from .statistics import SCORES, trivial_rows
 def run_dir(experiment: Experiment, method: str, ratio: float, seed: int) -> RunDir:
     """The folder of one (method, ratio, seed) run of ``experiment``."""
     return RunDir(Path(experiment.out), method, ratio, seed)
+
+
+def restore_record(experiment: Experiment, run: RunDir) -> None:
+    """Bring back the run's files that the experiment's ``record`` keeps and ``out`` lost."""
+    if experiment.record is not None:
+        for path in run.kept:
+            if not path.is_file():
+                _copy(Path(experiment.record) / run.path.name / path.name, path)
+
+
+def keep_record(experiment: Experiment, run: RunDir) -> None:
+    """Copy the run's finished small files into the experiment's ``record``."""
+    if experiment.record is not None:
+        for path in run.kept:
+            _copy(path, Path(experiment.record) / run.path.name / path.name)
+
+
+def _copy(source: Path, target: Path) -> None:
+    """Copy a file that exists and differs from its target (staged, then renamed)."""
+    if not source.is_file() or (target.is_file() and target.read_bytes() == source.read_bytes()):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_output(target) as tmp:
+        shutil.copyfile(source, tmp)
 
 
 def _name(run: RunDir) -> str:
@@ -146,21 +171,42 @@ def cpu_megapixels_per_second(checkpoint: Path, tile: int = 512, repeats: int = 
     return repeats * tile * tile / 1e6 / (time.perf_counter() - start)
 
 
+def _model_facts(checkpoint: Path) -> dict[str, Any]:
+    """A checkpoint's deployed model name and its parameter count in millions."""
+    bundle = load_bundle(checkpoint)
+    return {
+        "model": f"{bundle.config.arch}/{bundle.config.encoder}",
+        "params_m": round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2),
+    }
+
+
 def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None:
     """Fill every row's model name, parameter count and ``cpu_mp_per_s``.
 
     Throughput depends on the architecture only, so it is measured once per model, after
-    all training, which keeps the column free of load from concurrent work.
+    all training, which keeps the column free of load from concurrent work. A run whose
+    checkpoint is not on this machine (read back from the ``record``) keeps the facts it
+    was recorded with; the first throughput measured for a run is recorded with it.
     """
     speeds: dict[str, float] = {}
     for row in rows:
-        best = run_dir(experiment, row["method"], row["ratio"], row["seed"]).best
-        bundle = load_bundle(best)
-        row["model"] = f"{bundle.config.arch}/{bundle.config.encoder}"
-        row["params_m"] = round(sum(p.numel() for p in bundle.model.parameters()) / 1e6, 2)
+        run = run_dir(experiment, row["method"], row["ratio"], row["seed"])
+        if not run.best.is_file():
+            continue
+        row.update(_model_facts(run.best))
         if row["model"] not in speeds:
-            speeds[row["model"]] = round(cpu_megapixels_per_second(best), 3)
+            speeds[row["model"]] = round(cpu_megapixels_per_second(run.best), 3)
         row["cpu_mp_per_s"] = speeds[row["model"]]
+        recorded = json.loads(run.result.read_text())
+        if "cpu_mp_per_s" not in recorded:
+            with atomic_output(run.result) as tmp:
+                tmp.write_text(
+                    json.dumps(
+                        {**recorded, **_model_facts(run.best), "cpu_mp_per_s": row["cpu_mp_per_s"]},
+                        indent=2,
+                    )
+                )
+            keep_record(experiment, run)
 
 
 def _train_seconds(run: RunDir) -> float:
@@ -180,7 +226,9 @@ def _score(
     experiment: Experiment, method: str, ratio: float, seed: int, log: Any
 ) -> dict[str, Any]:
     run = run_dir(experiment, method, ratio, seed)
+    restore_record(experiment, run)
     if run.result.is_file():
+        keep_record(experiment, run)
         cached: dict[str, Any] = json.loads(run.result.read_text())
         # the training time as train.json now states it (corrected for resumed runs)
         return {**cached, "train_min": round(_train_seconds(run) / 60, 1)}
@@ -194,9 +242,11 @@ def _score(
         "labeled_share": round(_labeled_share(run), 4),
         **{k: scores[k] for k in SCORES},
         "train_min": round(_train_seconds(run) / 60, 1),
+        **_model_facts(best),
     }
     with atomic_output(run.result) as tmp:
         tmp.write_text(json.dumps(row, indent=2))
+    keep_record(experiment, run)
     return row
 
 
@@ -222,7 +272,9 @@ def _pseudo_labels(
     The teachers are tiled with the experiment's one tiling rule.
     """
     run = run_dir(experiment, "teachers", ratio, seed)
+    restore_record(experiment, run)
     if run.pseudo_labels.is_file():
+        keep_record(experiment, run)
         cached: list[dict[str, Any]] = json.loads(run.pseudo_labels.read_text())
         return cached
     summary = read_split_summary(run.path)
@@ -259,6 +311,7 @@ def _pseudo_labels(
             )
     with atomic_output(run.pseudo_labels) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
+    keep_record(experiment, run)
     return rows
 
 

@@ -9,12 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..labels import ROAD
+
 #: Fused teacher confidence a pixel needs to get a pseudo label (roadkd's default: no source
 #: we can read gives the authors' value). The SSLKD student, the diagnostics and the
 #: experiment runner share it.
 PSEUDO_LABEL_THRESHOLD = 0.9
 #: How fused teacher probabilities become pseudo labels (:func:`pseudo_label_weights`).
-PSEUDO_LABEL_RULES = ("threshold", "argmax", "confidence")
+PSEUDO_LABEL_RULES = ("threshold", "argmax", "confidence", "road_threshold")
 
 
 class FeatureAdapter(nn.Module):
@@ -117,12 +119,17 @@ def pseudo_label_weights(
     Rules (the authors' code family uses each): ``"threshold"``, the argmax where the fused
     confidence reaches ``threshold`` (weight 1) and nothing elsewhere; ``"argmax"``, the
     argmax everywhere (as CPS); ``"confidence"``, the argmax weighted by how far its
-    confidence is above chance, (p_max - 1/C) / (1 - 1/C).
+    confidence is above chance, (p_max - 1/C) / (1 - 1/C); ``"road_threshold"``, road where
+    the fused road probability reaches ``threshold`` and background elsewhere, every pixel
+    with weight 1 (argmax is ``"road_threshold"`` at 0.5): teachers trained on scenes that
+    are mostly background under-call road, and a road threshold below 0.5 counters that as
+    a class-wise threshold does.
 
     Args:
         teacher_probs: (B, C, H, W) fused teacher probabilities.
         rule: one of :data:`PSEUDO_LABEL_RULES`.
-        threshold: confidence a pixel needs under ``"threshold"``.
+        threshold: confidence a pixel needs under ``"threshold"``; road probability a
+            pixel needs to be labelled road under ``"road_threshold"``.
 
     Returns:
         (B, H, W) labels (int64) and (B, H, W) float32 weights in [0, 1].
@@ -138,6 +145,9 @@ def pseudo_label_weights(
     elif rule == "confidence":
         chance = 1.0 / teacher_probs.shape[1]
         weights = ((confidence - chance) / (1.0 - chance)).clamp(0.0, 1.0)
+    elif rule == "road_threshold":
+        labels = (teacher_probs.detach()[:, ROAD].float() >= threshold).long()
+        weights = torch.ones_like(confidence)
     else:
         raise ValueError(f"unknown pseudo-label rule {rule!r} (known: {PSEUDO_LABEL_RULES})")
     return labels, weights

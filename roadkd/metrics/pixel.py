@@ -66,10 +66,12 @@ def scores_from_counts(tp: float, fp: float, fn: float, tn: float) -> dict[str, 
     recall = _ratio(tp, tp + fn)
     road_iou = _ratio(tp, tp + fp + fn)
     background_iou = _ratio(tn, tn + fp + fn)
-    f1 = _ratio(2 * precision * recall, precision + recall)
+    # F1 from counts, not from precision and recall: with no road predicted and some true
+    # road, both are 0 (or precision 1.0 by the empty-denominator rule), never an F1 of 1.0
+    f1 = _ratio(2 * tp, 2 * tp + fp + fn)
     bg_precision = _ratio(tn, tn + fn)
     bg_recall = _ratio(tn, tn + fp)
-    bg_f1 = _ratio(2 * bg_precision * bg_recall, bg_precision + bg_recall)
+    bg_f1 = _ratio(2 * tn, 2 * tn + fp + fn)
     return {
         "road_iou": road_iou,
         "precision": precision,

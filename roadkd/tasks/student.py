@@ -90,10 +90,12 @@ class SSLKDStudent(RoadTask):
             prob_weight: weight of the probability (KL) distillation loss.
             unsup_weight: weight of the pseudo-label loss on unlabelled tiles.
             temperature: softening temperature of the probability distillation.
-            threshold: teacher confidence needed for a pseudo label (``"threshold"`` rule).
+            threshold: teacher confidence needed for a pseudo label (``"threshold"`` rule);
+                road probability needed for a road label (``"road_threshold"``).
             pseudo_labels: how the fused teachers' probabilities become L_unsup's labels:
-                ``"threshold"`` (confident argmax), ``"argmax"`` (every pixel, as CPS) or
-                ``"confidence"`` (argmax weighted by confidence); see
+                ``"threshold"`` (confident argmax), ``"argmax"`` (every pixel, as CPS),
+                ``"confidence"`` (argmax weighted by confidence) or ``"road_threshold"``
+                (road where its probability reaches ``threshold``); see
                 :func:`~roadkd.losses.pseudo_label_weights`.
             feature_layers: encoder feature indices aligned with the teachers (default
                 ``[-1]``, the deepest).

@@ -153,6 +153,16 @@ def test_pseudo_label_rules_hand_computed() -> None:
     assert pseudo_label_loss(student, teacher, 0.9, "confidence").item() == pytest.approx(
         weighted, rel=1e-5
     )
+    # road where its probability reaches the threshold: 0.4 road is road at 0.3, not at 0.5
+    teacher = fuse_teacher_probabilities([logits_from_probs(0.95, 0.4, 0.1)])
+    labels, weights = pseudo_label_weights(teacher, "road_threshold", 0.3)
+    assert labels.flatten().tolist() == [1, 1, 0]
+    assert weights.flatten().tolist() == [1.0, 1.0, 1.0]
+    labels, _ = pseudo_label_weights(teacher, "road_threshold", 0.5)
+    assert (
+        labels.flatten().tolist()
+        == pseudo_label_weights(teacher, "argmax", 0.9)[0].flatten().tolist()
+    )
     with pytest.raises(ValueError, match="unknown pseudo-label rule"):
         pseudo_label_weights(teacher, "vote", 0.9)
 

@@ -35,6 +35,16 @@ def test_scores_with_empty_denominators() -> None:
     assert scores_from_counts(0, 0, 5, 10)["precision"] == 1.0
 
 
+def test_f1_is_zero_when_every_predicted_road_is_wrong() -> None:
+    # no true positive: precision and recall are 0, and F1 must not come out as 1.0
+    s = scores_from_counts(0, 4, 6, 90)
+    assert s["precision"] == 0.0 and s["recall"] == 0.0
+    assert s["f1"] == 0.0
+    assert s["macro_f1"] == pytest.approx((0.0 + 2 * 90 / (2 * 90 + 4 + 6)) / 2)
+    # nothing predicted road while road exists: F1 0, not the empty-precision 1.0
+    assert scores_from_counts(0, 0, 5, 10)["f1"] == 0.0
+
+
 def test_road_metrics_accumulates_batches() -> None:
     metric = RoadMetrics()
     metric.update(torch.tensor([[1, 0]]), torch.tensor([[1, 1]]))
