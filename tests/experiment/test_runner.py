@@ -125,8 +125,10 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
     assert all(line.split(",")[1:3] == ["0.5", "1"] for line in runs[1:])
     assert json.loads((out / "provenance.json").read_text())["command"].startswith("roadkd")
     pseudo = (out / "pseudo_labels.csv").read_text().splitlines()
-    assert pseudo[0].split(",") == PSEUDO_COLUMNS and len(pseudo) == 9  # 2 places x 4 rules
-    assert pseudo[1].startswith("0.5,1,unlabelled train,threshold 0.9 (SSLKD),")
+    assert pseudo[0].split(",") == PSEUDO_COLUMNS and len(pseudo) == 13  # 2 places x 6 rules
+    assert pseudo[1].startswith("0.5,1,unlabelled train,threshold 0.9,")
+    # the bench's SSLKD configs learn from road >= 0.3
+    assert pseudo[5].startswith("0.5,1,unlabelled train,road 0.3 (SSLKD),")
     assert "| 1/2 | 1 | val | argmax |" in table
     premise = (out / "premise.csv").read_text().splitlines()
     assert premise[0].split(",") == PREMISE_COLUMNS and premise[1].startswith("0.5,1,")
