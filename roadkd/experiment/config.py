@@ -86,7 +86,7 @@ class Experiment:
         threads: torch CPU threads of every training run (``ROADKD_NUM_THREADS``): fixed,
             so that the same seed gives the same weights whatever the machine's default.
         out: results folder.
-        record: a folder kept under version control (e.g. ``docs/results/v2/runs``) that
+        record: a folder kept under version control (e.g. ``docs/results/runs``) that
             keeps each finished run's small files (scores, training time, pseudo-label
             quality) as soon as they are written, and gives them back to a results folder
             that lost them: a fresh clone, or another machine, continues the experiment

@@ -193,20 +193,22 @@ def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None
         run = run_dir(experiment, row["method"], row["ratio"], row["seed"])
         if not run.best.is_file():
             continue
-        row.update(_model_facts(run.best))
+        if "model" not in row:  # scored before result.json carried the model facts
+            row.update(_model_facts(run.best))
         if row["model"] not in speeds:
             speeds[row["model"]] = round(cpu_megapixels_per_second(run.best), 3)
         row["cpu_mp_per_s"] = speeds[row["model"]]
         recorded = json.loads(run.result.read_text())
         if "cpu_mp_per_s" not in recorded:
-            with atomic_output(run.result) as tmp:
-                tmp.write_text(
-                    json.dumps(
-                        {**recorded, **_model_facts(run.best), "cpu_mp_per_s": row["cpu_mp_per_s"]},
-                        indent=2,
-                    )
-                )
-            keep_record(experiment, run)
+            facts = {k: row[k] for k in ("model", "params_m", "cpu_mp_per_s")}
+            _write_result(experiment, run, {**recorded, **facts})
+
+
+def _write_result(experiment: Experiment, run: RunDir, row: dict[str, Any]) -> None:
+    """Write a run's scored row (staged, then renamed) and keep it in the record."""
+    with atomic_output(run.result) as tmp:
+        tmp.write_text(json.dumps(row, indent=2))
+    keep_record(experiment, run)
 
 
 def _train_seconds(run: RunDir) -> float:
@@ -244,9 +246,7 @@ def _score(
         "train_min": round(_train_seconds(run) / 60, 1),
         **_model_facts(best),
     }
-    with atomic_output(run.result) as tmp:
-        tmp.write_text(json.dumps(row, indent=2))
-    keep_record(experiment, run)
+    _write_result(experiment, run, row)
     return row
 
 
