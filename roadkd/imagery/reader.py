@@ -1,6 +1,8 @@
 """Reading a scene on a model's grid as 0-255 pixels, window by window."""
 
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -17,6 +19,10 @@ from ..io import reading
 from ..raster import open_raster
 from .plan import Log, OnPlannedGrid, ReadOptions, ScenePlan, plan_scene
 from .scaling import BandPercentiles
+
+
+class ReaderClosedError(RuntimeError):
+    """A :class:`SceneReader` was read after it was closed (a programming error)."""
 
 
 class SceneReader(OnPlannedGrid):
@@ -56,6 +62,11 @@ class SceneReader(OnPlannedGrid):
             RoadkdError: if the scene cannot be read or used with this model.
         """
         scene = Path(path)
+        # GDAL frees a dataset's handle on close while a read in another thread (the
+        # prefetch of the next tiles) may still use it, which crashes the process. Reads
+        # and close take turns; a read after close fails cleanly.
+        self._lock = threading.Lock()
+        self._closed = False
         self._src: DatasetReader = open_raster(scene, "scene", georeferenced=False)
         self._dataset: DatasetReader | WarpedVRT = self._src
         try:
@@ -99,8 +110,9 @@ class SceneReader(OnPlannedGrid):
             mask of valid pixels (inside the scene, not nodata, finite).
         """
         bands = list(self.plan.bands)
-        pixels = self._dataset.read(bands, window=window)
-        valid = self._dataset.read_masks(bands[0], window=window) > 0
+        with self._open_dataset() as dataset:
+            pixels = dataset.read(bands, window=window)
+            valid = dataset.read_masks(bands[0], window=window) > 0
         return self._to_model_range(pixels, valid)
 
     def read_overview(self, max_side: int) -> tuple[np.ndarray, float]:
@@ -118,9 +130,10 @@ class SceneReader(OnPlannedGrid):
         scale = min(1.0, max_side / max(self.width, self.height))
         shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
         bands = list(self.plan.bands)
-        pixels = self._dataset.read(
-            bands, out_shape=(len(bands), *shape), resampling=Resampling.average
-        )
+        with self._open_dataset() as dataset:
+            pixels = dataset.read(
+                bands, out_shape=(len(bands), *shape), resampling=Resampling.average
+            )
         valid = np.ones(shape, bool)
         return self._to_model_range(pixels, valid)[0], scale
 
@@ -137,11 +150,27 @@ class SceneReader(OnPlannedGrid):
         pixels[~finite] = 0.0
         return pixels, valid
 
+    @contextmanager
+    def _open_dataset(self) -> Iterator[DatasetReader | WarpedVRT]:
+        """The dataset, which is not closed until the caller is done with it.
+
+        Raises:
+            ReaderClosedError: if the reader was closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise ReaderClosedError(f"{self.plan.path.name}: read after the reader closed")
+            yield self._dataset
+
     def close(self) -> None:
-        """Close the warped view and the file."""
-        if self._dataset is not self._src:
-            self._dataset.close()
-        self._src.close()
+        """Close the warped view and the file, once a read under way has finished."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._dataset is not self._src:
+                self._dataset.close()
+            self._src.close()
 
     def __enter__(self) -> "SceneReader":
         """Enter the context: the reader itself."""
