@@ -117,9 +117,12 @@ def centreline_graph(
     if distance_px is None:
         distance_px = ndimage.distance_transform_edt(mask)
     # Past the edges by more than the widest road's half width there, at any resolution:
-    # a fixed few pixels let wide roads at fine resolutions stop short of the border.
+    # a fixed few pixels let wide roads at fine resolutions stop short of the border. No
+    # further than the widest road (``max_road_width_m``): a paved area filling the border
+    # would otherwise pad by its whole extent, and thinning time grows with it.
     edges = (distance_px[0], distance_px[-1], distance_px[:, 0], distance_px[:, -1])
-    pad = int(np.ceil(max(float(e.max(initial=0.0)) for e in edges))) + 8
+    widest = float(max(e.max(initial=0.0) for e in edges))
+    pad = int(np.ceil(min(widest, options.max_road_width_m / resolution_m))) + 8
     padded = np.pad(mask, pad, mode="edge")
     skeleton = skeletonize(padded)[pad:-pad, pad:-pad]
     graph = skeleton_graph(skeleton)
