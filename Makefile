@@ -22,7 +22,7 @@ demo: $(STAMP)
 # Two workers (pytest-xdist) for the two cores of the machines it runs on; the Dask tests
 # share one worker and its cluster (tests/conftest.py).
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadgroup -m "not slow"
