@@ -1,5 +1,6 @@
 """Launch, resume and score every (method, ratio) run of an experiment."""
 
+import hashlib
 import json
 import math
 import os
@@ -51,6 +52,54 @@ def keep_record(experiment: Experiment, run: RunDir) -> None:
     if experiment.record is not None:
         for path in run.kept:
             _copy(path, Path(experiment.record) / run.path.name / path.name)
+
+
+def forget_scores(experiment: Experiment, run: RunDir) -> None:
+    """Remove a run's scores (here and in the record): they belong to weights now replaced."""
+    for path in (run.result, run.pseudo_labels):
+        path.unlink(missing_ok=True)
+        if experiment.record is not None:
+            (Path(experiment.record) / run.path.name / path.name).unlink(missing_ok=True)
+
+
+def fingerprint(checkpoint: Path) -> str:
+    """The first 16 hex digits of a checkpoint file's SHA-256: which weights a run holds."""
+    digest = hashlib.sha256()
+    with checkpoint.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def taught_by_other_teachers(experiment: Experiment, run: RunDir) -> str | None:
+    """Why a distilled run no longer belongs with its teachers' row, or None if it does.
+
+    A distilled run records the fingerprint of the teachers it learnt from; the teachers
+    run records its own. They differ when the teachers were trained again (their checkpoint
+    lost with a machine, and the same seed gives other weights on another): the teachers'
+    row and pseudo-label quality then describe teachers this student never saw. Unknown
+    (runs recorded before fingerprints) counts as belonging.
+    """
+    needs = METHODS[run.method].needs
+    if needs is None or not run.trained.is_file():
+        return None
+    teachers = run_dir(experiment, needs, run.ratio, run.seed)
+    restore_record(experiment, teachers)
+    if not teachers.trained.is_file():
+        return None
+    learnt = json.loads(run.trained.read_text()).get("teachers")
+    now = json.loads(teachers.trained.read_text()).get("checkpoint")
+    if learnt is None or now is None or learnt == now:
+        return None
+    return f"it learnt from teachers {learnt}, and {teachers.path.name} now holds {now}"
+
+
+def discard_run(experiment: Experiment, run: RunDir) -> None:
+    """Remove a run roadkd trained, here and in the record, so that it trains again."""
+    shutil.rmtree(run.path, ignore_errors=True)
+    if experiment.record is not None:
+        for path in run.kept:
+            (Path(experiment.record) / run.path.name / path.name).unlink(missing_ok=True)
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -128,6 +177,7 @@ def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: An
     needs = METHODS[method].needs
     teachers = _train(experiment, needs, ratio, seed, log) if needs else None
     command = training_command(experiment, run, teachers)
+    forget_scores(experiment, run)  # a row read back from the record scored other weights
     before: float | None = 0.0  # training seconds before this start; None: unknown
     if run.last.is_file():
         log(f"resume {_name(run)} from {run.last}")
@@ -146,8 +196,12 @@ def _train(experiment: Experiment, method: str, ratio: float, seed: int, log: An
     # A run resumed from a checkpoint without a timer (written before roadkd saved one)
     # has an unknown training time: NaN, not the time of its last part.
     total = math.nan if before is None else before + seconds
+    trained: dict[str, Any] = {"command": command, "seconds": total}
+    trained["checkpoint"] = fingerprint(run.best)
+    if teachers is not None:
+        trained["teachers"] = fingerprint(teachers)
     with atomic_output(run.trained) as tmp:
-        tmp.write_text(json.dumps({"command": command, "seconds": total}, indent=2))
+        tmp.write_text(json.dumps(trained, indent=2))
     return run.best
 
 
@@ -229,6 +283,9 @@ def _score(
 ) -> dict[str, Any]:
     run = run_dir(experiment, method, ratio, seed)
     restore_record(experiment, run)
+    if (stale := taught_by_other_teachers(experiment, run)) is not None:
+        log(f"train {_name(run)} again: {stale}")
+        discard_run(experiment, run)
     if run.result.is_file():
         keep_record(experiment, run)
         cached: dict[str, Any] = json.loads(run.result.read_text())
@@ -363,13 +420,18 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         write_synthetic_dataset(data, **experiment.synth)
     elif experiment.synth is not None:
         _require_synthetic_data(data, experiment.synth)
-    rows = [
-        _score(experiment, method, ratio, seed, log)
+    runs = [
+        (method, ratio, seed)
         for seed in experiment.seeds
         for ratio in experiment.ratios
         if seed in experiment.seeds_for(ratio)
         for method in experiment.methods_at(ratio)
     ]
+    rows = [_score(experiment, *run, log) for run in runs]
+    # Scoring may have trained teachers again (their checkpoint lost), which voids the rows
+    # read before of those teachers and of the students they taught; reading every row
+    # again redoes exactly those (the others are read back from their result.json).
+    rows = [_score(experiment, *run, log) for run in runs]
     _add_model_facts(experiment, rows)
     with_teachers = [
         ratio

@@ -35,7 +35,16 @@ from roadkd.experiment import (
     write_table,
 )
 from roadkd.experiment.report import PSEUDO_COLUMNS
-from roadkd.experiment.runner import _score, _train, timer_seconds
+from roadkd.experiment.runner import (
+    _score,
+    _train,
+    discard_run,
+    fingerprint,
+    forget_scores,
+    keep_record,
+    taught_by_other_teachers,
+    timer_seconds,
+)
 from roadkd.experiment.statistics import (
     DIFFERENCE_COLUMNS,
     PREMISE_COLUMNS,
@@ -147,6 +156,12 @@ def test_experiment_trains_evaluates_and_reports(road_dataset: Path, tmp_path: P
     run = out / "runs" / "supervised_r0.5_s1"
     timer = timer_seconds(run / "checkpoints" / "last.ckpt")
     assert timer is not None and 0 < timer <= trained["seconds"]
+    # the student records which teachers it learnt from, the teachers which weights they hold
+    teachers = out / "runs" / "teachers_r0.5_s1"
+    held = json.loads((teachers / "train.json").read_text())["checkpoint"]
+    assert held == fingerprint(teachers / "checkpoints" / "best.ckpt")
+    learnt = json.loads((out / "runs" / "sslkd_r0.5_s1" / "train.json").read_text())
+    assert learnt["teachers"] == held
 
 
 def _finished_run(run: RunDir, row: dict[str, object]) -> None:
@@ -170,6 +185,58 @@ def test_finished_runs_are_read_back_not_trained(tmp_path: Path) -> None:
     assert _score(experiment, "supervised", 0.5, 2, logged.append) == {**row, "train_min": 1.0}
     assert _train(experiment, "supervised", 0.5, 2, logged.append) == run.best
     assert logged == []  # nothing was trained or evaluated
+
+
+def test_a_student_whose_teachers_were_trained_again_is_discarded(tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    experiment = Experiment.from_yaml(
+        _experiment_file(tmp_path, out=str(tmp_path / "results"), record=str(record))
+    )
+    teachers, student = (run_dir(experiment, m, 0.125, 3) for m in ("teachers", "sslkd"))
+    supervised = run_dir(experiment, "supervised", 0.125, 3)
+    for run in (teachers, student, supervised):
+        _finished_run(run, {"method": run.method})
+    held = {"command": [], "seconds": 60.0, "checkpoint": "aaaa"}
+    teachers.trained.write_text(json.dumps(held))
+    student.trained.write_text(json.dumps({"command": [], "seconds": 60.0, "teachers": "aaaa"}))
+    student.pseudo_labels.write_text("[]")
+    assert taught_by_other_teachers(experiment, student) is None
+    assert taught_by_other_teachers(experiment, supervised) is None  # learns alone
+    # The teachers' checkpoint was lost and trained again: other weights.
+    teachers.trained.write_text(json.dumps({**held, "checkpoint": "bbbb"}))
+    reason = taught_by_other_teachers(experiment, student)
+    assert reason == "it learnt from teachers aaaa, and teachers_r0.125_s3 now holds bbbb"
+    keep_record(experiment, student)
+    discard_run(experiment, student)
+    assert not student.path.exists()
+    assert sorted(p.name for p in (record / student.path.name).iterdir()) == []
+    assert teachers.result.is_file()  # only the student goes
+    # Students recorded before fingerprints cannot be judged and are kept.
+    _finished_run(student, {"method": "sslkd"})
+    assert taught_by_other_teachers(experiment, student) is None
+
+
+def test_new_weights_void_the_scores_of_the_old(tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    experiment = Experiment.from_yaml(
+        _experiment_file(tmp_path, out=str(tmp_path / "results"), record=str(record))
+    )
+    teachers = run_dir(experiment, "teachers", 0.125, 0)
+    _finished_run(teachers, {"method": "teachers"})
+    teachers.pseudo_labels.write_text("[]")
+    keep_record(experiment, teachers)
+    kept = record / teachers.path.name
+    assert len(list(kept.iterdir())) == 3
+    forget_scores(experiment, teachers)
+    for folder in (teachers.path, kept):
+        assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["train.json"]
+    # a fingerprint names the bytes of a checkpoint
+    teachers.best.write_bytes(b"weights")
+    first = fingerprint(teachers.best)
+    assert len(first) == 16 and int(first, 16) >= 0
+    assert fingerprint(teachers.best) == first
+    teachers.best.write_bytes(b"other weights")
+    assert fingerprint(teachers.best) != first
 
 
 def test_an_interrupted_training_continues_from_its_last_checkpoint(tmp_path: Path) -> None:
