@@ -40,6 +40,12 @@ from .options import SEED, FiniteFloatRange
     type=click.Path(file_okay=False, path_type=Path),
     help="Results folder instead of the file's.",
 )
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Train nothing: write the table and figures from the finished runs (here or in "
+    "the file's record) and name the unfinished ones.",
+)
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 def experiment(
     config: Path,
@@ -47,6 +53,7 @@ def experiment(
     methods: tuple[str, ...],
     seeds: tuple[int, ...],
     out: Path | None,
+    report_only: bool,
     overrides: tuple[str, ...],
 ) -> None:
     """Run (or resume) an experiment; OVERRIDES go to every training run.
@@ -59,5 +66,7 @@ def experiment(
     settings = Experiment.from_yaml(
         config, list(overrides), list(ratios), out, list(methods), list(seeds)
     )
-    rows = run_experiment(settings, log=lambda m: click.echo(f"[experiment] {m}"))
+    rows = run_experiment(
+        settings, log=lambda m: click.echo(f"[experiment] {m}"), train=not report_only
+    )
     click.echo(f"{len(rows)} runs -> {Path(settings.out) / 'table.md'}")

@@ -143,6 +143,11 @@ def write_table(
         "realised labelled share of the training area. accuracy, class_precision, "
         "class_recall and macro_f1 are the authors' two-class scores (averaged over road "
         "and background); the trivial maps need no training.",
+        *(
+            [f"Not finished yet, so not in this report: {about['unfinished']}."]
+            if "unfinished" in about
+            else []
+        ),
         "",
         *_markdown([[cell(row, c) for c in COLUMNS] for row in summary], COLUMNS),
     ]

@@ -240,7 +240,9 @@ def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None
     Throughput depends on the architecture only, so it is measured once per model, after
     all training, which keeps the column free of load from concurrent work. A run whose
     checkpoint is not on this machine (read back from the ``record``) keeps the facts it
-    was recorded with; the first throughput measured for a run is recorded with it.
+    was recorded with; the first throughput measured for a run is recorded with it. Rows of
+    one model then show its fastest throughput measured or recorded: load from other work
+    only ever slows a measurement down.
     """
     speeds: dict[str, float] = {}
     for row in rows:
@@ -256,6 +258,12 @@ def _add_model_facts(experiment: Experiment, rows: list[dict[str, Any]]) -> None
         if "cpu_mp_per_s" not in recorded:
             facts = {k: row[k] for k in ("model", "params_m", "cpu_mp_per_s")}
             _write_result(experiment, run, {**recorded, **facts})
+    for row in rows:
+        if "cpu_mp_per_s" in row:
+            speeds[row["model"]] = max(speeds.get(row["model"], 0.0), row["cpu_mp_per_s"])
+    for row in rows:
+        if row.get("model") in speeds:
+            row["cpu_mp_per_s"] = speeds[row["model"]]
 
 
 def _write_result(experiment: Experiment, run: RunDir, row: dict[str, Any]) -> None:
@@ -279,11 +287,15 @@ def _labeled_share(run: RunDir) -> float:
 
 
 def _score(
-    experiment: Experiment, method: str, ratio: float, seed: int, log: Any
-) -> dict[str, Any]:
+    experiment: Experiment, method: str, ratio: float, seed: int, log: Any, train: bool = True
+) -> dict[str, Any] | None:
+    """A run's scored row, trained and evaluated first if needed (None: not, and not finished)."""
     run = run_dir(experiment, method, ratio, seed)
     restore_record(experiment, run)
     if (stale := taught_by_other_teachers(experiment, run)) is not None:
+        if not train:
+            log(f"{_name(run)} left out: {stale}")
+            return None
         log(f"train {_name(run)} again: {stale}")
         discard_run(experiment, run)
     if run.result.is_file():
@@ -291,6 +303,8 @@ def _score(
         cached: dict[str, Any] = json.loads(run.result.read_text())
         # the training time as train.json now states it (corrected for resumed runs)
         return {**cached, "train_min": round(_train_seconds(run) / 60, 1)}
+    if not train:
+        return None
     best = _train(experiment, method, ratio, seed, log)
     log(f"evaluate {_name(run)}")
     scores = evaluate(best, experiment.data, "test", tile=experiment.tile).overall
@@ -319,21 +333,37 @@ def student_rule(experiment: Experiment) -> FusionRule:
     )
 
 
+#: Marks the rule the SSLKD student learns from in the pseudo-label rows.
+USED_MARK = " (SSLKD)"
+
+
+def mark_used_rule(rows: list[dict[str, Any]], used: FusionRule) -> list[dict[str, Any]]:
+    """Mark the rows of the rule the SSLKD config learns from now (not when measured)."""
+    marked = []
+    for row in rows:
+        rule = str(row["rule"]).removesuffix(USED_MARK)
+        marked.append({**row, "rule": rule + (USED_MARK if rule == used.name else "")})
+    return marked
+
+
 def _pseudo_labels(
-    experiment: Experiment, ratio: float, seed: int, log: Any
+    experiment: Experiment, ratio: float, seed: int, log: Any, train: bool = True
 ) -> list[dict[str, Any]]:
     """Measure the SSLKD teachers' pseudo labels (cached in their run), every fusion rule.
 
     Where the student learns from them, the unlabelled blocks of the run's training
     scenes, and on the validation split, where a rule is chosen with the teachers alone.
-    The teachers are tiled with the experiment's one tiling rule.
+    The teachers are tiled with the experiment's one tiling rule. Without ``train``, only
+    what was measured before (none if nothing was).
     """
     run = run_dir(experiment, "teachers", ratio, seed)
     restore_record(experiment, run)
     if run.pseudo_labels.is_file():
         keep_record(experiment, run)
         cached: list[dict[str, Any]] = json.loads(run.pseudo_labels.read_text())
-        return cached
+        return mark_used_rule(cached, student_rule(experiment))
+    if not train:
+        return []
     summary = read_split_summary(run.path)
     if summary is None:
         raise RoadkdError(f"{run.path} has no {SPLIT_FILE}: train it again")
@@ -345,7 +375,6 @@ def _pseudo_labels(
         split_seed=summary["split_seed"],
     )
     log(f"pseudo-label quality of the teachers at ratio {ratio_label(ratio)}, seed {seed}")
-    used = student_rule(experiment)
     rows = []
     for where, name, regions in (
         ("unlabelled train", "train", split.unlabeled_pixels()),
@@ -360,7 +389,7 @@ def _pseudo_labels(
                     "ratio": ratio,
                     "seed": seed,
                     "where": where,
-                    "rule": rule.rule.name + (" (SSLKD)" if rule.rule == used else ""),
+                    "rule": rule.rule.name,
                     **{k: round(getattr(rule, k), 4) for k in PSEUDO_RULE_SCORES},
                     "agreement": round(quality.agreement, 4),
                     **{f"iou_{k}": round(v, 4) for k, v in quality.teacher_iou.items()},
@@ -369,7 +398,7 @@ def _pseudo_labels(
     with atomic_output(run.pseudo_labels) as tmp:
         tmp.write_text(json.dumps(rows, indent=2))
     keep_record(experiment, run)
-    return rows
+    return mark_used_rule(rows, student_rule(experiment))
 
 
 def _trivial_maps(data: Path) -> list[dict[str, Any]]:
@@ -399,15 +428,36 @@ def _require_synthetic_data(data: Path, synth: dict[str, Any]) -> None:
         )
 
 
-def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, Any]]:
+def unfinished(runs: list[tuple[str, float, int]]) -> str:
+    """Runs not in a table, grouped: ``SSLKD student at 1/8: seeds 1, 2; ...``."""
+    seeds: dict[tuple[str, float], list[int]] = {}
+    for method, ratio, seed in runs:
+        seeds.setdefault((method, ratio), []).append(seed)
+    return "; ".join(
+        f"{METHODS[method].label} at {ratio_label(ratio)}: seed{'s' if len(s) > 1 else ''} "
+        + ", ".join(map(str, s))
+        for (method, ratio), s in seeds.items()
+    )
+
+
+def run_experiment(
+    experiment: Experiment, log: Any = print, train: bool = True
+) -> list[dict[str, Any]]:
     """Train, evaluate and report every method at every ratio and seed (resuming runs).
+
+    Args:
+        experiment: the experiment.
+        log: receives one line per step.
+        train: train and measure what is missing (False: report the finished runs, here
+            or in the record, and name the others under the table).
 
     Returns:
         One row per (method, ratio, seed), as written to ``runs.csv`` (``table.csv`` has
         their mean and standard deviation over seeds).
 
     Raises:
-        RoadkdError: if a real dataset (``synth: null``) is missing or a training fails.
+        RoadkdError: if a real dataset (``synth: null``) is missing, a training fails, or
+            nothing is finished to report.
     """
     data = Path(experiment.data)
     if not (data / "splits.json").is_file():
@@ -427,11 +477,17 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         if seed in experiment.seeds_for(ratio)
         for method in experiment.methods_at(ratio)
     ]
-    rows = [_score(experiment, *run, log) for run in runs]
+    if train:
+        for run in runs:
+            _score(experiment, *run, log)
     # Scoring may have trained teachers again (their checkpoint lost), which voids the rows
     # read before of those teachers and of the students they taught; reading every row
     # again redoes exactly those (the others are read back from their result.json).
-    rows = [_score(experiment, *run, log) for run in runs]
+    scored = [_score(experiment, *run, log, train=train) for run in runs]
+    rows = [row for row in scored if row is not None]
+    missing = [run for run, row in zip(runs, scored, strict=True) if row is None]
+    if not rows:
+        raise RoadkdError(f"no finished runs to report in {experiment.out} or the record")
     _add_model_facts(experiment, rows)
     with_teachers = [
         ratio
@@ -442,10 +498,12 @@ def run_experiment(experiment: Experiment, log: Any = print) -> list[dict[str, A
         row
         for ratio in with_teachers
         for seed in experiment.seeds_for(ratio)
-        for row in _pseudo_labels(experiment, ratio, seed, log)
+        for row in _pseudo_labels(experiment, ratio, seed, log, train)
     ]
     out = Path(experiment.out)
     about = provenance(experiment)
+    if missing:
+        about["unfinished"] = unfinished(missing)
     summary = write_table(rows, out, about, pseudo, _trivial_maps(data))
     plot_iou(summary, out / "iou_vs_ratio.png", experiment.references)
     plot_examples(experiment, out / "examples.png")

@@ -240,7 +240,7 @@ def premise(rows: list[dict[str, Any]], pseudo: list[dict[str, Any]]) -> list[di
     used = {
         (p["ratio"], p["seed"]): p
         for p in pseudo
-        if p["where"] == "unlabelled train" and str(p["rule"]).endswith("(SSLKD)")
+        if p["where"] == "unlabelled train" and str(p["rule"]).endswith(" (SSLKD)")
     }
     out = []
     for method, ratio, seed in iou:

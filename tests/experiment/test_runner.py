@@ -437,6 +437,66 @@ def _row(method: str, seed: int, road_iou: float) -> dict[str, object]:
     }
 
 
+def _recorded(record: Path, run: str, row: dict[str, object]) -> None:
+    """A finished run as the record keeps it: no checkpoint, its row and training time."""
+    (record / run).mkdir(parents=True)
+    (record / run / "result.json").write_text(json.dumps(row))
+    (record / run / "train.json").write_text(json.dumps({"command": [], "seconds": 600.0}))
+
+
+def test_report_only_tables_the_recorded_runs_and_names_the_rest(
+    road_dataset: Path, tmp_path: Path
+) -> None:
+    record, out = tmp_path / "record", tmp_path / "results"
+    _recorded(record, "supervised_r0.125_s0", {**_row("supervised", 0, 0.3), "cpu_mp_per_s": 0.1})
+    _recorded(record, "teachers_r0.125_s0", _row("teachers", 0, 0.5))
+    _recorded(record, "cps_r0.125_s0", {**_row("cps", 0, 0.2), "cpu_mp_per_s": 0.9})
+    # measured when the SSLKD config still learnt from threshold 0.9
+    pseudo = {"ratio": 0.125, "seed": 0, "where": "unlabelled train"}
+    pseudo.update({c: 0.5 for c in PSEUDO_COLUMNS[4:]})
+    rules = ("threshold 0.9 (SSLKD)", "road 0.3")
+    (record / "teachers_r0.125_s0" / "pseudo_labels.json").write_text(
+        json.dumps(
+            [{**pseudo, "rule": rule, "road_recall": 0.1 + k} for k, rule in enumerate(rules)]
+        )
+    )
+    config = _experiment_file(
+        tmp_path,
+        data=str(road_dataset),
+        ratios=[0.125],
+        seeds=[0, 1],
+        methods=["supervised", "cps", "sslkd"],
+        references=["teachers"],
+        out=str(out),
+        record=str(record),
+    )
+    result = CliRunner().invoke(cli, ["experiment", "--config", str(config), "--report-only"])
+    assert result.exit_code == 0, result.output
+    assert "3 runs ->" in result.output
+    table = (out / "table.md").read_text()
+    assert (
+        "Not finished yet, so not in this report: SSLKD student at 1/8: seeds 0, 1; "
+        "Supervised student at 1/8: seed 1; CPS at 1/8: seed 1; "
+        "SSLKD teacher A (reference) at 1/8: seed 1."
+    ) in table
+    # The bench's SSLKD config learns from road >= 0.3 now: that rule is marked.
+    rows = list(csv.DictReader((out / "pseudo_labels.csv").open()))
+    assert [r["rule"] for r in rows] == ["threshold 0.9", "road 0.3 (SSLKD)"]
+    assert "| 1/8 | 0 | 0.500 | - | CPS | 0.200 | +0.300 | 0.500 | 1.100 |" in table
+    # one model, one throughput: the fastest recorded
+    runs = list(csv.DictReader((out / "runs.csv").open()))
+    assert {r["method"]: r["cpu_mp_per_s"] for r in runs}["supervised"] == "0.9"
+    assert not list(out.glob("runs/*/checkpoints"))  # nothing was trained
+    assert sorted(p.name for p in record.iterdir()) == [
+        "cps_r0.125_s0",
+        "supervised_r0.125_s0",
+        "teachers_r0.125_s0",
+    ]
+    empty = _experiment_file(tmp_path, data=str(road_dataset), out=str(tmp_path / "none"))
+    result = CliRunner().invoke(cli, ["experiment", "--config", str(empty), "--report-only"])
+    assert result.exit_code == 1 and "no finished runs to report" in result.output
+
+
 def test_write_table_states_mean_std_and_seeds(tmp_path: Path) -> None:
     rows = [_row("sslkd", 0, 0.7), _row("sslkd", 1, 0.8), _row("sslkd", 2, 0.9)]
     rows.append(_row("supervised", 0, 0.71234))
