@@ -10,6 +10,7 @@ from its ``last.ckpt``, so an interrupted experiment resumes where it stopped.
 
 - :mod:`.config`: the experiment file and the known methods;
 - :mod:`.rundir`: the layout of one run's folder;
+- :mod:`.record`: the runs kept under version control, and which teachers taught whom;
 - :mod:`.runner`: launching (through :mod:`roadkd.training`), resuming and scoring runs;
 - :mod:`.statistics`: means over seeds, paired differences, the premise, trivial maps;
 - :mod:`.report`: the tables (Markdown + CSV), pseudo-label table and provenance;
@@ -18,9 +19,10 @@ from its ``last.ckpt``, so an interrupted experiment resumes where it stopped.
 
 from .config import METHODS, Experiment, Method, ratio_label
 from .figures import error_colours, pick_crops, plot_examples, plot_iou
+from .record import run_dir
 from .report import PSEUDO_COLUMNS, provenance, write_table
 from .rundir import RunDir
-from .runner import cpu_megapixels_per_second, run_dir, run_experiment, training_command
+from .runner import cpu_megapixels_per_second, run_experiment, training_command
 from .statistics import COLUMNS, RUN_COLUMNS, SCORES, summarise
 
 __all__ = [

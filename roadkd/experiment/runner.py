@@ -1,10 +1,8 @@
 """Launch, resume and score every (method, ratio) run of an experiment."""
 
-import hashlib
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -29,86 +27,18 @@ from ..models import load_bundle, read_checkpoint
 from ..training import THREADS_ENV
 from .config import METHODS, Experiment, ratio_label
 from .figures import plot_examples, plot_iou
+from .record import (
+    discard_run,
+    fingerprint,
+    forget_scores,
+    keep_record,
+    restore_record,
+    run_dir,
+    taught_by_other_teachers,
+)
 from .report import PSEUDO_RULE_SCORES, provenance, write_table
 from .rundir import RunDir
 from .statistics import SCORES, trivial_rows
-
-
-def run_dir(experiment: Experiment, method: str, ratio: float, seed: int) -> RunDir:
-    """The folder of one (method, ratio, seed) run of ``experiment``."""
-    return RunDir(Path(experiment.out), method, ratio, seed)
-
-
-def restore_record(experiment: Experiment, run: RunDir) -> None:
-    """Bring back the run's files that the experiment's ``record`` keeps and ``out`` lost."""
-    if experiment.record is not None:
-        for path in run.kept:
-            if not path.is_file():
-                _copy(Path(experiment.record) / run.path.name / path.name, path)
-
-
-def keep_record(experiment: Experiment, run: RunDir) -> None:
-    """Copy the run's finished small files into the experiment's ``record``."""
-    if experiment.record is not None:
-        for path in run.kept:
-            _copy(path, Path(experiment.record) / run.path.name / path.name)
-
-
-def forget_scores(experiment: Experiment, run: RunDir) -> None:
-    """Remove a run's scores (here and in the record): they belong to weights now replaced."""
-    for path in (run.result, run.pseudo_labels):
-        path.unlink(missing_ok=True)
-        if experiment.record is not None:
-            (Path(experiment.record) / run.path.name / path.name).unlink(missing_ok=True)
-
-
-def fingerprint(checkpoint: Path) -> str:
-    """The first 16 hex digits of a checkpoint file's SHA-256: which weights a run holds."""
-    digest = hashlib.sha256()
-    with checkpoint.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
-def taught_by_other_teachers(experiment: Experiment, run: RunDir) -> str | None:
-    """Why a distilled run no longer belongs with its teachers' row, or None if it does.
-
-    A distilled run records the fingerprint of the teachers it learnt from; the teachers
-    run records its own. They differ when the teachers were trained again (their checkpoint
-    lost with a machine, and the same seed gives other weights on another): the teachers'
-    row and pseudo-label quality then describe teachers this student never saw. Unknown
-    (runs recorded before fingerprints) counts as belonging.
-    """
-    needs = METHODS[run.method].needs
-    if needs is None or not run.trained.is_file():
-        return None
-    teachers = run_dir(experiment, needs, run.ratio, run.seed)
-    restore_record(experiment, teachers)
-    if not teachers.trained.is_file():
-        return None
-    learnt = json.loads(run.trained.read_text()).get("teachers")
-    now = json.loads(teachers.trained.read_text()).get("checkpoint")
-    if learnt is None or now is None or learnt == now:
-        return None
-    return f"it learnt from teachers {learnt}, and {teachers.path.name} now holds {now}"
-
-
-def discard_run(experiment: Experiment, run: RunDir) -> None:
-    """Remove a run roadkd trained, here and in the record, so that it trains again."""
-    shutil.rmtree(run.path, ignore_errors=True)
-    if experiment.record is not None:
-        for path in run.kept:
-            (Path(experiment.record) / run.path.name / path.name).unlink(missing_ok=True)
-
-
-def _copy(source: Path, target: Path) -> None:
-    """Copy a file that exists and differs from its target (staged, then renamed)."""
-    if not source.is_file() or (target.is_file() and target.read_bytes() == source.read_bytes()):
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(target) as tmp:
-        shutil.copyfile(source, tmp)
 
 
 def _name(run: RunDir) -> str:

@@ -34,17 +34,15 @@ from roadkd.experiment import (
     training_command,
     write_table,
 )
-from roadkd.experiment.report import PSEUDO_COLUMNS
-from roadkd.experiment.runner import (
-    _score,
-    _train,
+from roadkd.experiment.record import (
     discard_run,
     fingerprint,
     forget_scores,
     keep_record,
     taught_by_other_teachers,
-    timer_seconds,
 )
+from roadkd.experiment.report import PSEUDO_COLUMNS
+from roadkd.experiment.runner import _score, _train, timer_seconds
 from roadkd.experiment.statistics import (
     DIFFERENCE_COLUMNS,
     PREMISE_COLUMNS,
