@@ -22,27 +22,40 @@ def run_dir(experiment: Experiment, method: str, ratio: float, seed: int) -> Run
     return RunDir(Path(experiment.out), method, ratio, seed)
 
 
+def _kept(experiment: Experiment, run: RunDir, path: Path) -> Path | None:
+    """Where the experiment's ``record`` keeps one of a run's files (None: no record)."""
+    if experiment.record is None:
+        return None
+    return Path(experiment.record) / run.path.name / path.name
+
+
 def restore_record(experiment: Experiment, run: RunDir) -> None:
     """Bring back the run's files that the experiment's ``record`` keeps and ``out`` lost."""
-    if experiment.record is not None:
-        for path in run.kept:
-            if not path.is_file():
-                _copy(Path(experiment.record) / run.path.name / path.name, path)
+    for path in run.kept:
+        if (kept := _kept(experiment, run, path)) is not None and not path.is_file():
+            _copy(kept, path)
 
 
 def keep_record(experiment: Experiment, run: RunDir) -> None:
     """Copy the run's finished small files into the experiment's ``record``."""
-    if experiment.record is not None:
-        for path in run.kept:
-            _copy(path, Path(experiment.record) / run.path.name / path.name)
+    for path in run.kept:
+        if (kept := _kept(experiment, run, path)) is not None:
+            _copy(path, kept)
+
+
+def _unrecord(experiment: Experiment, run: RunDir, paths: tuple[Path, ...]) -> None:
+    """Remove some of a run's files from the experiment's ``record``."""
+    for path in paths:
+        if (kept := _kept(experiment, run, path)) is not None:
+            kept.unlink(missing_ok=True)
 
 
 def forget_scores(experiment: Experiment, run: RunDir) -> None:
     """Remove a run's scores (here and in the record): they belong to weights now replaced."""
-    for path in (run.result, run.pseudo_labels):
+    scores = (run.result, run.pseudo_labels)
+    for path in scores:
         path.unlink(missing_ok=True)
-        if experiment.record is not None:
-            (Path(experiment.record) / run.path.name / path.name).unlink(missing_ok=True)
+    _unrecord(experiment, run, scores)
 
 
 def fingerprint(checkpoint: Path) -> str:
@@ -80,9 +93,7 @@ def taught_by_other_teachers(experiment: Experiment, run: RunDir) -> str | None:
 def discard_run(experiment: Experiment, run: RunDir) -> None:
     """Remove a run roadkd trained, here and in the record, so that it trains again."""
     shutil.rmtree(run.path, ignore_errors=True)
-    if experiment.record is not None:
-        for path in run.kept:
-            (Path(experiment.record) / run.path.name / path.name).unlink(missing_ok=True)
+    _unrecord(experiment, run, run.kept)
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -38,7 +38,7 @@ from .record import (
 )
 from .report import PSEUDO_RULE_SCORES, provenance, write_table
 from .rundir import RunDir
-from .statistics import SCORES, trivial_rows
+from .statistics import SCORES, USED_MARK, trivial_rows
 
 
 def _name(run: RunDir) -> str:
@@ -261,10 +261,6 @@ def student_rule(experiment: Experiment) -> FusionRule:
         settings.get("pseudo_labels", "threshold"),
         float(settings.get("threshold", PSEUDO_LABEL_THRESHOLD)),
     )
-
-
-#: Marks the rule the SSLKD student learns from in the pseudo-label rows.
-USED_MARK = " (SSLKD)"
 
 
 def mark_used_rule(rows: list[dict[str, Any]], used: FusionRule) -> list[dict[str, Any]]:

@@ -12,6 +12,9 @@ import numpy as np
 from ..metrics.pixel import scores_from_counts
 from .config import METHODS
 
+#: Marks the pseudo-label rule the SSLKD student learns from (``rule`` of the rows).
+USED_MARK = " (SSLKD)"
+
 #: The score methods are ranked by: the table gives its spread over seeds too.
 HEADLINE = "road_iou"
 #: The other test scores every run reports, the table gives their means: the road class's
@@ -240,7 +243,7 @@ def premise(rows: list[dict[str, Any]], pseudo: list[dict[str, Any]]) -> list[di
     used = {
         (p["ratio"], p["seed"]): p
         for p in pseudo
-        if p["where"] == "unlabelled train" and str(p["rule"]).endswith(" (SSLKD)")
+        if p["where"] == "unlabelled train" and str(p["rule"]).endswith(USED_MARK)
     }
     out = []
     for method, ratio, seed in iou:
